@@ -1,0 +1,108 @@
+"""The command line. Thin: parse, validate, call; each command imports what it needs.
+
+Commands that only read results never import torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from commbench.errors import UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
+)
+
+
+def _is_local_rank_zero() -> bool:
+    return os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")) == "0"
+
+
+def _forwarded_args(out: str) -> list[str]:
+    """The sweep's own flags for the workers, without --nproc and with the chosen --out."""
+    args, skip = [], False
+    for arg in sys.argv[sys.argv.index("sweep") + 1 :]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    return [*args, "--out", out]
+
+
+@app.command()
+def sweep(
+    config: Path | None = typer.Option(None, help="TOML file with the same keys as the flags."),
+    tokens: str | None = typer.Option(None, help="Token counts per group, e.g. 1,128,1024."),
+    hidden: str | None = typer.Option(None, help="Hidden sizes, e.g. 4096,7168."),
+    dtypes: str | None = typer.Option(None, help="bfloat16,float16,float32."),
+    tp: str | None = typer.Option(
+        None, help="Group sizes (attn_tp); dp = world / tp. Default: every divisor above 1."
+    ),
+    collectives: str | None = typer.Option(None, help="all_gather,reduce_scatter,all_reduce."),
+    variants: str | None = typer.Option(None, help="list,tensor."),
+    backend: str | None = typer.Option(None, help="auto | nccl | gloo."),
+    out: str | None = typer.Option(None, help="Run directory. Default results/<time>[-label]."),
+    label: str | None = typer.Option(None, help="Name of this run in reports and comparisons."),
+    nproc: int | None = typer.Option(
+        None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
+    ),
+) -> None:
+    """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits."""
+    from commbench.config import load_config, split_list
+    from commbench.groups import is_launched
+    from commbench.plan import build_plan
+
+    overrides = {
+        "tokens": split_list(tokens),
+        "hidden": split_list(hidden),
+        "dtypes": split_list(dtypes),
+        "tp": split_list(tp),
+        "collectives": split_list(collectives),
+        "variants": split_list(variants),
+        "backend": backend,
+        "out": out,
+        "label": label,
+    }
+    sweep_config = load_config(config, overrides, source="command line")
+    if is_launched():
+        if nproc is not None:
+            raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
+        from commbench.runner import run_sweep
+
+        raise typer.Exit(run_sweep(sweep_config))
+
+    from commbench.launch import default_nproc, launch_local
+    from commbench.results import default_run_dir
+
+    world = default_nproc() if nproc is None else nproc
+    if world < 1:
+        raise UsageError(f"nproc: must be at least 1 (got {world})")
+    build_plan(sweep_config, world)  # validate against the world before starting any worker
+    run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
+    raise typer.Exit(launch_local(world, _forwarded_args(run_dir)))
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run directory written by sweep.")) -> None:
+    """Re-render a run's summary from its files (does not import torch)."""
+    from commbench.report import render_run
+
+    render_run(run_dir)
+
+
+def main() -> None:
+    try:
+        app()
+    except UsageError as err:
+        if _is_local_rank_zero():
+            print(f"commbench: error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,129 @@
+"""Process groups: the world, a host-side control group, and the dp x tp subgroups.
+
+The control group is always gloo on CPU: barriers before samples, sample times and
+check verdicts travel on it, so they never queue behind the measured collectives on
+a GPU stream and never allocate device memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from commbench.errors import UsageError
+from commbench.ops.base import GroupContext, tensor_api
+
+SLURM_TO_TORCH = {
+    "SLURM_PROCID": "RANK",
+    "SLURM_NTASKS": "WORLD_SIZE",
+    "SLURM_LOCALID": "LOCAL_RANK",
+}
+
+
+def launcher_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """RANK / WORLD_SIZE / LOCAL_RANK from torchrun, or translated from an `srun` launch."""
+    env = dict(os.environ if environ is None else environ)
+    if "RANK" not in env and "SLURM_PROCID" in env:
+        for slurm, torch_name in SLURM_TO_TORCH.items():
+            if slurm in env:
+                env[torch_name] = env[slurm]
+    return env
+
+
+def is_launched(environ: dict[str, str] | None = None) -> bool:
+    """True inside a worker started by torchrun, the elastic launcher or srun."""
+    env = launcher_env(environ)
+    return "RANK" in env and "WORLD_SIZE" in env
+
+
+def world_size_from_env() -> int:
+    return int(launcher_env()["WORLD_SIZE"])
+
+
+def choose_backend(requested: str) -> str:
+    """`auto` means NCCL when CUDA GPUs are visible, else gloo."""
+    has_gpu = torch.cuda.is_available() and dist.is_nccl_available()
+    if requested == "auto":
+        return "nccl" if has_gpu else "gloo"
+    if requested == "nccl" and not has_gpu:
+        raise UsageError("backend: 'nccl' needs CUDA GPUs and an NCCL build of torch; none here")
+    return requested
+
+
+@dataclass
+class World:
+    """This process's place in the world, and the groups built from it (each once)."""
+
+    rank: int
+    size: int
+    local_rank: int
+    backend: str
+    device: torch.device
+    control: dist.ProcessGroup | None
+    _splits: dict[int, GroupContext] = field(default_factory=dict)
+
+    def barrier(self) -> None:
+        dist.barrier(group=self.control)
+
+    def gather_floats(self, values: list[float]) -> torch.Tensor:
+        """Every rank's `values`, as a [world, len(values)] float64 tensor on every rank."""
+        mine = torch.tensor(values, dtype=torch.float64)
+        every = torch.empty(self.size * len(values), dtype=torch.float64)
+        _, gather = tensor_api("all_gather_into_tensor", "all_gather_single")
+        gather(every, mine, group=self.control)
+        return every.view(self.size, len(values))
+
+    def all_true(self, flag: bool) -> bool:
+        """True when `flag` holds on every rank (the ranks decide together)."""
+        return bool(self.gather_floats([float(flag)]).min() > 0)
+
+    def gather_objects(self, value: object) -> list[object]:
+        every: list[object] = [None] * self.size
+        dist.all_gather_object(every, value, group=self.control)
+        return every
+
+    def split(self, tp: int) -> GroupContext:
+        """This rank's group of `tp` consecutive ranks; all dp groups are created once."""
+        if tp not in self._splits:
+            mine = None
+            for first in range(0, self.size, tp):
+                ranks = tuple(range(first, first + tp))
+                group = dist.new_group(list(ranks))  # every rank must create every group
+                if self.rank in ranks:
+                    mine = GroupContext(
+                        group, ranks, ranks.index(self.rank), self.device, self.backend
+                    )
+            self._splits[tp] = mine
+        return self._splits[tp]
+
+
+def init_world(requested_backend: str, timeout_s: float = 600.0) -> World:
+    """Join the process group that torchrun, the elastic launcher or srun set up."""
+    env = launcher_env()
+    os.environ.update({k: env[k] for k in SLURM_TO_TORCH.values() if k in env})
+    backend = choose_backend(requested_backend)
+    local_rank = int(env.get("LOCAL_RANK", "0"))
+    if backend == "nccl":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
+    control = None if backend == "gloo" else dist.new_group(backend="gloo")
+    return World(
+        rank=dist.get_rank(),
+        size=dist.get_world_size(),
+        local_rank=local_rank,
+        backend=backend,
+        device=device,
+        control=control,
+    )
+
+
+def close_world() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,43 @@
+"""`commbench sweep --nproc N` without torchrun: PyTorch's own elastic launcher.
+
+The workers are `python -m commbench sweep ...` with the same flags, started by the
+same launch API that torchrun uses (standalone c10d rendezvous on a free local port),
+so a local run behaves exactly like `torchrun --standalone --nproc-per-node N`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+
+def default_nproc() -> int:
+    """The number of local GPUs, else 4 gloo ranks on CPU."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 4
+
+
+def launch_local(nproc: int, worker_args: list[str]) -> int:
+    """Run `nproc` workers; returns the workers' exit code (rank 0's if they differ)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # as torchrun does for several workers
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"commbench-{uuid.uuid4().hex[:8]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+    )
+    try:
+        elastic_launch(config, sys.executable)("-m", "commbench", "sweep", *worker_args)
+    except ChildFailedError as err:
+        failures = sorted(err.failures.items())  # by global rank
+        return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)
+    return 0

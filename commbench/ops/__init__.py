@@ -1,0 +1,8 @@
+"""The catalogue of collectives: one module per family, one registry line each."""
+
+from commbench.ops import all_gather, all_reduce, reduce_scatter
+from commbench.ops.base import Collective
+
+REGISTRY: dict[str, Collective] = {
+    op.COLLECTIVE.name: op.COLLECTIVE for op in (all_gather, reduce_scatter, all_reduce)
+}

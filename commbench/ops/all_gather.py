@@ -1,0 +1,108 @@
+"""all_gather [T/tp, H] -> [T, H]: the list form (SGLang before PR 8279) vs the tensor form."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from commbench.ops.base import (
+    DTYPES,
+    Bound,
+    Collective,
+    GroupContext,
+    gather_factor,
+    padded,
+    pattern,
+    split_sizes,
+    tensor_api,
+)
+from commbench.point import Point
+
+GATHER_AMPLITUDE = 128
+GLOO_UNEVEN_NOTE = (
+    "gloo refuses an uneven list all_gather: ran ProcessGroupNCCL's fallback, "
+    "one broadcast per rank"
+)
+
+
+def _gather_parts(point: Point, ctx: GroupContext, sizes: list[int]):
+    """The pattern each rank contributes, and the function that fills our own part."""
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+
+    def part(group_rank: int) -> torch.Tensor:
+        return pattern(
+            ctx.ranks[group_rank],
+            sizes[group_rank],
+            offsets[group_rank],
+            point.hidden,
+            GATHER_AMPLITUDE,
+            point,
+            ctx.device,
+        )
+
+    def expected() -> torch.Tensor:
+        return torch.cat([part(r) for r in range(ctx.size)])
+
+    return part, expected
+
+
+def list_variant(point: Point, ctx: GroupContext) -> Bound:
+    sizes = split_sizes(point.tokens, ctx.size)
+    dtype = DTYPES[point.dtype]
+    output = torch.empty(point.tokens, point.hidden, dtype=dtype, device=ctx.device)
+    chunks = list(output.tensor_split(ctx.size))
+    inp = torch.empty(sizes[ctx.rank], point.hidden, dtype=dtype, device=ctx.device)
+    part, expected = _gather_parts(point, ctx, sizes)
+    uneven = len(set(sizes)) > 1
+
+    if uneven and ctx.backend == "gloo":
+
+        def run() -> None:
+            chunks[ctx.rank].copy_(inp)
+            for src, chunk in zip(ctx.ranks, chunks, strict=True):
+                dist.broadcast(chunk, src=src, group=ctx.group)
+
+        api, note = "broadcast", GLOO_UNEVEN_NOTE
+    else:
+
+        def run() -> None:
+            dist.all_gather(chunks, inp, group=ctx.group)
+
+        api, note = "all_gather", ""
+
+    return Bound(
+        run=run,
+        inputs=(inp,),
+        output=output,
+        fill=lambda: inp.copy_(part(ctx.rank)),
+        expected=expected,
+        padded_tokens=point.tokens,
+        api=api,
+        note=note,
+    )
+
+
+def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+    tokens = padded(point.tokens, ctx.size)
+    sizes = split_sizes(tokens, ctx.size)
+    dtype = DTYPES[point.dtype]
+    output = torch.empty(tokens, point.hidden, dtype=dtype, device=ctx.device)
+    inp = torch.empty(sizes[ctx.rank], point.hidden, dtype=dtype, device=ctx.device)
+    part, expected = _gather_parts(point, ctx, sizes)
+    api, gather = tensor_api("all_gather_into_tensor", "all_gather_single")
+    return Bound(
+        run=lambda: gather(output, inp, group=ctx.group),
+        inputs=(inp,),
+        output=output,
+        fill=lambda: inp.copy_(part(ctx.rank)),
+        expected=expected,
+        padded_tokens=tokens,
+        api=api,
+    )
+
+
+COLLECTIVE = Collective(
+    name="all_gather",
+    variants={"list": list_variant, "tensor": tensor_variant},
+    bus_factor=gather_factor,
+)

@@ -1,0 +1,34 @@
+"""all_reduce [T, H]: the reference that reduce_scatter + all_gather replaces."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from commbench.ops.base import DTYPES, Bound, Collective, GroupContext, pattern, sum_amplitude
+from commbench.point import Point
+
+
+def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+    amplitude = sum_amplitude(ctx.size)
+    buffer = torch.empty(point.tokens, point.hidden, dtype=DTYPES[point.dtype], device=ctx.device)
+
+    def values(src: int) -> torch.Tensor:
+        return pattern(src, point.tokens, 0, point.hidden, amplitude, point, ctx.device)
+
+    return Bound(
+        run=lambda: dist.all_reduce(buffer, group=ctx.group),
+        inputs=(buffer,),
+        output=buffer,
+        fill=lambda: buffer.copy_(values(ctx.global_rank)),
+        expected=lambda: sum(values(src).long() for src in ctx.ranks).to(buffer.dtype),
+        padded_tokens=point.tokens,
+        api="all_reduce",
+    )
+
+
+COLLECTIVE = Collective(
+    name="all_reduce",
+    variants={"tensor": tensor_variant},
+    bus_factor=lambda n: 2 * (n - 1) / n,
+)

@@ -1,0 +1,109 @@
+"""What every collective in the catalogue declares (the model is nccl-tests' testColl).
+
+A collective is a name, a byte count, a bus-bandwidth factor and its variants; a
+variant binds buffers on this rank and returns what the harness runs and checks. The
+harness never special-cases a collective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+from commbench.point import Point
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+# The largest magnitude whose sums stay exact: every partial sum of up to `n` check
+# values must be an integer that bf16 (8 significant bits) represents exactly.
+EXACT_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class GroupContext:
+    """This rank's view of its dp group: the ranks that run one collective together."""
+
+    group: dist.ProcessGroup
+    ranks: tuple[int, ...]  # global ranks, indexed by group rank
+    rank: int  # this process's rank inside the group
+    device: torch.device
+    backend: str
+
+    @property
+    def size(self) -> int:
+        return len(self.ranks)
+
+    @property
+    def global_rank(self) -> int:
+        return self.ranks[self.rank]
+
+
+@dataclass
+class Bound:
+    """One variant bound to its buffers on this rank."""
+
+    run: Callable[[], object]  # one operation, as the timed loop issues it
+    inputs: tuple[torch.Tensor, ...]
+    output: torch.Tensor
+    fill: Callable[[], None]  # write the check pattern into the inputs
+    expected: Callable[[], torch.Tensor]  # what `output` must equal after one `run`
+    padded_tokens: int
+    api: str  # the torch.distributed call that was measured
+    note: str = ""  # anything a reader of the row must know (e.g. a fallback was run)
+    skip_reason: str = field(default="")  # non-empty: the point cannot run here
+
+
+Variant = Callable[[Point, GroupContext], Bound]
+
+
+@dataclass(frozen=True)
+class Collective:
+    name: str
+    variants: dict[str, Variant]
+    bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(group size)
+
+    def bytes(self, point: Point) -> int:
+        """The row's size (nccl-tests convention): the full [tokens, hidden] buffer per rank."""
+        return point.tokens * point.hidden * point.element_size
+
+
+def gather_factor(n: int) -> float:
+    return (n - 1) / n
+
+
+def split_sizes(total: int, parts: int) -> list[int]:
+    """Row counts of `tensor_split(parts)`: the first `total % parts` chunks get one more."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def padded(tokens: int, parts: int) -> int:
+    """Tokens rounded up to a multiple of the group size (SGLang PR 8278)."""
+    return -(-tokens // parts) * parts
+
+
+def pattern(
+    seed: int, rows: int, first_row: int, hidden: int, amplitude: int, point: Point, device
+) -> torch.Tensor:
+    """Small integers that depend on (seed rank, row, column): exact in every dtype.
+
+    Values lie in [-amplitude, amplitude]; distinct coefficients for row, column and
+    rank make a chunk written to the wrong place or from the wrong rank show up.
+    """
+    row = torch.arange(first_row, first_row + rows, device=device, dtype=torch.int64)
+    col = torch.arange(hidden, device=device, dtype=torch.int64)
+    mixed = row[:, None] * 7919 + col[None, :] * 31 + seed * 1009
+    return (mixed % (2 * amplitude + 1) - amplitude).to(DTYPES[point.dtype])
+
+
+def sum_amplitude(group_size: int) -> int:
+    return max(1, EXACT_LIMIT // group_size)
+
+
+def tensor_api(old: str, new: str) -> tuple[str, Callable[..., object]]:
+    """The newest name this torch has (2.13 renames *_into_tensor/*_tensor to *_single)."""
+    name = new if hasattr(dist, new) else old
+    return name, getattr(dist, name)

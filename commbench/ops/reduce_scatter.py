@@ -1,0 +1,75 @@
+"""reduce_scatter [T, H] -> [T/tp, H]: the list form vs the tensor form."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from commbench.ops.base import (
+    DTYPES,
+    Bound,
+    Collective,
+    GroupContext,
+    gather_factor,
+    padded,
+    pattern,
+    split_sizes,
+    sum_amplitude,
+    tensor_api,
+)
+from commbench.point import Point
+
+
+def _buffers(point: Point, ctx: GroupContext, tokens: int) -> dict:
+    """Bound's buffers and check functions for `tokens` rows in and our chunk out."""
+    sizes = split_sizes(tokens, ctx.size)
+    first_row = sum(sizes[: ctx.rank])
+    dtype = DTYPES[point.dtype]
+    amplitude = sum_amplitude(ctx.size)
+    inp = torch.empty(tokens, point.hidden, dtype=dtype, device=ctx.device)
+    output = torch.empty(sizes[ctx.rank], point.hidden, dtype=dtype, device=ctx.device)
+
+    def fill() -> None:
+        inp.copy_(pattern(ctx.global_rank, tokens, 0, point.hidden, amplitude, point, ctx.device))
+
+    def expected() -> torch.Tensor:
+        rows = sizes[ctx.rank]
+        total = sum(
+            pattern(src, rows, first_row, point.hidden, amplitude, point, ctx.device).long()
+            for src in ctx.ranks
+        )
+        return total.to(dtype)
+
+    return {"inputs": (inp,), "output": output, "fill": fill, "expected": expected}
+
+
+def list_variant(point: Point, ctx: GroupContext) -> Bound:
+    buffers = _buffers(point, ctx, point.tokens)
+    chunks = list(buffers["inputs"][0].tensor_split(ctx.size))
+    output = buffers["output"]
+    return Bound(
+        run=lambda: dist.reduce_scatter(output, chunks, group=ctx.group),
+        padded_tokens=point.tokens,
+        api="reduce_scatter",
+        **buffers,
+    )
+
+
+def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+    tokens = padded(point.tokens, ctx.size)
+    buffers = _buffers(point, ctx, tokens)
+    inp, output = buffers["inputs"][0], buffers["output"]
+    api, scatter = tensor_api("reduce_scatter_tensor", "reduce_scatter_single")
+    return Bound(
+        run=lambda: scatter(output, inp, group=ctx.group),
+        padded_tokens=tokens,
+        api=api,
+        **buffers,
+    )
+
+
+COLLECTIVE = Collective(
+    name="reduce_scatter",
+    variants={"list": list_variant, "tensor": tensor_variant},
+    bus_factor=gather_factor,
+)

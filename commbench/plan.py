@@ -1,0 +1,35 @@
+"""Config -> the ordered list of Points to measure. Pure and deterministic: no processes."""
+
+from __future__ import annotations
+
+from commbench.config import SweepConfig, resolve_tp
+from commbench.errors import UsageError
+from commbench.ops import REGISTRY
+from commbench.point import Point
+
+
+def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
+    """Every point of the sweep, grouped by split so each split's groups are built once.
+
+    Within a shape the variants are adjacent (list, then tensor), so both forms of one
+    comparison are measured moments apart under the same machine conditions.
+    """
+    points = []
+    for tp in resolve_tp(config, world_size):
+        for collective in config.collectives:
+            for dtype in config.dtypes:
+                for hidden in config.hidden:
+                    for tokens in config.tokens:
+                        for variant in REGISTRY[collective].variants:
+                            if variant in config.variants:
+                                points.append(
+                                    Point(
+                                        collective, variant, dtype, tokens, hidden, world_size, tp
+                                    )
+                                )
+    if not points:
+        raise UsageError(
+            f"variants: {config.variants} has nothing to measure"
+            f" for collectives {config.collectives}"
+        )
+    return points

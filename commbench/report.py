@@ -1,0 +1,212 @@
+"""The end-of-run summary: where the tensor form wins, by how much, and where it does not.
+
+Reads a run directory only (pandas, rich): it never imports torch, so `commbench
+report DIR` renders the same summary on any machine.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from commbench.results import KEY_COLUMNS, Run, read_run
+from commbench.stats import UNSTABLE_CV
+
+SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
+SIDE_COLUMNS = ["time_us", "low", "high", "busbw_gbps", "padded_tokens", "note"]
+NOISE_BAND = 0.05  # speedups within +-5% are called a tie in the colouring
+
+
+def _interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The 95% CI of the median where there were enough samples, else p10..p90."""
+    low = rows["ci_low_us"].fillna(rows["time_us_p10"])
+    high = rows["ci_high_us"].fillna(rows["time_us_p90"])
+    return low, high
+
+
+def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per shape and split with the list and tensor forms next to each other.
+
+    `speedup` is list time / tensor time (above 1: the tensor form is faster).
+    `verdict` is `win` or `loss` only when the two confidence intervals do not overlap:
+    a difference inside the noise is a `tie`, whatever the ratio.
+    """
+    passed = results[results["check"] == "pass"].copy()
+    passed["low"], passed["high"] = _interval(passed)
+    sides = {
+        variant: passed[passed["variant"] == variant].set_index(SHAPE_COLUMNS)[SIDE_COLUMNS]
+        for variant in ("list", "tensor")
+    }
+    both = sides["list"].join(sides["tensor"], lsuffix="_list", rsuffix="_tensor", how="inner")
+    both["speedup"] = both["time_us_list"] / both["time_us_tensor"]
+    both["verdict"] = np.select(
+        [both["high_tensor"] < both["low_list"], both["low_tensor"] > both["high_list"]],
+        ["win", "loss"],
+        default="tie",
+    )
+    return both.reset_index()
+
+
+def geomean(values: pd.Series) -> float:
+    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
+
+
+def _where(row: pd.Series) -> str:
+    return f"tp={row['tp']} dp={row['dp']} T={row['tokens']} H={row['hidden']} {row['dtype']}"
+
+
+def verdict_lines(comparison: pd.DataFrame) -> list[str]:
+    """The summary in words, one paragraph per collective, derived from the numbers only."""
+    lines = []
+    for collective, rows in comparison.groupby("collective", sort=False):
+        wins = int((rows["verdict"] == "win").sum())
+        losses = rows[rows["verdict"] == "loss"]
+        best = rows.loc[rows["speedup"].idxmax()]
+        mean = geomean(rows["speedup"])
+        text = (
+            f"{collective}: the tensor form is faster beyond noise in {wins} of {len(rows)}"
+            f" points; geometric-mean speedup {mean:.2f}x; largest win {best['speedup']:.2f}x"
+            f" at {_where(best)}."
+        )
+        if len(losses):
+            worst = losses.sort_values("speedup").head(3)
+            places = "; ".join(f"{_where(r)} ({r['speedup']:.2f}x)" for _, r in worst.iterrows())
+            text += f" Slower beyond noise in {len(losses)}: {places}."
+        else:
+            text += " Never slower beyond noise."
+        lines.append(f"{text} Recommendation: {recommendation(wins, len(losses), mean)}.")
+    return lines
+
+
+def recommendation(wins: int, losses: int, geomean_speedup: float) -> str:
+    """What to do, from how often each form is faster beyond noise."""
+    if wins and not losses:
+        return "use the tensor form"
+    if losses and not wins:
+        if losses > 1 and geomean_speedup < 1:
+            return "keep the list form; the tensor form is slower here"
+        return "no gain from the tensor form; it is slower at the shapes above"
+    if wins and losses:
+        lead = "the tensor form" if geomean_speedup >= 1 else "the list form"
+        return f"{lead} is faster overall; choose per shape (it loses at the shapes above)"
+    return "no difference beyond noise; either form"
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def _speedup_cell(row: pd.Series) -> str:
+    colour = {"win": "green", "loss": "red"}.get(row["verdict"], "")
+    text = f"{row['speedup']:.2f}x"
+    return f"[{colour}]{text}[/{colour}]" if colour else text
+
+
+def comparison_tables(comparison: pd.DataFrame, results: pd.DataFrame) -> list[Table]:
+    """One table per collective and split: list us, tensor us, speedup, busbw."""
+    sizes = results.set_index(SHAPE_COLUMNS)["bytes"].groupby(level=SHAPE_COLUMNS).first()
+    tables = []
+    for (collective, tp, dp), rows in comparison.groupby(["collective", "tp", "dp"], sort=False):
+        table = Table(title=f"{collective}  tp={tp} dp={dp}  (speedup = list / tensor)")
+        for name in ("tokens", "hidden", "dtype", "bytes", "list us", "tensor us", "speedup"):
+            table.add_column(name, justify="right")
+        table.add_column("tensor busbw GB/s", justify="right")
+        table.add_column("notes")
+        for _, row in rows.iterrows():
+            notes = []
+            if row["padded_tokens_tensor"] != row["tokens"]:
+                notes.append(f"pad {row['padded_tokens_tensor']}")
+            if row["note_list"]:
+                notes.append("list*")
+            table.add_row(
+                str(row["tokens"]),
+                str(row["hidden"]),
+                row["dtype"],
+                _size(sizes[tuple(row[SHAPE_COLUMNS])]),
+                f"{row['time_us_list']:.1f}",
+                f"{row['time_us_tensor']:.1f}",
+                _speedup_cell(row),
+                f"{row['busbw_gbps_tensor']:.2f}",
+                "; ".join(notes),
+            )
+        tables.append(table)
+    return tables
+
+
+def single_variant_table(results: pd.DataFrame, collective: str) -> Table | None:
+    rows = results[(results["collective"] == collective) & (results["check"] == "pass")]
+    if rows.empty:
+        return None
+    table = Table(title=f"{collective} (reference)")
+    for name in ("tp", "dp", "tokens", "hidden", "dtype", "bytes", "us", "busbw GB/s"):
+        table.add_column(name, justify="right")
+    for row in rows.itertuples():
+        table.add_row(
+            *(str(v) for v in (row.tp, row.dp, row.tokens, row.hidden, row.dtype)),
+            _size(row.bytes),
+            f"{row.time_us:.1f}",
+            f"{row.busbw_gbps:.2f}",
+        )
+    return table
+
+
+def problem_lines(results: pd.DataFrame) -> list[str]:
+    """Failed checks, skipped points and unstable rows: reported, never hidden."""
+    lines = []
+    for _, row in results[results["check"] != "pass"].iterrows():
+        lines.append(
+            f"[red]{row['check']}[/red]: {row['collective']}/{row['variant']} {_where(row)}"
+            + (f" ({row['note']})" if row["note"] else "")
+        )
+    unstable = results[results["cv"] >= UNSTABLE_CV]
+    if len(unstable):
+        lines.append(
+            f"[yellow]{len(unstable)} unstable row(s)[/yellow] (cv >= {UNSTABLE_CV:.2f}; "
+            f"{int(unstable['outliers'].sum())} Tukey outliers among their samples): "
+            + "; ".join(
+                f"{r['collective']}/{r['variant']} {_where(r)} cv={r['cv']:.2f}"
+                for _, r in unstable.head(5).iterrows()
+            )
+        )
+    return lines
+
+
+def render(run: Run, console: Console) -> None:
+    results = run.results
+    comparison = side_by_side(results)
+    compared = set(comparison["collective"])
+    for table in comparison_tables(comparison, results):
+        console.print(table)
+    for collective in results["collective"].unique():
+        if collective not in compared:
+            table = single_variant_table(results, collective)
+            if table is not None:
+                console.print(table)
+    console.print(
+        "pad N: the tensor form pads the tokens to N (a multiple of tp), the list form runs"
+        " uneven.  list*: see the note below."
+    )
+    for note in sorted(set(results["note"]) - {""}):
+        console.print(f"* {note}")
+    console.print(
+        f"[bold]Summary[/bold] ({run.label}, {run.meta.get('backend')}, "
+        f"world {run.meta.get('world_size')}):"
+    )
+    for line in verdict_lines(comparison):
+        console.print(f"- {line}")
+    for line in problem_lines(results):
+        console.print(f"- {line}")
+    console.print(f"Files: {run.path}")
+
+
+def render_run(path: Path, console: Console | None = None) -> None:
+    render(read_run(path), console or Console())

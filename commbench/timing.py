@@ -1,0 +1,124 @@
+"""Timers and the sample loop (METHOD.md, "Timing").
+
+One sample is K back-to-back operations between two timestamps, divided by K. On a
+GPU the timestamps are CUDA events on the current stream, read after a sync; on CPU
+they are `perf_counter` around the loop. Every sample starts after a world barrier so
+that all dp groups run at once, and its time is the maximum over all ranks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from commbench.config import TimingConfig
+from commbench.groups import World
+from commbench.stats import stop_reason
+
+
+class Timer(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> float:
+        """Seconds since `start`, once the device has finished everything issued."""
+        ...
+
+
+class HostTimer:
+    """perf_counter around the loop: right on CPU, where a collective returns when done."""
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        return time.perf_counter() - self._t0
+
+
+class CudaEventTimer:
+    """CUDA events on the current stream: the GPU's own clock, not the launch time."""
+
+    def __init__(self) -> None:
+        self._begin = torch.cuda.Event(enable_timing=True)
+        self._end = torch.cuda.Event(enable_timing=True)
+
+    def start(self) -> None:
+        self._begin.record()
+
+    def stop(self) -> float:
+        self._end.record()
+        self._end.synchronize()
+        return self._begin.elapsed_time(self._end) / 1e3
+
+
+def make_timer(device: torch.device) -> Timer:
+    return CudaEventTimer() if device.type == "cuda" else HostTimer()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Per-operation seconds of every sample: `samples` is the max over ranks."""
+
+    iters: int
+    samples: np.ndarray  # [n]
+    rank_samples: np.ndarray  # [n, world]
+    stop: str
+
+
+def _timed_batch(
+    run: Callable[[], object], iters: int, timer: Timer, world: World, started: float
+) -> tuple[np.ndarray, float]:
+    """One sample on every rank: per-operation seconds per rank, and the slowest clock."""
+    synchronize(world.device)
+    world.barrier()
+    timer.start()
+    for _ in range(iters):
+        run()
+    per_op = timer.stop() / iters
+    every = world.gather_floats([per_op, time.perf_counter() - started]).numpy()
+    return every[:, 0], float(every[:, 1].max())
+
+
+def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
+    """K so that one sample lasts at least `min_sample_ms`."""
+    wanted = math.ceil(timing.min_sample_ms / 1e3 / max(per_op_s, 1e-9))
+    return max(1, min(timing.max_iters, wanted))
+
+
+def measure(run: Callable[[], object], world: World, timing: TimingConfig) -> Measurement:
+    """Warm up, choose K, then sample until a stop rule fires; every rank decides alike.
+
+    Each rank sees the same gathered sample times, and the time budget is judged on
+    the slowest rank's clock, so every rank stops after the same sample.
+    """
+    timer = make_timer(world.device)
+    for _ in range(timing.warmup):
+        run()
+    started = time.perf_counter()
+    calibration, _ = _timed_batch(run, max(1, timing.warmup), timer, world, started)
+    iters = choose_iters(calibration.max(), timing)
+    rows: list[np.ndarray] = []
+    while True:
+        per_rank, elapsed = _timed_batch(run, iters, timer, world, started)
+        rows.append(per_rank)
+        reason = stop_reason(
+            [row.max() for row in rows],
+            elapsed,
+            min_samples=timing.min_samples,
+            max_samples=timing.max_samples,
+            target_ci=timing.target_ci,
+            max_seconds=timing.max_seconds,
+        )
+        if reason:
+            rank_samples = np.stack(rows)
+            return Measurement(iters, rank_samples.max(axis=1), rank_samples, reason)
