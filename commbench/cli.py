@@ -5,7 +5,6 @@ Commands that only read results never import torch.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -19,10 +18,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
 )
-
-
-def _is_local_rank_zero() -> bool:
-    return os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")) == "0"
 
 
 def _forwarded_args(out: str) -> list[str]:
@@ -58,7 +53,7 @@ def sweep(
 ) -> None:
     """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits."""
     from commbench.config import load_config, split_list
-    from commbench.groups import is_launched
+    from commbench.groups import choose_backend, is_launched
     from commbench.plan import build_plan
 
     overrides = {
@@ -87,6 +82,7 @@ def sweep(
     if world < 1:
         raise UsageError(f"nproc: must be at least 1 (got {world})")
     build_plan(sweep_config, world)  # validate against the world before starting any worker
+    choose_backend(sweep_config.backend)
     run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
     raise typer.Exit(launch_local(world, _forwarded_args(run_dir)))
 
@@ -103,6 +99,6 @@ def main() -> None:
     try:
         app()
     except UsageError as err:
-        if _is_local_rank_zero():
-            print(f"commbench: error: {err}", file=sys.stderr)
+        # Every rank says it: a launcher may kill the others before rank 0 gets to print.
+        print(f"commbench: error: {err}", file=sys.stderr)
         sys.exit(2)

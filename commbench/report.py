@@ -42,7 +42,9 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
         variant: passed[passed["variant"] == variant].set_index(SHAPE_COLUMNS)[SIDE_COLUMNS]
         for variant in ("list", "tensor")
     }
-    both = sides["list"].join(sides["tensor"], lsuffix="_list", rsuffix="_tensor", how="inner")
+    both = (
+        sides["list"].add_suffix("_list").join(sides["tensor"].add_suffix("_tensor"), how="inner")
+    )
     both["speedup"] = both["time_us_list"] / both["time_us_tensor"]
     both["verdict"] = np.select(
         [both["high_tensor"] < both["low_list"], both["low_tensor"] > both["high_list"]],

@@ -1,0 +1,58 @@
+"""Run the real CLI in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TINY_SWEEP = """
+tokens = [1, 8]
+hidden = [32]
+dtypes = ["bfloat16", "float32"]
+[timing]
+warmup = 1
+min_sample_ms = 1.0
+max_iters = 20
+min_samples = 3
+max_samples = 4
+target_ci = 0.5
+max_seconds = 0.2
+"""
+
+
+def tiny_config(directory: Path) -> Path:
+    path = directory / "tiny.toml"
+    path.write_text(TINY_SWEEP)
+    return path
+
+
+def commbench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """`python -m commbench ARGS`, never inheriting a launcher's environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return subprocess.run(
+        [sys.executable, "-m", "commbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def torchrun(nproc: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            "-m",
+            "commbench",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,73 @@
+"""Bad input: one line naming field and value, exit 2, no traceback, never a hang."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import commbench, tiny_config, torchrun
+
+CASES = [
+    (["--tokens", "0"], "tokens: Input should be greater than 0 (got '0')"),
+    (["--tokens", "1,x"], "tokens: Input should be a valid integer"),
+    (["--hidden", "-4"], "hidden: Input should be greater than 0"),
+    (["--dtypes", "fp8"], "dtypes: Input should be 'bfloat16', 'float16' or 'float32'"),
+    (["--collectives", "broadcast"], "unknown collective 'broadcast'"),
+    (["--variants", "both"], "variants: Input should be 'list' or 'tensor'"),
+    (["--backend", "mpi"], "backend: Input should be 'auto', 'nccl' or 'gloo'"),
+    (["--backend", "nccl"], "backend: 'nccl' needs CUDA GPUs"),
+    (["--tp", "3"], "tp: 3 does not divide the world size 2"),
+    (["--config", "/nonexistent/sweep.toml"], "cannot read"),
+    (["--nproc", "0"], "nproc: must be at least 1"),
+]
+
+
+def _assert_one_line_error(stderr: str, expected: str) -> None:
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("commbench: error:")]
+    assert lines, stderr
+    assert expected in lines[0]
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES)
+def test_bad_flags_exit_2(args: list[str], expected: str) -> None:
+    done = commbench("sweep", "--nproc", "2", *args, timeout=60)
+    assert done.returncode == 2, done.stderr
+    _assert_one_line_error(done.stderr, expected)
+
+
+def test_bad_config_file_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("tokens = [1]\nflavour = 'x'\n")
+    done = commbench("sweep", "--nproc", "2", "--config", str(config), timeout=60)
+    assert done.returncode == 2
+    _assert_one_line_error(done.stderr, "unknown key 'flavour'")
+
+
+def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.csv").write_text("precious\n")
+    done = commbench(
+        "sweep",
+        "--nproc",
+        "2",
+        "--config",
+        str(tiny_config(tmp_path)),
+        "--out",
+        str(out),
+        timeout=120,
+    )
+    assert done.returncode == 2
+    _assert_one_line_error(done.stderr, "already exists and is not empty")
+    assert (out / "results.csv").read_text() == "precious\n"
+
+
+@pytest.mark.dist
+def test_bad_input_under_torchrun_ends_every_rank(tmp_path: Path) -> None:
+    """Every worker validates before any collective: all exit 2, none waits for another."""
+    done = torchrun(2, "sweep", "--tp", "3", timeout=120)
+    assert done.returncode != 0  # torchrun reports a failed worker with its own exit code
+    errors = [line for line in done.stderr.splitlines() if line.startswith("commbench: error:")]
+    assert errors and all("tp: 3 does not divide the world size 2" in e for e in errors)
+    assert "exitcode  : 2" in done.stderr

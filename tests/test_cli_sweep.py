@@ -1,0 +1,121 @@
+"""End to end: the real CLI in subprocesses, on real gloo worlds, writing real files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import commbench, tiny_config, torchrun
+
+from commbench.results import RANK_SAMPLE_COLUMNS, RESULT_COLUMNS, SAMPLE_COLUMNS
+
+ELEMENT = {"bfloat16": 2, "float32": 4}
+BUS = {"all_gather": lambda n: (n - 1) / n, "reduce_scatter": lambda n: (n - 1) / n}
+BUS["all_reduce"] = lambda n: 2 * (n - 1) / n
+
+
+def assert_consistent_run(run: Path, world_size: int) -> pd.DataFrame:
+    results = pd.read_csv(run / "results.csv")
+    samples = pd.read_csv(run / "samples.csv")
+    ranks = pd.read_csv(run / "rank_samples.csv")
+    meta = json.loads((run / "meta.json").read_text())
+    assert list(results.columns) == RESULT_COLUMNS
+    assert list(samples.columns) == SAMPLE_COLUMNS
+    assert list(ranks.columns) == RANK_SAMPLE_COLUMNS
+
+    assert (results["check"] == "pass").all()
+    assert (results["world_size"] == world_size).all()
+    assert (results["dp"] * results["tp"] == world_size).all()
+    assert set(results["tp"]) == {n for n in range(2, world_size + 1) if world_size % n == 0}
+    expected_rows = 2 * 2 * len(set(results["tp"])) * 5  # tokens x dtypes x splits x variants
+    assert len(results) == expected_rows
+
+    for row in results.itertuples():
+        assert row.bytes == row.tokens * row.hidden * ELEMENT[row.dtype]
+        algbw = row.bytes / (row.time_us * 1e-6) / 1e9
+        assert row.algbw_gbps == pytest.approx(algbw, rel=1e-9)
+        assert row.busbw_gbps == pytest.approx(algbw * BUS[row.collective](row.tp), rel=1e-9)
+        pad = math.ceil(row.tokens / row.tp) * row.tp
+        is_padded = row.variant == "tensor" and row.collective != "all_reduce"
+        assert row.padded_tokens == (pad if is_padded else row.tokens)
+        assert row.time_us_min <= row.time_us_p10 <= row.time_us <= row.time_us_p90
+        assert 3 <= row.samples <= 4 and row.iters >= 1
+        assert row.stop in {"ci", "max_samples", "max_seconds"}
+        mine = samples[
+            (samples["collective"] == row.collective)
+            & (samples["variant"] == row.variant)
+            & (samples["dtype"] == row.dtype)
+            & (samples["tokens"] == row.tokens)
+            & (samples["tp"] == row.tp)
+        ]
+        assert len(mine) == row.samples
+        assert mine["time_us"].median() == pytest.approx(row.time_us)
+        assert mine["time_us"].min() == pytest.approx(row.time_us_min)
+
+    per_sample_max = ranks.groupby([*SAMPLE_COLUMNS[:9], "sample"])["time_us"].max()
+    merged = samples.set_index([*SAMPLE_COLUMNS[:9], "sample"])["time_us"]
+    assert per_sample_max.sort_index().to_numpy() == pytest.approx(merged.sort_index().to_numpy())
+    assert len(ranks) == len(samples) * world_size
+
+    assert meta["world_size"] == world_size and meta["backend"] == "gloo"
+    assert meta["versions"]["torch"] and meta["versions"]["commbench"]
+    assert meta["finished"] and meta["started"]
+    assert meta["config"]["tokens"] == [1, 8]
+    assert meta["apis"]["all_gather.list"] == "all_gather"
+    assert len(meta["hostnames"]) == world_size
+    assert all(not k.startswith(("HOME", "PATH")) for k in meta["env"])
+    return results
+
+
+@pytest.mark.dist
+def test_sweep_with_nproc_writes_consistent_files(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = commbench(
+        "sweep",
+        "--nproc",
+        "2",
+        "--config",
+        str(tiny_config(tmp_path)),
+        "--out",
+        str(out),
+        "--label",
+        "local",
+    )
+    assert done.returncode == 0, done.stderr
+    assert_consistent_run(out, 2)
+    assert "all_gather  tp=2 dp=1" in done.stdout
+    assert "Summary (local, gloo, world 2)" in done.stdout
+    assert "geometric-mean speedup" in done.stdout and "Recommendation:" in done.stdout
+
+    report = commbench("report", str(out))
+    assert report.returncode == 0, report.stderr
+    assert "Summary (local, gloo, world 2)" in report.stdout
+
+
+@pytest.mark.dist
+def test_torchrun_launch_with_four_ranks(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = torchrun(4, "sweep", "--config", str(tiny_config(tmp_path)), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    results = assert_consistent_run(out, 4)
+    assert set(zip(results["tp"], results["dp"], strict=True)) == {(2, 2), (4, 1)}
+    assert done.stdout.count("Summary (") == 1  # only rank 0 prints
+
+
+def test_report_does_not_import_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from commbench.cli import main\n"
+        f"sys.argv = ['commbench', 'report', {str(tmp_path / 'none')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False"
+    assert "not a run directory" in done.stderr

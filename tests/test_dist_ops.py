@@ -1,0 +1,84 @@
+"""Every collective x variant x dtype gives the exact expected output on real gloo worlds."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from distworld import run_world
+
+from commbench.ops import REGISTRY
+from commbench.ops.base import GroupContext
+from commbench.point import Point
+from commbench.runner import check
+
+DTYPES = ("bfloat16", "float16", "float32")
+TOKENS = (1, 5, 8, 13)  # 1, 5 and 13 are uneven for every tp above 1
+HIDDEN = 24
+
+
+def _points(world_size: int) -> list[Point]:
+    tps = [tp for tp in (1, 2, 4) if world_size % tp == 0]
+    return [
+        Point(name, variant, dtype, tokens, HIDDEN, world_size, tp)
+        for tp, (name, collective), dtype, tokens in itertools.product(
+            tps, REGISTRY.items(), DTYPES, TOKENS
+        )
+        for variant in collective.variants
+    ]
+
+
+def _check_all(world) -> list[tuple[Point, bool, str]]:
+    outcomes = []
+    for point in _points(world.size):
+        bound = REGISTRY[point.collective].variants[point.variant](point, world.split(point.tp))
+        outcomes.append((point, check(bound, world), bound.api))
+    return outcomes
+
+
+@pytest.mark.dist
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_every_variant_is_exact(world_size: int) -> None:
+    per_rank = run_world(world_size, _check_all)
+    assert all(outcomes == per_rank[0] for outcomes in per_rank), "ranks disagree"
+    failed = [point.describe() for point, ok, _ in per_rank[0] if not ok]
+    assert not failed, failed
+    assert len(per_rank[0]) == len(_points(world_size))
+    apis = {(p.collective, p.variant): api for p, _, api in per_rank[0] if p.tokens % p.tp == 0}
+    tensor_api = "all_gather_single" if hasattr(torch.distributed, "all_gather_single") else None
+    if tensor_api:  # torch 2.13 renamed the tensor forms: the newest name is what runs
+        assert apis[("all_gather", "tensor")] == "all_gather_single"
+        assert apis[("reduce_scatter", "tensor")] == "reduce_scatter_single"
+
+
+def _wrong_rank_chunk(world) -> tuple[bool, bool]:
+    """A check that cannot fail is worthless: corrupt one rank's output and expect failure."""
+    point = Point("all_gather", "tensor", "bfloat16", 8, HIDDEN, world.size, world.size)
+    ctx: GroupContext = world.split(world.size)
+    bound = REGISTRY["all_gather"].variants["tensor"](point, ctx)
+    honest = check(bound, world)
+    run = bound.run
+
+    def swapped() -> None:
+        run()
+        if world.rank == 1:
+            bound.output.copy_(bound.output.flip(0))
+
+    bound.run = swapped
+    return honest, check(bound, world)
+
+
+@pytest.mark.dist
+def test_check_detects_a_wrong_result_on_any_rank() -> None:
+    per_rank = run_world(2, _wrong_rank_chunk)
+    assert per_rank == [(True, False), (True, False)]
+
+
+@pytest.mark.dist
+def test_groups_are_built_once_per_split() -> None:
+    assert run_world(2, _same_split) == [True, True]
+
+
+def _same_split(world) -> bool:
+    return world.split(2) is world.split(2)
