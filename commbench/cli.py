@@ -84,7 +84,7 @@ def sweep(
     build_plan(sweep_config, world)  # validate against the world before starting any worker
     choose_backend(sweep_config.backend)
     run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
-    raise typer.Exit(launch_local(world, _forwarded_args(run_dir)))
+    raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *_forwarded_args(run_dir)]))
 
 
 @app.command()

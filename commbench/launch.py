@@ -19,8 +19,8 @@ def default_nproc() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 4
 
 
-def launch_local(nproc: int, worker_args: list[str]) -> int:
-    """Run `nproc` workers; returns the workers' exit code (rank 0's if they differ)."""
+def launch_local(nproc: int, python_args: list[str]) -> int:
+    """Run `nproc` workers of `python PYTHON_ARGS`; returns the first failing rank's code."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -36,7 +36,7 @@ def launch_local(nproc: int, worker_args: list[str]) -> int:
         monitor_interval=0.1,
     )
     try:
-        elastic_launch(config, sys.executable)("-m", "commbench", "sweep", *worker_args)
+        elastic_launch(config, sys.executable)(*python_args)
     except ChildFailedError as err:
         failures = sorted(err.failures.items())  # by global rank
         return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)

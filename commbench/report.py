@@ -18,7 +18,7 @@ from commbench.results import KEY_COLUMNS, Run, read_run
 from commbench.stats import UNSTABLE_CV
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
-SIDE_COLUMNS = ["time_us", "low", "high", "busbw_gbps", "padded_tokens", "note"]
+SIDE_COLUMNS = ["bytes", "time_us", "low", "high", "busbw_gbps", "padded_tokens", "note"]
 NOISE_BAND = 0.05  # speedups within +-5% are called a tie in the colouring
 
 
@@ -113,32 +113,33 @@ def _speedup_cell(row: pd.Series) -> str:
     return f"[{colour}]{text}[/{colour}]" if colour else text
 
 
-def comparison_tables(comparison: pd.DataFrame, results: pd.DataFrame) -> list[Table]:
-    """One table per collective and split: list us, tensor us, speedup, busbw."""
-    sizes = results.set_index(SHAPE_COLUMNS)["bytes"].groupby(level=SHAPE_COLUMNS).first()
+def _time(us: float) -> str:
+    return f"{us / 1e3:.2f} ms" if us >= 1e3 else f"{us:.1f} us"
+
+
+def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
+    """One table per collective, split, dtype and hidden size: list vs tensor by tokens."""
     tables = []
-    for (collective, tp, dp), rows in comparison.groupby(["collective", "tp", "dp"], sort=False):
-        table = Table(title=f"{collective}  tp={tp} dp={dp}  (speedup = list / tensor)")
-        for name in ("tokens", "hidden", "dtype", "bytes", "list us", "tensor us", "speedup"):
+    by = ["collective", "tp", "dp", "dtype", "hidden"]
+    for (collective, tp, dp, dtype, hidden), rows in comparison.groupby(by, sort=False):
+        table = Table(title=f"{collective}  tp={tp} dp={dp}  {dtype} H={hidden}")
+        for name in ("tokens", "bytes", "list", "tensor", "list/tensor", "tensor busbw"):
             table.add_column(name, justify="right")
-        table.add_column("tensor busbw GB/s", justify="right")
         table.add_column("notes")
         for _, row in rows.iterrows():
-            notes = []
+            notes = ""
             if row["padded_tokens_tensor"] != row["tokens"]:
-                notes.append(f"pad {row['padded_tokens_tensor']}")
+                notes = f"pad {row['padded_tokens_tensor']}"
             if row["note_list"]:
-                notes.append("list*")
+                notes += "*"
             table.add_row(
                 str(row["tokens"]),
-                str(row["hidden"]),
-                row["dtype"],
-                _size(sizes[tuple(row[SHAPE_COLUMNS])]),
-                f"{row['time_us_list']:.1f}",
-                f"{row['time_us_tensor']:.1f}",
+                _size(row["bytes_tensor"]),
+                _time(row["time_us_list"]),
+                _time(row["time_us_tensor"]),
                 _speedup_cell(row),
-                f"{row['busbw_gbps_tensor']:.2f}",
-                "; ".join(notes),
+                f"{row['busbw_gbps_tensor']:.2f} GB/s",
+                notes,
             )
         tables.append(table)
     return tables
@@ -148,15 +149,15 @@ def single_variant_table(results: pd.DataFrame, collective: str) -> Table | None
     rows = results[(results["collective"] == collective) & (results["check"] == "pass")]
     if rows.empty:
         return None
-    table = Table(title=f"{collective} (reference)")
-    for name in ("tp", "dp", "tokens", "hidden", "dtype", "bytes", "us", "busbw GB/s"):
+    table = Table(title=f"{collective} (reference, tensor form only)")
+    for name in ("tp", "dp", "dtype", "hidden", "tokens", "bytes", "time", "busbw"):
         table.add_column(name, justify="right")
-    for row in rows.itertuples():
+    for _, row in rows.iterrows():
         table.add_row(
-            *(str(v) for v in (row.tp, row.dp, row.tokens, row.hidden, row.dtype)),
-            _size(row.bytes),
-            f"{row.time_us:.1f}",
-            f"{row.busbw_gbps:.2f}",
+            *(str(row[c]) for c in ("tp", "dp", "dtype", "hidden", "tokens")),
+            _size(row["bytes"]),
+            _time(row["time_us"]),
+            f"{row['busbw_gbps']:.2f} GB/s",
         )
     return table
 
@@ -186,7 +187,7 @@ def render(run: Run, console: Console) -> None:
     results = run.results
     comparison = side_by_side(results)
     compared = set(comparison["collective"])
-    for table in comparison_tables(comparison, results):
+    for table in comparison_tables(comparison):
         console.print(table)
     for collective in results["collective"].unique():
         if collective not in compared:
@@ -194,8 +195,9 @@ def render(run: Run, console: Console) -> None:
             if table is not None:
                 console.print(table)
     console.print(
-        "pad N: the tensor form pads the tokens to N (a multiple of tp), the list form runs"
-        " uneven.  list*: see the note below."
+        "list/tensor > 1: the tensor form is faster (green/red: beyond noise). pad N: the"
+        " tensor form pads the tokens to N, a multiple of tp, while the list form runs uneven;"
+        " * the list form ran as the note below says."
     )
     for note in sorted(set(results["note"]) - {""}):
         console.print(f"* {note}")
