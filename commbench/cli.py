@@ -50,6 +50,21 @@ def sweep(
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
     ),
+    rounds: int | None = typer.Option(
+        None, help="Run the plan this many times, each round in a new seeded order."
+    ),
+    seed: int | None = typer.Option(None, help="Seed of the rounds' order."),
+    warmup: int | None = typer.Option(None, help="Untimed operations before each point."),
+    min_sample_ms: float | None = typer.Option(
+        None, help="K is chosen so one sample lasts at least this long."
+    ),
+    max_iters: int | None = typer.Option(None, help="Upper bound on K."),
+    min_samples: int | None = typer.Option(None, help="Samples per point, at least."),
+    max_samples: int | None = typer.Option(None, help="Samples per point, at most."),
+    target_ci: float | None = typer.Option(
+        None, help="Stop once the 95% CI of the median is within +-this (relative)."
+    ),
+    max_seconds: float | None = typer.Option(None, help="Time budget per point and round."),
 ) -> None:
     """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits."""
     from commbench.config import load_config, split_list
@@ -66,6 +81,17 @@ def sweep(
         "backend": backend,
         "out": out,
         "label": label,
+        "rounds": rounds,
+        "seed": seed,
+        "timing": {
+            "warmup": warmup,
+            "min_sample_ms": min_sample_ms,
+            "max_iters": max_iters,
+            "min_samples": min_samples,
+            "max_samples": max_samples,
+            "target_ci": target_ci,
+            "max_seconds": max_seconds,
+        },
     }
     sweep_config = load_config(config, overrides, source="command line")
     if is_launched():

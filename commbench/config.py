@@ -56,6 +56,8 @@ class SweepConfig(BaseModel):
     collectives: list[str] = Field(min_length=1)
     variants: list[Variant] = Field(min_length=1)
     backend: Backend = "auto"
+    rounds: PositiveInt
+    seed: int
     timing: TimingConfig
     out: str | None = None
     label: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from commbench.config import SweepConfig, resolve_tp
 from commbench.errors import UsageError
 from commbench.ops import REGISTRY
@@ -33,3 +35,20 @@ def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
             f" for collectives {config.collectives}"
         )
     return points
+
+
+def round_order(plan: list[Point], rounds: int, seed: int) -> list[tuple[int, Point]]:
+    """(round, point) in measuring order: the plan once, or `rounds` seeded shuffles of it.
+
+    Shuffling each round decorrelates slow drifts of the machine from the points, so
+    the spread between rounds shows the run-to-run noise that back-to-back samples hide.
+    """
+    if rounds == 1:
+        return [(0, point) for point in plan]
+    rng = random.Random(seed)
+    order = []
+    for round_ in range(rounds):
+        shuffled = list(plan)
+        rng.shuffle(shuffled)
+        order += [(round_, point) for point in shuffled]
+    return order

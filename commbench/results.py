@@ -47,6 +47,7 @@ RESULT_COLUMNS = [
     "cv",
     "outliers",
     "samples",
+    "rounds",
     "iters",
     "stop",
     "algbw_gbps",
@@ -55,8 +56,8 @@ RESULT_COLUMNS = [
     "api",
     "note",
 ]
-SAMPLE_COLUMNS = [*KEY_COLUMNS, "sample", "time_us", "slowest_rank"]
-RANK_SAMPLE_COLUMNS = [*KEY_COLUMNS, "sample", "rank", "time_us"]
+SAMPLE_COLUMNS = [*KEY_COLUMNS, "round", "sample", "time_us", "slowest_rank"]
+RANK_SAMPLE_COLUMNS = [*KEY_COLUMNS, "round", "sample", "rank", "time_us"]
 
 RESULTS_CSV = "results.csv"
 SAMPLES_CSV = "samples.csv"

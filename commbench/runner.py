@@ -9,7 +9,8 @@ Only rank 0 prints and writes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,21 +25,15 @@ from commbench.config import SweepConfig
 from commbench.errors import UsageError
 from commbench.groups import World, close_world, init_world, world_size_from_env
 from commbench.ops import REGISTRY
-from commbench.plan import build_plan
+from commbench.ops.base import Bound
+from commbench.plan import build_plan, round_order
 from commbench.point import Point
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
 from commbench.stats import summarize
-from commbench.timing import measure, synchronize
+from commbench.timing import Measurement, measure, synchronize
 
 
-@dataclass(frozen=True)
-class PointResult:
-    row: dict[str, Any]
-    samples_s: np.ndarray  # [n] per-operation seconds, max over ranks
-    rank_samples_s: np.ndarray  # [n, world]
-
-
-def check(bound, world: World) -> bool:
+def check(bound: Bound, world: World) -> bool:
     """Run once on the check pattern and compare bit for bit, agreed over all ranks."""
     bound.fill()
     bound.run()
@@ -46,10 +41,48 @@ def check(bound, world: World) -> bool:
     return world.all_true(torch.equal(bound.output, bound.expected()))
 
 
-def measure_point(point: Point, world: World, config: SweepConfig) -> PointResult:
+@dataclass
+class PointState:
+    """One point's row and its measurements so far, accumulated over rounds."""
+
+    row: dict[str, Any]
+    iters: int | None = None  # K, chosen in the first round and kept for the others
+    rounds: list[Measurement] = field(default_factory=list)
+
+    def samples_s(self) -> np.ndarray:
+        return np.concatenate([m.samples for m in self.rounds])
+
+    def final_row(self, bus_factor: float) -> dict[str, Any]:
+        """The row's statistics over the samples of every round (METHOD.md, "Timing")."""
+        summary = summarize(self.samples_s() * 1e6)
+        algbw = self.row["bytes"] / (summary.median / 1e6) / 1e9
+        stops = Counter(m.stop for m in self.rounds)
+        return {
+            **self.row,
+            "time_us": summary.median,
+            "time_us_p10": summary.p10,
+            "time_us_p90": summary.p90,
+            "time_us_min": summary.min,
+            "time_us_mean": summary.mean,
+            "time_us_std": summary.std,
+            "ci_low_us": summary.ci_low,
+            "ci_high_us": summary.ci_high,
+            "cv": summary.cv,
+            "outliers": summary.outliers,
+            "samples": summary.samples,
+            "rounds": len(self.rounds),
+            "iters": self.iters,
+            "stop": stops.most_common(1)[0][0],
+            "algbw_gbps": algbw,
+            "busbw_gbps": algbw * bus_factor,
+        }
+
+
+def bind(point: Point, world: World) -> tuple[Bound, dict[str, Any]]:
+    """The variant's buffers on this rank, and the row's fixed columns."""
     collective = REGISTRY[point.collective]
     bound = collective.variants[point.variant](point, world.split(point.tp))
-    row: dict[str, Any] = {
+    row = {
         **point.key(),
         "backend": world.backend,
         "padded_tokens": bound.padded_tokens,
@@ -57,45 +90,21 @@ def measure_point(point: Point, world: World, config: SweepConfig) -> PointResul
         "api": bound.api,
         "note": bound.note,
     }
-    if not check(bound, world):
-        return PointResult({**row, "check": "fail"}, np.empty(0), np.empty((0, world.size)))
-    for tensor in bound.inputs:  # benign values for timing: in-place sums must not overflow
-        tensor.zero_()
-    measurement = measure(bound.run, world, config.timing)
-    summary = summarize(measurement.samples * 1e6)
-    seconds = summary.median / 1e6
-    algbw = row["bytes"] / seconds / 1e9
-    row.update(
-        time_us=summary.median,
-        time_us_p10=summary.p10,
-        time_us_p90=summary.p90,
-        time_us_min=summary.min,
-        time_us_mean=summary.mean,
-        time_us_std=summary.std,
-        ci_low_us=summary.ci_low,
-        ci_high_us=summary.ci_high,
-        cv=summary.cv,
-        outliers=summary.outliers,
-        samples=summary.samples,
-        iters=measurement.iters,
-        stop=measurement.stop,
-        algbw_gbps=algbw,
-        busbw_gbps=algbw * collective.bus_factor(point.tp),
-        check="pass",
-    )
-    return PointResult(row, measurement.samples, measurement.rank_samples)
+    return bound, row
 
 
-def _sample_rows(result: PointResult, key: dict[str, Any]) -> tuple[list[dict], list[dict]]:
-    samples = [
-        {**key, "sample": i, "time_us": t * 1e6, "slowest_rank": int(np.argmax(ranks))}
-        for i, (t, ranks) in enumerate(zip(result.samples_s, result.rank_samples_s, strict=True))
-    ]
-    rank_samples = [
-        {**key, "sample": i, "rank": rank, "time_us": t * 1e6}
-        for i, ranks in enumerate(result.rank_samples_s)
-        for rank, t in enumerate(ranks)
-    ]
+def sample_rows(
+    key: dict[str, Any], measurement: Measurement, round_: int, first: int
+) -> tuple[list[dict], list[dict]]:
+    """samples.csv and rank_samples.csv rows of one round; `first` numbers its first sample."""
+    samples, rank_samples = [], []
+    for i, per_rank in enumerate(measurement.rank_samples, start=first):
+        slowest = int(np.argmax(per_rank))
+        common = {**key, "round": round_, "sample": i}
+        samples.append({**common, "time_us": per_rank[slowest] * 1e6, "slowest_rank": slowest})
+        rank_samples += [
+            {**common, "rank": rank, "time_us": t * 1e6} for rank, t in enumerate(per_rank)
+        ]
     return samples, rank_samples
 
 
@@ -154,8 +163,7 @@ def _run(world: World, config: SweepConfig, plan: list[Point], console: Console)
     meta = _meta(world, config, plan, _now())
     if writer:
         writer.write_meta(meta)  # a run that dies still says what it was
-    apis: dict[str, str] = {}
-    failed = 0
+    states: dict[Point, PointState] = {}
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -166,21 +174,18 @@ def _run(world: World, config: SweepConfig, plan: list[Point], console: Console)
         disable=world.rank != 0,
     )
     with progress:
-        task = progress.add_task("sweep", total=len(plan))
-        for point in plan:
-            progress.update(task, description=point.describe(), refresh=True)
-            result = measure_point(point, world, config)
-            failed += result.row["check"] == "fail"
-            if writer:
-                apis[f"{point.collective}.{point.variant}"] = result.row["api"]
-                key = {column: result.row[column] for column in KEY_COLUMNS}
-                samples, rank_samples = _sample_rows(result, key)
-                writer.results.append([_clean(result.row)])
-                writer.samples.append(samples)
-                writer.rank_samples.append(rank_samples)
+        task = progress.add_task("sweep", total=len(plan) * config.rounds)
+        for round_, point in round_order(plan, config.rounds, config.seed):
+            progress.update(task, description=f"{point.describe()}", refresh=True)
+            _step(point, round_, states, world, config, writer)
             progress.advance(task)
+    failed = sum(state.row["check"] == "fail" for state in states.values())
     if writer:
-        writer.write_meta({**meta, "apis": apis, "finished": _now()})
+        apis: dict[str, set[str]] = {}
+        for point, state in states.items():
+            apis.setdefault(f"{point.collective}.{point.variant}", set()).add(state.row["api"])
+        apis_used = {name: sorted(used) for name, used in sorted(apis.items())}
+        writer.write_meta({**meta, "apis": apis_used, "finished": _now()})
         writer.close()
         from commbench.report import render_run
 
@@ -188,6 +193,42 @@ def _run(world: World, config: SweepConfig, plan: list[Point], console: Console)
         if failed:
             console.print(f"[red]{failed} point(s) failed the exact-output check[/red]")
     return 1 if failed else 0
+
+
+def _step(
+    point: Point,
+    round_: int,
+    states: dict[Point, PointState],
+    world: World,
+    config: SweepConfig,
+    writer: RunWriter | None,
+) -> None:
+    """One point in one round: check it the first time, measure, write what is final."""
+    state = states.get(point)
+    if state is not None and state.row["check"] == "fail":
+        return
+    bound, row = bind(point, world)
+    if state is None:
+        state = states[point] = PointState({**row, "check": "pass"})
+        if not check(bound, world):
+            state.row["check"] = "fail"
+            if writer:
+                writer.results.append([_clean(state.row)])
+            return
+    for tensor in bound.inputs:  # benign values for timing: in-place sums must not overflow
+        tensor.zero_()
+    measurement = measure(bound.run, world, config.timing, iters=state.iters)
+    state.iters = measurement.iters
+    first = sum(len(m.samples) for m in state.rounds)
+    state.rounds.append(measurement)
+    if writer:
+        key = {column: row[column] for column in KEY_COLUMNS}
+        samples, rank_samples = sample_rows(key, measurement, round_, first)
+        writer.samples.append(samples)
+        writer.rank_samples.append(rank_samples)
+        if len(state.rounds) == config.rounds:
+            bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
+            writer.results.append([_clean(state.final_row(bus_factor))])
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

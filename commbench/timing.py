@@ -95,8 +95,10 @@ def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
     return max(1, min(timing.max_iters, wanted))
 
 
-def measure(run: Callable[[], object], world: World, timing: TimingConfig) -> Measurement:
-    """Warm up, choose K, then sample until a stop rule fires; every rank decides alike.
+def measure(
+    run: Callable[[], object], world: World, timing: TimingConfig, iters: int | None = None
+) -> Measurement:
+    """Warm up, choose K (unless given), then sample until a stop rule fires.
 
     Each rank sees the same gathered sample times, and the time budget is judged on
     the slowest rank's clock, so every rank stops after the same sample.
@@ -105,8 +107,9 @@ def measure(run: Callable[[], object], world: World, timing: TimingConfig) -> Me
     for _ in range(timing.warmup):
         run()
     started = time.perf_counter()
-    calibration, _ = _timed_batch(run, max(1, timing.warmup), timer, world, started)
-    iters = choose_iters(calibration.max(), timing)
+    if iters is None:
+        calibration, _ = _timed_batch(run, max(1, timing.warmup), timer, world, started)
+        iters = choose_iters(calibration.max(), timing)
     rows: list[np.ndarray] = []
     while True:
         per_rank, elapsed = _timed_batch(run, iters, timer, world, started)

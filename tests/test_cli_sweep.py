@@ -17,7 +17,7 @@ BUS = {"all_gather": lambda n: (n - 1) / n, "reduce_scatter": lambda n: (n - 1) 
 BUS["all_reduce"] = lambda n: 2 * (n - 1) / n
 
 
-def assert_consistent_run(run: Path, world_size: int) -> pd.DataFrame:
+def assert_consistent_run(run: Path, world_size: int, rounds: int = 1) -> pd.DataFrame:
     results = pd.read_csv(run / "results.csv")
     samples = pd.read_csv(run / "samples.csv")
     ranks = pd.read_csv(run / "rank_samples.csv")
@@ -42,7 +42,8 @@ def assert_consistent_run(run: Path, world_size: int) -> pd.DataFrame:
         is_padded = row.variant == "tensor" and row.collective != "all_reduce"
         assert row.padded_tokens == (pad if is_padded else row.tokens)
         assert row.time_us_min <= row.time_us_p10 <= row.time_us <= row.time_us_p90
-        assert 3 <= row.samples <= 4 and row.iters >= 1
+        assert 3 * rounds <= row.samples <= 4 * rounds and row.iters >= 1
+        assert row.rounds == rounds
         assert row.stop in {"ci", "max_samples", "max_seconds"}
         mine = samples[
             (samples["collective"] == row.collective)
@@ -52,6 +53,7 @@ def assert_consistent_run(run: Path, world_size: int) -> pd.DataFrame:
             & (samples["tp"] == row.tp)
         ]
         assert len(mine) == row.samples
+        assert sorted(set(mine["round"])) == list(range(rounds))
         assert mine["time_us"].median() == pytest.approx(row.time_us)
         assert mine["time_us"].min() == pytest.approx(row.time_us_min)
 
@@ -64,7 +66,8 @@ def assert_consistent_run(run: Path, world_size: int) -> pd.DataFrame:
     assert meta["versions"]["torch"] and meta["versions"]["commbench"]
     assert meta["finished"] and meta["started"]
     assert meta["config"]["tokens"] == [1, 8]
-    assert meta["apis"]["all_gather.list"] == "all_gather"
+    assert meta["apis"]["all_gather.list"] == ["all_gather", "broadcast"]  # gloo: uneven
+    assert meta["apis"]["all_gather.tensor"] in (["all_gather_single"], ["all_gather_into_tensor"])
     assert len(meta["hostnames"]) == world_size
     assert all(not k.startswith(("HOME", "PATH")) for k in meta["env"])
     return results
@@ -98,9 +101,10 @@ def test_sweep_with_nproc_writes_consistent_files(tmp_path: Path) -> None:
 @pytest.mark.dist
 def test_torchrun_launch_with_four_ranks(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done = torchrun(4, "sweep", "--config", str(tiny_config(tmp_path)), "--out", str(out))
+    config = str(tiny_config(tmp_path))
+    done = torchrun(4, "sweep", "--config", config, "--out", str(out), "--rounds", "2")
     assert done.returncode == 0, done.stderr
-    results = assert_consistent_run(out, 4)
+    results = assert_consistent_run(out, 4, rounds=2)
     assert set(zip(results["tp"], results["dp"], strict=True)) == {(2, 2), (4, 1)}
     assert done.stdout.count("Summary (") == 1  # only rank 0 prints
 

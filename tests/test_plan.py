@@ -9,7 +9,7 @@ from commbench.config import load_config
 from commbench.errors import UsageError
 from commbench.ops import REGISTRY
 from commbench.ops.base import padded, split_sizes
-from commbench.plan import build_plan
+from commbench.plan import build_plan, round_order
 
 
 def test_plan_is_the_cross_product_grouped_by_split() -> None:
@@ -54,3 +54,14 @@ def test_bytes_and_bus_factors_follow_nccl_tests() -> None:
     assert REGISTRY["all_gather"].bus_factor(n) == pytest.approx(3 / 4)
     assert REGISTRY["reduce_scatter"].bus_factor(n) == pytest.approx(3 / 4)
     assert REGISTRY["all_reduce"].bus_factor(n) == pytest.approx(2 * 3 / 4)
+
+
+def test_rounds_are_seeded_shuffles_of_the_plan() -> None:
+    plan = build_plan(load_config(None, {"tokens": ["1", "8", "64"]}), 4)
+    assert round_order(plan, 1, 0) == [(0, p) for p in plan]
+    order = round_order(plan, 3, seed=7)
+    assert order == round_order(plan, 3, seed=7)  # every rank computes the same order
+    assert order != round_order(plan, 3, seed=8)
+    rounds = [[p for r, p in order if r == i] for i in range(3)]
+    assert all(sorted(r, key=plan.index) == plan for r in rounds)
+    assert rounds[0] != rounds[1]
