@@ -11,7 +11,11 @@ STAMP := $(VENV)/.installed
 NPROC ?=
 ARGS ?=
 
-.PHONY: setup run test lint format gate benchmark clean
+CI_CONFIG ?= configs/ci.toml
+BASELINE ?= results/baselines/ci-gloo-4
+CURRENT ?= results/ci-current
+
+.PHONY: setup run test lint format gate baseline benchmark clean
 
 setup: $(STAMP)
 
@@ -34,6 +38,25 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The CI sweep, gated against the committed baseline. Exit code: 0 pass, 1 regression,
+# 2 bad input, 3 not comparable (e.g. another backend or world size than the baseline).
+gate: setup
+	rm -rf $(CURRENT)
+	$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) --out $(CURRENT) --label ci-current
+	$(VENV)/bin/commbench gate $(BASELINE) $(CURRENT) \
+		--markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml --json $(CURRENT)/gate.json
+
+# Refresh the committed baseline: three runs of the CI sweep, a history the gate judges
+# against. rank_samples.csv is left out: the gate does not read it.
+baseline: setup
+	rm -rf $(BASELINE).new
+	for i in 1 2 3; do \
+		$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) \
+			--out $(BASELINE).new/run-$$i --label baseline-$$i || exit $$?; \
+		rm $(BASELINE).new/run-$$i/rank_samples.csv; \
+	done
+	rm -rf $(BASELINE) && mv $(BASELINE).new $(BASELINE)
 
 benchmark: setup
 	$(PY) benchmarks/overhead.py $(ARGS)

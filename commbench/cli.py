@@ -5,6 +5,7 @@ Commands that only read results never import torch.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -119,6 +120,64 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory written by 
     from commbench.report import render_run
 
     render_run(run_dir)
+
+
+@app.command()
+def gate(
+    runs: list[Path] = typer.Argument(
+        ...,
+        help="BASELINE... CURRENT: one or more baseline runs (or directories of runs, a "
+        "history), then the current run.",
+    ),
+    tolerance: float | None = typer.Option(
+        None, help="Relative change a row may show before it can regress (default per backend)."
+    ),
+    aggregate_tolerance: float | None = typer.Option(
+        None, help="The same for the geometric mean over a collective's rows."
+    ),
+    rules: Path | None = typer.Option(None, help="TOML file of per-row tolerances."),
+    allow_missing: bool = typer.Option(False, help="Rows missing from CURRENT do not fail."),
+    allow_mismatch: bool = typer.Option(False, help="Compare even if versions/config differ."),
+    markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
+    junit: Path | None = typer.Option(None, help="Write JUnit XML here (one testcase per row)."),
+    json: Path | None = typer.Option(None, help="Write the full verdict as JSON here."),
+) -> None:
+    """Exit 0 if CURRENT has no regression against BASELINE, 1 if it has, 3 if not comparable."""
+    from rich.console import Console
+
+    from commbench.export.jsonfile import gate_json
+    from commbench.export.junit import gate_junit
+    from commbench.export.markdown import gate_markdown
+    from commbench.export.terminal import render_gate
+    from commbench.gate import run_gate
+    from commbench.rules import load_rules
+
+    if len(runs) < 2:
+        raise UsageError("runs: need at least a BASELINE and a CURRENT run directory")
+    for name, value in (("tolerance", tolerance), ("aggregate-tolerance", aggregate_tolerance)):
+        if value is not None and not 0 < value < 10:
+            raise UsageError(f"{name}: must be a positive fraction such as 0.05 (got {value})")
+    result = run_gate(
+        runs[:-1],
+        runs[-1],
+        tolerance=tolerance,
+        aggregate_tolerance=aggregate_tolerance,
+        rules=load_rules(rules),
+        allow_missing=allow_missing,
+        allow_mismatch=allow_mismatch,
+    )
+    render_gate(result, Console())
+    report = gate_markdown(result)
+    if markdown:
+        markdown.write_text(report)
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary, "a") as handle:
+            handle.write(report)
+    if junit:
+        gate_junit(result, junit)
+    if json:
+        gate_json(result, json)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

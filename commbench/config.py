@@ -86,15 +86,15 @@ def split_list(flag_value: str | None) -> list[str] | None:
     return [item.strip() for item in flag_value.split(",")]
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
     """Read a TOML file, turning every failure into a one-line UsageError."""
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except OSError as err:
-        raise UsageError(f"config {path}: cannot read: {err.strerror}") from None
+        raise UsageError(f"{what} {path}: cannot read: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"config {path}: invalid TOML: {err}") from None
+        raise UsageError(f"{what} {path}: invalid TOML: {err}") from None
 
 
 def _layer(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

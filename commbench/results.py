@@ -78,6 +78,7 @@ class CsvAppender:
         self._writer = csv.DictWriter(self._handle, fieldnames=columns, extrasaction="raise")
         if path.stat().st_size == 0:
             self._writer.writeheader()
+            self._handle.flush()
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         self._writer.writerows(rows)

@@ -112,3 +112,68 @@ def stop_reason(
     if elapsed_s >= max_seconds:
         return "max_seconds"
     return None
+
+
+@dataclass(frozen=True)
+class ShiftTest:
+    """Whether a current set of timings differs from a baseline beyond chance."""
+
+    ratio: float  # current median / baseline median
+    p_value: float  # NaN for the confidence-interval rule
+    method: str  # "rounds", "samples" or "ci99"
+    significant: bool
+
+
+MIN_UNITS = 5  # Mann-Whitney U at p < 0.01 needs 5 per side: 2 / C(10, 5) = 0.008
+MIN_SAMPLES = 6
+
+
+def shift_test(
+    base_samples: Sequence[float],
+    current_samples: Sequence[float],
+    base_units: Sequence[float] = (),
+    current_units: Sequence[float] = (),
+    alpha: float = 0.01,
+) -> ShiftTest:
+    """Test a location shift between baseline and current (METHOD.md, "Comparing and gating").
+
+    The preferred units are per-round (or per-run) medians: they carry the run-to-run
+    noise that back-to-back samples hide. With at least MIN_UNITS of them per side,
+    Mann-Whitney U runs on those; else on the raw samples (at least MIN_SAMPLES per
+    side); else the 99% confidence intervals of the two medians must not overlap.
+    """
+    from scipy.stats import mannwhitneyu
+
+    base = np.asarray(base_samples, dtype=float)
+    current = np.asarray(current_samples, dtype=float)
+    ratio = float(np.median(current) / np.median(base))
+    if len(base_units) >= MIN_UNITS and len(current_units) >= MIN_UNITS:
+        p = float(mannwhitneyu(current_units, base_units, alternative="two-sided").pvalue)
+        return ShiftTest(ratio, p, "rounds", p < alpha)
+    if base.size >= MIN_SAMPLES and current.size >= MIN_SAMPLES:
+        p = float(mannwhitneyu(current, base, alternative="two-sided").pvalue)
+        return ShiftTest(ratio, p, "samples", p < alpha)
+    base_low, base_high = median_ci(base, 0.99)
+    low, high = median_ci(current, 0.99)
+    if math.isnan(base_low) or math.isnan(low):  # too few samples for any interval
+        return ShiftTest(ratio, math.nan, "ci99", False)
+    return ShiftTest(ratio, math.nan, "ci99", low > base_high or high < base_low)
+
+
+def geomean_interval(
+    ratios: Sequence[float], confidence: float = 0.99, seed: int = 0
+) -> tuple[float, float, float]:
+    """Geometric mean of ratios with a bootstrap interval over rows (BCa, scipy).
+
+    A shift common to every row (a typical NCCL regression) can hide inside per-row
+    noise and still be plain in the aggregate.
+    """
+    from scipy.stats import bootstrap
+
+    logs = np.log(np.asarray(ratios, dtype=float))
+    center = float(np.exp(logs.mean()))
+    if logs.size < 3 or np.ptp(logs) == 0:
+        return center, center, center
+    result = bootstrap((logs,), np.mean, confidence_level=confidence, n_resamples=2000, rng=seed)
+    interval = result.confidence_interval
+    return center, float(np.exp(interval.low)), float(np.exp(interval.high))

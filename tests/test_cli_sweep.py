@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -123,3 +124,29 @@ def test_report_does_not_import_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False"
     assert "not a run directory" in done.stderr
+
+
+@pytest.mark.dist
+def test_two_real_runs_gated_against_each_other(tmp_path: Path) -> None:
+    config = str(tiny_config(tmp_path))
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        done = commbench("sweep", "--nproc", "2", "--config", config, "--out", str(run))
+        assert done.returncode == 0, done.stderr
+    real = commbench("gate", str(runs[0]), str(runs[1]), "--json", str(tmp_path / "g.json"))
+    assert real.returncode in (0, 1), real.stderr  # a real A/B pair on a noisy machine
+    verdict = json.loads((tmp_path / "g.json").read_text())
+    assert verdict["exit_code"] == real.returncode
+    assert sum(verdict["counts"].values()) == 20 and verdict["counts"]["missing"] == 0
+
+    same = commbench("gate", str(runs[0]), str(runs[0]))
+    assert same.returncode == 0, same.stdout
+    assert "20 row(s) unchanged" in same.stdout
+
+    slow = tmp_path / "slow"
+    shutil.copytree(runs[1], slow)
+    samples = pd.read_csv(slow / "samples.csv")
+    samples["time_us"] *= 3
+    samples.to_csv(slow / "samples.csv", index=False)
+    caught = commbench("gate", str(runs[0]), str(runs[1]), str(slow))  # a history of two
+    assert caught.returncode == 1, caught.stdout
