@@ -145,7 +145,7 @@ def read_run(path: Path) -> Run:
         raise UsageError(f"{path}: not a run directory")
     try:
         meta = json.loads((path / META_JSON).read_text())
-        results = pd.read_csv(path / RESULTS_CSV, keep_default_na=False, na_values=[""])
+        results = pd.read_csv(path / RESULTS_CSV, dtype={"note": str, "stop": str})
         samples = pd.read_csv(path / SAMPLES_CSV)
     except FileNotFoundError as err:
         raise UsageError(f"{path}: missing {Path(err.filename).name}") from None
@@ -154,5 +154,5 @@ def read_run(path: Path) -> Run:
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")
-    results["note"] = results["note"].fillna("").astype(str)
+    results["note"] = results["note"].fillna("")
     return Run(path, results, samples, meta)

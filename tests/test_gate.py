@@ -36,7 +36,7 @@ def test_a_known_shift_is_detected() -> None:
 
 def test_round_medians_are_the_units_when_there_are_enough() -> None:
     a, b = samples_around(100, 40, 0.02, 1), samples_around(130, 40, 0.02, 2)
-    units_a, units_b = [99, 100, 101, 100, 102], [129, 131, 130, 128, 132]
+    units_a, units_b = [99, 100, 101, 100.5, 102], [129, 131, 130, 128, 132]
     test = shift_test(a, b, units_a, units_b)
     assert test.method == "rounds" and test.significant
     # five rounds that overlap are not significant, however many samples there are
@@ -222,6 +222,8 @@ def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
         str(current),
         "--tolerance",
         "0.05",
+        "--aggregate-tolerance",
+        "0.5",
         "--rules",
         str(rules),
         "--json",

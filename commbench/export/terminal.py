@@ -47,4 +47,7 @@ def render_gate(result: GateResult, console: Console) -> None:
             f" {a.high:.3f}, {a.rows} rows, tolerance {a.tolerance:.0%}): {status}"
         )
     colour = {EXIT_PASS: "green", EXIT_REGRESSION: "red"}.get(result.exit_code, "yellow")
-    console.print(f"[bold {colour}]{result.verdict()}[/bold {colour}] (exit {result.exit_code})")
+    console.print(
+        f"[bold {colour}]{result.verdict()}[/bold {colour}] (exit {result.exit_code})",
+        soft_wrap=True,  # one line, whatever the width: CI logs grep for it
+    )
