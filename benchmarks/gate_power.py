@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def scaled_copy(run: Path, factor: float, scratch: Path) -> Path:
     return out
 
 
-def judge(pairs, tolerance, aggregate_tolerance) -> dict[str, float]:
+def judge(pairs, tolerance, aggregate_tolerance) -> str:
     """Share of pairs that fail the gate: by any row, by an aggregate, by either."""
     by_row = by_aggregate = either = 0
     for baselines, current in pairs:
@@ -77,7 +78,10 @@ def judge(pairs, tolerance, aggregate_tolerance) -> dict[str, float]:
         by_aggregate += aggregate
         either += result.exit_code == EXIT_REGRESSION
     n = len(pairs)
-    return {"rows": by_row / n, "aggregate": by_aggregate / n, "gate": either / n, "pairs": n}
+    return (
+        f"gate {either / n:6.1%} (rows {by_row / n:6.1%}, aggregates {by_aggregate / n:6.1%})"
+        f" of {n} pairs"
+    )
 
 
 def aa_spread(runs: list[Path]) -> None:
@@ -111,22 +115,21 @@ def main() -> None:
         make_runs(directory, args.runs, args.nproc, args.config)
     runs = sorted(p for p in directory.iterdir() if (p / RESULTS_CSV).exists())
     scratch = Path(tempfile.mkdtemp(prefix="gate-power-scaled-"))
-    tolerances = (args.tolerance, args.aggregate_tolerance)
     print(f"{len(runs)} runs in {directory}")
-    aa_spread(runs)
-
     pairs = [([a], b) for a, b in itertools.permutations(runs, 2)]
-    print(f"A/A, one baseline run:  false alarms {judge(pairs, *tolerances)}")
-    for factor in (1.10, 1.25):
-        slowed = [(base, scaled_copy(cur, factor, scratch)) for base, cur in pairs]
-        print(f"x{factor}, one baseline run: caught {judge(slowed, *tolerances)}")
-
-    history = [(runs[:i] + runs[i + 1 :][:4], runs[i]) for i in range(len(runs))]
-    history = [(base, cur) for base, cur in history if len(base) >= 2]
-    print(f"A/A, history of {len(history[0][0])}:   false alarms {judge(history, *tolerances)}")
-    for factor in (1.10, 1.25):
-        slowed = [(base, scaled_copy(cur, factor, scratch)) for base, cur in history]
-        print(f"x{factor}, history:        caught {judge(slowed, *tolerances)}")
+    rng = random.Random(0)
+    history = [  # every run as the current one, against 3 draws of 4 other runs
+        (rng.sample([r for r in runs if r != current], 4), current)
+        for current in runs
+        for _ in range(3)
+    ]
+    aa_spread(runs)
+    settings = (args.tolerance, args.aggregate_tolerance)
+    for name, cases in (("one baseline run", pairs), ("history of 4 runs", history)):
+        print(f"{name:17} A/A false alarms  {judge(cases, *settings)}")
+        for factor in (1.10, 1.25):
+            slowed = [(base, scaled_copy(cur, factor, scratch)) for base, cur in cases]
+            print(f"{name:17} x{factor:.2f} caught      {judge(slowed, *settings)}")
 
 
 if __name__ == "__main__":
