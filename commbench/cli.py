@@ -27,9 +27,9 @@ def _forwarded_args(out: str) -> list[str]:
     for arg in sys.argv[sys.argv.index("sweep") + 1 :]:
         if skip:
             skip = False
-        elif arg == "--nproc":
+        elif arg in ("--nproc", "--out"):
             skip = True
-        elif not arg.startswith("--nproc="):
+        elif not arg.startswith(("--nproc=", "--out=")):
             args.append(arg)
     return [*args, "--out", out]
 
