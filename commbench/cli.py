@@ -48,6 +48,9 @@ def sweep(
     backend: str | None = typer.Option(None, help="auto | nccl | gloo."),
     out: str | None = typer.Option(None, help="Run directory. Default results/<time>[-label]."),
     label: str | None = typer.Option(None, help="Name of this run in reports and comparisons."),
+    nccl_lib: Path | None = typer.Option(
+        None, help="Run the workers with this libnccl.so preloaded (LD_PRELOAD), verified."
+    ),
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
     ),
@@ -178,6 +181,46 @@ def gate(
     if json:
         gate_json(result, json)
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def env(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """What makes numbers comparable here: versions, NCCL built vs loaded, GPUs, topology."""
+    from commbench.envreport import show_env
+
+    show_env(as_json)
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories; the first is the reference."),
+    labels: str | None = typer.Option(None, help="Comma-separated labels, one per run."),
+    markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
+    csv: Path | None = typer.Option(None, help="Write the per-row table as CSV here."),
+) -> None:
+    """Side by side: each run's medians and ratios to the first, with significance."""
+    from commbench.compare import run_compare
+
+    run_compare(runs, split_labels(labels), markdown, csv)
+
+
+@app.command()
+def plot(
+    runs: list[Path] = typer.Argument(..., help="One or more run directories."),
+    out: Path | None = typer.Option(None, help="Directory for the images (default: the run's)."),
+    format: str = typer.Option("png", help="png or svg."),
+) -> None:
+    """Bandwidth and time against size per collective and split, and speedup heatmaps."""
+    from commbench.plot import plot_runs
+
+    for path in plot_runs(runs, out, format):
+        print(path)
+
+
+def split_labels(labels: str | None) -> list[str] | None:
+    return None if labels is None else [label.strip() for label in labels.split(",")]
 
 
 def main() -> None:

@@ -16,9 +16,10 @@ import pandas as pd
 
 from commbench.errors import UsageError
 from commbench.identity import identity_diff
-from commbench.results import KEY_COLUMNS, RESULTS_CSV, Run, read_run
+from commbench.results import KEY_COLUMNS, RESULTS_CSV, read_run
 from commbench.rules import Rules
 from commbench.stats import UNSTABLE_CV, geomean_interval, shift_test
+from commbench.timings import Timings, timings_by_key
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOT_COMPARABLE = 0, 1, 2, 3
 
@@ -44,16 +45,6 @@ STATUSES = (
 )
 
 
-@dataclass(frozen=True)
-class Timings:
-    """One row key's raw samples in one or more runs, and its per-round medians."""
-
-    samples: np.ndarray
-    units: np.ndarray  # median of each (run, round)
-    cv: float  # the largest cv any of the runs reported for the row
-    check: str
-
-
 def expand_history(paths: Iterable[Path]) -> list[Path]:
     """Run directories, where a directory of run directories stands for all of them."""
     runs: list[Path] = []
@@ -66,45 +57,6 @@ def expand_history(paths: Iterable[Path]) -> list[Path]:
         else:
             runs.append(path)
     return runs
-
-
-def _split_by_key(frame: pd.DataFrame, column: str) -> tuple[list[tuple], list[np.ndarray]]:
-    """The keys in sorted order and `column`'s values for each (numpy, not a groupby loop:
-    iterating a pandas groupby costs about a millisecond a group)."""
-    frame = frame.sort_values(KEY_COLUMNS, kind="stable")
-    codes = frame.groupby(KEY_COLUMNS, sort=False).ngroup().to_numpy()
-    starts = np.flatnonzero(np.diff(codes)) + 1
-    keys = frame[KEY_COLUMNS].drop_duplicates().itertuples(index=False, name=None)
-    return list(keys), np.split(frame[column].to_numpy(), starts)
-
-
-def _timings(runs: list[Run]) -> dict[tuple, Timings]:
-    frames = []
-    for number, run in enumerate(runs):
-        samples = run.samples.assign(run=number)
-        if "round" not in samples:
-            samples = samples.assign(round=0)
-        frames.append(samples)
-    samples = pd.concat(frames, ignore_index=True)
-    results = pd.concat([run.results for run in runs], ignore_index=True)
-    by_key = results.groupby(KEY_COLUMNS)
-    cvs = by_key["cv"].max().to_dict()
-    failed = results.assign(failed=results["check"].eq("fail")).groupby(KEY_COLUMNS)["failed"]
-    checks = by_key["check"].first().where(~failed.any(), "fail").to_dict()
-    units = samples.groupby([*KEY_COLUMNS, "run", "round"])["time_us"].median().reset_index()
-    out = {}
-    for key, times, unit_times in zip(
-        *_split_by_key(samples, "time_us"), _split_by_key(units, "time_us")[1], strict=True
-    ):
-        out[key] = Timings(
-            samples=times,
-            units=unit_times,
-            cv=float(cvs.get(key, math.nan)),
-            check=str(checks.get(key, "pass")),
-        )
-    for key, check in checks.items():  # failed points have a row but no samples
-        out.setdefault(key, Timings(np.empty(0), np.empty(0), math.nan, check))
-    return out
 
 
 @dataclass
@@ -255,7 +207,11 @@ def run_gate(
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
     rows = judge_rows(
-        _timings(baselines), _timings([current]), row_tolerance, rules or Rules(), byte_sizes
+        timings_by_key(baselines),
+        timings_by_key([current]),
+        row_tolerance,
+        rules or Rules(),
+        byte_sizes,
     )
     return GateResult(
         rows=rows,

@@ -257,15 +257,3 @@ def test_bad_input_exits_2(tmp_path: Path, make_args, expected: str) -> None:
     assert done.returncode == 2, done.stdout
     assert "Traceback" not in done.stderr
     assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
-
-
-def test_gate_never_imports_torch(tmp_path: Path) -> None:
-    base = write_run(tmp_path / "a", [(key(), STEADY)])
-    code = (
-        "import sys\nfrom commbench.cli import main\n"
-        f"sys.argv = ['commbench', 'gate', {str(base)!r}, {str(base)!r}]\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    print(e.code)\n"
-        "print('torch' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.stdout.strip().splitlines()[-2:] == ["0", "False"]

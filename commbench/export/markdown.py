@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from commbench.compare import Comparison
 from commbench.export import row_label
 from commbench.gate import STATUSES, GateResult
 
@@ -81,3 +82,49 @@ def sort_for_report(rows: pd.DataFrame) -> pd.DataFrame:
         .sort_values(["_order", "ratio"], ascending=[True, False], na_position="last")
         .drop(columns="_order")
     )
+
+
+def compare_markdown(comparison: Comparison) -> str:
+    labels = comparison.labels
+    lines = [
+        "## commbench compare",
+        "",
+        f"Reference: **{labels[0]}**; ratios are time / reference.",
+        "",
+    ]
+    if comparison.differs:
+        lines += ["What differs between the runs:", ""]
+        lines += _table(
+            ["field", *labels], [[k, *map(str, v)] for k, v in comparison.differs.items()]
+        )
+        lines.append("")
+    same = ", ".join(f"`{k}={v}`" for k, v in comparison.same.items() if v)
+    lines += [f"Same in every run: {same}", "", "### Geometric mean of ratios", ""]
+    lines += _table(
+        ["run", "group", "rows", "geomean", "99% interval"],
+        [
+            [a.label, a.group, str(a.rows), _number(a.ratio, ".3f"),
+             f"{_number(a.low, '.3f')} to {_number(a.high, '.3f')}"]
+            for a in comparison.aggregates.itertuples()
+        ],
+    )  # fmt: skip
+    lines += ["", "### Per row (median us; ratio [95% interval], * significant at p < 0.01)", ""]
+    header = [
+        "row",
+        *(f"{label} us" for label in labels),
+        *(f"{name}/{labels[0]}" for name in labels[1:]),
+    ]
+    body = []
+    for _, row in comparison.rows.iterrows():
+        ratios = [
+            _number(row[f"{name} ratio"], ".3f")
+            + (f" [{_number(row[f'{name} low'], '.2f')}-{_number(row[f'{name} high'], '.2f')}]"
+               if not math.isnan(row[f"{name} low"]) else "")
+            + (" *" if row[f"{name} significant"] else "")
+            for name in labels[1:]
+        ]  # fmt: skip
+        body.append(
+            [row_label(row), *(_number(row[f"{name} us"], ".1f") for name in labels), *ratios]
+        )
+    lines += _table(header, body)
+    return "\n".join(lines) + "\n"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from commbench.compare import Comparison
 from commbench.export import row_label
 from commbench.export.markdown import sort_for_report
 from commbench.gate import EXIT_PASS, EXIT_REGRESSION, GateResult
@@ -51,3 +53,48 @@ def render_gate(result: GateResult, console: Console) -> None:
         f"[bold {colour}]{result.verdict()}[/bold {colour}] (exit {result.exit_code})",
         soft_wrap=True,  # one line, whatever the width: CI logs grep for it
     )
+
+
+def _ratio_cell(row: Any, label: str) -> str:
+    ratio = row[f"{label} ratio"]
+    if math.isnan(ratio):
+        return ""
+    interval = f" [{row[f'{label} low']:.2f}-{row[f'{label} high']:.2f}]"
+    text = f"{ratio:.3f}{'' if math.isnan(row[f'{label} low']) else interval}"
+    if not row[f"{label} significant"]:
+        return text
+    colour = "red" if ratio > 1 else "green"
+    return f"[{colour}]{text} *[/{colour}]"
+
+
+def render_compare(comparison: Comparison, console: Console) -> None:
+    labels = comparison.labels
+    console.print(f"Reference: [bold]{labels[0]}[/bold]; ratios are time / reference time.")
+    for name, values in comparison.differs.items():
+        shown = ", ".join(f"{label}={value}" for label, value in zip(labels, values, strict=True))
+        console.print(f"[yellow]differs[/yellow] {name}: {shown}")
+    same = ", ".join(f"{name}={value}" for name, value in comparison.same.items() if value)
+    console.print(f"same: {same}", soft_wrap=True)
+    table = Table(title="median us (busbw GB/s) per run; ratio [95% interval], * significant")
+    table.add_column("row")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for label in labels[1:]:
+        table.add_column(f"{label}/{labels[0]}", justify="right")
+    for _, row in comparison.rows.iterrows():
+        cells = [
+            "" if math.isnan(row[f"{label} us"])
+            else f"{row[f'{label} us']:.1f} ({row[f'{label} busbw']:.2f})"
+            for label in labels
+        ]  # fmt: skip
+        table.add_row(row_label(row), *cells, *(_ratio_cell(row, label) for label in labels[1:]))
+    console.print(table)
+    summary = Table(title="geometric mean of ratios (99% bootstrap interval over rows)")
+    for name in ("run", "group", "rows", "geomean", "interval"):
+        summary.add_column(name, justify="left" if name in ("run", "group") else "right")
+    for a in comparison.aggregates.itertuples():
+        summary.add_row(
+            a.label, a.group, str(a.rows), _cell(a.ratio, ".3f"),
+            f"{_cell(a.low, '.3f')} to {_cell(a.high, '.3f')}",
+        )  # fmt: skip
+    console.print(summary)

@@ -1,0 +1,160 @@
+"""Several runs side by side (NCCL versions, PyTorch versions, NCCL_* settings ...).
+
+The first run is the reference. Per row key: each run's median time and bus bandwidth,
+and for every other run the ratio to the reference with an interval and a mark when
+the gate's significance test says the difference is real. Geometric means of the
+ratios per collective, per variant, per size bucket and overall. Reads files only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from commbench.errors import UsageError
+from commbench.identity import identity
+from commbench.results import KEY_COLUMNS, Run, read_run
+from commbench.stats import geomean_interval, shift_test
+from commbench.timings import timings_by_key
+
+# Below this a collective is latency-bound on every fabric worth gating, above it
+# bandwidth-bound (nccl-tests' curves bend between 64 KiB and a few MiB).
+BUCKET_BYTES = 1 << 20
+ALPHA = 0.01
+
+
+@dataclass(frozen=True)
+class Comparison:
+    labels: list[str]
+    rows: pd.DataFrame  # one per key: per run median/busbw, per other run ratio/low/high/sig
+    aggregates: pd.DataFrame  # label, group, ratio, low, high, rows
+    differs: dict[str, list[Any]]  # metadata field -> value per run, where they differ
+    same: dict[str, Any]  # metadata field -> the value all runs share
+
+
+def size_bucket(nbytes: int) -> str:
+    return "small (< 1 MiB)" if nbytes < BUCKET_BYTES else "large (>= 1 MiB)"
+
+
+def metadata_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a reader needs to know differs: identity, hosts, and every allowlisted variable."""
+    fields = {k: v for k, v in identity(meta).items() if k != "nccl_env"}
+    fields["nccl_path"] = meta.get("versions", {}).get("nccl_path")
+    fields["hostnames"] = sorted(set(meta.get("hostnames", [])))
+    for name, value in meta.get("env", {}).items():
+        if not name.startswith(("MASTER_", "WORLD_SIZE", "LOCAL_WORLD_SIZE")):
+            fields[f"env {name}"] = value
+    return fields
+
+
+def metadata_diff(runs: list[Run]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    fields = [metadata_fields(run.meta) for run in runs]
+    names = sorted(set().union(*fields))
+    values = {name: [f.get(name) for f in fields] for name in names}
+    differs = {n: v for n, v in values.items() if any(x != v[0] for x in v)}
+    same = {n: v[0] for n, v in values.items() if n not in differs}
+    return differs, same
+
+
+def _ratio_interval(reference: pd.Series, other: pd.Series) -> tuple[float, float]:
+    """Bounds of the ratio from the two medians' 95% intervals (conservative: the
+    extremes of both intervals at once); NaN where a run had too few samples."""
+    return other["ci_low_us"] / reference["ci_high_us"], other["ci_high_us"] / reference[
+        "ci_low_us"
+    ]
+
+
+def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
+    passed = [run.results[run.results["check"] == "pass"].set_index(KEY_COLUMNS) for run in runs]
+    timings = [timings_by_key([run]) for run in runs]
+    keys = passed[0].index
+    for frame in passed[1:]:
+        keys = keys.union(frame.index)
+    records = []
+    for key in keys:
+        record: dict[str, Any] = dict(zip(KEY_COLUMNS, key, strict=True))
+        rows = [frame.loc[key] if key in frame.index else None for frame in passed]
+        record["bytes"] = next(int(r["bytes"]) for r in rows if r is not None)
+        for label, row in zip(labels, rows, strict=True):
+            record[f"{label} us"] = row["time_us"] if row is not None else math.nan
+            record[f"{label} busbw"] = row["busbw_gbps"] if row is not None else math.nan
+        reference = rows[0]
+        for label, row, timing in zip(labels[1:], rows[1:], timings[1:], strict=True):
+            ratio = low = high = math.nan
+            significant = False
+            if reference is not None and row is not None:
+                ratio = row["time_us"] / reference["time_us"]
+                low, high = _ratio_interval(reference, row)
+                base = timings[0][key]
+                test = shift_test(base.samples, timing[key].samples, base.units, timing[key].units)
+                significant = test.significant
+            record.update(
+                {
+                    f"{label} ratio": ratio,
+                    f"{label} low": low,
+                    f"{label} high": high,
+                    f"{label} significant": significant,
+                }
+            )
+        records.append(record)
+    order = ["collective", "tp", "dp", "dtype", "hidden", "tokens", "variant"]
+    table = pd.DataFrame.from_records(records).sort_values(order, ignore_index=True)
+    table["bucket"] = table["bytes"].map(size_bucket)
+    differs, same = metadata_diff(runs)
+    return Comparison(labels, table, _aggregates(table, labels), differs, same)
+
+
+def _aggregates(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    groupings = [("collective", "collective"), ("variant", "variant"), ("bucket", "size")]
+    records = []
+    for label in labels[1:]:
+        ratios = table[f"{label} ratio"]
+        for column, kind in groupings:
+            for value, part in ratios.groupby(table[column]):
+                records.append(_aggregate(label, f"{kind} {value}", part.dropna()))
+        records.append(_aggregate(label, "overall", ratios.dropna()))
+    return pd.DataFrame.from_records(records)
+
+
+def _aggregate(label: str, group: str, ratios: pd.Series) -> dict[str, Any]:
+    if ratios.empty:
+        return {"label": label, "group": group, "rows": 0, "ratio": math.nan,
+                "low": math.nan, "high": math.nan}  # fmt: skip
+    center, low, high = geomean_interval(ratios.to_numpy())
+    return {"label": label, "group": group, "rows": len(ratios), "ratio": center,
+            "low": low, "high": high}  # fmt: skip
+
+
+def resolve_labels(runs: list[Run], labels: list[str] | None) -> list[str]:
+    if labels is None:
+        labels = [run.label for run in runs]
+    if len(labels) != len(runs):
+        raise UsageError(f"labels: {len(labels)} given for {len(runs)} runs")
+    if len(set(labels)) != len(labels):
+        raise UsageError(f"labels: must be distinct (got {labels}); use --labels a,b,...")
+    return labels
+
+
+def run_compare(
+    paths: list[Path], labels: list[str] | None, markdown: Path | None, csv: Path | None
+) -> Comparison:
+    """`commbench compare`: read, compare, render, write the requested reports."""
+    from rich.console import Console
+
+    from commbench.export.markdown import compare_markdown
+    from commbench.export.terminal import render_compare
+
+    if len(paths) < 2:
+        raise UsageError("runs: need at least two run directories to compare")
+    runs = [read_run(path) for path in paths]
+    comparison = compare_runs(runs, resolve_labels(runs, labels))
+    render_compare(comparison, Console())
+    if markdown:
+        markdown.write_text(compare_markdown(comparison))
+    if csv:
+        comparison.rows.to_csv(csv, index=False)
+    return comparison
