@@ -101,6 +101,10 @@ def sweep(
     if is_launched():
         if nproc is not None:
             raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
+        if nccl_lib is not None:  # the launcher preloaded it (or not): the worker verifies,
+            from commbench.nccl import NCCL_LIB_VAR  # never loading it itself
+
+            os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
         from commbench.runner import run_sweep
 
         raise typer.Exit(run_sweep(sweep_config))
@@ -114,6 +118,11 @@ def sweep(
     build_plan(sweep_config, world)  # validate against the world before starting any worker
     choose_backend(sweep_config.backend)
     run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
+    if nccl_lib is not None:
+        from commbench.nccl import check_nccl_lib, preload_env
+
+        check_nccl_lib(nccl_lib)
+        os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
     raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *_forwarded_args(run_dir)]))
 
 

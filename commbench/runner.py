@@ -9,6 +9,7 @@ Only rank 0 prints and writes.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from commbench import envinfo
 from commbench.config import SweepConfig
 from commbench.errors import UsageError
 from commbench.groups import World, close_world, init_world, world_size_from_env
+from commbench.nccl import verify_preloaded
 from commbench.ops import REGISTRY
 from commbench.ops.base import Bound
 from commbench.plan import build_plan, round_order
@@ -126,9 +128,14 @@ def _open_output(world: World, config: SweepConfig) -> RunWriter | None:
 def _meta(world: World, config: SweepConfig, plan: list[Point], started: str) -> dict[str, Any]:
     ranks = world.gather_objects(envinfo.collect_rank(world.device))
     hostnames = [rank["hostname"] for rank in ranks]
+    versions = [rank["versions"] for rank in ranks]
+    disagree = sorted(
+        {name for v in versions for name in v if v.get(name) != versions[0].get(name)}
+    )
     return {
         "label": config.label,
-        "versions": envinfo.collect_versions(),
+        "versions": versions[0],
+        "ranks_disagree": {name: [v.get(name) for v in versions] for name in disagree},
         "backend": world.backend,
         "world_size": world.size,
         "nodes": len(set(hostnames)),
@@ -151,6 +158,7 @@ def _now() -> str:
 def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
     """Run the whole sweep on this rank. Returns the exit code (1: a check failed)."""
     plan = build_plan(config, world_size_from_env())  # bad input ends here, on every rank
+    verify_preloaded(os.environ)  # --nccl-lib: the library loaded must be the one asked for
     world = init_world(config.backend)
     try:
         return _run(world, config, plan, console or Console())
@@ -161,6 +169,8 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
 def _run(world: World, config: SweepConfig, plan: list[Point], console: Console) -> int:
     writer = _open_output(world, config)
     meta = _meta(world, config, plan, _now())
+    for name, values in meta["ranks_disagree"].items():
+        console.print(f"[yellow]warning: ranks disagree on {name}: {values}[/yellow]")
     if writer:
         writer.write_meta(meta)  # a run that dies still says what it was
     states: dict[Point, PointState] = {}
