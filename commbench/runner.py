@@ -145,6 +145,7 @@ def _meta(world: World, config: SweepConfig, plan: list[Point], started: str) ->
         "config_hash": config.config_hash(),
         "points": len(plan),
         "env": envinfo.collect_env(),
+        "topology": envinfo.collect_topology() if world.rank == 0 else None,
         "host": envinfo.collect_host(),
         "started": started,
         "finished": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -11,3 +12,8 @@ def row_label(row: Any) -> str:
         f"{row['collective']}/{row['variant']} {row['dtype']} T={row['tokens']} "
         f"H={row['hidden']} tp={row['tp']} dp={row['dp']}"
     )
+
+
+def number(value: float, spec: str) -> str:
+    """A figure for a table cell; empty where it could not be computed (NaN)."""
+    return "" if value is None or math.isnan(value) else f"{value:{spec}}"

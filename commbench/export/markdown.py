@@ -7,16 +7,8 @@ import math
 import pandas as pd
 
 from commbench.compare import Comparison
-from commbench.export import row_label
+from commbench.export import number, row_label
 from commbench.gate import STATUSES, GateResult
-
-
-def _number(value: float, spec: str) -> str:
-    return (
-        ""
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{value:{spec}}"
-    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -58,11 +50,11 @@ def gate_markdown(result: GateResult) -> str:
                 [
                     r["status"],
                     row_label(r),
-                    _number(r["baseline_us"], ".1f"),
-                    _number(r["current_us"], ".1f"),
-                    _number(r["ratio"], ".3f"),
+                    number(r["baseline_us"], ".1f"),
+                    number(r["current_us"], ".1f"),
+                    number(r["ratio"], ".3f"),
                     f"{r['tolerance']:.0%}",
-                    _number(r["p_value"], ".2g"),
+                    number(r["p_value"], ".2g"),
                     r["method"],
                 ]
                 for _, r in shown.iterrows()
@@ -103,8 +95,8 @@ def compare_markdown(comparison: Comparison) -> str:
     lines += _table(
         ["run", "group", "rows", "geomean", "99% interval"],
         [
-            [a.label, a.group, str(a.rows), _number(a.ratio, ".3f"),
-             f"{_number(a.low, '.3f')} to {_number(a.high, '.3f')}"]
+            [a.label, a.group, str(a.rows), number(a.ratio, ".3f"),
+             f"{number(a.low, '.3f')} to {number(a.high, '.3f')}"]
             for a in comparison.aggregates.itertuples()
         ],
     )  # fmt: skip
@@ -117,14 +109,14 @@ def compare_markdown(comparison: Comparison) -> str:
     body = []
     for _, row in comparison.rows.iterrows():
         ratios = [
-            _number(row[f"{name} ratio"], ".3f")
-            + (f" [{_number(row[f'{name} low'], '.2f')}-{_number(row[f'{name} high'], '.2f')}]"
+            number(row[f"{name} ratio"], ".3f")
+            + (f" [{number(row[f'{name} low'], '.2f')}-{number(row[f'{name} high'], '.2f')}]"
                if not math.isnan(row[f"{name} low"]) else "")
             + (" *" if row[f"{name} significant"] else "")
             for name in labels[1:]
         ]  # fmt: skip
         body.append(
-            [row_label(row), *(_number(row[f"{name} us"], ".1f") for name in labels), *ratios]
+            [row_label(row), *(number(row[f"{name} us"], ".1f") for name in labels), *ratios]
         )
     lines += _table(header, body)
     return "\n".join(lines) + "\n"

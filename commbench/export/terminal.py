@@ -9,15 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from commbench.compare import Comparison
-from commbench.export import row_label
+from commbench.export import number, row_label
 from commbench.export.markdown import sort_for_report
 from commbench.gate import EXIT_PASS, EXIT_REGRESSION, GateResult
 
 STYLE = {"regression": "red", "failed": "red", "missing": "yellow", "improvement": "green"}
-
-
-def _cell(value: float, spec: str) -> str:
-    return "" if math.isnan(value) else f"{value:{spec}}"
 
 
 def render_gate(result: GateResult, console: Console) -> None:
@@ -33,11 +29,11 @@ def render_gate(result: GateResult, console: Console) -> None:
             table.add_row(
                 f"[{style}]{row['status']}[/{style}]" if style else row["status"],
                 row_label(row),
-                _cell(row["baseline_us"], ".1f"),
-                _cell(row["current_us"], ".1f"),
-                _cell(row["ratio"], ".3f"),
+                number(row["baseline_us"], ".1f"),
+                number(row["current_us"], ".1f"),
+                number(row["ratio"], ".3f"),
                 f"{row['tolerance']:.0%}",
-                _cell(row["p_value"], ".2g"),
+                number(row["p_value"], ".2g"),
             )
         console.print(table)
     console.print(f"{result.counts['unchanged']} row(s) unchanged (within tolerance).")
@@ -94,7 +90,7 @@ def render_compare(comparison: Comparison, console: Console) -> None:
         summary.add_column(name, justify="left" if name in ("run", "group") else "right")
     for a in comparison.aggregates.itertuples():
         summary.add_row(
-            a.label, a.group, str(a.rows), _cell(a.ratio, ".3f"),
-            f"{_cell(a.low, '.3f')} to {_cell(a.high, '.3f')}",
+            a.label, a.group, str(a.rows), number(a.ratio, ".3f"),
+            f"{number(a.low, '.3f')} to {number(a.high, '.3f')}",
         )  # fmt: skip
     console.print(summary)
