@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from commbench.results import KEY_COLUMNS, Run, read_run
+from commbench.scenarios import round_trip, round_trip_lines, scenario_lines
 from commbench.stats import UNSTABLE_CV
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
@@ -206,6 +207,11 @@ def render(run: Run, console: Console) -> None:
         f"world {run.meta.get('world_size')}):"
     )
     for line in verdict_lines(comparison):
+        console.print(f"- {line}")
+    console.print("[bold]By serving phase[/bold] (speedup = list / tensor):")
+    for line in scenario_lines(comparison):
+        console.print(f"- {line}")
+    for line in round_trip_lines(round_trip(results)):
         console.print(f"- {line}")
     for line in problem_lines(results):
         console.print(f"- {line}")

@@ -1,0 +1,110 @@
+"""The serving view of a run: decode vs prefill, the crossover, padding, the round trip.
+
+SGLang decodes with CUDA-graph batches of up to 512 tokens and prefills in chunks of
+1024 to 16384 tokens per attention group (../shared/SCENARIOS.md); an engineer decides
+per split in those terms. Pure functions of the result tables: no torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+DECODE_MAX_TOKENS = 512
+SPLIT = ["collective", "tp", "dp", "dtype"]
+
+
+def _geomean(values: pd.Series) -> float:
+    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
+
+
+def crossover(by_tokens: pd.Series) -> str:
+    """Where the speedup (indexed by tokens, ascending) crosses 1, in words."""
+    faster = by_tokens > 1
+    if faster.all():
+        return "tensor faster at every token count"
+    if not faster.any():
+        return "list faster at every token count"
+    changes = [
+        (low, high, bool(faster[high]))
+        for low, high in zip(by_tokens.index[:-1], by_tokens.index[1:], strict=True)
+        if faster[low] != faster[high]
+    ]
+    if len(changes) == 1:
+        low, high, tensor_above = changes[0]
+        wins = "tensor" if tensor_above else "list"
+        return f"crossover between T={low} and T={high} ({wins} faster above)"
+    return "no single crossover (the sign changes " + f"{len(changes)} times)"
+
+
+def _phase(speedups: pd.Series, tokens: pd.Series, decode: bool) -> str:
+    chosen = speedups[(tokens <= DECODE_MAX_TOKENS) == decode]
+    return f"{_geomean(chosen):.2f}x" if len(chosen) else "not measured"
+
+
+def scenario_lines(comparison: pd.DataFrame) -> list[str]:
+    """Per collective and split: decode and prefill speedups, crossover, padding cost.
+
+    `comparison` is report.side_by_side's table (speedup = list time / tensor time).
+    """
+    lines = []
+    for (collective, tp, dp, dtype), rows in comparison.groupby(SPLIT, sort=False):
+        by_tokens = rows.groupby("tokens")["speedup"].apply(_geomean).sort_index()
+        decisive = rows["verdict"].isin(["win", "loss"]).any()
+        shape = crossover(by_tokens) if decisive else "no difference beyond noise at any T"
+        text = (
+            f"{collective} tp={tp} dp={dp} {dtype}: decode (T<={DECODE_MAX_TOKENS})"
+            f" {_phase(rows['speedup'], rows['tokens'], True)}, prefill"
+            f" {_phase(rows['speedup'], rows['tokens'], False)}; {shape}"
+        )
+        uneven = rows[rows["tokens"] % tp != 0]
+        if len(uneven):
+            text += (
+                f"; where T is not a multiple of {tp}, padding for the tensor form vs the list"
+                f" form's uneven fallback: {_geomean(uneven['speedup']):.2f}x"
+                f" ({len(uneven)} point{'s' * (len(uneven) > 1)})"
+            )
+        lines.append(text + ".")
+    return lines
+
+
+def round_trip(results: pd.DataFrame) -> pd.DataFrame:
+    """reduce_scatter + all_gather (what DP attention does around the norm) next to one
+    all_reduce of the same [T, H], per variant where both halves were measured."""
+    passed = results[results["check"] == "pass"]
+    shape = ["tp", "dp", "dtype", "hidden", "tokens"]
+    times = passed.pivot_table(
+        index=shape, columns=["collective", "variant"], values="time_us", aggfunc="first"
+    )
+    if "all_reduce" not in times.columns.get_level_values(0):
+        return pd.DataFrame()
+    table = pd.DataFrame({"all_reduce us": times[("all_reduce", "tensor")]})
+    for variant in ("list", "tensor"):
+        halves = [("reduce_scatter", variant), ("all_gather", variant)]
+        if all(half in times.columns for half in halves):
+            trip = times[halves[0]] + times[halves[1]]
+            table[f"rs+ag {variant} us"] = trip
+            table[f"rs+ag {variant} / all_reduce"] = trip / table["all_reduce us"]
+    if len(table.columns) == 1:
+        return pd.DataFrame()
+    return table.dropna(how="all", subset=table.columns[1:]).reset_index()
+
+
+def round_trip_lines(table: pd.DataFrame) -> list[str]:
+    """One sentence per split: how the round trip compares with one all_reduce."""
+    lines = []
+    ratio_columns = [c for c in table.columns if c.endswith("/ all_reduce")]
+    for (tp, dp, dtype), rows in table.groupby(["tp", "dp", "dtype"], sort=False):
+        parts = [
+            f"{column.split()[1]} form {_geomean(rows[column].dropna()):.2f}x"
+            for column in ratio_columns
+            if rows[column].notna().any()
+        ]
+        lines.append(
+            f"round trip tp={tp} dp={dp} {dtype}: reduce_scatter + all_gather takes, in"
+            f" geometric mean over token counts, {' and '.join(parts)} the time of one"
+            " all_reduce of the same [T, H] (below 1: the round trip is cheaper)."
+        )
+    return lines

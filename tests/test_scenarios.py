@@ -1,0 +1,64 @@
+"""The serving view derives its words from the numbers: fixtures whose answer is known."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from commbench.scenarios import crossover, round_trip, round_trip_lines, scenario_lines
+
+
+def _comparison(speedups: dict[int, float], tp: int = 4, verdict: str = "win") -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"collective": "all_gather", "tp": tp, "dp": 8 // tp, "dtype": "bfloat16",
+             "hidden": 7168, "tokens": t, "speedup": s, "verdict": verdict}
+            for t, s in speedups.items()
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("speedups", "expected"),
+    [
+        ({1: 1.2, 64: 1.5, 2048: 2.0}, "tensor faster at every token count"),
+        ({1: 0.8, 64: 0.9}, "list faster at every token count"),
+        ({1: 0.9, 64: 0.95, 2048: 1.3}, "crossover between T=64 and T=2048 (tensor faster above)"),
+        ({1: 1.3, 64: 0.9}, "crossover between T=1 and T=64 (list faster above)"),
+        ({1: 1.3, 64: 0.9, 2048: 1.2}, "no single crossover (the sign changes 2 times)"),
+    ],
+)
+def test_crossover(speedups: dict[int, float], expected: str) -> None:
+    assert crossover(pd.Series(speedups)) == expected
+
+
+def test_decode_prefill_and_padding() -> None:
+    comparison = _comparison({1: 2.0, 8: 0.5, 7: 2.0, 4096: 3.0})
+    (line,) = scenario_lines(comparison)
+    assert line.startswith("all_gather tp=4 dp=2 bfloat16: decode (T<=512) 1.26x, prefill 3.00x")
+    assert "not a multiple of 4" in line and ": 2.00x (2 points)" in line  # T=1 and T=7
+    assert "no single crossover" in line
+
+
+def test_no_crossover_is_claimed_inside_the_noise() -> None:
+    (line,) = scenario_lines(_comparison({1: 1.02, 64: 0.98, 2048: 1.01}, verdict="tie"))
+    assert "no difference beyond noise at any T" in line
+
+
+def test_round_trip_against_all_reduce() -> None:
+    def row(collective: str, variant: str, time_us: float) -> dict:
+        return {"collective": collective, "variant": variant, "tp": 2, "dp": 1,
+                "dtype": "bfloat16", "hidden": 4096, "tokens": 128, "time_us": time_us,
+                "check": "pass"}  # fmt: skip
+
+    results = pd.DataFrame(
+        [row("all_reduce", "tensor", 100.0), row("reduce_scatter", "list", 80.0),
+         row("all_gather", "list", 60.0), row("reduce_scatter", "tensor", 40.0),
+         row("all_gather", "tensor", 30.0)]
+    )  # fmt: skip
+    table = round_trip(results)
+    assert table.loc[0, "rs+ag list us"] == 140.0 and table.loc[0, "rs+ag tensor us"] == 70.0
+    assert table.loc[0, "rs+ag tensor / all_reduce"] == pytest.approx(0.7)
+    (line,) = round_trip_lines(table)
+    assert "list form 1.40x and tensor form 0.70x the time of one all_reduce" in line
+    assert round_trip(results[results["collective"] != "all_reduce"]).empty
