@@ -37,8 +37,22 @@ def _forwarded_args(out: str) -> list[str]:
 @app.command()
 def sweep(
     config: Path | None = typer.Option(None, help="TOML file with the same keys as the flags."),
+    preset: str | None = typer.Option(
+        None,
+        help="A model's serving shapes: configs/NAME.toml, a complete config, is the base"
+        " instead of default.toml; flags still override; not with --config."
+        " `commbench presets` lists them.",
+    ),
+    max_tokens: int | None = typer.Option(
+        None,
+        help="Reduced run for small machines: drop token counts above this, whichever"
+        " layer (preset, config, flags) set them.",
+    ),
     tokens: str | None = typer.Option(None, help="Token counts per group, e.g. 1,128,1024."),
     hidden: str | None = typer.Option(None, help="Hidden sizes, e.g. 4096,7168."),
+    vocab: str | None = typer.Option(
+        None, help="Vocabulary sizes for logits_gather, e.g. 129280,128257."
+    ),
     dtypes: str | None = typer.Option(None, help="bfloat16,float16,float32."),
     tp: str | None = typer.Option(
         None, help="Group sizes (attn_tp); dp = world / tp. Default: every divisor above 1."
@@ -70,7 +84,10 @@ def sweep(
     ),
     max_seconds: float | None = typer.Option(None, help="Time budget per point and round."),
 ) -> None:
-    """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits."""
+    """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits.
+
+    Layers: default.toml < --config FILE, or --preset NAME alone; < flags; then --max-tokens.
+    """
     from commbench.config import load_config, split_list
     from commbench.groups import choose_backend, is_launched
     from commbench.plan import build_plan
@@ -78,6 +95,7 @@ def sweep(
     overrides = {
         "tokens": split_list(tokens),
         "hidden": split_list(hidden),
+        "vocab": split_list(vocab),
         "dtypes": split_list(dtypes),
         "tp": split_list(tp),
         "collectives": split_list(collectives),
@@ -97,7 +115,9 @@ def sweep(
             "max_seconds": max_seconds,
         },
     }
-    sweep_config = load_config(config, overrides, source="command line")
+    sweep_config = load_config(
+        config, overrides, source="command line", preset=preset, max_tokens=max_tokens
+    )
     if is_launched():
         if nproc is not None:
             raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
@@ -124,6 +144,14 @@ def sweep(
         check_nccl_lib(nccl_lib)
         os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
     raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *_forwarded_args(run_dir)]))
+
+
+@app.command()
+def presets() -> None:
+    """The model presets for `sweep --preset NAME`: shapes, splits, worlds (no torch)."""
+    from commbench.presets import show_presets
+
+    show_presets()
 
 
 @app.command()

@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from commbench.errors import UsageError
 
@@ -44,6 +52,71 @@ class TimingConfig(BaseModel):
     max_seconds: float = Field(gt=0)
 
 
+class Split(BaseModel):
+    """One way serving splits the model: `tp` ranks in `dp` attention groups."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tp: PositiveInt
+    dp: PositiveInt
+
+    @model_validator(mode="after")
+    def _dp_divides_tp(self) -> Split:
+        if self.tp % self.dp:
+            raise ValueError(f"dp {self.dp} does not divide tp {self.tp}")
+        return self
+
+    @property
+    def attn_tp(self) -> int:
+        """The attention group size: what the sweep's `tp` means."""
+        return self.tp // self.dp
+
+
+class ModelInfo(BaseModel):
+    """The model a preset replays ([model] in its TOML). Informational: it never changes
+    what is measured (the sweep keys do) and is not part of the config hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    source: str
+    hidden: PositiveInt
+    vocab: PositiveInt
+    dtype: Dtype
+    splits: list[Split] = Field(min_length=1)
+    note: str = ""
+
+
+class ModelLayer(BaseModel):
+    """A file with a [model] table, as far as the model concerns it: the model and the
+    file's own sweep keys (over default.toml) it must agree with, before flags apply."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: ModelInfo
+    hidden: list[PositiveInt]
+    dtypes: list[Dtype]
+    tp: list[PositiveInt] | None = None
+    vocab: list[PositiveInt] = []
+
+    def disagreement(self) -> str | None:
+        """`field: why` for the first [model] value the sweep keys do not cover, or None."""
+        model = self.model
+        if model.hidden not in self.hidden:
+            return f"model.hidden: {model.hidden} is not among the sweep's hidden {self.hidden}"
+        if self.vocab and model.vocab not in self.vocab:
+            return f"model.vocab: {model.vocab} is not among the sweep's vocab {self.vocab}"
+        if model.dtype not in self.dtypes:
+            return f"model.dtype: {model.dtype!r} is not among the sweep's dtypes {self.dtypes}"
+        for split in model.splits:
+            if self.tp is not None and split.attn_tp not in self.tp:
+                return (
+                    f"model.splits: tp {split.tp} dp {split.dp} has attention groups of"
+                    f" {split.attn_tp}, not among the sweep's tp {self.tp}"
+                )
+        return None
+
+
 class SweepConfig(BaseModel):
     """One sweep: the cross product of these lists, for every tp split of the world."""
 
@@ -61,6 +134,8 @@ class SweepConfig(BaseModel):
     timing: TimingConfig
     out: str | None = None
     label: str | None = None
+    model: ModelInfo | None = None  # a preset's [model]: informational, not hashed
+    vocab: list[PositiveInt] = []  # logits_gather's vocabulary sizes
 
     @field_validator("collectives")
     @classmethod
@@ -73,8 +148,11 @@ class SweepConfig(BaseModel):
         return names
 
     def config_hash(self) -> str:
-        """Hash of everything that shapes the numbers (not where they are written)."""
-        shaping = self.model_dump(exclude={"out", "label"})
+        """Hash of everything that shapes the numbers (not where they are written, nor the
+        informational [model]: a config without one hashes as it always did)."""
+        shaping = self.model_dump(exclude={"out", "label", "model"})
+        if not shaping["vocab"]:  # added with logits_gather: configs without it hash as before
+            del shaping["vocab"]
         blob = json.dumps(shaping, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -116,22 +194,71 @@ def _describe(err: ValidationError, source: str) -> str:
     return f"{source}: {field}: {message} (got {first['input']!r})"
 
 
+def check_model(data: dict[str, Any], source: str) -> ModelLayer | None:
+    """A file's [model] table, validated, and agreeing with that file's own sweep keys.
+
+    Checked per file, before flags apply: `--preset deepseek-v3 --hidden 4096` is a
+    deliberate override, not a contradiction. Needs no torch (the presets command uses it).
+    """
+    if "model" not in data:
+        return None
+    try:
+        layer = ModelLayer.model_validate(data)
+    except ValidationError as err:
+        raise UsageError(_describe(err, source)) from None
+    if problem := layer.disagreement():
+        raise UsageError(f"{source}: {problem}")
+    return layer
+
+
 def load_config(
     path: Path | None = None,
     overrides: dict[str, Any] | None = None,
     source: str = "config",
+    *,
+    preset: str | None = None,
+    max_tokens: int | None = None,
 ) -> SweepConfig:
-    """Layer default.toml, then `path`, then CLI `overrides`; validate the result."""
-    data = read_toml(DEFAULT_CONFIG)
+    """Layer the base, then `path`, then CLI `overrides`; validate; keep tokens <= max_tokens.
+
+    The base is default.toml, or the preset's own complete file (configs/NAME.toml) when
+    `preset` is given; a preset and `path` together are refused, so what a run measured is
+    always one file plus its flags. `max_tokens` (a reduced run for small machines) drops
+    token counts above it after every layer, so each rank drops the same ones.
+    """
+    if preset is not None and path is not None:
+        raise UsageError(
+            f"preset: cannot be combined with --config {path}"
+            " (a preset is a config file: pass either, plus flags)"
+        )
+    if preset is not None:
+        from commbench.presets import preset_path  # presets.py builds on this module
+
+        path = preset_path(preset)
+        data = read_toml(path, "preset")
+    else:
+        data = read_toml(DEFAULT_CONFIG)
+        if path is not None:
+            data = _layer(data, read_toml(path))
     if path is not None:
-        data = _layer(data, read_toml(path))
         source = str(path)
+    check_model(data, source)
     if overrides:
         data = _layer(data, overrides)
     try:
-        return SweepConfig.model_validate(data)
+        config = SweepConfig.model_validate(data)
     except ValidationError as err:
         raise UsageError(_describe(err, source)) from None
+    return config if max_tokens is None else _reduce_tokens(config, max_tokens)
+
+
+def _reduce_tokens(config: SweepConfig, max_tokens: int) -> SweepConfig:
+    kept = [tokens for tokens in config.tokens if tokens <= max_tokens]
+    if not kept:
+        raise UsageError(
+            f"max-tokens: {max_tokens} leaves no token count (tokens are {config.tokens})"
+        )
+    return config.model_copy(update={"tokens": kept})
 
 
 def resolve_tp(config: SweepConfig, world_size: int) -> list[int]:

@@ -10,25 +10,32 @@ from commbench.ops import REGISTRY
 from commbench.point import Point
 
 
+def widths(config: SweepConfig, collective: str) -> list[tuple[int, int]]:
+    """(hidden, vocab) pairs a collective is swept over: the logits are as wide as the
+    vocabulary, everything else as the hidden size."""
+    if collective == "logits_gather":
+        if not config.vocab:
+            raise UsageError("vocab: logits_gather needs at least one vocab size (--vocab)")
+        return [(0, vocab) for vocab in config.vocab]
+    return [(hidden, 0) for hidden in config.hidden]
+
+
 def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
     """Every point of the sweep, grouped by split so each split's groups are built once.
 
     Within a shape the variants are adjacent (list, then tensor), so both forms of one
     comparison are measured moments apart under the same machine conditions.
     """
-    points = []
-    for tp in resolve_tp(config, world_size):
-        for collective in config.collectives:
-            for dtype in config.dtypes:
-                for hidden in config.hidden:
-                    for tokens in config.tokens:
-                        for variant in REGISTRY[collective].variants:
-                            if variant in config.variants:
-                                points.append(
-                                    Point(
-                                        collective, variant, dtype, tokens, hidden, world_size, tp
-                                    )
-                                )
+    points = [
+        Point(collective, variant, dtype, tokens, hidden, world_size, tp, vocab)
+        for tp in resolve_tp(config, world_size)
+        for collective in config.collectives
+        for dtype in config.dtypes
+        for hidden, vocab in widths(config, collective)
+        for tokens in config.tokens
+        for variant in REGISTRY[collective].variants
+        if variant in config.variants
+    ]
     if not points:
         raise UsageError(
             f"variants: {config.variants} has nothing to measure"

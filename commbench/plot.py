@@ -21,11 +21,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullFormatter
 
 from commbench.errors import UsageError
+from commbench.point import width_label
 from commbench.report import side_by_side
 from commbench.results import Run, read_run
 
 FORMATS = ("png", "svg")
-LINE_GROUP = ["collective", "tp", "dp", "dtype", "hidden"]
+LINE_GROUP = ["collective", "tp", "dp", "dtype", "hidden", "vocab"]
 HEAT_GROUP = ["collective", "tp", "dp", "dtype"]
 METRICS = {  # name in the file: (column, what, unit)
     "busbw": ("busbw_gbps", "bus bandwidth", "GB/s"),
@@ -60,8 +61,9 @@ def figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
         ],
         ignore_index=True,
     )
-    for (collective, tp, dp, dtype, hidden), group in rows.groupby(LINE_GROUP, sort=True):
-        stem = _name("plot", collective, f"tp{tp}", f"dp{dp}", dtype, f"H{hidden}")
+    for (collective, tp, dp, dtype, hidden, vocab), group in rows.groupby(LINE_GROUP, sort=True):
+        width = f"V{vocab}" if vocab else f"H{hidden}"
+        stem = _name("plot", collective, f"tp{tp}", f"dp{dp}", dtype, width)
         for metric in METRICS:
             yield f"{stem}-{metric}", line_figure(group, metric, labels)
     for run, label in zip(runs, labels, strict=True):
@@ -113,7 +115,7 @@ def line_figure(rows: pd.DataFrame, metric: str, labels: Sequence[str]) -> Figur
     _log_axes(ax)
     ax.set_title(
         f"{first['collective']}  tp={first['tp']} dp={first['dp']}  {first['dtype']}"
-        f"  H={first['hidden']}: {what}"
+        f"  {width_label(first)}: {what}"
     )
     ax.set_xlabel("message size (bytes, log scale)")
     ax.set_ylabel(f"{what} ({unit}, log scale)")
@@ -147,7 +149,8 @@ def speedup_figure(rows: pd.DataFrame, title: str) -> Figure:
     strong (blue: the tensor form is faster, red: slower). Bold values differ beyond noise
     (the two confidence intervals do not overlap, the report's win/loss).
     """
-    table = rows.set_index(["tokens", "hidden"]).sort_index()
+    logits = bool(rows["vocab"].any())  # logits rows are as wide as the vocabulary
+    table = rows.set_index(["tokens", "vocab" if logits else "hidden"]).sort_index()
     speedup = table["speedup"].unstack()
     verdict = table["verdict"].unstack()
     values = speedup.to_numpy(dtype=float)
@@ -180,7 +183,7 @@ def speedup_figure(rows: pd.DataFrame, title: str) -> Figure:
         )
     ax.set_xticks(range(width), labels=[str(h) for h in speedup.columns])
     ax.set_yticks(range(height), labels=[str(t) for t in speedup.index])
-    ax.set_xlabel("hidden size H (elements)")
+    ax.set_xlabel("vocab size V (elements)" if logits else "hidden size H (elements)")
     ax.set_ylabel("tokens T per attention group")
     figure.suptitle(  # on the figure, not the axes: a long title must not be clipped
         f"{title}\nlist time / tensor time; >1 (blue): tensor faster; bold: beyond noise"

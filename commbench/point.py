@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 ELEMENT_SIZE = {"bfloat16": 2, "float16": 2, "float32": 4}
@@ -15,9 +16,10 @@ class Point:
     variant: str
     dtype: str
     tokens: int
-    hidden: int
+    hidden: int  # 0 for logits_gather, whose width is the vocabulary
     world_size: int
     tp: int
+    vocab: int = 0  # only logits_gather moves [tokens, vocab / tp] slices
 
     @property
     def dp(self) -> int:
@@ -30,8 +32,18 @@ class Point:
     def key(self) -> dict[str, object]:
         return {**asdict(self), "dp": self.dp}
 
+    @property
+    def width(self) -> int:
+        """The row width of the moved [tokens, width] buffer: hidden, or vocab for logits."""
+        return self.vocab or self.hidden
+
     def describe(self) -> str:
         return (
-            f"{self.collective}/{self.variant} {self.dtype} T={self.tokens} H={self.hidden}"
-            f" tp={self.tp} dp={self.dp}"
+            f"{self.collective}/{self.variant} {self.dtype} T={self.tokens}"
+            f" {width_label(self.key())} tp={self.tp} dp={self.dp}"
         )
+
+
+def width_label(row: Mapping[str, object]) -> str:
+    """`H=7168`, or `V=129280` for a logits row: how a person names a row's width."""
+    return f"V={row['vocab']}" if row.get("vocab") else f"H={row['hidden']}"

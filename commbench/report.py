@@ -14,12 +14,22 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from commbench.point import width_label
 from commbench.results import KEY_COLUMNS, Run, read_run
 from commbench.scenarios import round_trip, round_trip_lines, scenario_lines
 from commbench.stats import UNSTABLE_CV
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
-SIDE_COLUMNS = ["bytes", "time_us", "low", "high", "busbw_gbps", "padded_tokens", "note"]
+SIDE_COLUMNS = [
+    "bytes",
+    "padded_vocab",
+    "time_us",
+    "low",
+    "high",
+    "busbw_gbps",
+    "padded_tokens",
+    "note",
+]
 NOISE_BAND = 0.05  # speedups within +-5% are called a tie in the colouring
 
 
@@ -60,7 +70,7 @@ def geomean(values: pd.Series) -> float:
 
 
 def _where(row: pd.Series) -> str:
-    return f"tp={row['tp']} dp={row['dp']} T={row['tokens']} H={row['hidden']} {row['dtype']}"
+    return f"tp={row['tp']} dp={row['dp']} T={row['tokens']} {width_label(row)} {row['dtype']}"
 
 
 def verdict_lines(comparison: pd.DataFrame) -> list[str]:
@@ -121,9 +131,10 @@ def _time(us: float) -> str:
 def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
     """One table per collective, split, dtype and hidden size: list vs tensor by tokens."""
     tables = []
-    by = ["collective", "tp", "dp", "dtype", "hidden"]
-    for (collective, tp, dp, dtype, hidden), rows in comparison.groupby(by, sort=False):
-        table = Table(title=f"{collective}  tp={tp} dp={dp}  {dtype} H={hidden}")
+    by = ["collective", "tp", "dp", "dtype", "hidden", "vocab"]
+    for (collective, tp, dp, dtype, hidden, vocab), rows in comparison.groupby(by, sort=False):
+        width = width_label({"hidden": hidden, "vocab": vocab})
+        table = Table(title=f"{collective}  tp={tp} dp={dp}  {dtype} {width}")
         for name in ("tokens", "bytes", "list", "tensor", "list/tensor", "tensor busbw"):
             table.add_column(name, justify="right")
         table.add_column("notes")
@@ -131,6 +142,8 @@ def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
             notes = ""
             if row["padded_tokens_tensor"] != row["tokens"]:
                 notes = f"pad {row['padded_tokens_tensor']}"
+            if row["padded_vocab_tensor"] != row["vocab"]:
+                notes += f"pad V {row['padded_vocab_tensor']}"
             if row["note_list"]:
                 notes += "*"
             table.add_row(

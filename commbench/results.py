@@ -19,7 +19,7 @@ from typing import Any
 
 from commbench.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `vocab` joins the key and `padded_vocab` the results (logits_gather)
 
 KEY_COLUMNS = [
     "collective",
@@ -31,10 +31,12 @@ KEY_COLUMNS = [
     "dtype",
     "tokens",
     "hidden",
+    "vocab",
 ]
 RESULT_COLUMNS = [
     *KEY_COLUMNS,
     "padded_tokens",
+    "padded_vocab",
     "bytes",
     "time_us",
     "time_us_p10",
@@ -151,6 +153,9 @@ def read_run(path: Path) -> Run:
         raise UsageError(f"{path}: missing {Path(err.filename).name}") from None
     except (ValueError, pd.errors.ParserError) as err:
         raise UsageError(f"{path}: unreadable results: {str(err).splitlines()[0]}") from None
+    if meta.get("schema_version", 1) < 2:  # rows of a run made before logits_gather existed
+        results = results.assign(vocab=0, padded_vocab=0)
+        samples = samples.assign(vocab=0)
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")

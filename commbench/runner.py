@@ -88,6 +88,7 @@ def bind(point: Point, world: World) -> tuple[Bound, dict[str, Any]]:
         **point.key(),
         "backend": world.backend,
         "padded_tokens": bound.padded_tokens,
+        "padded_vocab": bound.padded_vocab,
         "bytes": collective.bytes(point),
         "api": bound.api,
         "note": bound.note,

@@ -94,6 +94,8 @@ def round_trip(results: pd.DataFrame) -> pd.DataFrame:
 
 def round_trip_lines(table: pd.DataFrame) -> list[str]:
     """One sentence per split: how the round trip compares with one all_reduce."""
+    if table.empty:  # all_reduce, or both halves of a variant, not measured
+        return []
     lines = []
     ratio_columns = [c for c in table.columns if c.endswith("/ all_reduce")]
     for (tp, dp, dtype), rows in table.groupby(["tp", "dp", "dtype"], sort=False):

@@ -32,6 +32,7 @@ def key(collective="all_gather", variant="tensor", tokens=128, tp=2, dtype="bflo
         "dtype": dtype,
         "tokens": tokens,
         "hidden": 1024,
+        "vocab": 0,
     }
 
 
@@ -45,7 +46,12 @@ def write_run(path: Path, rows: list[tuple[dict, object]], rounds: int = 1, **me
     writer = RunWriter.create(path)
     writer.write_meta({**META, **meta})
     for row_key, samples in rows:
-        fixed = {**row_key, "padded_tokens": row_key["tokens"], "bytes": row_key["tokens"] * 2048}
+        fixed = {
+            **row_key,
+            "padded_tokens": row_key["tokens"],
+            "padded_vocab": row_key["vocab"],
+            "bytes": row_key["tokens"] * 2048,
+        }
         fixed.update(api="x", note="", iters=1, stop="ci", rounds=rounds)
         if isinstance(samples, str):
             writer.results.append([{**fixed, "check": "fail"}])

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import commbench, tiny_config, torchrun
 
+from commbench.config import CONFIG_DIR
+
 CASES = [
     (["--tokens", "0"], "tokens: Input should be greater than 0 (got '0')"),
     (["--tokens", "1,x"], "tokens: Input should be a valid integer"),
@@ -19,6 +21,14 @@ CASES = [
     (["--tp", "3"], "tp: 3 does not divide the world size 2"),
     (["--config", "/nonexistent/sweep.toml"], "cannot read"),
     (["--nproc", "0"], "nproc: must be at least 1"),
+    (["--preset", "nope"], "preset: unknown 'nope', expected one of ['deepseek-v3', "),
+    (["--preset", "deepseek-v3"], "tp: 8 does not divide the world size 2"),
+    (
+        ["--preset", "odd-vocab", "--config", str(CONFIG_DIR / "ci.toml")],
+        "preset: cannot be combined with --config",
+    ),
+    (["--max-tokens", "0"], "max-tokens: 0 leaves no token count (tokens are [1, 7, 128, 2048])"),
+    (["--tokens", "64,128", "--max-tokens", "32"], "max-tokens: 32 leaves no token count"),
 ]
 
 

@@ -146,3 +146,27 @@ def test_two_real_runs_gated_against_each_other(tmp_path: Path) -> None:
     table = pd.read_csv(tmp_path / "c.csv")
     assert len(table) == 20
     assert table["slow ratio"].to_numpy() == pytest.approx(3 * table["b ratio"].to_numpy())
+
+
+@pytest.mark.dist
+def test_logits_gather_with_an_odd_vocab(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = commbench(
+        "sweep", "--nproc", "2", "--config", str(tiny_config(tmp_path)), "--out", str(out),
+        "--collectives", "logits_gather", "--vocab", "24,25", "--tokens", "3",
+        "--dtypes", "bfloat16",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = pd.read_csv(out / "results.csv", dtype={"note": str}).fillna({"note": ""})
+    assert (rows["check"] == "pass").all() and (rows["hidden"] == 0).all()
+    shapes = {(r.variant, r.vocab): (r.padded_vocab, r.bytes) for r in rows.itertuples()}
+    assert shapes == {
+        ("list", 24): (24, 3 * 24 * 2),
+        ("tensor", 24): (24, 3 * 24 * 2),
+        ("list", 25): (25, 3 * 25 * 2),
+        ("tensor", 25): (26, 3 * 25 * 2),  # the padded what-if; bytes count the real vocab
+    }
+    odd = rows[(rows["vocab"] == 25)].set_index("variant")
+    assert odd.loc["list", "api"] == "broadcast"  # gloo: the uneven list gather's fallback
+    assert "padded what-if" in odd.loc["tensor", "note"]
+    assert "logits_gather  tp=2 dp=1  bfloat16 V=25" in done.stdout

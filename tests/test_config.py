@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from commbench.config import DEFAULT_CONFIG, load_config, resolve_tp, split_list
+from commbench.config import CONFIG_DIR, DEFAULT_CONFIG, load_config, resolve_tp, split_list
 from commbench.errors import UsageError
+
+MODEL = """
+[model]
+name = "m"
+source = "s"
+hidden = 64
+vocab = 1000
+dtype = "bfloat16"
+splits = [{ tp = 8, dp = 4 }]
+"""
 
 
 def test_default_config_is_the_embedded_default() -> None:
@@ -93,3 +103,61 @@ def test_resolve_tp() -> None:
     assert resolve_tp(load_config(None, {"tp": ["4", "2", "4"]}), 8) == [2, 4]
     with pytest.raises(UsageError, match="tp: 3 does not divide the world size 4"):
         resolve_tp(load_config(None, {"tp": ["3"]}), 4)
+
+
+def test_ci_config_hash_is_pinned() -> None:
+    """results/baselines/ci-gloo-4 was measured under this hash; the gate compares it."""
+    assert load_config(CONFIG_DIR / "ci.toml").config_hash() == "a743708c1a1eb49d"
+
+
+def test_model_section_is_informational(tmp_path: Path) -> None:
+    plain, with_model = tmp_path / "plain.toml", tmp_path / "model.toml"
+    plain.write_text("hidden = [64]\ntp = [2]\n")
+    with_model.write_text("hidden = [64]\ntp = [2]\n" + MODEL)
+    a, b = load_config(plain), load_config(with_model)
+    assert a.model is None and b.model is not None and b.model.splits[0].attn_tp == 2
+    assert a.config_hash() == b.config_hash()
+    assert a.model_dump(exclude={"model"}) == b.model_dump(exclude={"model"})
+
+
+@pytest.mark.parametrize(
+    ("sweep_keys", "model_edit", "expected"),
+    [
+        ("hidden = [32]\n", ("", ""), "model.hidden: 64 is not among the sweep's hidden [32]"),
+        ('dtypes = ["float32"]\n', ("", ""),
+         "model.dtype: 'bfloat16' is not among the sweep's dtypes ['float32']"),
+        ("tp = [4]\n", ("", ""), "model.splits: tp 8 dp 4 has attention groups of 2, not among"),
+        ("", ("dp = 4", "dp = 3"), "model.splits: dp 3 does not divide tp 8"),
+        ("", ("vocab = 1000", "vocab = 0"), "model.vocab: Input should be greater than 0"),
+        ("", ('name = "m"', 'name = "m"\nlayers = 61'), "unknown key 'model.layers'"),
+        ("", ('source = "s"\n', ""), "model.source: Field required"),
+    ],
+)  # fmt: skip
+def test_model_section_must_agree_with_its_file(
+    tmp_path: Path, sweep_keys: str, model_edit: tuple[str, str], expected: str
+) -> None:
+    path = tmp_path / "preset.toml"
+    path.write_text("hidden = [64]\n" * ("hidden" not in sweep_keys) + sweep_keys
+                    + MODEL.replace(*model_edit))  # fmt: skip
+    with pytest.raises(UsageError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and expected in message and "\n" not in message
+
+
+def test_flags_may_leave_the_model_behind(tmp_path: Path) -> None:
+    """The agreement is the file's: a flag overriding hidden is a choice, not an error."""
+    path = tmp_path / "preset.toml"
+    path.write_text("hidden = [64]\n" + MODEL)
+    config = load_config(path, {"hidden": ["32"]})
+    assert config.hidden == [32] and config.model is not None and config.model.hidden == 64
+
+
+def test_max_tokens_drops_tokens_from_any_layer(tmp_path: Path) -> None:
+    assert load_config(max_tokens=128).tokens == [1, 7, 128]
+    path = tmp_path / "sweep.toml"
+    path.write_text("tokens = [2, 4, 8]\n")
+    assert load_config(path, max_tokens=5).tokens == [2, 4]
+    assert load_config(path, {"tokens": split_list("3,30")}, max_tokens=29).tokens == [3]
+    with pytest.raises(UsageError, match=r"^max-tokens: 1 leaves no token count \(tokens are \[2,"):
+        load_config(path, max_tokens=1)

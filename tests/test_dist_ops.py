@@ -18,15 +18,24 @@ TOKENS = (1, 5, 8, 13)  # 1, 5 and 13 are uneven for every tp above 1
 HIDDEN = 24
 
 
+VOCABS = (24, 25)  # logits_gather: divisible by every tp, and odd (SGLang's list fallback)
+
+
 def _points(world_size: int) -> list[Point]:
     tps = [tp for tp in (1, 2, 4) if world_size % tp == 0]
-    return [
-        Point(name, variant, dtype, tokens, HIDDEN, world_size, tp)
-        for tp, (name, collective), dtype, tokens in itertools.product(
-            tps, REGISTRY.items(), DTYPES, TOKENS
-        )
-        for variant in collective.variants
-    ]
+    points = []
+    for tp, (name, collective), dtype, tokens in itertools.product(
+        tps, REGISTRY.items(), DTYPES, TOKENS
+    ):
+        for variant in collective.variants:
+            if name == "logits_gather":
+                points += [
+                    Point(name, variant, dtype, tokens, 0, world_size, tp, vocab=vocab)
+                    for vocab in VOCABS
+                ]
+            else:
+                points.append(Point(name, variant, dtype, tokens, HIDDEN, world_size, tp))
+    return points
 
 
 def _check_all(world) -> list[tuple[Point, bool, str]]:

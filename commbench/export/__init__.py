@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from commbench.point import width_label
+
 
 def row_label(row: Any) -> str:
     """A row's key in the words an engineer would use."""
     return (
         f"{row['collective']}/{row['variant']} {row['dtype']} T={row['tokens']} "
-        f"H={row['hidden']} tp={row['tp']} dp={row['dp']}"
+        f"{width_label(row)} tp={row['tp']} dp={row['dp']}"
     )
 
 

@@ -8,7 +8,7 @@ harness never special-cases a collective.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -52,8 +52,8 @@ class Bound:
     expected: Callable[[], torch.Tensor]  # what `output` must equal after one `run`
     padded_tokens: int
     api: str  # the torch.distributed call that was measured
+    padded_vocab: int = 0  # logits_gather: the vocab actually moved (a multiple of tp)
     note: str = ""  # anything a reader of the row must know (e.g. a fallback was run)
-    skip_reason: str = field(default="")  # non-empty: the point cannot run here
 
 
 Variant = Callable[[Point, GroupContext], Bound]
@@ -66,8 +66,9 @@ class Collective:
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(group size)
 
     def bytes(self, point: Point) -> int:
-        """The row's size (nccl-tests convention): the full [tokens, hidden] buffer per rank."""
-        return point.tokens * point.hidden * point.element_size
+        """The row's size (nccl-tests convention): the full [tokens, width] buffer per rank
+        (width: hidden, or vocab for the logits)."""
+        return point.tokens * point.width * point.element_size
 
 
 def gather_factor(n: int) -> float:

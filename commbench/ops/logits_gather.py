@@ -1,0 +1,111 @@
+"""logits_gather [T, V/tp] -> [T, V]: the LM head's vocab-sharded logits, gathered.
+
+As SGLang's logits processor does it (python/sglang/srt/layers/logits_processor.py):
+when V is divisible by tp, all_gather_into_tensor into [tp, T, V/tp], then permute to
+[T, V] (that copy is part of the cost); otherwise the list all_gather into views of a
+transposed [V, T] buffer. For V not divisible by tp the tensor row is a what-if over a
+vocab padded to a multiple of tp (`padded_vocab`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from commbench.ops.all_gather import GATHER_AMPLITUDE, GLOO_UNEVEN_NOTE
+from commbench.ops.base import (
+    DTYPES,
+    Bound,
+    Collective,
+    GroupContext,
+    gather_factor,
+    padded,
+    pattern,
+    split_sizes,
+    tensor_api,
+)
+from commbench.point import Point
+
+PADDED_NOTE = "vocab not divisible by tp: SGLang uses the list path; this is a padded what-if"
+
+
+def _expected(point: Point, ctx: GroupContext, widths: list[int]):
+    """Each rank's [T, width] slice of logits, and the gathered [T, sum(widths)] they make."""
+
+    def part(group_rank: int) -> torch.Tensor:
+        seed = ctx.ranks[group_rank]
+        width = widths[group_rank]
+        return pattern(seed, point.tokens, 0, width, GATHER_AMPLITUDE, point, ctx.device)
+
+    return part, lambda: torch.cat([part(r) for r in range(ctx.size)], dim=1)
+
+
+def list_variant(point: Point, ctx: GroupContext) -> Bound:
+    widths = split_sizes(point.vocab, ctx.size)
+    dtype = DTYPES[point.dtype]
+    gathered = torch.empty(point.vocab, point.tokens, dtype=dtype, device=ctx.device).T
+    chunks = list(gathered.tensor_split(ctx.size, dim=-1))
+    logits = torch.empty(point.tokens, widths[ctx.rank], dtype=dtype, device=ctx.device)
+    part, expected = _expected(point, ctx, widths)
+
+    if len(set(widths)) > 1 and ctx.backend == "gloo":
+
+        def run() -> None:
+            chunks[ctx.rank].copy_(logits)
+            for src, chunk in zip(ctx.ranks, chunks, strict=True):
+                dist.broadcast(chunk, src=src, group=ctx.group)
+
+        api, note = "broadcast", GLOO_UNEVEN_NOTE
+    else:
+
+        def run() -> None:
+            dist.all_gather(chunks, logits, group=ctx.group)
+
+        api, note = "all_gather", ""
+    return Bound(
+        run=run,
+        inputs=(logits,),
+        output=gathered,
+        fill=lambda: logits.copy_(part(ctx.rank)),
+        expected=expected,
+        padded_tokens=point.tokens,
+        padded_vocab=point.vocab,
+        api=api,
+        note=note,
+    )
+
+
+def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+    vocab = padded(point.vocab, ctx.size)
+    width = vocab // ctx.size
+    dtype = DTYPES[point.dtype]
+    stacked = torch.empty(ctx.size, point.tokens, width, dtype=dtype, device=ctx.device)
+    gathered = torch.empty(point.tokens, vocab, dtype=dtype, device=ctx.device)
+    logits = torch.empty(point.tokens, width, dtype=dtype, device=ctx.device)
+    part, expected = _expected(point, ctx, [width] * ctx.size)
+    api, gather = tensor_api("all_gather_into_tensor", "all_gather_single")
+    flat = stacked.view(ctx.size * point.tokens, width)  # concatenated along dim 0
+
+    def run() -> None:
+        gather(flat, logits, group=ctx.group)
+        # SGLang's permute(1, 0, 2).reshape(T, V): one copy, here into a kept buffer
+        gathered.view(point.tokens, ctx.size, width).copy_(stacked.permute(1, 0, 2))
+
+    return Bound(
+        run=run,
+        inputs=(logits,),
+        output=gathered,
+        fill=lambda: logits.copy_(part(ctx.rank)),
+        expected=expected,
+        padded_tokens=point.tokens,
+        padded_vocab=vocab,
+        api=api,
+        note="" if vocab == point.vocab else PADDED_NOTE,
+    )
+
+
+COLLECTIVE = Collective(
+    name="logits_gather",
+    variants={"list": list_variant, "tensor": tensor_variant},
+    bus_factor=gather_factor,
+)
