@@ -19,7 +19,7 @@ from typing import Any
 
 from commbench.errors import UsageError
 
-SCHEMA_VERSION = 2  # 2: `vocab` joins the key and `padded_vocab` the results (logits_gather)
+SCHEMA_VERSION = 2  # 2: `vocab` joins the key; `padded_vocab`, `temp_mem_bytes` the results
 
 KEY_COLUMNS = [
     "collective",
@@ -55,6 +55,7 @@ RESULT_COLUMNS = [
     "algbw_gbps",
     "busbw_gbps",
     "check",
+    "temp_mem_bytes",
     "api",
     "note",
 ]
@@ -154,7 +155,7 @@ def read_run(path: Path) -> Run:
     except (ValueError, pd.errors.ParserError) as err:
         raise UsageError(f"{path}: unreadable results: {str(err).splitlines()[0]}") from None
     if meta.get("schema_version", 1) < 2:  # rows of a run made before logits_gather existed
-        results = results.assign(vocab=0, padded_vocab=0)
+        results = results.assign(vocab=0, padded_vocab=0, temp_mem_bytes=float("nan"))
         samples = samples.assign(vocab=0)
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:

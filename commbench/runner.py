@@ -32,7 +32,7 @@ from commbench.plan import build_plan, round_order
 from commbench.point import Point
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
 from commbench.stats import summarize
-from commbench.timing import Measurement, measure, synchronize
+from commbench.timing import Measurement, measure, synchronize, temporary_bytes
 
 
 def check(bound: Bound, world: World) -> bool:
@@ -227,6 +227,9 @@ def _step(
             if writer:
                 writer.results.append([_clean(state.row)])
             return
+        state.row["temp_mem_bytes"] = _peak_over_ranks(
+            temporary_bytes(bound.run, world.device), world
+        )
     for tensor in bound.inputs:  # benign values for timing: in-place sums must not overflow
         tensor.zero_()
     measurement = measure(bound.run, world, config.timing, iters=state.iters)
@@ -241,6 +244,13 @@ def _step(
         if len(state.rounds) == config.rounds:
             bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
             writer.results.append([_clean(state.final_row(bus_factor))])
+
+
+def _peak_over_ranks(nbytes: int | None, world: World) -> float:
+    """The largest of every rank's figure; NaN where the device reports none (CPU)."""
+    if nbytes is None:
+        return math.nan
+    return float(world.gather_floats([float(nbytes)]).max())
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

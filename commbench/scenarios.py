@@ -59,11 +59,13 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
             f" {_phase(rows['speedup'], rows['tokens'], True)}, prefill"
             f" {_phase(rows['speedup'], rows['tokens'], False)}; {shape}"
         )
-        uneven = rows[rows["tokens"] % tp != 0]
+        # the logits are split along the vocabulary, everything else along the tokens
+        along = "V" if collective == "logits_gather" else "T"
+        uneven = rows[rows["vocab" if along == "V" else "tokens"] % tp != 0]
         if len(uneven):
             text += (
-                f"; where T is not a multiple of {tp}, padding for the tensor form vs the list"
-                f" form's uneven fallback: {_geomean(uneven['speedup']):.2f}x"
+                f"; where {along} is not a multiple of {tp}, padding for the tensor form vs the"
+                f" list form's uneven fallback: {_geomean(uneven['speedup']):.2f}x"
                 f" ({len(uneven)} point{'s' * (len(uneven) > 1)})"
             )
         lines.append(text + ".")

@@ -125,3 +125,18 @@ def measure(
         if reason:
             rank_samples = np.stack(rows)
             return Measurement(iters, rank_samples.max(axis=1), rank_samples, reason)
+
+
+def temporary_bytes(run: Callable[[], object], device: torch.device) -> int | None:
+    """Peak memory one operation allocates beyond what is already allocated (its inputs
+    and outputs): the hidden flat buffer of a list form, for instance. Only CUDA's caching
+    allocator reports it (NCCL's own buffers are outside it); None elsewhere, never a guess.
+    """
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    run()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before

@@ -28,6 +28,7 @@ def assert_consistent_run(run: Path, world_size: int, rounds: int = 1) -> pd.Dat
     assert list(ranks.columns) == RANK_SAMPLE_COLUMNS
 
     assert (results["check"] == "pass").all()
+    assert results["temp_mem_bytes"].isna().all()  # CPU reports no allocator peak: empty
     assert (results["world_size"] == world_size).all()
     assert (results["dp"] * results["tp"] == world_size).all()
     assert set(results["tp"]) == {n for n in range(2, world_size + 1) if world_size % n == 0}

@@ -62,3 +62,9 @@ def test_round_trip_against_all_reduce() -> None:
     (line,) = round_trip_lines(table)
     assert "list form 1.40x and tensor form 0.70x the time of one all_reduce" in line
     assert round_trip(results[results["collective"] != "all_reduce"]).empty
+
+
+def test_the_logits_are_uneven_along_the_vocabulary() -> None:
+    comparison = _comparison({1: 0.5, 8: 0.5}).assign(collective="logits_gather", vocab=128257)
+    (line,) = scenario_lines(comparison)
+    assert "where V is not a multiple of 4" in line and "0.50x (2 points)" in line
