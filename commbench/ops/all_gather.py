@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 
@@ -46,6 +48,30 @@ def _gather_parts(point: Point, ctx: GroupContext, sizes: list[int]):
     return part, expected
 
 
+def list_gather(
+    chunks: list[torch.Tensor], inp: torch.Tensor, ctx: GroupContext
+) -> tuple[Callable[[], None], str, str]:
+    """The list all_gather into `chunks` (views of one buffer): (run, api, note).
+
+    Uneven chunks: ProcessGroupNCCL serves them with one broadcast per rank; gloo refuses
+    them, so on gloo that same fallback runs explicitly, and the row says so.
+    """
+    uneven = len({chunk.shape for chunk in chunks}) > 1
+    if uneven and ctx.backend == "gloo":
+
+        def broadcasts() -> None:
+            chunks[ctx.rank].copy_(inp)
+            for src, chunk in zip(ctx.ranks, chunks, strict=True):
+                dist.broadcast(chunk, src=src, group=ctx.group)
+
+        return broadcasts, "broadcast", GLOO_UNEVEN_NOTE
+
+    def gather() -> None:
+        dist.all_gather(chunks, inp, group=ctx.group)
+
+    return gather, "all_gather", ""
+
+
 def list_variant(point: Point, ctx: GroupContext) -> Bound:
     sizes = split_sizes(point.tokens, ctx.size)
     dtype = DTYPES[point.dtype]
@@ -53,23 +79,7 @@ def list_variant(point: Point, ctx: GroupContext) -> Bound:
     chunks = list(output.tensor_split(ctx.size))
     inp = torch.empty(sizes[ctx.rank], point.hidden, dtype=dtype, device=ctx.device)
     part, expected = _gather_parts(point, ctx, sizes)
-    uneven = len(set(sizes)) > 1
-
-    if uneven and ctx.backend == "gloo":
-
-        def run() -> None:
-            chunks[ctx.rank].copy_(inp)
-            for src, chunk in zip(ctx.ranks, chunks, strict=True):
-                dist.broadcast(chunk, src=src, group=ctx.group)
-
-        api, note = "broadcast", GLOO_UNEVEN_NOTE
-    else:
-
-        def run() -> None:
-            dist.all_gather(chunks, inp, group=ctx.group)
-
-        api, note = "all_gather", ""
-
+    run, api, note = list_gather(chunks, inp, ctx)
     return Bound(
         run=run,
         inputs=(inp,),

@@ -10,9 +10,8 @@ vocab padded to a multiple of tp (`padded_vocab`).
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 
-from commbench.ops.all_gather import GATHER_AMPLITUDE, GLOO_UNEVEN_NOTE
+from commbench.ops.all_gather import GATHER_AMPLITUDE, list_gather
 from commbench.ops.base import (
     DTYPES,
     Bound,
@@ -47,21 +46,7 @@ def list_variant(point: Point, ctx: GroupContext) -> Bound:
     chunks = list(gathered.tensor_split(ctx.size, dim=-1))
     logits = torch.empty(point.tokens, widths[ctx.rank], dtype=dtype, device=ctx.device)
     part, expected = _expected(point, ctx, widths)
-
-    if len(set(widths)) > 1 and ctx.backend == "gloo":
-
-        def run() -> None:
-            chunks[ctx.rank].copy_(logits)
-            for src, chunk in zip(ctx.ranks, chunks, strict=True):
-                dist.broadcast(chunk, src=src, group=ctx.group)
-
-        api, note = "broadcast", GLOO_UNEVEN_NOTE
-    else:
-
-        def run() -> None:
-            dist.all_gather(chunks, logits, group=ctx.group)
-
-        api, note = "all_gather", ""
+    run, api, note = list_gather(chunks, logits, ctx)
     return Bound(
         run=run,
         inputs=(logits,),
