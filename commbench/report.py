@@ -16,7 +16,7 @@ from rich.table import Table
 
 from commbench.point import width_label
 from commbench.results import KEY_COLUMNS, Run, read_run
-from commbench.scenarios import round_trip, round_trip_lines, scenario_lines
+from commbench.scenarios import recommendation, round_trip, round_trip_lines, scenario_lines
 from commbench.stats import UNSTABLE_CV
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
@@ -94,20 +94,6 @@ def verdict_lines(comparison: pd.DataFrame) -> list[str]:
             text += " Never slower beyond noise."
         lines.append(f"{text} Recommendation: {recommendation(wins, len(losses), mean)}.")
     return lines
-
-
-def recommendation(wins: int, losses: int, geomean_speedup: float) -> str:
-    """What to do, from how often each form is faster beyond noise."""
-    if wins and not losses:
-        return "use the tensor form"
-    if losses and not wins:
-        if losses > 1 and geomean_speedup < 1:
-            return "keep the list form; the tensor form is slower here"
-        return "no gain from the tensor form; it is slower at the shapes above"
-    if wins and losses:
-        lead = "the tensor form" if geomean_speedup >= 1 else "the list form"
-        return f"{lead} is faster overall; choose per shape (it loses at the shapes above)"
-    return "no difference beyond noise; either form"
 
 
 def _size(nbytes: float) -> str:

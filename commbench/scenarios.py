@@ -20,6 +20,20 @@ def _geomean(values: pd.Series) -> float:
     return float(np.exp(np.log(values).mean())) if len(values) else math.nan
 
 
+def recommendation(wins: int, losses: int, geomean_speedup: float) -> str:
+    """What to do, from how often each form is faster beyond noise."""
+    if wins and not losses:
+        return "use the tensor form"
+    if losses and not wins:
+        if losses > 1 and geomean_speedup < 1:
+            return "keep the list form; the tensor form is slower here"
+        return "no gain from the tensor form; it is slower at the shapes above"
+    if wins and losses:
+        lead = "the tensor form" if geomean_speedup >= 1 else "the list form"
+        return f"{lead} is faster overall; choose per shape (it loses at the shapes above)"
+    return "no difference beyond noise; either form"
+
+
 def crossover(by_tokens: pd.Series) -> str:
     """Where the speedup (indexed by tokens, ascending) crosses 1, in words."""
     faster = by_tokens > 1
@@ -68,7 +82,10 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
                 f" list form's uneven fallback: {_geomean(uneven['speedup']):.2f}x"
                 f" ({len(uneven)} point{'s' * (len(uneven) > 1)})"
             )
-        lines.append(text + ".")
+        wins = int((rows["verdict"] == "win").sum())
+        losses = int((rows["verdict"] == "loss").sum())
+        advice = recommendation(wins, losses, _geomean(rows["speedup"]))
+        lines.append(f"{text}. Recommendation: {advice}.")
     return lines
 
 

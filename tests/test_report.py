@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from commbench.report import recommendation, side_by_side, verdict_lines
+from commbench.report import side_by_side, verdict_lines
 from commbench.results import RESULT_COLUMNS
+from commbench.scenarios import recommendation
 
 
 def _row(collective: str, variant: str, tokens: int, time_us: float, spread: float = 1.0):

@@ -38,6 +38,7 @@ def test_decode_prefill_and_padding() -> None:
     assert line.startswith("all_gather tp=4 dp=2 bfloat16: decode (T<=512) 1.26x, prefill 3.00x")
     assert "not a multiple of 4" in line and ": 2.00x (2 points)" in line  # T=1 and T=7
     assert "no single crossover" in line
+    assert line.endswith("Recommendation: use the tensor form.")  # every point a win
 
 
 def test_no_crossover_is_claimed_inside_the_noise() -> None:
