@@ -83,6 +83,21 @@ def sweep(
         None, help="Stop once the 95% CI of the median is within +-this (relative)."
     ),
     max_seconds: float | None = typer.Option(None, help="Time budget per point and round."),
+    group_layout: str | None = typer.Option(
+        None,
+        help="contiguous: groups of consecutive ranks (SGLang's, default); strided: rank r"
+        " joins group r % dp, so each group spans the nodes.",
+    ),
+    timeout: float | None = typer.Option(
+        None,
+        help="Seconds a collective may go without completing before the run is ended as"
+        " hung (a dead or stuck peer). Default 300.",
+    ),
+    max_bytes: str | None = typer.Option(
+        None,
+        help="Skip points whose buffers need more than this per rank (e.g. 512MiB, 8GB);"
+        " every rank agrees, the row says skipped.",
+    ),
 ) -> None:
     """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits.
 
@@ -105,6 +120,9 @@ def sweep(
         "label": label,
         "rounds": rounds,
         "seed": seed,
+        "group_layout": group_layout,
+        "timeout": timeout,
+        "max_bytes": max_bytes,
         "timing": {
             "warmup": warmup,
             "min_sample_ms": min_sample_ms,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
+    ByteSize,
     ConfigDict,
     Field,
     PositiveInt,
@@ -36,6 +37,11 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 Dtype = Literal["bfloat16", "float16", "float32"]
 Variant = Literal["list", "tensor"]
 Backend = Literal["auto", "nccl", "gloo"]
+GroupLayout = Literal["contiguous", "strided"]
+
+# Run settings that do not shape the numbers: not hashed, so a resumed or re-run sweep
+# with another budget or timeout still compares with its baseline.
+UNHASHED = {"out", "label", "model", "timeout", "max_bytes"}
 
 
 class TimingConfig(BaseModel):
@@ -136,6 +142,9 @@ class SweepConfig(BaseModel):
     label: str | None = None
     model: ModelInfo | None = None  # a preset's [model]: informational, not hashed
     vocab: list[PositiveInt] = []  # logits_gather's vocabulary sizes
+    group_layout: GroupLayout = "contiguous"  # SGLang's; strided groups span the nodes
+    timeout: float = Field(default=300.0, gt=0)  # seconds without progress before giving up
+    max_bytes: ByteSize | None = Field(default=None, gt=0)  # buffer bytes per rank per point
 
     @field_validator("collectives")
     @classmethod
@@ -150,9 +159,11 @@ class SweepConfig(BaseModel):
     def config_hash(self) -> str:
         """Hash of everything that shapes the numbers (not where they are written, nor the
         informational [model]: a config without one hashes as it always did)."""
-        shaping = self.model_dump(exclude={"out", "label", "model"})
+        shaping = self.model_dump(exclude=UNHASHED)
         if not shaping["vocab"]:  # added with logits_gather: configs without it hash as before
             del shaping["vocab"]
+        if shaping["group_layout"] == "contiguous":  # likewise for the default layout
+            del shaping["group_layout"]
         blob = json.dumps(shaping, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
