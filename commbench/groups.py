@@ -54,6 +54,22 @@ def choose_backend(requested: str) -> str:
     return requested
 
 
+def group_ranks(world_size: int, tp: int, layout: str) -> list[tuple[int, ...]]:
+    """Every group of `tp` ranks a split deals the world into, in creation order.
+
+    `contiguous` (SGLang's): group g is ranks g*tp .. g*tp+tp-1, so a group stays inside a
+    node whenever tp fits in one. `strided`: with dp = world_size / tp groups, group g is
+    ranks g, g+dp, g+2*dp, ...: one rank from every block of dp consecutive ranks, so with
+    dp ranks per node every group spans every node and its collectives cross the network.
+    """
+    dp = world_size // tp
+    if layout == "contiguous":
+        return [tuple(range(g * tp, (g + 1) * tp)) for g in range(dp)]
+    if layout == "strided":
+        return [tuple(range(g, world_size, dp)) for g in range(dp)]
+    raise ValueError(f"unknown group layout {layout!r}, expected 'contiguous' or 'strided'")
+
+
 @dataclass
 class World:
     """This process's place in the world, and the groups built from it (each once)."""
@@ -64,6 +80,7 @@ class World:
     backend: str
     device: torch.device
     control: dist.ProcessGroup | None
+    layout: str = "contiguous"  # how ranks are dealt into groups: see group_ranks
     _splits: dict[int, GroupContext] = field(default_factory=dict)
 
     def barrier(self) -> None:
@@ -87,21 +104,21 @@ class World:
         return every
 
     def split(self, tp: int) -> GroupContext:
-        """This rank's group of `tp` consecutive ranks; all dp groups are created once."""
+        """This rank's group of `tp` ranks in the world's layout; all dp groups are created
+        once, in `group_ranks` order (every rank must create every group, in the same order)."""
         if tp not in self._splits:
-            mine = None
-            for first in range(0, self.size, tp):
-                ranks = tuple(range(first, first + tp))
-                group = dist.new_group(list(ranks))  # every rank must create every group
+            for ranks in group_ranks(self.size, tp, self.layout):
+                group = dist.new_group(list(ranks))
                 if self.rank in ranks:
-                    mine = GroupContext(
+                    self._splits[tp] = GroupContext(
                         group, ranks, ranks.index(self.rank), self.device, self.backend
                     )
-            self._splits[tp] = mine
         return self._splits[tp]
 
 
-def init_world(requested_backend: str, timeout_s: float = 600.0) -> World:
+def init_world(
+    requested_backend: str, timeout_s: float = 600.0, layout: str = "contiguous"
+) -> World:
     """Join the process group that torchrun, the elastic launcher or srun set up."""
     env = launcher_env()
     os.environ.update({k: env[k] for k in SLURM_TO_TORCH.values() if k in env})
@@ -121,6 +138,7 @@ def init_world(requested_backend: str, timeout_s: float = 600.0) -> World:
         backend=backend,
         device=device,
         control=control,
+        layout=layout,
     )
 
 
