@@ -23,10 +23,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from commbench.buffers import Arena
 from commbench.config import load_config
 from commbench.groups import World, close_world, init_world, is_launched
 from commbench.launch import launch_local
-from commbench.ops import REGISTRY
+from commbench.ops import REGISTRY, bind
 from commbench.point import Point
 from commbench.runner import check
 from commbench.timing import make_timer, measure, synchronize
@@ -74,6 +75,7 @@ def worker(args: argparse.Namespace) -> None:
     world = init_world(config.backend)
     try:
         tp = world.size
+        arena = Arena(world.device)
         rows = []
         for collective, spec in REGISTRY.items():
             for variant in spec.variants:
@@ -82,7 +84,7 @@ def worker(args: argparse.Namespace) -> None:
                         collective, variant, args.dtype, tokens, args.hidden, world.size, tp
                     )
                     ctx = world.split(tp)
-                    bound = spec.variants[variant](point, ctx)
+                    bound = bind(point, ctx, arena)
                     assert check(bound, world), point.describe()
                     pilot = measure(bound.run, world, config.timing)  # fixes K and n
                     call = bare_call(point, bound, ctx.group)

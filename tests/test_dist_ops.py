@@ -8,7 +8,8 @@ import pytest
 import torch
 from distworld import run_world
 
-from commbench.ops import REGISTRY
+from commbench.buffers import Arena
+from commbench.ops import REGISTRY, bind
 from commbench.ops.base import GroupContext
 from commbench.point import Point
 from commbench.runner import check
@@ -41,7 +42,7 @@ def _points(world_size: int) -> list[Point]:
 def _check_all(world) -> list[tuple[Point, bool, str]]:
     outcomes = []
     for point in _points(world.size):
-        bound = REGISTRY[point.collective].variants[point.variant](point, world.split(point.tp))
+        bound = bind(point, world.split(point.tp), Arena(world.device))
         outcomes.append((point, check(bound, world), bound.api))
     return outcomes
 
@@ -65,7 +66,7 @@ def _wrong_rank_chunk(world) -> tuple[bool, bool]:
     """A check that cannot fail is worthless: corrupt one rank's output and expect failure."""
     point = Point("all_gather", "tensor", "bfloat16", 8, HIDDEN, world.size, world.size)
     ctx: GroupContext = world.split(world.size)
-    bound = REGISTRY["all_gather"].variants["tensor"](point, ctx)
+    bound = bind(point, ctx, Arena(world.device))
     honest = check(bound, world)
     run = bound.run
 
@@ -95,7 +96,7 @@ def _same_split(world) -> bool:
 
 def _bind(world, name: str, variant: str, tokens: int):
     point = Point(name, variant, "float32", tokens, HIDDEN, world.size, world.size)
-    return REGISTRY[name].variants[variant](point, world.split(world.size))
+    return bind(point, world.split(world.size), Arena(world.device))  # an arena each: all live
 
 
 def _round_trip(world) -> bool:

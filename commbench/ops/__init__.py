@@ -1,9 +1,27 @@
 """The catalogue of collectives: one module per family, one registry line each."""
 
+from dataclasses import replace
+
+from commbench.buffers import META, Arena
 from commbench.ops import all_gather, all_reduce, logits_gather, reduce_scatter
-from commbench.ops.base import Collective
+from commbench.ops.base import Bound, Collective, GroupContext
+from commbench.point import Point
 
 REGISTRY: dict[str, Collective] = {
     op.COLLECTIVE.name: op.COLLECTIVE
     for op in (all_gather, reduce_scatter, all_reduce, logits_gather)
 }
+
+
+def footprint(point: Point, ctx: GroupContext) -> int:
+    """Bytes the point's buffers take on this rank, found by binding it to nothing."""
+    arena = Arena(META)
+    REGISTRY[point.collective].variants[point.variant](point, replace(ctx, device=META), arena)
+    return arena.used
+
+
+def bind(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
+    """The point's variant on this rank, its buffers views of `arena` (grown if needed)."""
+    arena.reserve(footprint(point, ctx))
+    arena.reset()
+    return REGISTRY[point.collective].variants[point.variant](point, ctx, arena)

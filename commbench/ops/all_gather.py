@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.distributed as dist
 
+from commbench.buffers import Arena
 from commbench.ops.base import (
     DTYPES,
     Bound,
@@ -72,12 +73,12 @@ def list_gather(
     return gather, "all_gather", ""
 
 
-def list_variant(point: Point, ctx: GroupContext) -> Bound:
+def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     sizes = split_sizes(point.tokens, ctx.size)
     dtype = DTYPES[point.dtype]
-    output = torch.empty(point.tokens, point.hidden, dtype=dtype, device=ctx.device)
+    output = arena.empty((point.tokens, point.hidden), dtype)
     chunks = list(output.tensor_split(ctx.size))
-    inp = torch.empty(sizes[ctx.rank], point.hidden, dtype=dtype, device=ctx.device)
+    inp = arena.empty((sizes[ctx.rank], point.hidden), dtype)
     part, expected = _gather_parts(point, ctx, sizes)
     run, api, note = list_gather(chunks, inp, ctx)
     return Bound(
@@ -92,12 +93,12 @@ def list_variant(point: Point, ctx: GroupContext) -> Bound:
     )
 
 
-def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+def tensor_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     tokens = padded(point.tokens, ctx.size)
     sizes = split_sizes(tokens, ctx.size)
     dtype = DTYPES[point.dtype]
-    output = torch.empty(tokens, point.hidden, dtype=dtype, device=ctx.device)
-    inp = torch.empty(sizes[ctx.rank], point.hidden, dtype=dtype, device=ctx.device)
+    output = arena.empty((tokens, point.hidden), dtype)
+    inp = arena.empty((sizes[ctx.rank], point.hidden), dtype)
     part, expected = _gather_parts(point, ctx, sizes)
     api, gather = tensor_api("all_gather_into_tensor", "all_gather_single")
     return Bound(

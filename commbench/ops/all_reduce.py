@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from commbench.buffers import Arena
 from commbench.ops.base import DTYPES, Bound, Collective, GroupContext, pattern, sum_amplitude
 from commbench.point import Point
 
 
-def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+def tensor_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     amplitude = sum_amplitude(ctx.size)
-    buffer = torch.empty(point.tokens, point.hidden, dtype=DTYPES[point.dtype], device=ctx.device)
+    buffer = arena.empty((point.tokens, point.hidden), DTYPES[point.dtype])
 
     def values(src: int) -> torch.Tensor:
         return pattern(src, point.tokens, 0, point.hidden, amplitude, point, ctx.device)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from commbench.buffers import Arena
 from commbench.point import Point
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -56,7 +57,7 @@ class Bound:
     note: str = ""  # anything a reader of the row must know (e.g. a fallback was run)
 
 
-Variant = Callable[[Point, GroupContext], Bound]
+Variant = Callable[[Point, GroupContext, Arena], Bound]
 
 
 @dataclass(frozen=True)

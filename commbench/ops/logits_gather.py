@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from commbench.buffers import Arena
 from commbench.ops.all_gather import GATHER_AMPLITUDE, list_gather
 from commbench.ops.base import (
     DTYPES,
@@ -39,12 +40,12 @@ def _expected(point: Point, ctx: GroupContext, widths: list[int]):
     return part, lambda: torch.cat([part(r) for r in range(ctx.size)], dim=1)
 
 
-def list_variant(point: Point, ctx: GroupContext) -> Bound:
+def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     widths = split_sizes(point.vocab, ctx.size)
     dtype = DTYPES[point.dtype]
-    gathered = torch.empty(point.vocab, point.tokens, dtype=dtype, device=ctx.device).T
+    gathered = arena.empty((point.vocab, point.tokens), dtype).T
     chunks = list(gathered.tensor_split(ctx.size, dim=-1))
-    logits = torch.empty(point.tokens, widths[ctx.rank], dtype=dtype, device=ctx.device)
+    logits = arena.empty((point.tokens, widths[ctx.rank]), dtype)
     part, expected = _expected(point, ctx, widths)
     run, api, note = list_gather(chunks, logits, ctx)
     return Bound(
@@ -60,13 +61,13 @@ def list_variant(point: Point, ctx: GroupContext) -> Bound:
     )
 
 
-def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+def tensor_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     vocab = padded(point.vocab, ctx.size)
     width = vocab // ctx.size
     dtype = DTYPES[point.dtype]
-    stacked = torch.empty(ctx.size, point.tokens, width, dtype=dtype, device=ctx.device)
-    gathered = torch.empty(point.tokens, vocab, dtype=dtype, device=ctx.device)
-    logits = torch.empty(point.tokens, width, dtype=dtype, device=ctx.device)
+    stacked = arena.empty((ctx.size, point.tokens, width), dtype)
+    gathered = arena.empty((point.tokens, vocab), dtype)
+    logits = arena.empty((point.tokens, width), dtype)
     part, expected = _expected(point, ctx, [width] * ctx.size)
     api, gather = tensor_api("all_gather_into_tensor", "all_gather_single")
     flat = stacked.view(ctx.size * point.tokens, width)  # concatenated along dim 0

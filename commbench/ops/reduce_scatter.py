@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from commbench.buffers import Arena
 from commbench.ops.base import (
     DTYPES,
     Bound,
@@ -20,14 +21,14 @@ from commbench.ops.base import (
 from commbench.point import Point
 
 
-def _buffers(point: Point, ctx: GroupContext, tokens: int) -> dict:
+def _buffers(point: Point, ctx: GroupContext, arena: Arena, tokens: int) -> dict:
     """Bound's buffers and check functions for `tokens` rows in and our chunk out."""
     sizes = split_sizes(tokens, ctx.size)
     first_row = sum(sizes[: ctx.rank])
     dtype = DTYPES[point.dtype]
     amplitude = sum_amplitude(ctx.size)
-    inp = torch.empty(tokens, point.hidden, dtype=dtype, device=ctx.device)
-    output = torch.empty(sizes[ctx.rank], point.hidden, dtype=dtype, device=ctx.device)
+    inp = arena.empty((tokens, point.hidden), dtype)
+    output = arena.empty((sizes[ctx.rank], point.hidden), dtype)
 
     def fill() -> None:
         inp.copy_(pattern(ctx.global_rank, tokens, 0, point.hidden, amplitude, point, ctx.device))
@@ -43,8 +44,8 @@ def _buffers(point: Point, ctx: GroupContext, tokens: int) -> dict:
     return {"inputs": (inp,), "output": output, "fill": fill, "expected": expected}
 
 
-def list_variant(point: Point, ctx: GroupContext) -> Bound:
-    buffers = _buffers(point, ctx, point.tokens)
+def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
+    buffers = _buffers(point, ctx, arena, point.tokens)
     chunks = list(buffers["inputs"][0].tensor_split(ctx.size))
     output = buffers["output"]
     return Bound(
@@ -55,9 +56,9 @@ def list_variant(point: Point, ctx: GroupContext) -> Bound:
     )
 
 
-def tensor_variant(point: Point, ctx: GroupContext) -> Bound:
+def tensor_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     tokens = padded(point.tokens, ctx.size)
-    buffers = _buffers(point, ctx, tokens)
+    buffers = _buffers(point, ctx, arena, tokens)
     inp, output = buffers["inputs"][0], buffers["output"]
     api, scatter = tensor_api("reduce_scatter_tensor", "reduce_scatter_single")
     return Bound(
