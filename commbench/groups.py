@@ -8,6 +8,7 @@ a GPU stream and never allocate device memory.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -81,10 +82,13 @@ class World:
     device: torch.device
     control: dist.ProcessGroup | None
     layout: str = "contiguous"  # how ranks are dealt into groups: see group_ranks
+    timeout: timedelta = timedelta(seconds=300)  # for every group: new_group does not inherit
+    heartbeat: Callable[[], None] = lambda: None  # called each time a control collective ends
     _splits: dict[int, GroupContext] = field(default_factory=dict)
 
     def barrier(self) -> None:
         dist.barrier(group=self.control)
+        self.heartbeat()
 
     def gather_floats(self, values: list[float]) -> torch.Tensor:
         """Every rank's `values`, as a [world, len(values)] float64 tensor on every rank."""
@@ -92,6 +96,7 @@ class World:
         every = torch.empty(self.size * len(values), dtype=torch.float64)
         _, gather = tensor_api("all_gather_into_tensor", "all_gather_single")
         gather(every, mine, group=self.control)
+        self.heartbeat()
         return every.view(self.size, len(values))
 
     def all_true(self, flag: bool) -> bool:
@@ -101,14 +106,22 @@ class World:
     def gather_objects(self, value: object) -> list[object]:
         every: list[object] = [None] * self.size
         dist.all_gather_object(every, value, group=self.control)
+        self.heartbeat()
         return every
+
+    def from_rank0(self, value: object) -> object:
+        """Rank 0's `value` on every rank: one copy sent, however large it is."""
+        box = [value]
+        dist.broadcast_object_list(box, src=0, group=self.control)
+        self.heartbeat()
+        return box[0]
 
     def split(self, tp: int) -> GroupContext:
         """This rank's group of `tp` ranks in the world's layout; all dp groups are created
         once, in `group_ranks` order (every rank must create every group, in the same order)."""
         if tp not in self._splits:
             for ranks in group_ranks(self.size, tp, self.layout):
-                group = dist.new_group(list(ranks))
+                group = dist.new_group(list(ranks), timeout=self.timeout)
                 if self.rank in ranks:
                     self._splits[tp] = GroupContext(
                         group, ranks, ranks.index(self.rank), self.device, self.backend
@@ -129,8 +142,9 @@ def init_world(
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
-    control = None if backend == "gloo" else dist.new_group(backend="gloo")
+    timeout = timedelta(seconds=timeout_s)
+    dist.init_process_group(backend=backend, timeout=timeout)
+    control = None if backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
     return World(
         rank=dist.get_rank(),
         size=dist.get_world_size(),
@@ -139,6 +153,7 @@ def init_world(
         device=device,
         control=control,
         layout=layout,
+        timeout=timeout,
     )
 
 
