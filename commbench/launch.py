@@ -11,6 +11,8 @@ import os
 import sys
 import uuid
 
+from commbench.faults import EXIT_INTERRUPTED
+
 
 def default_nproc() -> int:
     """The number of local GPUs, else 4 gloo ranks on CPU."""
@@ -21,6 +23,7 @@ def default_nproc() -> int:
 
 def launch_local(nproc: int, python_args: list[str]) -> int:
     """Run `nproc` workers of `python PYTHON_ARGS`; returns the first failing rank's code."""
+    from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -40,4 +43,6 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
     except ChildFailedError as err:
         failures = sorted(err.failures.items())  # by global rank
         return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)
+    except SignalException:  # Ctrl-C: the workers got it too, stopped cleanly and said so
+        return EXIT_INTERRUPTED
     return 0

@@ -2,14 +2,16 @@
 
 A run directory holds results.csv (one row per point, appended as each finishes),
 samples.csv (the raw samples, long format), rank_samples.csv (every rank's time of
-every sample, for straggler analysis) and meta.json (written at start, rewritten at
-the end, always atomically). Nothing here imports torch: compare, gate and report read
-these files without it.
+every sample, for straggler analysis), rounds.csv (one row per point and round, written
+last: the record that the round's samples are complete) and meta.json (written at
+start, rewritten at the end, always atomically). Nothing here imports torch: compare,
+gate and report read these files without it.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -19,7 +21,9 @@ from typing import Any
 
 from commbench.errors import UsageError
 
-SCHEMA_VERSION = 2  # 2: `vocab` joins the key; `padded_vocab`, `temp_mem_bytes` the results
+# 2: `vocab` joins the key; `padded_vocab`, `temp_mem_bytes` the results.
+# 3: rounds.csv, so an interrupted run can be resumed round by round; `layout` column.
+SCHEMA_VERSION = 3
 
 KEY_COLUMNS = [
     "collective",
@@ -57,15 +61,19 @@ RESULT_COLUMNS = [
     "check",
     "temp_mem_bytes",
     "api",
+    "layout",
     "note",
 ]
 SAMPLE_COLUMNS = [*KEY_COLUMNS, "round", "sample", "time_us", "slowest_rank"]
 RANK_SAMPLE_COLUMNS = [*KEY_COLUMNS, "round", "sample", "rank", "time_us"]
+ROUND_COLUMNS = [*KEY_COLUMNS, "round", "iters", "samples", "stop"]
 
 RESULTS_CSV = "results.csv"
 SAMPLES_CSV = "samples.csv"
 RANK_SAMPLES_CSV = "rank_samples.csv"
+ROUNDS_CSV = "rounds.csv"
 META_JSON = "meta.json"
+RUN_FILES = (RESULTS_CSV, SAMPLES_CSV, RANK_SAMPLES_CSV, ROUNDS_CSV, META_JSON)
 
 
 def default_run_dir(label: str | None, root: Path = Path("results")) -> Path:
@@ -74,28 +82,67 @@ def default_run_dir(label: str | None, root: Path = Path("results")) -> Path:
 
 
 class CsvAppender:
-    """Appends rows to a CSV file, flushed per call so a killed run keeps every row."""
+    """Appends rows to a CSV file, synced per call so a killed run keeps every row.
+
+    Each call is one write(2) of whole lines: a kill lands between two calls, not in
+    the middle of a line (a torn tail could only come from a full disk or a power cut,
+    and a resume cuts it off).
+    """
 
     def __init__(self, path: Path, columns: list[str]) -> None:
-        self._handle = path.open("a", newline="")
-        self._writer = csv.DictWriter(self._handle, fieldnames=columns, extrasaction="raise")
-        if path.stat().st_size == 0:
-            self._writer.writeheader()
-            self._handle.flush()
+        self._columns = columns
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if os.fstat(self._fd).st_size == 0:
+            self._write([], header=True)
+
+    def _write(self, rows: list[dict[str, Any]], header: bool = False) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=self._columns, extrasaction="raise")
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        data = text.getvalue().encode()
+        while data:
+            data = data[os.write(self._fd, data) :]
+        os.fsync(self._fd)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        self._writer.writerows(rows)
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        self._write(rows)
 
     def close(self) -> None:
-        self._handle.close()
+        os.close(self._fd)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Readers see the old file or the new one, never a part (one writer at a time)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    with tmp.open("w") as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def check_new_run_dir(path: Path, force: bool = False) -> None:
+    """Refuse, before anything starts, a run directory that would overwrite results
+    (unless `force`, and then only a commbench run) or that cannot be created."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"out: {str(path)!r} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise UsageError(
+                f"out: {str(path)!r} already exists and is not empty"
+                " (--force replaces a previous run, --resume finishes it)"
+            )
+        if not (path / META_JSON).exists():
+            raise UsageError(
+                f"out: {str(path)!r} is not a commbench run directory; --force only replaces runs"
+            )
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if not existing.is_dir():
+        raise UsageError(f"out: {str(path)!r} cannot be created: {str(existing)!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"out: {str(path)!r} cannot be created: {str(existing)!r} is not writable")
 
 
 class RunWriter:
@@ -106,14 +153,17 @@ class RunWriter:
         self.results = CsvAppender(path / RESULTS_CSV, RESULT_COLUMNS)
         self.samples = CsvAppender(path / SAMPLES_CSV, SAMPLE_COLUMNS)
         self.rank_samples = CsvAppender(path / RANK_SAMPLES_CSV, RANK_SAMPLE_COLUMNS)
+        self.rounds = CsvAppender(path / ROUNDS_CSV, ROUND_COLUMNS)
 
     @classmethod
-    def create(cls, path: Path) -> RunWriter:
-        """Create a new run directory; an existing non-empty one is never overwritten."""
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise UsageError(f"out: {str(path)!r} already exists and is not empty")
+    def create(cls, path: Path, force: bool = False) -> RunWriter:
+        """Create a new run directory; an existing run is replaced only with `force`, and
+        then only commbench's own files are removed."""
+        check_new_run_dir(path, force)
         try:
             path.mkdir(parents=True, exist_ok=True)
+            for name in RUN_FILES:
+                (path / name).unlink(missing_ok=True)
             return cls(path)
         except OSError as err:
             raise UsageError(f"out: {str(path)!r} cannot be written: {err.strerror}") from None
@@ -122,7 +172,7 @@ class RunWriter:
         write_json_atomic(self.path / META_JSON, {"schema_version": SCHEMA_VERSION, **meta})
 
     def close(self) -> None:
-        for appender in (self.results, self.samples, self.rank_samples):
+        for appender in (self.results, self.samples, self.rank_samples, self.rounds):
             appender.close()
 
 
@@ -157,6 +207,8 @@ def read_run(path: Path) -> Run:
     if meta.get("schema_version", 1) < 2:  # rows of a run made before logits_gather existed
         results = results.assign(vocab=0, padded_vocab=0, temp_mem_bytes=float("nan"))
         samples = samples.assign(vocab=0)
+    if "layout" not in results.columns:  # before --group-layout, every group was contiguous
+        results = results.assign(layout="contiguous")
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")

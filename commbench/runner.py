@@ -1,15 +1,22 @@
 """Drives a sweep on every rank: for each point, bind buffers, check, time, record.
 
 Every rank walks the same plan in the same order. Decisions that could differ between
-ranks (a check verdict, when to stop sampling, whether the output is writable) are
-taken together over the control group, so no rank is ever left waiting in a collective.
-Only rank 0 prints and writes.
+ranks (a check verdict, when to stop sampling, whether a point fits in memory, whether
+to stop for a signal, whether the output is writable) are taken together over the
+control group, so no rank is ever left waiting in a collective. Only rank 0 prints
+and writes.
+
+Exit codes: 0 done; 1 a point failed its check; 2 bad input; 3 incomplete (a peer
+died or hung); 130 interrupted by a signal. After 3 or 130, every finished point and
+every finished round is on disk and `sweep --resume DIR` measures the rest.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,17 +29,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commbench import envinfo
+from commbench.buffers import Arena
 from commbench.config import SweepConfig
 from commbench.errors import UsageError
-from commbench.groups import World, close_world, init_world, world_size_from_env
+from commbench.faults import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    RunInterrupted,
+    StopRequest,
+    Watchdog,
+)
+from commbench.groups import World, close_world, group_ranks, init_world, world_size_from_env
 from commbench.nccl import verify_preloaded
-from commbench.ops import REGISTRY
+from commbench.ops import REGISTRY, bind, footprint
 from commbench.ops.base import Bound
 from commbench.plan import build_plan, round_order
 from commbench.point import Point
+from commbench.progress import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
 from commbench.stats import summarize
 from commbench.timing import Measurement, measure, synchronize, temporary_bytes
+
+EXIT_CHECK_FAILED = 1
 
 
 def check(bound: Bound, world: World) -> bool:
@@ -47,9 +65,11 @@ def check(bound: Bound, world: World) -> bool:
 class PointState:
     """One point's row and its measurements so far, accumulated over rounds."""
 
-    row: dict[str, Any]
+    row: dict[str, Any] = field(default_factory=dict)
     iters: int | None = None  # K, chosen in the first round and kept for the others
     rounds: list[Measurement] = field(default_factory=list)
+    checked: bool = False  # by this process: a resumed point is checked again
+    final: bool = False  # its results row is written: nothing left to do
 
     def samples_s(self) -> np.ndarray:
         return np.concatenate([m.samples for m in self.rounds])
@@ -80,20 +100,24 @@ class PointState:
         }
 
 
-def bind(point: Point, world: World) -> tuple[Bound, dict[str, Any]]:
-    """The variant's buffers on this rank, and the row's fixed columns."""
-    collective = REGISTRY[point.collective]
-    bound = collective.variants[point.variant](point, world.split(point.tp))
-    row = {
+def fixed_row(point: Point, world: World) -> dict[str, Any]:
+    """The row's columns known before anything is allocated."""
+    return {
         **point.key(),
         "backend": world.backend,
+        "bytes": REGISTRY[point.collective].bytes(point),
+        "layout": world.layout,
+    }
+
+
+def bound_row(bound: Bound) -> dict[str, Any]:
+    """The row's columns the bound variant decides."""
+    return {
         "padded_tokens": bound.padded_tokens,
         "padded_vocab": bound.padded_vocab,
-        "bytes": collective.bytes(point),
         "api": bound.api,
         "note": bound.note,
     }
-    return bound, row
 
 
 def sample_rows(
@@ -111,19 +135,299 @@ def sample_rows(
     return samples, rank_samples
 
 
-def _open_output(world: World, config: SweepConfig) -> RunWriter | None:
-    """Rank 0 creates the run directory; every rank learns whether that worked."""
-    writer, error = None, None
-    if world.rank == 0:
+def _is_out_of_memory(err: RuntimeError) -> bool:
+    """CUDA raises OutOfMemoryError; the CPU allocator a plain RuntimeError that says so."""
+    return isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)
+
+
+def backend_message(err: RuntimeError) -> str:
+    """The first line of a backend's error, without gloo's [source/file.cc:123] prefix."""
+    return re.sub(r"^\[[^\]]*\]\s*", "", str(err).splitlines()[0])
+
+
+def _is_communication_failure(err: RuntimeError) -> bool:
+    """A peer died or hung: NCCL raises DistError, gloo a RuntimeError from its transport."""
+    return isinstance(err, torch.distributed.DistError) or "gloo" in str(err)
+
+
+def _recorded_state(progress: RunProgress, key: tuple[str, ...], rounds: int) -> PointState:
+    """A point's state as an interrupted run left it."""
+    finished = progress.finished.get(key)
+    if finished is not None:
+        return PointState(row=finished, checked=True, final=True)
+    state = PointState()
+    for round_ in range(rounds):
+        recorded = progress.rounds.get((key, round_))
+        if recorded is None:
+            break
+        state.iters = recorded.iters
+        state.rounds.append(
+            Measurement(
+                recorded.iters,
+                np.array(recorded.samples_us) / 1e6,
+                np.array(recorded.rank_samples_us) / 1e6,
+                recorded.stop,
+            )
+        )
+    return state
+
+
+def check_resumable(path: Path, config: SweepConfig, world_size: int, backend: str) -> None:
+    """Refuse to resume `path` with another config, world, backend or software stack."""
+    current = {
+        "config": config.model_dump(),
+        "config_hash": config.config_hash(),
+        "world_size": world_size,
+        "backend": backend,
+        "versions": envinfo.collect_versions(),
+    }
+    if problem := resume_mismatch(read_meta(path), current):
+        raise UsageError(f"resume: {str(path)!r}: {problem}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN becomes an empty cell: a figure that could not be computed is not invented."""
+    return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
+class Sweep:
+    """One rank's sweep: its states, its buffers, and (rank 0) its run directory."""
+
+    def __init__(
+        self, world: World, config: SweepConfig, plan: list[Point], console: Console
+    ) -> None:
+        self.world = world
+        self.config = config
+        self.plan = plan
+        self.console = console
+        self.arena = Arena(world.device)
+        self.states: dict[Point, PointState] = {}
+        self.writer: RunWriter | None = None
+        self.meta: dict[str, Any] = {}
+        self.where = "start-up"
+        self.stop = StopRequest()
+        self.watchdog = Watchdog(config.timeout, self._expired)
+        world.heartbeat = self.watchdog.beat
+
+    def run(self, resume: bool, force: bool) -> int:
+        with self.watchdog, self.stop:
+            try:
+                progress = self._open_output(resume, force)
+                self._start(progress)
+                self._loop(progress)
+            except RunInterrupted:
+                self._say_stopped("interrupted by a signal")
+                return EXIT_INTERRUPTED
+            except RuntimeError as err:
+                if not _is_communication_failure(err):
+                    raise
+                reason = f"{self.where}: {backend_message(err)}"
+                print(f"commbench: error: rank {self.world.rank}: {reason}", file=sys.stderr)
+                self._say_stopped(f"a collective failed at {reason}")
+                return EXIT_INCOMPLETE
+        return self._finish()
+
+    def _open_output(self, resume: bool, force: bool) -> RunProgress | None:
+        """Rank 0 creates (or, resuming, checks and repairs) the run directory; every rank
+        learns the outcome, and that all ranks run the same configuration."""
+        error, progress = None, None
+        if self.world.rank == 0:
+            try:
+                progress = self._open_on_rank0(resume, force)
+            except UsageError as err:
+                error = str(err)
+        hashes = self.world.gather_objects(self.config.config_hash())
+        error, progress = self.world.from_rank0((error, progress))
+        if error:
+            raise UsageError(error)
+        if len(set(hashes)) > 1:
+            raise UsageError(f"config: ranks were given different configurations: {hashes}")
+        return progress
+
+    def _open_on_rank0(self, resume: bool, force: bool) -> RunProgress | None:
+        config = self.config
         path = Path(config.out) if config.out else default_run_dir(config.label)
+        if not resume:
+            self.writer = RunWriter.create(path, force)
+            return None
+        check_resumable(path, config, self.world.size, self.world.backend)
+        progress = recover(path)
+        self.writer = RunWriter(path)
+        return progress
+
+    def _start(self, progress: RunProgress | None) -> None:
+        meta = _meta(self.world, self.config, self.plan, _now())
+        if progress is not None:
+            resumed = [*progress.meta.get("resumed", []), meta["started"]]
+            meta.update(started=progress.meta["started"], resumed=resumed)
+            for point in self.plan:
+                key = row_key(fixed_row(point, self.world))
+                self.states[point] = _recorded_state(progress, key, self.config.rounds)
+        for name, values in meta["ranks_disagree"].items():
+            self.console.print(f"[yellow]warning: ranks disagree on {name}: {values}[/yellow]")
+        self.meta = meta
+        if self.writer:
+            self.writer.write_meta(meta)  # a run that dies still says what it was
+        self._reserve_largest()
+
+    def _reserve_largest(self) -> None:
+        """Size the buffers once, for the largest point that may run. If that does not fit,
+        each point reserves what it needs and the ones that do not fit are skipped."""
+        limit = self.config.max_bytes or math.inf
+        sizes = [footprint(p, self.world.split(p.tp)) for p in self.plan]
+        if not self.world.all_true(min(sizes) <= limit):
+            raise UsageError(
+                f"max-bytes: {limit} is below every point (the smallest needs {min(sizes)}"
+                " bytes per rank)"
+            )
         try:
-            writer = RunWriter.create(path)
-        except UsageError as err:
-            error = str(err)
-    error = world.gather_objects(error)[0]
-    if error:
-        raise UsageError(error)
-    return writer
+            self.arena.reserve(max(n for n in sizes if n <= limit))
+        except RuntimeError as err:
+            if not _is_out_of_memory(err):
+                raise
+
+    def _loop(self, progress: RunProgress | None) -> None:
+        order = round_order(self.plan, self.config.rounds, self.config.seed)
+        todo = [(r, p) for r, p in order if not self._done(p, r)]
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            auto_refresh=False,  # no refresh thread competing with the timed loop for a core
+            disable=self.world.rank != 0,
+        )
+        with bar:
+            task = bar.add_task("sweep", total=len(order), completed=len(order) - len(todo))
+            for round_, point in todo:
+                self.where = f"{point.describe()} (round {round_ + 1})"
+                self.watchdog.beat(self.where)
+                bar.update(task, description=point.describe(), refresh=True)
+                self._step(point, round_)
+                bar.advance(task)
+
+    def _done(self, point: Point, round_: int) -> bool:
+        state = self.states.get(point)
+        return state is not None and (state.final or round_ < len(state.rounds))
+
+    def _bind(self, point: Point) -> tuple[Bound | None, str | None]:
+        """The bound point, or why it cannot run on this rank (too big, out of memory)."""
+        ctx = self.world.split(point.tp)
+        need = footprint(point, ctx)
+        if self.config.max_bytes and need > self.config.max_bytes:
+            return None, f"skipped: needs {need} bytes per rank, over --max-bytes"
+        try:
+            return bind(point, ctx, self.arena), None
+        except RuntimeError as err:
+            if not _is_out_of_memory(err):
+                raise
+            if self.world.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return None, f"skipped: out of memory on rank {self.world.rank} for {need} bytes"
+
+    def _step(self, point: Point, round_: int) -> None:
+        """One point in one round: agree it can run, check it once, measure, write."""
+        row = fixed_row(point, self.world)
+        bound, problem = self._bind(point)
+        agreed = self.world.gather_floats([float(problem is None), float(self.stop.requested)])
+        if agreed[:, 1].max() > 0:
+            raise RunInterrupted
+        if agreed[:, 0].min() == 0:  # skipped on every rank, for the first reason given
+            reason = next(p for p in self.world.gather_objects(problem) if p)
+            self._finalize(point, PointState({**row, "check": "skipped", "note": reason}))
+            return
+        state = self.states.setdefault(point, PointState())
+        if not state.checked:
+            state.checked = True
+            state.row = {**row, **bound_row(bound), "check": "pass"}
+            if not check(bound, self.world):
+                state.row["check"] = "fail"
+                self._finalize(point, state)
+                return
+            state.row["temp_mem_bytes"] = _peak_over_ranks(
+                temporary_bytes(bound.run, self.world.device), self.world
+            )
+        for tensor in bound.inputs:  # benign values for timing: in-place sums must not overflow
+            tensor.zero_()
+        measurement = measure(bound.run, self.world, self.config.timing, iters=state.iters)
+        state.iters = measurement.iters
+        first = sum(len(m.samples) for m in state.rounds)
+        state.rounds.append(measurement)
+        if self.writer:
+            key = {column: row[column] for column in KEY_COLUMNS}
+            samples, rank_samples = sample_rows(key, measurement, round_, first)
+            self.writer.samples.append(samples)
+            self.writer.rank_samples.append(rank_samples)
+            self.writer.rounds.append(
+                [
+                    {
+                        **key,
+                        "round": round_,
+                        "iters": measurement.iters,
+                        "samples": len(measurement.samples),
+                        "stop": measurement.stop,
+                    }
+                ]
+            )
+        if len(state.rounds) == self.config.rounds:
+            bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
+            self._finalize(point, state, state.final_row(bus_factor))
+
+    def _finalize(self, point: Point, state: PointState, row: dict | None = None) -> None:
+        """The point is done: its results row is written and it is never run again."""
+        state.final = True
+        self.states[point] = state
+        if self.writer:
+            self.writer.results.append([_clean(row or state.row)])
+
+    def _finish(self) -> int:
+        failed = sum(state.row.get("check") == "fail" for state in self.states.values())
+        if self.writer:
+            apis: dict[str, set[str]] = {}
+            for point, state in self.states.items():
+                if state.row.get("api"):
+                    name = f"{point.collective}.{point.variant}"
+                    apis.setdefault(name, set()).add(state.row["api"])
+            apis_used = {name: sorted(used) for name, used in sorted(apis.items())}
+            self.writer.write_meta({**self.meta, "apis": apis_used, "finished": _now()})
+            self.writer.close()
+            from commbench.report import render_run
+
+            render_run(self.writer.path, self.console)
+            if failed:
+                self.console.print(f"[red]{failed} point(s) failed the exact-output check[/red]")
+        return EXIT_CHECK_FAILED if failed else 0
+
+    def _say_stopped(self, reason: str) -> None:
+        """Rank 0 records why the run stopped and says what is kept and how to finish."""
+        if not self.writer:
+            return
+        if self.meta:
+            self.writer.write_meta({**self.meta, "stopped": {"at": _now(), "reason": reason}})
+        points = sum(state.final for state in self.states.values())
+        rounds = sum(len(state.rounds) for state in self.states.values())
+        path = self.writer.path
+        print(
+            f"commbench: kept {points} of {len(self.plan)} finished points and"
+            f" {rounds} of {len(self.plan) * self.config.rounds} measured rounds in {path};"
+            f" to measure the rest, run the same command with --resume {path}",
+            file=sys.stderr,
+        )
+
+    def _expired(self, where: str, idle_s: float) -> None:
+        """The watchdog's last word, on its own thread: the main one is stuck."""
+        print(
+            f"commbench: error: rank {self.world.rank}: no collective completed for"
+            f" {idle_s:.0f} s during {where}: a peer rank is hung or dead"
+            f" (--timeout {self.config.timeout:g})",
+            file=sys.stderr,
+        )
+        self._say_stopped(f"no progress for {idle_s:.0f} s at {where}")
 
 
 def _meta(world: World, config: SweepConfig, plan: list[Point], started: str) -> dict[str, Any]:
@@ -142,6 +446,10 @@ def _meta(world: World, config: SweepConfig, plan: list[Point], started: str) ->
         "nodes": len(set(hostnames)),
         "hostnames": hostnames,
         "devices": [rank["device"] for rank in ranks],
+        "layout": world.layout,
+        "groups": {
+            tp: group_ranks(world.size, tp, world.layout) for tp in sorted({p.tp for p in plan})
+        },
         "config": config.model_dump(),
         "config_hash": config.config_hash(),
         "points": len(plan),
@@ -153,99 +461,6 @@ def _meta(world: World, config: SweepConfig, plan: list[Point], started: str) ->
     }
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
-    """Run the whole sweep on this rank. Returns the exit code (1: a check failed)."""
-    plan = build_plan(config, world_size_from_env())  # bad input ends here, on every rank
-    verify_preloaded(os.environ)  # --nccl-lib: the library loaded must be the one asked for
-    world = init_world(config.backend)
-    try:
-        return _run(world, config, plan, console or Console())
-    finally:
-        close_world()
-
-
-def _run(world: World, config: SweepConfig, plan: list[Point], console: Console) -> int:
-    writer = _open_output(world, config)
-    meta = _meta(world, config, plan, _now())
-    for name, values in meta["ranks_disagree"].items():
-        console.print(f"[yellow]warning: ranks disagree on {name}: {values}[/yellow]")
-    if writer:
-        writer.write_meta(meta)  # a run that dies still says what it was
-    states: dict[Point, PointState] = {}
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        auto_refresh=False,  # no refresh thread competing with the timed loop for a core
-        disable=world.rank != 0,
-    )
-    with progress:
-        task = progress.add_task("sweep", total=len(plan) * config.rounds)
-        for round_, point in round_order(plan, config.rounds, config.seed):
-            progress.update(task, description=f"{point.describe()}", refresh=True)
-            _step(point, round_, states, world, config, writer)
-            progress.advance(task)
-    failed = sum(state.row["check"] == "fail" for state in states.values())
-    if writer:
-        apis: dict[str, set[str]] = {}
-        for point, state in states.items():
-            apis.setdefault(f"{point.collective}.{point.variant}", set()).add(state.row["api"])
-        apis_used = {name: sorted(used) for name, used in sorted(apis.items())}
-        writer.write_meta({**meta, "apis": apis_used, "finished": _now()})
-        writer.close()
-        from commbench.report import render_run
-
-        render_run(writer.path, console)
-        if failed:
-            console.print(f"[red]{failed} point(s) failed the exact-output check[/red]")
-    return 1 if failed else 0
-
-
-def _step(
-    point: Point,
-    round_: int,
-    states: dict[Point, PointState],
-    world: World,
-    config: SweepConfig,
-    writer: RunWriter | None,
-) -> None:
-    """One point in one round: check it the first time, measure, write what is final."""
-    state = states.get(point)
-    if state is not None and state.row["check"] == "fail":
-        return
-    bound, row = bind(point, world)
-    if state is None:
-        state = states[point] = PointState({**row, "check": "pass"})
-        if not check(bound, world):
-            state.row["check"] = "fail"
-            if writer:
-                writer.results.append([_clean(state.row)])
-            return
-        state.row["temp_mem_bytes"] = _peak_over_ranks(
-            temporary_bytes(bound.run, world.device), world
-        )
-    for tensor in bound.inputs:  # benign values for timing: in-place sums must not overflow
-        tensor.zero_()
-    measurement = measure(bound.run, world, config.timing, iters=state.iters)
-    state.iters = measurement.iters
-    first = sum(len(m.samples) for m in state.rounds)
-    state.rounds.append(measurement)
-    if writer:
-        key = {column: row[column] for column in KEY_COLUMNS}
-        samples, rank_samples = sample_rows(key, measurement, round_, first)
-        writer.samples.append(samples)
-        writer.rank_samples.append(rank_samples)
-        if len(state.rounds) == config.rounds:
-            bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
-            writer.results.append([_clean(state.final_row(bus_factor))])
-
-
 def _peak_over_ranks(nbytes: int | None, world: World) -> float:
     """The largest of every rank's figure; NaN where the device reports none (CPU)."""
     if nbytes is None:
@@ -253,6 +468,28 @@ def _peak_over_ranks(nbytes: int | None, world: World) -> float:
     return float(world.gather_floats([float(nbytes)]).max())
 
 
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """NaN becomes an empty cell: a figure that could not be computed is not invented."""
-    return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+def run_sweep(
+    config: SweepConfig,
+    console: Console | None = None,
+    *,
+    resume: bool = False,
+    force: bool = False,
+) -> int:
+    """Run the whole sweep on this rank and return the exit code (see the module doc)."""
+    plan = build_plan(config, world_size_from_env())  # bad input ends here, on every rank
+    verify_preloaded(os.environ)  # --nccl-lib: the library loaded must be the one asked for
+    try:
+        world = init_world(config.backend, timeout_s=config.timeout, layout=config.group_layout)
+    except RuntimeError as err:  # a peer never came: DistStoreError / DistNetworkError
+        if not _is_communication_failure(err):
+            raise
+        print(
+            f"commbench: error: rank {os.environ.get('RANK')}: could not join the world"
+            f" within --timeout {config.timeout:g} s: {backend_message(err)}",
+            file=sys.stderr,
+        )
+        return EXIT_INCOMPLETE
+    try:
+        return Sweep(world, config, plan, console or Console()).run(resume, force)
+    finally:
+        close_world()

@@ -1,0 +1,100 @@
+"""How a sweep ends when something goes wrong outside it: a hung peer, a signal.
+
+A collective whose peer died or hangs never returns by itself on some backends (NCCL
+can spin forever), so a watchdog thread ends the process once no collective has
+completed for the timeout. Signals only set a flag: the ranks agree to stop at the
+next point boundary, so nobody is left in a collective and every finished point is on
+disk before the run exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+# The process group's own timeout fires first with the backend's message; the
+# watchdog is the backstop for a collective that ignores it.
+WATCHDOG_GRACE = 1.2
+
+EXIT_INCOMPLETE = 3  # a peer died or hung: the run stopped early and can be resumed
+EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: stopped cleanly at a point boundary, resumable
+
+
+class RunAborted(Exception):
+    """A collective failed (a dead or hung peer): the run cannot go on."""
+
+
+class RunInterrupted(Exception):
+    """A rank was asked to stop (Ctrl-C, SIGTERM); every rank agreed to stop here."""
+
+
+class Watchdog:
+    """Ends the process when no progress is reported for `timeout_s` * WATCHDOG_GRACE.
+
+    `beat(where)` marks progress (a collective completed) and says what runs now;
+    `on_expire(where, idle_s)` runs on the watchdog thread, then the process exits
+    with EXIT_INCOMPLETE: the main thread is stuck in the backend and cannot.
+    """
+
+    def __init__(self, timeout_s: float, on_expire: Callable[[str, float], None]) -> None:
+        self._limit = timeout_s * WATCHDOG_GRACE
+        self._on_expire = on_expire
+        self._last = time.monotonic()
+        self._where = "start-up"
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="commbench-watchdog", daemon=True)
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def beat(self, where: str | None = None) -> None:
+        self._last = time.monotonic()
+        if where is not None:
+            self._where = where
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(1.0, self._limit / 10)):
+            idle = time.monotonic() - self._last
+            if idle > self._limit:
+                try:
+                    self._on_expire(self._where, idle)
+                finally:
+                    sys.stderr.flush()
+                    os._exit(EXIT_INCOMPLETE)
+
+
+class StopRequest:
+    """SIGINT and SIGTERM set `requested` instead of killing; restored on exit.
+
+    torchrun forwards the terminal's Ctrl-C as a second signal: further signals
+    change nothing, the ranks are already stopping at the next point.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():  # only there can it
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
