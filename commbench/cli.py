@@ -1,6 +1,8 @@
 """The command line. Thin: parse, validate, call; each command imports what it needs.
 
-Commands that only read results never import torch.
+Commands that only read results never import torch. The sweep's flags arrive as text
+and the config's pydantic model converts them, so a bad flag and the same bad value in
+a config file get the same one-line error, value included.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ app = typer.Typer(
 )
 
 
-def _forwarded_args(out: str) -> list[str]:
-    """The sweep's own flags for the workers, without --nproc and with the chosen --out."""
+def _forwarded_args(out: str | None) -> list[str]:
+    """The sweep's own flags for the workers, without --nproc and with the chosen --out
+    (none when resuming: the run directory is the one to resume)."""
     args, skip = [], False
     for arg in sys.argv[sys.argv.index("sweep") + 1 :]:
         if skip:
@@ -31,7 +34,7 @@ def _forwarded_args(out: str) -> list[str]:
             skip = True
         elif not arg.startswith(("--nproc=", "--out=")):
             args.append(arg)
-    return [*args, "--out", out]
+    return args if out is None else [*args, "--out", out]
 
 
 @app.command()
@@ -62,33 +65,39 @@ def sweep(
     backend: str | None = typer.Option(None, help="auto | nccl | gloo."),
     out: str | None = typer.Option(None, help="Run directory. Default results/<time>[-label]."),
     label: str | None = typer.Option(None, help="Name of this run in reports and comparisons."),
+    resume: Path | None = typer.Option(
+        None,
+        help="Finish an interrupted run: measure only what DIR lacks, with DIR's recorded"
+        " config (flags given must agree with it).",
+    ),
+    force: bool = typer.Option(False, help="Replace an existing run in --out."),
     nccl_lib: Path | None = typer.Option(
         None, help="Run the workers with this libnccl.so preloaded (LD_PRELOAD), verified."
     ),
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
     ),
-    rounds: int | None = typer.Option(
+    rounds: str | None = typer.Option(
         None, help="Run the plan this many times, each round in a new seeded order."
     ),
-    seed: int | None = typer.Option(None, help="Seed of the rounds' order."),
-    warmup: int | None = typer.Option(None, help="Untimed operations before each point."),
-    min_sample_ms: float | None = typer.Option(
+    seed: str | None = typer.Option(None, help="Seed of the rounds' order."),
+    warmup: str | None = typer.Option(None, help="Untimed operations before each point."),
+    min_sample_ms: str | None = typer.Option(
         None, help="K is chosen so one sample lasts at least this long."
     ),
-    max_iters: int | None = typer.Option(None, help="Upper bound on K."),
-    min_samples: int | None = typer.Option(None, help="Samples per point, at least."),
-    max_samples: int | None = typer.Option(None, help="Samples per point, at most."),
-    target_ci: float | None = typer.Option(
+    max_iters: str | None = typer.Option(None, help="Upper bound on K."),
+    min_samples: str | None = typer.Option(None, help="Samples per point, at least."),
+    max_samples: str | None = typer.Option(None, help="Samples per point, at most."),
+    target_ci: str | None = typer.Option(
         None, help="Stop once the 95% CI of the median is within +-this (relative)."
     ),
-    max_seconds: float | None = typer.Option(None, help="Time budget per point and round."),
+    max_seconds: str | None = typer.Option(None, help="Time budget per point and round."),
     group_layout: str | None = typer.Option(
         None,
         help="contiguous: groups of consecutive ranks (SGLang's, default); strided: rank r"
         " joins group r % dp, so each group spans the nodes.",
     ),
-    timeout: float | None = typer.Option(
+    timeout: str | None = typer.Option(
         None,
         help="Seconds a collective may go without completing before the run is ended as"
         " hung (a dead or stuck peer). Default 300.",
@@ -133,8 +142,21 @@ def sweep(
             "max_seconds": max_seconds,
         },
     }
+    recorded = None
+    if resume is not None:
+        from commbench.progress import read_meta
+
+        if out is not None or force:
+            raise UsageError("resume: cannot be combined with --out or --force (DIR is the run)")
+        recorded = read_meta(resume)
+        overrides["out"] = str(resume)
     sweep_config = load_config(
-        config, overrides, source="command line", preset=preset, max_tokens=max_tokens
+        config,
+        overrides,
+        source="command line",
+        preset=preset,
+        max_tokens=max_tokens,
+        recorded=recorded and recorded["config"],
     )
     if is_launched():
         if nproc is not None:
@@ -145,23 +167,32 @@ def sweep(
             os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
         from commbench.runner import run_sweep
 
-        raise typer.Exit(run_sweep(sweep_config))
+        raise typer.Exit(run_sweep(sweep_config, resume=resume is not None, force=force))
 
     from commbench.launch import default_nproc, launch_local
-    from commbench.results import default_run_dir
+    from commbench.results import check_new_run_dir, default_run_dir
 
-    world = default_nproc() if nproc is None else nproc
+    if nproc is None:  # a resumed run needs the world it was measured with
+        nproc = recorded["world_size"] if recorded else default_nproc()
+    world = nproc
     if world < 1:
         raise UsageError(f"nproc: must be at least 1 (got {world})")
     build_plan(sweep_config, world)  # validate against the world before starting any worker
-    choose_backend(sweep_config.backend)
+    backend = choose_backend(sweep_config.backend)
     run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
+    if resume is None:
+        check_new_run_dir(Path(run_dir), force)
+    else:
+        from commbench.runner import check_resumable
+
+        check_resumable(resume, sweep_config, world, backend)
     if nccl_lib is not None:
         from commbench.nccl import check_nccl_lib, preload_env
 
         check_nccl_lib(nccl_lib)
         os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
-    raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *_forwarded_args(run_dir)]))
+    forwarded = _forwarded_args(None if resume else run_dir)
+    raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *forwarded]))
 
 
 @app.command()
@@ -278,10 +309,20 @@ def split_labels(labels: str | None) -> list[str] | None:
     return None if labels is None else [label.strip() for label in labels.split(",")]
 
 
+try:  # typer >= 0.22 parses with its own copy of click, older ones with click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
+
 def main() -> None:
+    """Every bad input, the flags' own parsing included, ends as one line and exit code 2.
+    Every rank says it: a launcher may kill the others before rank 0 gets to print."""
     try:
-        app()
+        sys.exit(app(args=sys.argv[1:] or ["--help"], standalone_mode=False))
     except UsageError as err:
-        # Every rank says it: a launcher may kill the others before rank 0 gets to print.
         print(f"commbench: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except ClickException as err:  # the flags' parser: unknown option, wrong type, ...
+        print(f"commbench: error: {err.format_message()}", file=sys.stderr)
+        sys.exit(err.exit_code)

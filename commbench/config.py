@@ -229,13 +229,16 @@ def load_config(
     *,
     preset: str | None = None,
     max_tokens: int | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> SweepConfig:
     """Layer the base, then `path`, then CLI `overrides`; validate; keep tokens <= max_tokens.
 
     The base is default.toml, or the preset's own complete file (configs/NAME.toml) when
     `preset` is given; a preset and `path` together are refused, so what a run measured is
-    always one file plus its flags. `max_tokens` (a reduced run for small machines) drops
-    token counts above it after every layer, so each rank drops the same ones.
+    always one file plus its flags. Resuming a run, its `recorded` config is the base and
+    the file (or preset) and flags go on top: the run then refuses any difference.
+    `max_tokens` (a reduced run for small machines) drops token counts above it after
+    every layer, so each rank drops the same ones.
     """
     if preset is not None and path is not None:
         raise UsageError(
@@ -251,6 +254,9 @@ def load_config(
         data = read_toml(DEFAULT_CONFIG)
         if path is not None:
             data = _layer(data, read_toml(path))
+    if recorded is not None:
+        kept = {key: value for key, value in recorded.items() if value is not None}
+        data = _layer(kept, data if path is not None else {})
     if path is not None:
         source = str(path)
     check_model(data, source)
