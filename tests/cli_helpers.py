@@ -56,3 +56,32 @@ def torchrun(nproc: int, *args: str, timeout: float = 240) -> subprocess.Complet
         text=True,
         timeout=timeout,
     )
+
+
+def srun_like(
+    nproc: int, args: list[str], logs: Path, prefix: dict[int, list[str]] | None = None
+) -> list[subprocess.Popen]:
+    """Start `nproc` ranks the way `srun` does: no agent, SLURM_* variables and a
+    MASTER_ADDR/PORT, each rank's output in logs/rank<N>.out|err. `prefix[rank]` goes
+    before that rank's command (e.g. prlimit)."""
+    from distworld import free_port
+
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    procs = []
+    for rank in range(nproc):
+        env = {
+            **base,
+            "SLURM_PROCID": str(rank),
+            "SLURM_NTASKS": str(nproc),
+            "SLURM_LOCALID": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+        command = [*(prefix or {}).get(rank, []), sys.executable, "-m", "commbench", *args]
+        with (
+            (logs / f"rank{rank}.out").open("w") as out,
+            (logs / f"rank{rank}.err").open("w") as err,
+        ):
+            procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=err))
+    return procs

@@ -29,6 +29,29 @@ CASES = [
     ),
     (["--max-tokens", "0"], "max-tokens: 0 leaves no token count (tokens are [1, 7, 128, 2048])"),
     (["--tokens", "64,128", "--max-tokens", "32"], "max-tokens: 32 leaves no token count"),
+    (["--rounds", "0"], "rounds: Input should be greater than 0 (got '0')"),
+    (["--min-samples", "1"], "timing.min_samples: Input should be greater than or equal to 2"),
+    (["--target-ci", "1.5"], "timing.target_ci: Input should be less than 1"),
+    (["--seed", "x"], "seed: Input should be a valid integer"),
+    (["--timeout", "0"], "timeout: Input should be greater than 0 (got '0')"),
+    (["--max-bytes", "lots"], "max_bytes: could not parse value and unit from byte string"),
+    (["--max-bytes", "0"], "max_bytes: Input should be greater than 0"),
+    (["--group-layout", "diagonal"], "group_layout: Input should be 'contiguous' or 'strided'"),
+    (["--vocab", "-1"], "vocab: Input should be greater than 0"),
+    (["--collectives", "logits_gather"], "vocab: logits_gather needs at least one vocab size"),
+    (["--variants", "list", "--collectives", "all_reduce"], "variants: ['list'] has nothing"),
+    (["--resume", "/nonexistent/run"], "resume: '/nonexistent/run' is not a commbench run"),
+    (["--resume", "/tmp", "--out", "x"], "resume: cannot be combined with --out or --force"),
+    (["--out", "/dev/null/run"], "out: '/dev/null/run' cannot be created: '/dev/null' is a file"),
+]
+
+CONFIG_FILES = [
+    ("tokens = [1,\n", "invalid TOML"),
+    ("tokens = 'many'\n", "tokens: Input should be a valid list (got 'many')"),
+    ("[timing]\nwarmup = -1\n", "timing.warmup: Input should be greater than or equal to 0"),
+    ("[timing]\nspeed = 1\n", "unknown key 'timing.speed'"),
+    ("tp = [5]\n", "tp: 5 does not divide the world size 2"),
+    ("max_bytes = 1\n", "max-bytes: 1 is below every point"),
 ]
 
 
@@ -52,6 +75,16 @@ def test_bad_config_file_exits_2(tmp_path: Path) -> None:
     done = commbench("sweep", "--nproc", "2", "--config", str(config), timeout=60)
     assert done.returncode == 2
     _assert_one_line_error(done.stderr, "unknown key 'flavour'")
+
+
+@pytest.mark.parametrize(("text", "expected"), CONFIG_FILES)
+def test_every_kind_of_bad_config_file_exits_2(tmp_path: Path, text: str, expected: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    out = str(tmp_path / "run")
+    done = commbench("sweep", "--nproc", "2", "--config", str(config), "--out", out, timeout=120)
+    assert done.returncode == 2, done.stderr
+    _assert_one_line_error(done.stderr, expected)
 
 
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
