@@ -1,16 +1,25 @@
-"""Security: configs are data; a label is a plain name and out a literal path."""
+"""Security: configs are data, the recorded environment is an allowlist with secrets
+redacted by name and by value, and a run writes only inside its output directory."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import commbench
+from cli_helpers import commbench, tiny_config
 
 from commbench.config import load_config
+from commbench.envinfo import REDACTED, SECRET_VALUES, collect_env
 from commbench.errors import UsageError
-from commbench.results import default_run_dir
+from commbench.results import (
+    META_JSON,
+    RANK_SAMPLES_CSV,
+    RESULTS_CSV,
+    SAMPLES_CSV,
+    default_run_dir,
+)
 
 MODEL = """
 hidden = [64]
@@ -143,3 +152,113 @@ def test_bad_label_or_out_in_a_file_is_one_line_and_writes_nothing(
     assert "Traceback" not in done.stderr
     assert f"commbench: error: {config}: {expected}" in done.stderr.splitlines()
     assert list(tmp_path.iterdir()) == [config]
+
+
+# --- the recorded environment ------------------------------------------------------------
+
+# Allowlisted names whose values look secret: every value rule has a row only it catches.
+SECRET_ENV = [
+    ("MASTER_ADDR", "https://user:pass@head-node"),  # credentials in a URL
+    ("NCCL_DEBUG_FILE", "s3://ghp_abc@bucket/nccl.log"),  # a user (a token) before the host
+    ("NCCL_COMM_ID", "ghp_1A2b3C4d5E6f7G8h9I0jKlMnOpQrStUvWxYz"),  # GitHub
+    ("CUDA_CACHE_PATH", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345"),  # Hugging Face
+    ("OMP_PLACES", "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"),  # OpenAI-style
+    ("GLOO_DEVICE_TRANSPORT", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
+    ("TORCH_DISTRIBUTED_DEBUG", "glpat-xxxxxxxxxxxxxxxxxxxx"),  # GitLab
+    ("GLOO_SOCKET_IFNAME", "AKIAIOSFODNN7EXAMPLE"),  # AWS access key id
+    ("MASTER_PORT", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"),  # JWT
+    ("NCCL_NET", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk="),  # PEM
+    ("NCCL_IB_HCA", "user=alice;password=hunter2"),  # a secret key inside the value
+    ("CUDA_MPS_PIPE_DIRECTORY", "0123456789abcdef0123456789abcdef"),  # 32 hex digits
+    ("TORCH_NCCL_TRACE_BUFFER_SIZE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),  # AWS secret
+    ("NCCL_SOCKET_IFNAME", "eth0,dGhpcyBpcyBhIHNlY3JldCB0aGF0IGlzIGxvbmc"),  # base64 in a list
+]
+ORDINARY_ENV = [
+    ("NCCL_SOCKET_IFNAME", "eth0,ib0"),
+    ("NCCL_SOCKET_IFNAME", "^docker"),
+    ("NCCL_DEBUG", "INFO"),
+    ("NCCL_DEBUG_SUBSYS", "INIT,NET,GRAPH"),
+    ("NCCL_PROTO", "Simple,LL128"),
+    ("NCCL_IB_HCA", "mlx5_0:1,mlx5_1:1"),
+    ("NCCL_NET_PLUGIN", "/usr/lib/x86_64-linux-gnu/libnccl.so.2"),
+    ("NCCL_DEBUG_FILE", "/tmp/nccl-%h-%p.log"),
+    ("NCCL_TUNER_PLUGIN", "/nix/store/0c4mnk3bq2x7rkm1hq2jqy8s5m4vq0x9-nccl-2.21.5/lib"),
+    ("CUDA_HOME", "/opt/nvidia/hpc_sdk/Linux_x86_64/24.1/cuda"),
+    ("CUDA_HOME", "/opt/NVIDIA/Linux/2024/cuda12/lib64/stubs"),  # long, mixed, but a path
+    ("CUDA_VISIBLE_DEVICES", "0,1,2,3"),
+    ("CUDA_VISIBLE_DEVICES", "GPU-8f2c1a4e-5b6d-4c3e-9a1f-0e2d3c4b5a69"),
+    ("CUDA_VISIBLE_DEVICES", "MIG-GPU-8f2c1a4e-5b6d-4c3e-9a1f-0e2d3c4b5a69/1/0"),
+    ("MASTER_ADDR", "node-001.cluster.local"),
+    ("MASTER_ADDR", "10.0.0.1"),
+    ("MASTER_ADDR", "https://head-node.example:29400"),  # a URL without credentials
+    ("MASTER_PORT", "29500"),
+    ("TORCH_DISTRIBUTED_DEBUG", "DETAIL"),
+    ("OMP_NUM_THREADS", "1"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), SECRET_ENV)
+def test_secret_looking_values_are_redacted_though_allowlisted(name: str, value: str) -> None:
+    assert collect_env({name: value}) == {name: REDACTED}
+
+
+@pytest.mark.parametrize(("name", "value"), ORDINARY_ENV)
+def test_ordinary_values_are_kept(name: str, value: str) -> None:
+    assert collect_env({name: value}) == {name: value}
+
+
+@pytest.mark.parametrize("pattern", SECRET_VALUES, ids=[str(i) for i in range(len(SECRET_VALUES))])
+def test_every_value_rule_is_needed(pattern: re.Pattern[str]) -> None:
+    """A rule no row needs alone is a rule no test would miss."""
+    alone = [
+        value
+        for _, value in SECRET_ENV
+        if [rule for rule in SECRET_VALUES if rule.search(value)] == [pattern]
+    ]
+    assert alone
+
+
+# --- a whole run: its files only under --out, no secret in any of them --------------------
+
+# Every secret, and the name that is not allowlisted, carries the marker "s3cr3t".
+ALLOWLISTED_SECRETS = {
+    "NCCL_FAKE_TOKEN": "abc-s3cr3t",  # a secret name
+    "NCCL_PROXY_URL": "https://alice:s3cr3t@proxy.example:3128",  # credentials in a URL
+    "CUDA_FAKE_SETTING": "hf_AbCdEfGhIjKlMnOps3cr3tQrStUvWx",  # a token
+}
+UNLISTED = {"MY_PASSWORD_S3CR3T": "plain"}
+
+
+def _files(root: Path) -> set[Path]:
+    """Every file under root. Directories are left out: torch's elastic launcher leaves its
+    (empty) log directories in TMPDIR, which is not the run's output."""
+    return {path for path in root.rglob("*") if not path.is_dir()}
+
+
+@pytest.mark.dist
+def test_a_run_writes_only_under_out_and_records_no_secret(tmp_path: Path) -> None:
+    cwd, home, tmp = tmp_path / "cwd", tmp_path / "home", tmp_path / "tmp"
+    for directory in (cwd, home, tmp):
+        directory.mkdir()
+    config = tiny_config(tmp_path)
+    out = tmp_path / "run"
+    before = _files(tmp_path)
+    done = commbench(
+        "sweep", "--nproc", "2", "--config", str(config), "--out", str(out),
+        "--collectives", "all_gather", "--tokens", "8",
+        cwd=cwd,
+        env={"HOME": str(home), "TMPDIR": str(tmp), "NCCL_DEBUG": "WARN",
+             **ALLOWLISTED_SECRETS, **UNLISTED},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = {out / name for name in (RESULTS_CSV, SAMPLES_CSV, RANK_SAMPLES_CSV, META_JSON)}
+    assert _files(tmp_path) - before == written
+
+    env = json.loads((out / META_JSON).read_text())["env"]
+    assert env["NCCL_DEBUG"] == "WARN"  # the allowlist was read ...
+    assert {name: env[name] for name in ALLOWLISTED_SECRETS} == dict.fromkeys(
+        ALLOWLISTED_SECRETS, REDACTED
+    )  # ... and its secrets redacted
+    assert UNLISTED.keys().isdisjoint(env)
+    text = "".join(path.read_text() for path in written) + done.stdout + done.stderr
+    assert "s3cr3t" not in text.lower()
