@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,10 @@ GroupLayout = Literal["contiguous", "strided"]
 # Run settings that do not shape the numbers: not hashed, so a resumed or re-run sweep
 # with another budget or timeout still compares with its baseline.
 UNHASHED = {"out", "label", "model", "timeout", "max_bytes"}
+
+# A label names a directory (results/<time>-<label>) and a run in reports: a plain name,
+# never a path, a hidden file, an option-like word or a list (`compare --labels a,b`).
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 class TimingConfig(BaseModel):
@@ -155,6 +160,31 @@ class SweepConfig(BaseModel):
             if name not in REGISTRY:
                 raise ValueError(f"unknown collective {name!r}, expected one of {sorted(REGISTRY)}")
         return names
+
+    @field_validator("label")
+    @classmethod
+    def _plain_label(cls, label: str | None) -> str | None:
+        if label is not None and not LABEL.fullmatch(label):
+            raise ValueError(
+                "must be 1-100 letters, digits, '.', '_', '+' or '-', starting with a letter"
+                " or digit"
+            )
+        return label
+
+    @field_validator("out")
+    @classmethod
+    def _literal_out(cls, out: str | None) -> str | None:
+        """The directory as given: nothing expands `~` or `$VAR` in a config, and a literal
+        directory named `~` or `$HOME` would surprise as much, so both are refused."""
+        if out is None:
+            return out
+        if not out:
+            raise ValueError("must not be empty (leave it out for results/<time>[-label])")
+        if out.startswith("~") or "$" in out:
+            raise ValueError("'~' and '$' are not expanded; give the path itself")
+        if any(ord(char) < 32 or char == "\x7f" for char in out):
+            raise ValueError("must not contain control characters")
+        return out
 
     def config_hash(self) -> str:
         """Hash of everything that shapes the numbers (not where they are written, nor the

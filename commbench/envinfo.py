@@ -1,7 +1,8 @@
 """What makes two runs comparable: versions, devices, hosts and allowlisted settings.
 
 One `collect_*` function per area (pyperf's model). The environment is read through
-an allowlist and secret-looking values are redacted: never dump the whole environment.
+an allowlist, and values whose name or content looks secret are redacted: never dump the
+whole environment.
 """
 
 from __future__ import annotations
@@ -25,10 +26,44 @@ NVIDIA_SMI_TIMEOUT = 10.0  # seconds; a wedged driver must not hang `commbench e
 ENV_PREFIXES = ("NCCL_", "TORCH_NCCL_", "TORCH_DISTRIBUTED_", "GLOO_", "CUDA_", "OMP_")
 ENV_NAMES = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|KEY|CREDENTIAL", re.IGNORECASE)
+REDACTED = "<redacted>"
+# What a secret looks like inside a value, whatever its variable is called. A false alarm
+# only hides a value; a miss leaks one, so these lean towards redacting.
+SECRET_VALUES = (
+    # a URL with a user (and maybe a password) before the host: https://user:pass@host
+    re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s@]+@"),
+    # tokens known by their prefix: GitHub, Hugging Face, OpenAI-style, Slack, GitLab
+    re.compile(
+        r"(?<![A-Za-z0-9])(?:gh[pousr]_|github_pat_|hf_|sk-|xox[abposr]-|glpat-)[A-Za-z0-9_-]{16,}"
+    ),
+    # AWS access key ids
+    re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    # a JSON web token: base64url of '{"...' then payload and signature, dot separated
+    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\."),
+    # a PEM private key
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    # an assignment to a secret-sounding key inside the value: "user=a;password=b"
+    re.compile(rf"(?:{SECRET_NAME.pattern})[A-Za-z_]*\s*[=:]", re.IGNORECASE),
+    # 32 or more hex digits in a row: API keys, keys' digests
+    re.compile(r"(?<![A-Za-z0-9])[0-9A-Fa-f]{32,}(?![A-Za-z0-9])"),
+    # 32 or more base64 characters in a row mixing upper case, lower case and digits: random
+    # keys look like this, words, hostnames and ids (split by '.', '-', '_') do not; a run
+    # that begins with '/' is a path
+    re.compile(
+        r"(?<![A-Za-z0-9+/=])(?!/)"  # where a run starts, unless with a path's '/'
+        r"(?=[A-Za-z0-9+/=]*[a-z])(?=[A-Za-z0-9+/=]*[A-Z])(?=[A-Za-z0-9+/=]*[0-9])"
+        r"[A-Za-z0-9+/=]{32,}"
+    ),
+)
+
+
+def looks_secret(value: str) -> bool:
+    """Whether a value looks like a token, key, password or credentials-bearing URL."""
+    return any(pattern.search(value) for pattern in SECRET_VALUES)
 
 
 def collect_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Allowlisted variables; values of secret-looking names are redacted."""
+    """Allowlisted variables; secret-looking names or values are redacted."""
     env = os.environ if environ is None else environ
     chosen = {
         name: value
@@ -36,7 +71,7 @@ def collect_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         if name.startswith(ENV_PREFIXES) or name in ENV_NAMES
     }
     return {
-        name: "<redacted>" if SECRET_NAME.search(name) else value
+        name: REDACTED if SECRET_NAME.search(name) or looks_secret(value) else value
         for name, value in sorted(chosen.items())
     }
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent  # the tree whose commbench the tests run
+
 TINY_SWEEP = """
 tokens = [1, 8]
 hidden = [32]
@@ -28,15 +30,22 @@ def tiny_config(directory: Path) -> Path:
     return path
 
 
-def commbench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    """`python -m commbench ARGS`, never inheriting a launcher's environment."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+def commbench(
+    *args: str, timeout: float = 240, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m commbench ARGS` in `cwd` with `env` added to this environment, never
+    inheriting a launcher's variables; this tree's commbench whatever the directory."""
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+    }
+    python_path = os.pathsep.join(filter(None, [str(ROOT), inherited.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "commbench", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        cwd=cwd,
+        env={**inherited, "PYTHONPATH": python_path, **(env or {})},
     )
 
 
