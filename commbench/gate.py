@@ -131,7 +131,7 @@ def judge_rows(
         record.update(tolerance=row_tolerance, ratio=math.nan, p_value=math.nan, method="")
         record.update(baseline_us=math.nan, current_us=math.nan)
         before, now = base.get(key), current.get(key)
-        if now is None:
+        if now is None or now.check == "skipped":  # not measured now: nothing to judge
             record["status"] = "missing"
         elif before is None:
             record["status"] = "new"

@@ -42,7 +42,8 @@ def samples_around(median: float, count: int = 12, spread: float = 0.01, seed: i
 
 
 def write_run(path: Path, rows: list[tuple[dict, object]], rounds: int = 1, **meta) -> Path:
-    """rows: (key, samples in us) or (key, "fail"). Samples are split evenly over rounds."""
+    """rows: (key, samples in us) or (key, "fail" | "skipped"). Samples are split evenly
+    over rounds."""
     writer = RunWriter.create(path)
     writer.write_meta({**META, **meta})
     for row_key, samples in rows:
@@ -54,7 +55,7 @@ def write_run(path: Path, rows: list[tuple[dict, object]], rounds: int = 1, **me
         }
         fixed.update(api="x", note="", iters=1, stop="ci", rounds=rounds)
         if isinstance(samples, str):
-            writer.results.append([{**fixed, "check": "fail"}])
+            writer.results.append([{**fixed, "check": samples}])
             continue
         s = summarize(samples)
         writer.results.append(

@@ -79,6 +79,7 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
             (key(tokens=5), samples_around(100, 12, 0.3, 5)),  # -> unstable
             (key(tokens=6), STEADY),  # -> missing
             (key(tokens=8), STEADY),  # -> failed
+            (key(tokens=9), STEADY),  # -> missing: skipped now (out of memory, --max-bytes)
         ],
     )
     current = write_run(
@@ -91,6 +92,7 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
             (key(tokens=5), samples_around(115, 12, 0.3, 7)),
             (key(tokens=7), STEADY),  # -> new
             (key(tokens=8), "fail"),
+            (key(tokens=9), "skipped"),
         ],
         **current_meta,
     )
@@ -110,6 +112,7 @@ def test_every_status(tmp_path: Path) -> None:
         6: "missing",
         7: "new",
         8: "failed",
+        9: "missing",
     }
     assert result.exit_code == 1
 
@@ -153,12 +156,12 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     assert suite.tag == "testsuite"
     cases = suite.findall("testcase")
     failed = {c.get("name").split(" ")[2] for c in cases if c.find("failure") is not None}
-    assert failed == {"T=1", "T=6", "T=8"}  # regression, missing (not allowed), failed
-    assert int(suite.get("failures")) == 3 and int(suite.get("tests")) == len(cases)
+    assert failed == {"T=1", "T=6", "T=8", "T=9"}  # regression, missing (not allowed), failed
+    assert int(suite.get("failures")) == 4 and int(suite.get("tests")) == len(cases)
 
     data = json.loads(files["json"].read_text())
     assert data["exit_code"] == 1 and data["counts"]["regression"] == 1
-    assert len(data["rows"]) == 8
+    assert len(data["rows"]) == 9
 
 
 def _env() -> dict[str, str]:
