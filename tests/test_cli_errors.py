@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import commbench, tiny_config, torchrun
+from cli_helpers import ROOT, commbench, tiny_config, torchrun
 
 from commbench.config import CONFIG_DIR
 
@@ -114,3 +117,19 @@ def test_bad_input_under_torchrun_ends_every_rank(tmp_path: Path) -> None:
     errors = [line for line in done.stderr.splitlines() if line.startswith("commbench: error:")]
     assert errors and all("tp: 3 does not divide the world size 2" in e for e in errors)
     assert "exitcode  : 2" in done.stderr
+
+
+def test_srun_without_a_rendezvous_address_says_how(tmp_path: Path) -> None:
+    """srun sets SLURM_PROCID and friends but no MASTER_ADDR: the recipe, not a traceback."""
+    slurm = {"SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_LOCALID": "0"}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MASTER_", "SLURM_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "commbench", "sweep", "--config", str(tiny_config(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**environ, **slurm, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 2
+    _assert_one_line_error(done.stderr, "MASTER_ADDR: not set; under srun export MASTER_ADDR")
