@@ -113,8 +113,7 @@ def sweep(
     Layers: default.toml < --config FILE, or --preset NAME alone; < flags; then --max-tokens.
     """
     from commbench.config import load_config, split_list
-    from commbench.groups import choose_backend, is_launched
-    from commbench.plan import build_plan
+    from commbench.launch import is_launched
 
     overrides = {
         "tokens": split_list(tokens),
@@ -169,7 +168,9 @@ def sweep(
 
         raise typer.Exit(run_sweep(sweep_config, resume=resume is not None, force=force))
 
+    from commbench.groups import choose_backend
     from commbench.launch import default_nproc, launch_local
+    from commbench.plan import build_plan
     from commbench.results import check_new_run_dir, default_run_dir
 
     if nproc is None:  # a resumed run needs the world it was measured with
@@ -319,7 +320,7 @@ def main() -> None:
     """Every bad input, the flags' own parsing included, ends as one line and exit code 2.
     Every rank says it: a launcher may kill the others before rank 0 gets to print."""
     try:
-        sys.exit(app(args=sys.argv[1:] or ["--help"], standalone_mode=False))
+        sys.exit(app(args=sys.argv[1:] or ["--help"], standalone_mode=False) or 0)
     except UsageError as err:
         print(f"commbench: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -16,33 +16,8 @@ import torch
 import torch.distributed as dist
 
 from commbench.errors import UsageError
+from commbench.launch import SLURM_TO_TORCH, launcher_env
 from commbench.ops.base import GroupContext, tensor_api
-
-SLURM_TO_TORCH = {
-    "SLURM_PROCID": "RANK",
-    "SLURM_NTASKS": "WORLD_SIZE",
-    "SLURM_LOCALID": "LOCAL_RANK",
-}
-
-
-def launcher_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """RANK / WORLD_SIZE / LOCAL_RANK from torchrun, or translated from an `srun` launch."""
-    env = dict(os.environ if environ is None else environ)
-    if "RANK" not in env and "SLURM_PROCID" in env:
-        for slurm, torch_name in SLURM_TO_TORCH.items():
-            if slurm in env:
-                env[torch_name] = env[slurm]
-    return env
-
-
-def is_launched(environ: dict[str, str] | None = None) -> bool:
-    """True inside a worker started by torchrun, the elastic launcher or srun."""
-    env = launcher_env(environ)
-    return "RANK" in env and "WORLD_SIZE" in env
-
-
-def world_size_from_env() -> int:
-    return int(launcher_env()["WORLD_SIZE"])
 
 
 def choose_backend(requested: str) -> str:

@@ -1,4 +1,7 @@
-"""`commbench sweep --nproc N` without torchrun: PyTorch's own elastic launcher.
+"""How workers are launched: torchrun, srun, or `commbench sweep --nproc N` itself.
+
+Reading the launcher's environment needs no torch, so bad input is refused before torch
+is imported. Without torchrun, `sweep --nproc N` uses PyTorch's own elastic launcher.
 
 The workers are `python -m commbench sweep ...` with the same flags, started by the
 same launch API that torchrun uses (standalone c10d rendezvous on a free local port),
@@ -12,6 +15,32 @@ import sys
 import uuid
 
 from commbench.faults import EXIT_INTERRUPTED
+
+SLURM_TO_TORCH = {
+    "SLURM_PROCID": "RANK",
+    "SLURM_NTASKS": "WORLD_SIZE",
+    "SLURM_LOCALID": "LOCAL_RANK",
+}
+
+
+def launcher_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """RANK / WORLD_SIZE / LOCAL_RANK from torchrun, or translated from an `srun` launch."""
+    env = dict(os.environ if environ is None else environ)
+    if "RANK" not in env and "SLURM_PROCID" in env:
+        for slurm, torch_name in SLURM_TO_TORCH.items():
+            if slurm in env:
+                env[torch_name] = env[slurm]
+    return env
+
+
+def is_launched(environ: dict[str, str] | None = None) -> bool:
+    """True inside a worker started by torchrun, the elastic launcher or srun."""
+    env = launcher_env(environ)
+    return "RANK" in env and "WORLD_SIZE" in env
+
+
+def world_size_from_env() -> int:
+    return int(launcher_env()["WORLD_SIZE"])
 
 
 def default_nproc() -> int:

@@ -26,6 +26,11 @@ def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
     Within a shape the variants are adjacent (list, then tensor), so both forms of one
     comparison are measured moments apart under the same machine conditions.
     """
+    for name in config.collectives:  # here, not in the config: the catalogue imports torch
+        if name not in REGISTRY:
+            raise UsageError(
+                f"collectives: unknown collective {name!r}, expected one of {sorted(REGISTRY)}"
+            )
     points = [
         Point(collective, variant, dtype, tokens, hidden, world_size, tp, vocab)
         for tp in resolve_tp(config, world_size)

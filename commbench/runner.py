@@ -39,7 +39,8 @@ from commbench.faults import (
     StopRequest,
     Watchdog,
 )
-from commbench.groups import World, close_world, group_ranks, init_world, world_size_from_env
+from commbench.groups import World, close_world, group_ranks, init_world
+from commbench.launch import world_size_from_env
 from commbench.nccl import verify_preloaded
 from commbench.ops import REGISTRY, bind, footprint
 from commbench.ops.base import Bound

@@ -107,6 +107,8 @@ def test_ctrl_c_stops_cleanly_then_resume_measures_only_the_rest(tmp_path: Path)
     assert other.returncode == 2
     assert "resume: " in other.stderr and "tokens: [1, 8] there, [1, 2] here" in other.stderr
 
+    with (run / "samples.csv").open("a") as samples:  # a write cut short by a power cut
+        samples.write("all_gather,list,gloo,2,1,2,bfl")
     done = commbench("sweep", "--resume", str(run), timeout=300)
     assert done.returncode == 0, done.stderr
     assert_kept(before, assert_complete(run)["rounds"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from commbench.groups import group_ranks, is_launched, launcher_env
+from commbench.groups import group_ranks
+from commbench.launch import is_launched, launcher_env
 
 
 def test_srun_launches_are_translated_to_torch_names() -> None:

@@ -13,13 +13,7 @@ from cli_helpers import commbench, tiny_config
 from commbench.config import load_config
 from commbench.envinfo import REDACTED, SECRET_VALUES, collect_env
 from commbench.errors import UsageError
-from commbench.results import (
-    META_JSON,
-    RANK_SAMPLES_CSV,
-    RESULTS_CSV,
-    SAMPLES_CSV,
-    default_run_dir,
-)
+from commbench.results import META_JSON, RUN_FILES, default_run_dir
 
 MODEL = """
 hidden = [64]
@@ -251,7 +245,7 @@ def test_a_run_writes_only_under_out_and_records_no_secret(tmp_path: Path) -> No
              **ALLOWLISTED_SECRETS, **UNLISTED},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    written = {out / name for name in (RESULTS_CSV, SAMPLES_CSV, RANK_SAMPLES_CSV, META_JSON)}
+    written = {out / name for name in RUN_FILES}
     assert _files(tmp_path) - before == written
 
     env = json.loads((out / META_JSON).read_text())["env"]

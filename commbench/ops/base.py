@@ -55,6 +55,7 @@ class Bound:
     api: str  # the torch.distributed call that was measured
     padded_vocab: int = 0  # logits_gather: the vocab actually moved (a multiple of tp)
     note: str = ""  # anything a reader of the row must know (e.g. a fallback was run)
+    scratch: tuple[torch.Tensor, ...] = ()  # buffers of its own between inputs and output
 
 
 Variant = Callable[[Point, GroupContext, Arena], Bound]

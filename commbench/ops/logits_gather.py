@@ -87,6 +87,7 @@ def tensor_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         padded_vocab=vocab,
         api=api,
         note="" if vocab == point.vocab else PADDED_NOTE,
+        scratch=(stacked,),
     )
 
 
