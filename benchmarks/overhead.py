@@ -25,8 +25,8 @@ import torch.distributed as dist
 
 from commbench.buffers import Arena
 from commbench.config import load_config
-from commbench.groups import World, close_world, init_world, is_launched
-from commbench.launch import launch_local
+from commbench.groups import World, close_world, init_world
+from commbench.launch import is_launched, launch_local
 from commbench.ops import REGISTRY, bind
 from commbench.point import Point
 from commbench.runner import check
