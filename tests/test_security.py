@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import test_config
 from cli_helpers import commbench, tiny_config
 
 from commbench.config import load_config
@@ -15,16 +16,7 @@ from commbench.envinfo import REDACTED, SECRET_VALUES, collect_env
 from commbench.errors import UsageError
 from commbench.results import META_JSON, RUN_FILES, default_run_dir
 
-MODEL = """
-hidden = [64]
-[model]
-name = "m"
-source = "s"
-hidden = 64
-vocab = 1000
-dtype = "bfloat16"
-splits = [{ tp = 8, dp = 4 }]
-"""
+MODEL = "hidden = [64]\n" + test_config.MODEL  # a [model] table whose sweep keys agree
 
 # --- configs are data: nothing in a TOML file runs, loads or expands ----------------------
 
