@@ -3,8 +3,9 @@
 `with clock("check"):` adds the block's wall time to that phase. `samples` is the time
 inside timed samples (the K operations between the two timestamps); every other phase is
 what the harness adds per point: binding buffers, the agreement before a point, the
-exact-output check, warm-up and calibration, the barrier before sampling, gathering each
-sample's times and applying the stop rule, and writing. The totals go to meta.json.
+exact-output check, warm-up and calibration (and, in CUDA-graph mode, the capture), the
+barrier before sampling, gathering each sample's times and applying the stop rule, and
+writing. The totals go to meta.json.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PHASES = (
     "temp_mem",
     "warmup",
     "calibrate",
+    "capture",
     "barrier",
     "samples",
     "gather",
@@ -49,3 +51,17 @@ class PhaseClock:
         phases = {phase: self.seconds.get(phase, 0.0) for phase in PHASES}
         steps = self.seconds.get("steps", 0.0)
         return {**phases, "other": steps - sum(phases.values()), "steps": steps}
+
+
+def render_phases(phases: dict[str, float], console: object) -> None:
+    """`--profile-phases`: the table of where the points' time went (rank 0)."""
+    from rich.table import Table
+
+    steps = phases["steps"] or float("nan")
+    table = Table(title="Time per phase (rank 0)")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    for phase, seconds in phases.items():
+        table.add_row(phase, f"{seconds:.3f}", f"{seconds / steps:.1%}")
+    console.print(table)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import resource
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from commbench import envinfo
 from commbench.buffers import Arena
-from commbench.config import SweepConfig
+from commbench.config import SweepConfig, check_backend
 from commbench.errors import UsageError
 from commbench.faults import (
     EXIT_INCOMPLETE,
@@ -39,11 +40,12 @@ from commbench.faults import (
     StopRequest,
     Watchdog,
 )
-from commbench.groups import World, close_world, group_ranks, init_world
+from commbench.groups import World, choose_backend, close_world, group_ranks, init_world
 from commbench.launch import world_size_from_env
 from commbench.nccl import verify_preloaded
 from commbench.ops import REGISTRY, bind, footprint
 from commbench.ops.base import Bound
+from commbench.phases import PhaseClock, render_phases
 from commbench.plan import build_plan, round_order
 from commbench.point import Point
 from commbench.progress import RunProgress, read_meta, recover, resume_mismatch, row_key
@@ -101,13 +103,14 @@ class PointState:
         }
 
 
-def fixed_row(point: Point, world: World) -> dict[str, Any]:
+def fixed_row(point: Point, world: World, config: SweepConfig) -> dict[str, Any]:
     """The row's columns known before anything is allocated."""
     return {
         **point.key(),
         "backend": world.backend,
         "bytes": REGISTRY[point.collective].bytes(point),
         "layout": world.layout,
+        "cuda_graph": config.cuda_graph,
     }
 
 
@@ -186,6 +189,15 @@ def check_resumable(path: Path, config: SweepConfig, world_size: int, backend: s
         raise UsageError(f"resume: {str(path)!r}: {problem}")
 
 
+def resident_bytes() -> float:
+    """This process's resident memory now (Linux); NaN where /proc is not there."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return math.nan
+    return float(pages * os.sysconf("SC_PAGE_SIZE"))
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -206,6 +218,8 @@ class Sweep:
         self.plan = plan
         self.console = console
         self.arena = Arena(world.device)
+        self.clock = PhaseClock()
+        self.rss_start = resident_bytes()
         self.states: dict[Point, PointState] = {}
         self.writer: RunWriter | None = None
         self.meta: dict[str, Any] = {}
@@ -266,7 +280,7 @@ class Sweep:
             resumed = [*progress.meta.get("resumed", []), meta["started"]]
             meta.update(started=progress.meta["started"], resumed=resumed)
             for point in self.plan:
-                key = row_key(fixed_row(point, self.world))
+                key = row_key(fixed_row(point, self.world, self.config))
                 self.states[point] = _recorded_state(progress, key, self.config.rounds)
         for name, values in meta["ranks_disagree"].items():
             self.console.print(f"[yellow]warning: ranks disagree on {name}: {values}[/yellow]")
@@ -308,9 +322,12 @@ class Sweep:
             for round_, point in todo:
                 self.where = f"{point.describe()} (round {round_ + 1})"
                 self.watchdog.beat(self.where)
-                bar.update(task, description=point.describe(), refresh=True)
-                self._step(point, round_)
-                bar.advance(task)
+                with self.clock("steps"):
+                    with self.clock("progress"):
+                        bar.update(task, description=point.describe(), refresh=True)
+                    self._step(point, round_)
+                    with self.clock("progress"):
+                        bar.advance(task)
 
     def _done(self, point: Point, round_: int) -> bool:
         state = self.states.get(point)
@@ -333,51 +350,69 @@ class Sweep:
 
     def _step(self, point: Point, round_: int) -> None:
         """One point in one round: agree it can run, check it once, measure, write."""
-        row = fixed_row(point, self.world)
-        bound, problem = self._bind(point)
-        agreed = self.world.gather_floats([float(problem is None), float(self.stop.requested)])
+        clock = self.clock
+        row = fixed_row(point, self.world, self.config)
+        with clock("bind"):
+            bound, problem = self._bind(point)
+        with clock("agree"):
+            agreed = self.world.gather_floats([problem is None, self.stop.requested])
         if agreed[:, 1].max() > 0:
             raise RunInterrupted
         if agreed[:, 0].min() == 0:  # skipped on every rank, for the first reason given
-            reason = next(p for p in self.world.gather_objects(problem) if p)
+            with clock("agree"):
+                reason = next(p for p in self.world.gather_objects(problem) if p)
             self._finalize(point, PointState({**row, "check": "skipped", "note": reason}))
             return
         state = self.states.setdefault(point, PointState())
         if not state.checked:
             state.checked = True
             state.row = {**row, **bound_row(bound), "check": "pass"}
-            if not check(bound, self.world):
+            with clock("check"):
+                passed = check(bound, self.world)
+            if not passed:
                 state.row["check"] = "fail"
                 self._finalize(point, state)
                 return
-            state.row["temp_mem_bytes"] = _peak_over_ranks(
-                temporary_bytes(bound.run, self.world.device), self.world
-            )
-        for tensor in bound.inputs:  # benign values for timing: in-place sums must not overflow
-            tensor.zero_()
-        measurement = measure(bound.run, self.world, self.config.timing, iters=state.iters)
+            with clock("temp_mem"):
+                nbytes = temporary_bytes(bound.run, self.world.device)
+                state.row["temp_mem_bytes"] = _peak_over_ranks(nbytes, self.world)
+        with clock("bind"):
+            for tensor in bound.inputs:  # benign values: in-place sums must not overflow
+                tensor.zero_()
+        measurement = measure(
+            bound.run,
+            self.world,
+            self.config.timing,
+            iters=state.iters,
+            graph=self.config.cuda_graph,
+            clock=clock,
+        )
         state.iters = measurement.iters
         first = sum(len(m.samples) for m in state.rounds)
         state.rounds.append(measurement)
-        if self.writer:
-            key = {column: row[column] for column in KEY_COLUMNS}
-            samples, rank_samples = sample_rows(key, measurement, round_, first)
-            self.writer.samples.append(samples)
-            self.writer.rank_samples.append(rank_samples)
-            self.writer.rounds.append(
-                [
-                    {
-                        **key,
-                        "round": round_,
-                        "iters": measurement.iters,
-                        "samples": len(measurement.samples),
-                        "stop": measurement.stop,
-                    }
-                ]
-            )
-        if len(state.rounds) == self.config.rounds:
-            bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
-            self._finalize(point, state, state.final_row(bus_factor))
+        with clock("write"):
+            if self.writer:
+                self._write_round(row, measurement, round_, first)
+            if len(state.rounds) == self.config.rounds:
+                bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
+                self._finalize(point, state, state.final_row(bus_factor))
+
+    def _write_round(
+        self, row: dict[str, Any], measurement: Measurement, round_: int, first: int
+    ) -> None:
+        """The round's samples, then its record: a record means its samples are on disk."""
+        key = {column: row[column] for column in KEY_COLUMNS}
+        samples, rank_samples = sample_rows(key, measurement, round_, first)
+        self.writer.samples.append(samples)
+        self.writer.rank_samples.append(rank_samples)
+        record = {
+            **key,
+            "round": round_,
+            "iters": measurement.iters,
+            "samples": len(measurement.samples),
+            "stop": measurement.stop,
+        }
+        self.writer.rounds.append([record])
 
     def _finalize(self, point: Point, state: PointState, row: dict | None = None) -> None:
         """The point is done: its results row is written and it is never run again."""
@@ -386,8 +421,24 @@ class Sweep:
         if self.writer:
             self.writer.results.append([_clean(row or state.row)])
 
+    def _memory(self) -> dict[str, list[float]]:
+        """Every rank's memory: RSS once its groups existed, its peak and the growth between
+        them, the arena, and on CUDA the allocator's peak (NaN elsewhere)."""
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # KiB on Linux
+        device = self.world.device
+        device_peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else math.nan
+        every = self.world.gather_floats(
+            [self.rss_start, peak, peak - self.rss_start, self.arena.capacity, device_peak]
+        )
+        names = ("rss_start_bytes", "rss_peak_bytes", "rss_growth_bytes", "arena_bytes")
+        columns = dict(zip((*names, "device_peak_bytes"), every.T.tolist(), strict=True))
+        return {
+            name: [None if math.isnan(v) else v for v in values] for name, values in columns.items()
+        }
+
     def _finish(self) -> int:
         failed = sum(state.row.get("check") == "fail" for state in self.states.values())
+        memory = self._memory()
         if self.writer:
             apis: dict[str, set[str]] = {}
             for point, state in self.states.items():
@@ -395,11 +446,22 @@ class Sweep:
                     name = f"{point.collective}.{point.variant}"
                     apis.setdefault(name, set()).add(state.row["api"])
             apis_used = {name: sorted(used) for name, used in sorted(apis.items())}
-            self.writer.write_meta({**self.meta, "apis": apis_used, "finished": _now()})
+            phases = self.clock.report()
+            self.writer.write_meta(
+                {
+                    **self.meta,
+                    "apis": apis_used,
+                    "phases": phases,
+                    "memory": memory,
+                    "finished": _now(),
+                }
+            )
             self.writer.close()
             from commbench.report import render_run
 
             render_run(self.writer.path, self.console)
+            if self.config.profile_phases:
+                render_phases(phases, self.console)
             if failed:
                 self.console.print(f"[red]{failed} point(s) failed the exact-output check[/red]")
         return EXIT_CHECK_FAILED if failed else 0
@@ -478,6 +540,7 @@ def run_sweep(
 ) -> int:
     """Run the whole sweep on this rank and return the exit code (see the module doc)."""
     plan = build_plan(config, world_size_from_env())  # bad input ends here, on every rank
+    check_backend(config, choose_backend(config.backend))
     verify_preloaded(os.environ)  # --nccl-lib: the library loaded must be the one asked for
     try:
         world = init_world(config.backend, timeout_s=config.timeout, layout=config.group_layout)

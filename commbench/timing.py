@@ -3,7 +3,8 @@
 One sample is K back-to-back operations between two timestamps, divided by K. On a
 GPU the timestamps are CUDA events on the current stream, read after a sync; on CPU
 they are `perf_counter` around the loop. Every sample starts after a world barrier so
-that all dp groups run at once, and its time is the maximum over all ranks.
+that all dp groups run at once (for every sample but the first, the gather of the
+previous sample's times is that barrier), and its time is the maximum over all ranks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from commbench.config import TimingConfig
 from commbench.groups import World
+from commbench.phases import PhaseClock
 from commbench.stats import stop_reason
 
 
@@ -75,17 +77,55 @@ class Measurement:
     stop: str
 
 
-def _timed_batch(
-    run: Callable[[], object], iters: int, timer: Timer, world: World, started: float
-) -> tuple[np.ndarray, float]:
-    """One sample on every rank: per-operation seconds per rank, and the slowest clock."""
-    synchronize(world.device)
-    world.barrier()
-    timer.start()
-    for _ in range(iters):
+def repeat(run: Callable[[], object], iters: int) -> Callable[[], None]:
+    """`iters` operations issued one after another: the eager sample."""
+
+    def batch() -> None:
+        for _ in range(iters):
+            run()
+
+    return batch
+
+
+def capture(run: Callable[[], object], iters: int, device: torch.device) -> Callable[[], None]:
+    """`iters` operations captured once in a CUDA graph; a sample replays it, as decode does.
+
+    The operation runs once on the capture stream first, so nothing is set up lazily during
+    capture. `thread_local`: other threads (the NCCL and commbench watchdogs) may use CUDA
+    meanwhile. Not verified on a GPU in this project's CI (it has none).
+    """
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
         run()
-    per_op = timer.stop() / iters
-    every = world.gather_floats([per_op, time.perf_counter() - started]).numpy()
+    torch.cuda.current_stream(device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+        for _ in range(iters):
+            run()
+    torch.cuda.synchronize(device)
+    return graph.replay
+
+
+def _timed_batch(
+    batch: Callable[[], None],
+    iters: int,
+    timer: Timer,
+    world: World,
+    started: float,
+    clock: PhaseClock,
+) -> tuple[np.ndarray, float]:
+    """One sample on every rank: per-operation seconds per rank, and the slowest clock.
+
+    The gather of the times is a collective over the whole world, so it is also the
+    barrier before the next sample: no rank starts it before every rank has finished this.
+    """
+    with clock("samples"):
+        timer.start()
+        batch()
+        per_op = timer.stop() / iters
+    with clock("gather"):
+        every = world.gather_floats([per_op, time.perf_counter() - started]).numpy()
     return every[:, 0], float(every[:, 1].max())
 
 
@@ -96,32 +136,52 @@ def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
 
 
 def measure(
-    run: Callable[[], object], world: World, timing: TimingConfig, iters: int | None = None
+    run: Callable[[], object],
+    world: World,
+    timing: TimingConfig,
+    iters: int | None = None,
+    *,
+    graph: bool = False,
+    clock: PhaseClock | None = None,
 ) -> Measurement:
     """Warm up, choose K (unless given), then sample until a stop rule fires.
 
     Each rank sees the same gathered sample times, and the time budget is judged on
-    the slowest rank's clock, so every rank stops after the same sample.
+    the slowest rank's clock, so every rank stops after the same sample. With `graph`,
+    the K operations of a sample are one CUDA graph replay.
     """
+    clock = clock or PhaseClock()
     timer = make_timer(world.device)
-    for _ in range(timing.warmup):
-        run()
+    with clock("warmup"):
+        for _ in range(timing.warmup):
+            run()
+    with clock("barrier"):
+        synchronize(world.device)
+        world.barrier()
     started = time.perf_counter()
     if iters is None:
-        calibration, _ = _timed_batch(run, max(1, timing.warmup), timer, world, started)
+        with clock("calibrate"):
+            n = max(1, timing.warmup)
+            calibration, _ = _timed_batch(repeat(run, n), n, timer, world, started, PhaseClock())
         iters = choose_iters(calibration.max(), timing)
+    if graph:
+        with clock("capture"):
+            batch = capture(run, iters, world.device)
+    else:
+        batch = repeat(run, iters)
     rows: list[np.ndarray] = []
     while True:
-        per_rank, elapsed = _timed_batch(run, iters, timer, world, started)
+        per_rank, elapsed = _timed_batch(batch, iters, timer, world, started, clock)
         rows.append(per_rank)
-        reason = stop_reason(
-            [row.max() for row in rows],
-            elapsed,
-            min_samples=timing.min_samples,
-            max_samples=timing.max_samples,
-            target_ci=timing.target_ci,
-            max_seconds=timing.max_seconds,
-        )
+        with clock("gather"):
+            reason = stop_reason(
+                [row.max() for row in rows],
+                elapsed,
+                min_samples=timing.min_samples,
+                max_samples=timing.max_samples,
+                target_ci=timing.target_ci,
+                max_seconds=timing.max_seconds,
+            )
         if reason:
             rank_samples = np.stack(rows)
             return Measurement(iters, rank_samples.max(axis=1), rank_samples, reason)
