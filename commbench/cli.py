@@ -102,6 +102,14 @@ def sweep(
         help="Seconds a collective may go without completing before the run is ended as"
         " hung (a dead or stuck peer). Default 300.",
     ),
+    cuda_graph: bool = typer.Option(
+        False,
+        help="Capture K operations once per point and replay them (how decode runs); NCCL on"
+        " CUDA GPUs only.",
+    ),
+    profile_phases: bool = typer.Option(
+        False, help="Print where the points' time went (always recorded in meta.json)."
+    ),
     max_bytes: str | None = typer.Option(
         None,
         help="Skip points whose buffers need more than this per rank (e.g. 512MiB, 8GB);"
@@ -112,7 +120,7 @@ def sweep(
 
     Layers: default.toml < --config FILE, or --preset NAME alone; < flags; then --max-tokens.
     """
-    from commbench.config import load_config, split_list
+    from commbench.config import check_backend, load_config, split_list
     from commbench.launch import is_launched
 
     overrides = {
@@ -131,6 +139,8 @@ def sweep(
         "group_layout": group_layout,
         "timeout": timeout,
         "max_bytes": max_bytes,
+        "cuda_graph": cuda_graph or None,
+        "profile_phases": profile_phases or None,
         "timing": {
             "warmup": warmup,
             "min_sample_ms": min_sample_ms,
@@ -180,6 +190,7 @@ def sweep(
         raise UsageError(f"nproc: must be at least 1 (got {world})")
     build_plan(sweep_config, world)  # validate against the world before starting any worker
     backend = choose_backend(sweep_config.backend)
+    check_backend(sweep_config, backend)
     run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
     if resume is None:
         check_new_run_dir(Path(run_dir), force)

@@ -42,7 +42,7 @@ GroupLayout = Literal["contiguous", "strided"]
 
 # Run settings that do not shape the numbers: not hashed, so a resumed or re-run sweep
 # with another budget or timeout still compares with its baseline.
-UNHASHED = {"out", "label", "model", "timeout", "max_bytes"}
+UNHASHED = {"out", "label", "model", "timeout", "max_bytes", "profile_phases"}
 
 # A label names a directory (results/<time>-<label>) and a run in reports: a plain name,
 # never a path, a hidden file, an option-like word or a list (`compare --labels a,b`).
@@ -150,6 +150,8 @@ class SweepConfig(BaseModel):
     group_layout: GroupLayout = "contiguous"  # SGLang's; strided groups span the nodes
     timeout: float = Field(default=300.0, gt=0)  # seconds without progress before giving up
     max_bytes: ByteSize | None = Field(default=None, gt=0)  # buffer bytes per rank per point
+    cuda_graph: bool = False  # a sample replays K operations captured once (NCCL on CUDA)
+    profile_phases: bool = False  # print where the points' time went
 
     @field_validator("label")
     @classmethod
@@ -184,6 +186,8 @@ class SweepConfig(BaseModel):
             del shaping["vocab"]
         if shaping["group_layout"] == "contiguous":  # likewise for the default layout
             del shaping["group_layout"]
+        if not shaping["cuda_graph"]:  # and for eager timing
+            del shaping["cuda_graph"]
         blob = json.dumps(shaping, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -296,6 +300,14 @@ def _reduce_tokens(config: SweepConfig, max_tokens: int) -> SweepConfig:
             f"max-tokens: {max_tokens} leaves no token count (tokens are {config.tokens})"
         )
     return config.model_copy(update={"tokens": kept})
+
+
+def check_backend(config: SweepConfig, backend: str) -> None:
+    """What the chosen backend cannot do, refused before anything starts."""
+    if config.cuda_graph and backend != "nccl":
+        raise UsageError(
+            f"cuda-graph: needs the nccl backend on CUDA GPUs; this run uses {backend} on CPU"
+        )
 
 
 def resolve_tp(config: SweepConfig, world_size: int) -> list[int]:

@@ -22,7 +22,8 @@ from typing import Any
 from commbench.errors import UsageError
 
 # 2: `vocab` joins the key; `padded_vocab`, `temp_mem_bytes` the results.
-# 3: rounds.csv, so an interrupted run can be resumed round by round; `layout` column.
+# 3: rounds.csv, so an interrupted run can be resumed round by round; `layout` and
+#    `cuda_graph` columns.
 SCHEMA_VERSION = 3
 
 KEY_COLUMNS = [
@@ -62,6 +63,7 @@ RESULT_COLUMNS = [
     "temp_mem_bytes",
     "api",
     "layout",
+    "cuda_graph",
     "note",
 ]
 SAMPLE_COLUMNS = [*KEY_COLUMNS, "round", "sample", "time_us", "slowest_rank"]
@@ -208,7 +210,7 @@ def read_run(path: Path) -> Run:
         results = results.assign(vocab=0, padded_vocab=0, temp_mem_bytes=float("nan"))
         samples = samples.assign(vocab=0)
     if "layout" not in results.columns:  # before --group-layout, every group was contiguous
-        results = results.assign(layout="contiguous")
+        results = results.assign(layout="contiguous", cuda_graph=False)
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")

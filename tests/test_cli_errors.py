@@ -45,6 +45,7 @@ CASES = [
     (["--variants", "list", "--collectives", "all_reduce"], "variants: ['list'] has nothing"),
     (["--resume", "/nonexistent/run"], "resume: '/nonexistent/run' is not a commbench run"),
     (["--resume", "/tmp", "--out", "x"], "resume: cannot be combined with --out or --force"),
+    (["--cuda-graph"], "cuda-graph: needs the nccl backend on CUDA GPUs; this run uses gloo"),
     (["--out", "/dev/null/run"], "out: '/dev/null/run' cannot be created: '/dev/null' is a file"),
 ]
 

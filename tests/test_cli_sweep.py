@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from cli_helpers import commbench, tiny_config, torchrun
 
+from commbench.phases import PHASES
 from commbench.results import RANK_SAMPLE_COLUMNS, RESULT_COLUMNS, SAMPLE_COLUMNS
 
 ELEMENT = {"bfloat16": 2, "float32": 4}
@@ -72,6 +73,20 @@ def assert_consistent_run(run: Path, world_size: int, rounds: int = 1) -> pd.Dat
     assert meta["apis"]["all_gather.tensor"] in (["all_gather_single"], ["all_gather_into_tensor"])
     assert len(meta["hostnames"]) == world_size
     assert all(not k.startswith(("HOME", "PATH")) for k in meta["env"])
+    assert (results["layout"] == "contiguous").all() and not results["cuda_graph"].any()
+
+    phases = meta["phases"]  # rank 0's time per phase: they add up to the points' time
+    assert set(phases) == {*PHASES, "other", "steps"}
+    assert phases["samples"] > 0 and phases["capture"] == 0
+    assert all(seconds >= 0 for phase, seconds in phases.items() if phase != "other")
+    assert sum(phases[phase] for phase in PHASES) + phases["other"] == pytest.approx(
+        phases["steps"]
+    )
+    memory = meta["memory"]
+    assert all(len(values) == world_size for values in memory.values())
+    assert memory["device_peak_bytes"] == [None] * world_size  # CPU: none reported, none made up
+    assert 0 < max(memory["arena_bytes"]) < 4096  # the tiny sweep's largest point, once
+    assert min(memory["rss_peak_bytes"]) > min(memory["rss_start_bytes"]) > 0
     return results
 
 
@@ -88,9 +103,11 @@ def test_sweep_with_nproc_writes_consistent_files(tmp_path: Path) -> None:
         str(out),
         "--label",
         "local",
+        "--profile-phases",
     )
     assert done.returncode == 0, done.stderr
     assert_consistent_run(out, 2)
+    assert "Time per phase (rank 0)" in done.stdout
     assert "all_gather  tp=2 dp=1" in done.stdout
     assert "Summary (local, gloo, world 2)" in done.stdout
     assert "geometric-mean speedup" in done.stdout and "Recommendation:" in done.stdout
