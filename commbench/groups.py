@@ -74,6 +74,14 @@ class World:
         self.heartbeat()
         return every.view(self.size, len(values))
 
+    def max_floats(self, values: list[float]) -> torch.Tensor:
+        """The elementwise largest of every rank's `values`, on every rank. One all_reduce:
+        on gloo it costs a third of an all_gather of the same values."""
+        every = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(every, op=dist.ReduceOp.MAX, group=self.control)
+        self.heartbeat()
+        return every
+
     def all_true(self, flag: bool) -> bool:
         """True when `flag` holds on every rank (the ranks decide together)."""
         return bool(self.gather_floats([float(flag)]).min() > 0)

@@ -3,7 +3,7 @@
 One sample is K back-to-back operations between two timestamps, divided by K. On a
 GPU the timestamps are CUDA events on the current stream, read after a sync; on CPU
 they are `perf_counter` around the loop. Every sample starts after a world barrier so
-that all dp groups run at once (for every sample but the first, the gather of the
+that all dp groups run at once (for every sample but the first, the all_reduce of the
 previous sample's times is that barrier), and its time is the maximum over all ranks.
 """
 
@@ -107,6 +107,9 @@ def capture(run: Callable[[], object], iters: int, device: torch.device) -> Call
     return graph.replay
 
 
+CALIBRATION_OPS = 2  # the last warm-up operations are timed, to choose K
+
+
 def _timed_batch(
     batch: Callable[[], None],
     iters: int,
@@ -114,19 +117,20 @@ def _timed_batch(
     world: World,
     started: float,
     clock: PhaseClock,
-) -> tuple[np.ndarray, float]:
-    """One sample on every rank: per-operation seconds per rank, and the slowest clock.
+) -> tuple[float, float, float]:
+    """One sample on every rank: this rank's per-operation seconds, the slowest rank's,
+    and the slowest rank's clock since `started`.
 
-    The gather of the times is a collective over the whole world, so it is also the
+    The all_reduce of the times is a collective over the whole world, so it is also the
     barrier before the next sample: no rank starts it before every rank has finished this.
     """
     with clock("samples"):
         timer.start()
         batch()
-        per_op = timer.stop() / iters
+        mine = timer.stop() / iters
     with clock("gather"):
-        every = world.gather_floats([per_op, time.perf_counter() - started]).numpy()
-    return every[:, 0], float(every[:, 1].max())
+        slowest, elapsed = world.max_floats([mine, time.perf_counter() - started]).tolist()
+    return mine, slowest, elapsed
 
 
 def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
@@ -146,14 +150,16 @@ def measure(
 ) -> Measurement:
     """Warm up, choose K (unless given), then sample until a stop rule fires.
 
-    Each rank sees the same gathered sample times, and the time budget is judged on
-    the slowest rank's clock, so every rank stops after the same sample. With `graph`,
-    the K operations of a sample are one CUDA graph replay.
+    Each rank sees the same slowest-rank times, and the time budget is judged on the
+    slowest rank's clock, so every rank stops after the same sample. Every rank's own
+    times are gathered once, at the end. With `graph`, the K operations of a sample are
+    one CUDA graph replay.
     """
     clock = clock or PhaseClock()
     timer = make_timer(world.device)
+    calibration_ops = 0 if iters is not None else max(1, min(CALIBRATION_OPS, timing.warmup))
     with clock("warmup"):
-        for _ in range(timing.warmup):
+        for _ in range(timing.warmup - calibration_ops):
             run()
     with clock("barrier"):
         synchronize(world.device)
@@ -161,21 +167,23 @@ def measure(
     started = time.perf_counter()
     if iters is None:
         with clock("calibrate"):
-            n = max(1, timing.warmup)
-            calibration, _ = _timed_batch(repeat(run, n), n, timer, world, started, PhaseClock())
-        iters = choose_iters(calibration.max(), timing)
+            batch = repeat(run, calibration_ops)
+            _, slowest, _ = _timed_batch(batch, calibration_ops, timer, world, started, clock)
+        iters = choose_iters(slowest, timing)
     if graph:
         with clock("capture"):
             batch = capture(run, iters, world.device)
     else:
         batch = repeat(run, iters)
-    rows: list[np.ndarray] = []
+    mine: list[float] = []
+    slowest_times: list[float] = []
     while True:
-        per_rank, elapsed = _timed_batch(batch, iters, timer, world, started, clock)
-        rows.append(per_rank)
+        own, slowest, elapsed = _timed_batch(batch, iters, timer, world, started, clock)
+        mine.append(own)
+        slowest_times.append(slowest)
         with clock("gather"):
             reason = stop_reason(
-                [row.max() for row in rows],
+                slowest_times,
                 elapsed,
                 min_samples=timing.min_samples,
                 max_samples=timing.max_samples,
@@ -183,8 +191,9 @@ def measure(
                 max_seconds=timing.max_seconds,
             )
         if reason:
-            rank_samples = np.stack(rows)
-            return Measurement(iters, rank_samples.max(axis=1), rank_samples, reason)
+            with clock("gather"):
+                rank_samples = world.gather_floats(mine).numpy().T  # [sample, rank]
+            return Measurement(iters, np.array(slowest_times), rank_samples, reason)
 
 
 def temporary_bytes(run: Callable[[], object], device: torch.device) -> int | None:
