@@ -4,7 +4,7 @@
 inside timed samples (the K operations between the two timestamps); every other phase is
 what the harness adds per point: binding buffers, the agreement before a point, the
 exact-output check, warm-up and calibration (and, in CUDA-graph mode, the capture), the
-barrier before sampling, gathering each sample's times and applying the stop rule, and
+barrier before sampling, reducing each sample's times over the ranks, the stop rule, and
 writing. The totals go to meta.json.
 """
 
@@ -27,6 +27,7 @@ PHASES = (
     "barrier",
     "samples",
     "gather",
+    "stop_rule",
     "write",
     "progress",
 )

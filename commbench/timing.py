@@ -181,7 +181,7 @@ def measure(
         own, slowest, elapsed = _timed_batch(batch, iters, timer, world, started, clock)
         mine.append(own)
         slowest_times.append(slowest)
-        with clock("gather"):
+        with clock("stop_rule"):
             reason = stop_reason(
                 slowest_times,
                 elapsed,

@@ -44,3 +44,21 @@ def test_stop_rules() -> None:
     assert stop_reason(noisy, 1.5, **rules) == "max_seconds"
     assert stop_reason(noisy * 4, 0.1, **rules) == "max_samples"
     assert stop_reason(noisy[:3], 9.0, **rules) is None  # the budget never undercuts the floor
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 6, 7, 12, 30, 31, 200])
+def test_median_ci_is_scipys_quantile_test_interval(n: int) -> None:
+    """The cached ranks give scipy's interval exactly, ties included."""
+    from scipy.stats import quantile_test
+
+    rng = np.random.default_rng(n)
+    for values in (rng.lognormal(0, 0.3, n), np.round(rng.lognormal(0, 0.3, n), 1)):
+        ours = median_ci(values)
+        if n < 2:
+            assert all(math.isnan(v) for v in ours)
+            continue
+        theirs = quantile_test(values, p=0.5).confidence_interval(0.95)
+        if math.isfinite(theirs.low) and math.isfinite(theirs.high):
+            assert ours == (theirs.low, theirs.high)
+        else:
+            assert all(math.isnan(v) for v in ours)
