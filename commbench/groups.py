@@ -111,6 +111,13 @@ class World:
                     )
         return self._splits[tp]
 
+    def release(self, tp: int) -> None:
+        """Destroy this rank's group of a split that no later point uses: its backend
+        buffers (gloo's, NCCL's communicator) go back before the next split starts."""
+        ctx = self._splits.pop(tp, None)
+        if ctx is not None:
+            dist.destroy_process_group(ctx.group)
+
 
 def init_world(
     requested_backend: str, timeout_s: float = 600.0, layout: str = "contiguous"

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commbench import envinfo
-from commbench.buffers import Arena
+from commbench.buffers import Arena, return_freed_memory
 from commbench.config import SweepConfig, check_backend
 from commbench.errors import UsageError
 from commbench.faults import (
@@ -319,13 +319,18 @@ class Sweep:
         )
         with bar:
             task = bar.add_task("sweep", total=len(order), completed=len(order) - len(todo))
-            for round_, point in todo:
+            last_use = {point.tp: step for step, (_, point) in enumerate(todo)}
+            for step, (round_, point) in enumerate(todo):
                 self.where = f"{point.describe()} (round {round_ + 1})"
                 self.watchdog.beat(self.where)
                 with self.clock("steps"):
                     with self.clock("progress"):
                         bar.update(task, description=point.describe(), refresh=True)
                     self._step(point, round_)
+                    with self.clock("bind"):
+                        if last_use[point.tp] == step:  # every rank walks the same steps
+                            self.world.release(point.tp)
+                        return_freed_memory(self.world.device)
                     with self.clock("progress"):
                         bar.advance(task)
 

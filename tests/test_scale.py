@@ -81,3 +81,14 @@ def test_strided_groups_take_one_rank_from_each_contiguous_block(size: int, tp: 
     block_of = {rank: index for index, block in enumerate(blocks) for rank in block}
     for group in group_ranks(size, tp, "strided"):
         assert sorted(block_of[rank] for rank in group) == list(range(tp))
+
+
+@pytest.mark.parametrize("world", [(64, 37, "strided")], indirect=True, ids=["64-37-strided"])
+def test_a_released_split_gives_its_group_back(world: World) -> None:
+    """After a split's last point the runner releases it: torch no longer knows the group."""
+    ctx = world.split(8)
+    assert dist.get_process_group_ranks(ctx.group) == list(ctx.ranks)
+    world.release(8)
+    with pytest.raises(KeyError):
+        dist.get_process_group_ranks(ctx.group)
+    world.release(8)  # a second release is harmless
