@@ -77,8 +77,8 @@ def worker(args: argparse.Namespace) -> None:
         tp = world.size
         arena = Arena(world.device)
         rows = []
-        for collective, spec in REGISTRY.items():
-            for variant in spec.variants:
+        for collective in config.collectives:  # the default sweep's
+            for variant in REGISTRY[collective].variants:
                 for tokens in args.tokens:
                     point = Point(
                         collective, variant, args.dtype, tokens, args.hidden, world.size, tp
