@@ -25,10 +25,6 @@ EXIT_INCOMPLETE = 3  # a peer died or hung: the run stopped early and can be res
 EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: stopped cleanly at a point boundary, resumable
 
 
-class RunAborted(Exception):
-    """A collective failed (a dead or hung peer): the run cannot go on."""
-
-
 class RunInterrupted(Exception):
     """A rank was asked to stop (Ctrl-C, SIGTERM); every rank agreed to stop here."""
 

@@ -233,7 +233,7 @@ class Sweep:
             try:
                 progress = self._open_output(resume, force)
                 self._start(progress)
-                self._loop(progress)
+                self._loop()
             except RunInterrupted:
                 self._say_stopped("interrupted by a signal")
                 return EXIT_INTERRUPTED
@@ -305,7 +305,7 @@ class Sweep:
             if not _is_out_of_memory(err):
                 raise
 
-    def _loop(self, progress: RunProgress | None) -> None:
+    def _loop(self) -> None:
         order = round_order(self.plan, self.config.rounds, self.config.seed)
         todo = [(r, p) for r, p in order if not self._done(p, r)]
         bar = Progress(
