@@ -168,7 +168,10 @@ def measure(
     if iters is None:
         with clock("calibrate"):
             batch = repeat(run, calibration_ops)
-            _, slowest, _ = _timed_batch(batch, calibration_ops, timer, world, started, clock)
+            calibration_clock = PhaseClock()  # its time is the calibrate phase's, not samples'
+            _, slowest, _ = _timed_batch(
+                batch, calibration_ops, timer, world, started, calibration_clock
+            )
         iters = choose_iters(slowest, timing)
     if graph:
         with clock("capture"):
