@@ -221,6 +221,7 @@ class Sweep:
         self.clock = PhaseClock()
         self.rss_start = resident_bytes()
         self.states: dict[Point, PointState] = {}
+        self.footprints: dict[Point, int] = {}  # buffer bytes per point on this rank
         self.writer: RunWriter | None = None
         self.meta: dict[str, Any] = {}
         self.where = "start-up"
@@ -293,7 +294,8 @@ class Sweep:
         """Size the buffers once, for the largest point that may run. If that does not fit,
         each point reserves what it needs and the ones that do not fit are skipped."""
         limit = self.config.max_bytes or math.inf
-        sizes = [footprint(p, self.world.split(p.tp)) for p in self.plan]
+        self.footprints = {p: footprint(p, self.world.split(p.tp)) for p in self.plan}
+        sizes = self.footprints.values()
         if not self.world.all_true(min(sizes) <= limit):
             raise UsageError(
                 f"max-bytes: {limit} is below every point (the smallest needs {min(sizes)}"
@@ -340,12 +342,11 @@ class Sweep:
 
     def _bind(self, point: Point) -> tuple[Bound | None, str | None]:
         """The bound point, or why it cannot run on this rank (too big, out of memory)."""
-        ctx = self.world.split(point.tp)
-        need = footprint(point, ctx)
+        need = self.footprints[point]
         if self.config.max_bytes and need > self.config.max_bytes:
             return None, f"skipped: needs {need} bytes per rank, over --max-bytes"
         try:
-            return bind(point, ctx, self.arena), None
+            return bind(point, self.world.split(point.tp), self.arena, need), None
         except RuntimeError as err:
             if not _is_out_of_memory(err):
                 raise

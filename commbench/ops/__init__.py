@@ -20,8 +20,9 @@ def footprint(point: Point, ctx: GroupContext) -> int:
     return arena.used
 
 
-def bind(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
-    """The point's variant on this rank, its buffers views of `arena` (grown if needed)."""
-    arena.reserve(footprint(point, ctx))
+def bind(point: Point, ctx: GroupContext, arena: Arena, need: int | None = None) -> Bound:
+    """The point's variant on this rank, its buffers views of `arena` (grown if needed);
+    `need` is its footprint when the caller has it already."""
+    arena.reserve(footprint(point, ctx) if need is None else need)
     arena.reset()
     return REGISTRY[point.collective].variants[point.variant](point, ctx, arena)
