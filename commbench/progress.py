@@ -9,17 +9,16 @@ torn last line. Only standard-library csv here: resuming must not need pandas.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from commbench import results
 from commbench.config import UNHASHED
 from commbench.errors import UsageError
 from commbench.results import (
     KEY_COLUMNS,
-    META_JSON,
     RANK_SAMPLES_CSV,
     RESULTS_CSV,
     ROUNDS_CSV,
@@ -53,17 +52,16 @@ def row_key(row: dict[str, Any]) -> Key:
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """The run's meta.json, for `--resume`: refused with one line if it cannot be used."""
+    """The run's meta.json, for `--resume`: the one reader's, and only in this schema
+    (a run of another schema cannot be continued: its rows would mix two formats)."""
     try:
-        meta = json.loads((path / META_JSON).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"resume: {str(path)!r} is not a commbench run (no {META_JSON})") from None
-    except (OSError, ValueError) as err:
-        raise UsageError(f"resume: {str(path / META_JSON)!r} is unreadable: {err}") from None
+        meta = results.read_meta(path)
+    except UsageError as err:
+        raise UsageError(f"resume: {err}") from None
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise UsageError(
             f"resume: {str(path)!r} was written by another commbench (schema"
-            f" {meta.get('schema_version')}, this one writes {SCHEMA_VERSION})"
+            f" {meta.get('schema_version', 1)}, this one writes {SCHEMA_VERSION})"
         )
     return meta
 

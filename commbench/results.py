@@ -178,9 +178,19 @@ class RunWriter:
             appender.close()
 
 
+# What a run written before a schema step means by the columns that step added: applied
+# to every older file on reading (asv's update_to_N, one table). A column is filled only
+# where it is missing (runs of one schema written before a column was added hold it too).
+ADDED_COLUMNS: dict[int, dict[str, Any]] = {
+    2: {"vocab": 0, "padded_vocab": 0, "temp_mem_bytes": float("nan")},
+    3: {"layout": "contiguous", "cuda_graph": False},  # every group was contiguous, eager
+}
+
+
 @dataclass(frozen=True)
 class Run:
-    """A run directory as consumers see it."""
+    """A run directory as consumers see it: results and samples (pandas DataFrames, in
+    this schema's columns whatever schema wrote them) and meta.json as a dict."""
 
     path: Path
     results: Any  # pandas.DataFrame
@@ -191,26 +201,61 @@ class Run:
     def label(self) -> str:
         return self.meta.get("label") or self.path.name
 
+    @property
+    def schema_version(self) -> int:
+        """The schema the files were written in (1 had no `schema_version` key)."""
+        return self.meta.get("schema_version", 1)
 
-def read_run(path: Path) -> Run:
-    """Read a run directory, with one-line errors naming the file and the problem."""
-    import pandas as pd
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """A run's meta.json, refused in one line if missing, unreadable or from a newer
+    commbench (whose files this one cannot know how to read)."""
     if not path.is_dir():
-        raise UsageError(f"{path}: not a run directory")
+        raise UsageError(f"{str(path)!r} is not a run directory")
     try:
         meta = json.loads((path / META_JSON).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{str(path)!r} is not a commbench run (no {META_JSON})") from None
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{str(path / META_JSON)!r} is unreadable: {err}") from None
+    if not isinstance(meta, dict):
+        raise UsageError(f"{str(path / META_JSON)!r} is unreadable: not a JSON object")
+    version = meta.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise UsageError(
+            f"{str(path)!r} was written by a newer commbench (schema {version!r}; this one"
+            f" reads 1 to {SCHEMA_VERSION})"
+        )
+    return meta
+
+
+def _upgrade(frame: Any, columns: list[str]) -> Any:
+    """`frame` with every column an older schema lacked, as that schema meant it."""
+    missing = {
+        name: value
+        for added in ADDED_COLUMNS.values()
+        for name, value in added.items()
+        if name in columns and name not in frame.columns
+    }
+    return frame.assign(**missing)
+
+
+def read_run(path: Path) -> Run:
+    """Read a run directory of any schema this commbench knows, in this schema's columns,
+    with one-line errors naming the file and the problem. The one reader of runs:
+    report, compare, gate, plot, export and `commbench.load_run` all use it."""
+    import pandas as pd
+
+    meta = read_meta(path)
+    try:
         results = pd.read_csv(path / RESULTS_CSV, dtype={"note": str, "stop": str})
         samples = pd.read_csv(path / SAMPLES_CSV)
     except FileNotFoundError as err:
         raise UsageError(f"{path}: missing {Path(err.filename).name}") from None
     except (ValueError, pd.errors.ParserError) as err:
         raise UsageError(f"{path}: unreadable results: {str(err).splitlines()[0]}") from None
-    if meta.get("schema_version", 1) < 2:  # rows of a run made before logits_gather existed
-        results = results.assign(vocab=0, padded_vocab=0, temp_mem_bytes=float("nan"))
-        samples = samples.assign(vocab=0)
-    if "layout" not in results.columns:  # before --group-layout, every group was contiguous
-        results = results.assign(layout="contiguous", cuda_graph=False)
+    results = _upgrade(results, RESULT_COLUMNS)
+    samples = _upgrade(samples, SAMPLE_COLUMNS)
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")
