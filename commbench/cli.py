@@ -216,11 +216,25 @@ def presets() -> None:
 
 
 @app.command()
-def report(run_dir: Path = typer.Argument(..., help="A run directory written by sweep.")) -> None:
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory written by sweep."),
+    markdown: Path | None = typer.Option(
+        None, help="Also write the summary, environment and tables here, for a GitHub issue."
+    ),
+) -> None:
     """Re-render a run's summary from its files (does not import torch)."""
     from commbench.report import render_run
 
-    render_run(run_dir)
+    run = render_run(run_dir)
+    if markdown:
+        from commbench.export.runreport import run_markdown
+
+        try:
+            markdown.write_text(run_markdown(run))
+        except OSError as err:
+            raise UsageError(
+                f"markdown: {str(markdown)!r} cannot be written: {err.strerror}"
+            ) from None
 
 
 @app.command()
@@ -315,6 +329,44 @@ def plot(
 
     for path in plot_runs(runs, out, format):
         print(path)
+
+
+EXPORT_FORMATS = ("bencher", "github")
+
+
+@app.command()
+def export(
+    runs: list[Path] = typer.Argument(..., help="One or more run directories."),
+    format: str = typer.Option(
+        ...,
+        help="bencher: Bencher Metric Format JSON (bencher run --adapter json); github:"
+        " github-action-benchmark's customSmallerIsBetter list.",
+    ),
+    out: Path | None = typer.Option(None, help="Write here instead of standard output."),
+) -> None:
+    """Every measured row as a benchmark tracker reads it; skipped and failed rows are
+    left out (said on standard error)."""
+    from commbench.export import measured_rows
+    from commbench.export.bencher import bencher_json
+    from commbench.export.github import github_json
+    from commbench.results import read_run
+
+    render = {"bencher": bencher_json, "github": github_json}.get(format)
+    if render is None:
+        raise UsageError(f"format: must be one of {', '.join(EXPORT_FORMATS)} (got {format!r})")
+    measured, left_out = measured_rows([read_run(path) for path in runs])
+    if left_out:
+        counts = ", ".join(f"{n} {check}" for check, n in sorted(left_out.items()))
+        print(f"commbench: export: left out {sum(left_out.values())} row(s) not measured"
+              f" ({counts})", file=sys.stderr)  # fmt: skip
+    text = render(measured)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            out.write_text(text)
+        except OSError as err:
+            raise UsageError(f"out: {str(out)!r} cannot be written: {err.strerror}") from None
 
 
 def split_labels(labels: str | None) -> list[str] | None:

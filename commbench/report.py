@@ -217,5 +217,7 @@ def render(run: Run, console: Console) -> None:
     console.print(f"Files: {run.path}")
 
 
-def render_run(path: Path, console: Console | None = None) -> None:
-    render(read_run(path), console or Console())
+def render_run(path: Path, console: Console | None = None) -> Run:
+    run = read_run(path)
+    render(run, console or Console())
+    return run

@@ -19,3 +19,38 @@ def row_label(row: Any) -> str:
 def number(value: float, spec: str) -> str:
     """A figure for a table cell; empty where it could not be computed (NaN)."""
     return "" if value is None or math.isnan(value) else f"{value:{spec}}"
+
+
+def benchmark_name(row: Any) -> str:
+    """A measured row's name for benchmark trackers: the row's key in words, stable
+    across runs and unique within one (a layout or graph timing other than the default
+    is named, since it measures something else)."""
+    name = f"{row_label(row)} {row['backend']} world={row['world_size']}"
+    if row["layout"] != "contiguous":
+        name += f" {row['layout']}"
+    if row["cuda_graph"]:
+        name += " cuda-graph"
+    return name
+
+
+def measured_rows(runs: list[Any]) -> tuple[list[tuple[Any, Any]], dict[str, int]]:
+    """(run, row) for every row that was measured (check `pass`), and how many rows of
+    each other check (skipped, fail) were left out. A name two runs share is refused:
+    a tracker would take one run's figure for the other's."""
+    from commbench.errors import UsageError
+
+    measured, left_out, seen = [], {}, {}
+    for run in runs:
+        for _, row in run.results.iterrows():
+            if row["check"] != "pass":
+                left_out[row["check"]] = left_out.get(row["check"], 0) + 1
+                continue
+            name = benchmark_name(row)
+            if name in seen:
+                raise UsageError(
+                    f"runs: {str(run.path)!r} repeats {name!r} of {str(seen[name])!r};"
+                    " export one of them"
+                )
+            seen[name] = run.path
+            measured.append((run, row))
+    return measured, left_out
