@@ -178,9 +178,7 @@ def sweep(
 
         raise typer.Exit(run_sweep(sweep_config, resume=resume is not None, force=force))
 
-    from commbench.groups import choose_backend
     from commbench.launch import default_nproc, launch_local
-    from commbench.plan import build_plan
     from commbench.results import check_new_run_dir, default_run_dir
 
     if nproc is None:  # a resumed run needs the world it was measured with
@@ -188,13 +186,17 @@ def sweep(
     world = nproc
     if world < 1:
         raise UsageError(f"nproc: must be at least 1 (got {world})")
+    run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
+    if resume is None:  # before importing torch (the plan's catalogue does): said at once
+        check_new_run_dir(Path(run_dir), force)
+    from commbench.plan import build_plan
+
     build_plan(sweep_config, world)  # validate against the world before starting any worker
+    from commbench.groups import choose_backend
+
     backend = choose_backend(sweep_config.backend)
     check_backend(sweep_config, backend)
-    run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
-    if resume is None:
-        check_new_run_dir(Path(run_dir), force)
-    else:
+    if resume is not None:
         from commbench.runner import check_resumable
 
         check_resumable(resume, sweep_config, world, backend)

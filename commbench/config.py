@@ -283,14 +283,17 @@ def load_config(
         data = _layer(kept, data if path is not None else {})
     if path is not None:
         source = str(path)
+        _validate(data, source)  # a broken file is refused even where a flag replaces the value
     check_model(data, source)
-    if overrides:
-        data = _layer(data, overrides)
+    config = _validate(_layer(data, overrides or {}), source)
+    return config if max_tokens is None else _reduce_tokens(config, max_tokens)
+
+
+def _validate(data: dict[str, Any], source: str) -> SweepConfig:
     try:
-        config = SweepConfig.model_validate(data)
+        return SweepConfig.model_validate(data)
     except ValidationError as err:
         raise UsageError(_describe(err, source)) from None
-    return config if max_tokens is None else _reduce_tokens(config, max_tokens)
 
 
 def _reduce_tokens(config: SweepConfig, max_tokens: int) -> SweepConfig:

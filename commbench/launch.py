@@ -10,9 +10,13 @@ so a local run behaves exactly like `torchrun --standalone --nproc-per-node N`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import tempfile
 import uuid
+from pathlib import Path
+from typing import TextIO
 
 from commbench.faults import EXIT_INTERRUPTED
 
@@ -50,28 +54,60 @@ def default_nproc() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 4
 
 
+def relay_worker_stderr(log_dir: Path, out: TextIO) -> bool:
+    """Every worker's standard error, each distinct line once, in rank order: what every
+    rank refuses alike (bad input, an unwritable --out) reaches the user once, not glued
+    together from several ranks. True if anything was said."""
+    said: set[str] = set()
+    for path in sorted(log_dir.glob("**/stderr.log"), key=lambda p: int(p.parent.name)):
+        for line in path.read_text(errors="replace").splitlines():
+            if line.strip() and line not in said:
+                said.add(line)
+                print(line, file=out)
+    return bool(said)
+
+
 def launch_local(nproc: int, python_args: list[str]) -> int:
-    """Run `nproc` workers of `python PYTHON_ARGS`; returns the first failing rank's code."""
-    from torch.distributed.elastic.multiprocessing import SignalException
+    """Run `nproc` workers of `python PYTHON_ARGS`; returns the first failing rank's code.
+
+    Rank 0's standard output (the progress and summary) is the terminal's; the workers'
+    standard error is collected and relayed once at the end, and the launcher's own log
+    lines (which process got SIGTERM, which failed) are silenced: the exit code and the
+    workers' own words say it. A rank that died without a word is named.
+    """
+    from torch.distributed.elastic.multiprocessing import SignalException, Std
+    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as torchrun does for several workers
-    config = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=nproc,
-        run_id=f"commbench-{uuid.uuid4().hex[:8]}",
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        max_restarts=0,
-        monitor_interval=0.1,
-    )
-    try:
-        elastic_launch(config, sys.executable)(*python_args)
-    except ChildFailedError as err:
-        failures = sorted(err.failures.items())  # by global rank
-        return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)
-    except SignalException:  # Ctrl-C: the workers got it too, stopped cleanly and said so
-        return EXIT_INTERRUPTED
+    with tempfile.TemporaryDirectory(prefix="commbench-logs-") as log_dir:
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=nproc,
+            run_id=f"commbench-{uuid.uuid4().hex[:8]}",
+            rdzv_backend="c10d",
+            rdzv_endpoint="localhost:0",
+            max_restarts=0,
+            monitor_interval=0.1,
+            logs_specs=DefaultLogsSpecs(log_dir=log_dir, redirects=Std.ERR),
+        )
+        logging.disable(logging.ERROR)
+        try:
+            elastic_launch(config, sys.executable)(*python_args)
+        except ChildFailedError as err:
+            said = relay_worker_stderr(Path(log_dir), sys.stderr)
+            rank, first = err.get_first_failure()
+            if not said:
+                how = first.signal_name() if first.exitcode < 0 else f"exit code {first.exitcode}"
+                print(f"commbench: error: rank {rank} ended with {how}", file=sys.stderr)
+            failures = sorted(err.failures.items())  # by global rank
+            return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)
+        except SignalException:  # Ctrl-C: the workers got it too, stopped cleanly and said so
+            relay_worker_stderr(Path(log_dir), sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            logging.disable(logging.NOTSET)
+        relay_worker_stderr(Path(log_dir), sys.stderr)
     return 0

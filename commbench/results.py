@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -143,8 +144,26 @@ def check_new_run_dir(path: Path, force: bool = False) -> None:
     existing = next(parent for parent in (path, *path.parents) if parent.exists())
     if not existing.is_dir():
         raise UsageError(f"out: {str(path)!r} cannot be created: {str(existing)!r} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"out: {str(path)!r} cannot be created: {str(existing)!r} is not writable")
+    _probe_writable(path)
+
+
+def _probe_writable(path: Path) -> None:
+    """Create `path` and a file in it, then remove what the probe made: permission bits
+    do not tell (root passes os.access on /proc and on read-only mounts), trying does."""
+    made = []
+    try:
+        for directory in (*reversed(path.parents), path):
+            if not directory.exists():
+                directory.mkdir()
+                made.append(directory)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        where = f" in {err.filename!r}" if err.filename and err.filename != str(path) else ""
+        raise UsageError(f"out: {str(path)!r} cannot be created{where}: {err.strerror}") from None
+    finally:
+        for directory in reversed(made):
+            directory.rmdir()
 
 
 class RunWriter:
