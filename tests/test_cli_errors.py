@@ -134,3 +134,93 @@ def test_srun_without_a_rendezvous_address_says_how(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     _assert_one_line_error(done.stderr, "MASTER_ADDR: not set; under srun export MASTER_ADDR")
+
+
+def _exactly_one_line(done: subprocess.CompletedProcess, expected: str) -> None:
+    """Exit 2 and nothing on stderr but the one line: not twice, not glued to another
+    rank's copy, no launcher log."""
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"commbench: error: {expected}"), done.stderr
+
+
+def test_a_wrongly_typed_config_value_is_refused_even_when_a_flag_sets_it(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "sweep.toml"
+    config.write_text('tokens = "many"\n')
+    done = commbench("sweep", "--nproc", "2", "--config", str(config), "--tokens", "8", timeout=60)
+    _exactly_one_line(done, f"{config}: tokens: Input should be a valid list (got 'many')")
+
+
+PROBE = """
+import sys
+from commbench.cli import main
+sys.argv = ['commbench', *sys.argv[1:]]
+try:
+    main()
+finally:
+    print('torch imported:', 'torch' in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("out", ["/proc/x", "/proc/x/y/run"])
+def test_an_unwritable_out_is_refused_before_any_worker_starts(tmp_path: Path, out: str) -> None:
+    """Root passes os.access on /proc: only trying to create it tells. Refused before
+    torch is even imported, so no worker (nor the launcher) ever started."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "sweep", "--nproc", "2", "--out", out],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    _exactly_one_line(done, f"out: '{out}' cannot be created")
+    assert done.stdout == "torch imported: False\n"
+    assert not Path(out).exists()
+
+
+@pytest.mark.dist
+def test_what_every_worker_refuses_is_said_once(tmp_path: Path) -> None:
+    """A refusal only the workers can make (the NCCL library a worker must have loaded,
+    which the launcher passes on): every rank refuses, the user reads it once, without the
+    elastic launcher's SIGTERM and exit-code log lines."""
+    done = commbench(
+        "sweep", "--nproc", "2", "--config", str(tiny_config(tmp_path)),
+        "--out", str(tmp_path / "run"),
+        env={"COMMBENCH_NCCL_LIB": "/nonexistent/libnccl.so.2"},
+    )  # fmt: skip
+    _exactly_one_line(done, "nccl-lib: ")
+    assert "SIGTERM" not in done.stderr and "exitcode" not in done.stderr
+
+
+LAUNCH = """
+import sys
+from commbench.launch import launch_local
+sys.exit(launch_local(2, ['-c', sys.argv[1]]))
+"""
+
+
+@pytest.mark.dist
+@pytest.mark.parametrize(
+    ("worker", "expected"),
+    [
+        ("import sys; print('commbench: error: x: bad', file=sys.stderr); sys.exit(2)",
+         (2, "commbench: error: x: bad\n")),
+        ("import os, signal, time\nif os.environ['RANK'] == '1':\n"
+         "    os.kill(os.getpid(), signal.SIGKILL)\ntime.sleep(60)",
+         (1, "commbench: error: rank 1 ended with SIGKILL\n")),
+    ],
+)  # fmt: skip
+def test_the_launcher_relays_each_line_once_and_names_a_silent_death(
+    worker: str, expected: tuple[int, str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCH, worker],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert (done.returncode, done.stderr) == expected

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from runfixtures import key, samples_around, write_run
 
+BASELINE = Path("results/baselines/ci-gloo-4/run-1")  # a real run of schema 1
+
 HEAVY = ("torch", "scipy", "matplotlib")
 
 PROBE = f"""
@@ -31,6 +33,9 @@ print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
         (["sweep", "--help"], []),
         (["presets"], []),
         (["report", "{a}"], []),
+        (["report", "{a}", "--markdown", "{a}/report.md"], []),
+        (["export", "{a}", "--format", "bencher"], []),
+        (["export", "{a}", "--format", "github"], []),
         (["gate", "{a}", "{b}"], ["scipy"]),
         (["compare", "{a}", "{b}"], ["scipy"]),
         (["plot", "{a}"], ["matplotlib"]),
@@ -48,3 +53,20 @@ def test_reading_commands_import_only_what_they_use(
     )
     assert "exit 0" in done.stdout, done.stdout + done.stderr
     assert done.stdout.strip().endswith(f"imported: {needs}")
+
+
+def test_the_python_api_reads_runs_without_torch(tmp_path: Path) -> None:
+    """`commbench.load_run` in a notebook: pandas only, whatever schema wrote the run."""
+    rows = [(key(variant=v), samples_around(100, 8)) for v in ("list", "tensor")]
+    paths = [write_run(tmp_path / "a", rows), Path(__file__).parent.parent / BASELINE]
+    probe = f"""
+import sys
+import commbench
+run = commbench.load_run({str(paths[0])!r})
+both = commbench.load_runs({[str(p) for p in paths]!r})
+print(len(run.results), len(both.results), sorted(both.meta))
+print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["2 32 ['a', 'baseline-1']", "imported: []"]
