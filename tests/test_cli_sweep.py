@@ -7,9 +7,11 @@ import math
 import shutil
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
 import pytest
 from cli_helpers import commbench, tiny_config, torchrun
+from trackerschemas import BMF_SCHEMA, GITHUB_BENCHMARK_SCHEMA
 
 from commbench.phases import PHASES
 from commbench.results import RANK_SAMPLE_COLUMNS, RESULT_COLUMNS, SAMPLE_COLUMNS
@@ -112,9 +114,37 @@ def test_sweep_with_nproc_writes_consistent_files(tmp_path: Path) -> None:
     assert "Summary (local, gloo, world 2)" in done.stdout
     assert "geometric-mean speedup" in done.stdout and "Recommendation:" in done.stdout
 
-    report = commbench("report", str(out))
+    report = commbench("report", str(out), "--markdown", str(out / "report.md"))
     assert report.returncode == 0, report.stderr
     assert "Summary (local, gloo, world 2)" in report.stdout
+    assert_issue_ready(out)
+    for fmt, schema in (("bencher", BMF_SCHEMA), ("github", GITHUB_BENCHMARK_SCHEMA)):
+        exported = commbench("export", str(out), "--format", fmt)
+        assert exported.returncode == 0 and exported.stderr == "", exported.stderr
+        entries = json.loads(exported.stdout)
+        jsonschema.validate(entries, schema, cls=jsonschema.Draft7Validator)
+        assert len(entries) == len(pd.read_csv(out / "results.csv"))  # every row measured
+
+
+def assert_issue_ready(run: Path) -> None:
+    """report --markdown of a real run: the summary in words, the environment
+    a maintainer asks for, every measured row."""
+    text = (run / "report.md").read_text()
+    meta = json.loads((run / "meta.json").read_text())
+    results = pd.read_csv(run / "results.csv")
+    assert text.startswith("## commbench run `local`")
+    for heading in ("### Summary", "### Environment", "### List vs tensor", "### Every measured"):
+        assert heading in text
+    for collective in ("all_gather", "reduce_scatter"):  # the verdicts, in words
+        assert f"- {collective}: the tensor form is faster beyond noise in" in text
+    versions = meta["versions"]
+    assert f"| torch | `{versions['torch']}` |" in text
+    assert "| NCCL built (torch) |" in text and "| NCCL loaded (runtime) |" in text
+    assert f"| world size, nodes | 2, {meta['nodes']} |" in text
+    assert "| command | `commbench sweep --config" in text  # as the workers ran it
+    rows = [line for line in text.split("### Every measured row")[1].splitlines()
+            if line.startswith("| ") and not line.startswith("| variant")]  # fmt: skip
+    assert len(rows) == len(results)
 
 
 @pytest.mark.dist
