@@ -54,17 +54,21 @@ def default_nproc() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 4
 
 
-def relay_worker_stderr(log_dir: Path, out: TextIO) -> bool:
+def relay_worker_stderr(log_dir: Path, out: TextIO) -> set[int]:
     """Every worker's standard error, each distinct line once, in rank order: what every
     rank refuses alike (bad input, an unwritable --out) reaches the user once, not glued
-    together from several ranks. True if anything was said."""
-    said: set[str] = set()
+    together from several ranks. Returns the ranks that wrote anything."""
+    said: set[str] = set()  # by lower ranks: a rank's own repeated lines (a traceback's) stay
+    speakers: set[int] = set()
     for path in sorted(log_dir.glob("**/stderr.log"), key=lambda p: int(p.parent.name)):
-        for line in path.read_text(errors="replace").splitlines():
-            if line.strip() and line not in said:
-                said.add(line)
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        for line in lines:
+            if line not in said:
                 print(line, file=out)
-    return bool(said)
+        said.update(lines)
+        if lines:
+            speakers.add(int(path.parent.name))
+    return speakers
 
 
 def launch_local(nproc: int, python_args: list[str]) -> int:
@@ -97,9 +101,9 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
         try:
             elastic_launch(config, sys.executable)(*python_args)
         except ChildFailedError as err:
-            said = relay_worker_stderr(Path(log_dir), sys.stderr)
-            rank, first = err.get_first_failure()
-            if not said:
+            speakers = relay_worker_stderr(Path(log_dir), sys.stderr)
+            rank, first = err.get_first_failure()  # one node: the global rank is the local one
+            if rank not in speakers:
                 how = first.signal_name() if first.exitcode < 0 else f"exit code {first.exitcode}"
                 print(f"commbench: error: rank {rank} ended with {how}", file=sys.stderr)
             failures = sorted(err.failures.items())  # by global rank

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from commbench.errors import UsageError
 from commbench.point import width_label
 
 
@@ -37,8 +38,6 @@ def measured_rows(runs: list[Any]) -> tuple[list[tuple[Any, Any]], dict[str, int
     """(run, row) for every row that was measured (check `pass`), and how many rows of
     each other check (skipped, fail) were left out. A name two runs share is refused:
     a tracker would take one run's figure for the other's."""
-    from commbench.errors import UsageError
-
     measured, left_out, seen = [], {}, {}
     for run in runs:
         for _, row in run.results.iterrows():
