@@ -129,3 +129,14 @@ def test_bad_export_input_is_one_line(tmp_path: Path, args: list[str], expected:
     done = commbench("export", str(BASELINE), *args, timeout=60)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"commbench: error: {expected}")
+
+
+def test_no_interval_is_invented_for_a_row_with_few_samples(tmp_path: Path) -> None:
+    """Under 6 samples a row has no confidence interval: the bounds are left out."""
+    run = write_run(tmp_path / "few", [(key(), samples_around(80, 4))])
+    assert math.isnan(read_run(run).results["ci_low_us"].iloc[0])
+    bench = _strict_json(export("bencher", run).stdout)
+    (measures,) = bench.values()
+    assert all(set(metric) == {"value"} for metric in measures.values())
+    (entry,) = _strict_json(export("github", run).stdout)
+    assert "range" not in entry and "95% CI" not in entry["extra"]
