@@ -230,20 +230,20 @@ def read_meta(path: Path) -> dict[str, Any]:
     """A run's meta.json, refused in one line if missing, unreadable or from a newer
     commbench (whose files this one cannot know how to read)."""
     if not path.is_dir():
-        raise UsageError(f"{str(path)!r} is not a run directory")
+        raise UsageError(f"{path}: not a run directory")
     try:
         meta = json.loads((path / META_JSON).read_text())
     except FileNotFoundError:
-        raise UsageError(f"{str(path)!r} is not a commbench run (no {META_JSON})") from None
+        raise UsageError(f"{path}: not a commbench run (no {META_JSON})") from None
     except (OSError, ValueError) as err:
-        raise UsageError(f"{str(path / META_JSON)!r} is unreadable: {err}") from None
+        raise UsageError(f"{path / META_JSON}: unreadable: {err}") from None
     if not isinstance(meta, dict):
-        raise UsageError(f"{str(path / META_JSON)!r} is unreadable: not a JSON object")
+        raise UsageError(f"{path / META_JSON}: unreadable: not a JSON object")
     version = meta.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise UsageError(
-            f"{str(path)!r} was written by a newer commbench (schema {version!r}; this one"
-            f" reads 1 to {SCHEMA_VERSION})"
+            f"{path}: written by a newer commbench (schema {version!r}; this one reads 1 to"
+            f" {SCHEMA_VERSION})"
         )
     return meta
 

@@ -56,11 +56,11 @@ def test_repeated_labels_fall_back_to_paths(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        (lambda p: (p / "meta.json").unlink(), "is not a commbench run (no meta.json)"),
-        (lambda p: (p / "meta.json").write_text("{"), "meta.json' is unreadable"),
+        (lambda p: (p / "meta.json").unlink(), "run: not a commbench run (no meta.json)"),
+        (lambda p: (p / "meta.json").write_text("{"), "meta.json: unreadable"),
         (
             lambda p: (p / "meta.json").write_text(json.dumps({"schema_version": 99})),
-            "was written by a newer commbench (schema 99; this one reads 1 to",
+            "run: written by a newer commbench (schema 99; this one reads 1 to",
         ),
         (lambda p: (p / "samples.csv").unlink(), "missing samples.csv"),
     ],

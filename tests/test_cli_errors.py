@@ -43,7 +43,7 @@ CASES = [
     (["--vocab", "-1"], "vocab: Input should be greater than 0"),
     (["--collectives", "logits_gather"], "vocab: logits_gather needs at least one vocab size"),
     (["--variants", "list", "--collectives", "all_reduce"], "variants: ['list'] has nothing"),
-    (["--resume", "/nonexistent/run"], "resume: '/nonexistent/run' is not a run directory"),
+    (["--resume", "/nonexistent/run"], "resume: /nonexistent/run: not a run directory"),
     (["--resume", "/tmp", "--out", "x"], "resume: cannot be combined with --out or --force"),
     (["--cuda-graph"], "cuda-graph: needs the nccl backend on CUDA GPUs; this run uses gloo"),
     (["--out", "/dev/null/run"], "out: '/dev/null/run' cannot be created: '/dev/null' is a file"),
