@@ -333,9 +333,6 @@ def plot(
         print(path)
 
 
-EXPORT_FORMATS = ("bencher", "github")
-
-
 @app.command()
 def export(
     runs: list[Path] = typer.Argument(..., help="One or more run directories."),
@@ -353,15 +350,15 @@ def export(
     from commbench.export.github import github_json
     from commbench.results import read_run
 
-    render = {"bencher": bencher_json, "github": github_json}.get(format)
-    if render is None:
-        raise UsageError(f"format: must be one of {', '.join(EXPORT_FORMATS)} (got {format!r})")
+    formats = {"bencher": bencher_json, "github": github_json}
+    if format not in formats:
+        raise UsageError(f"format: must be one of {', '.join(formats)} (got {format!r})")
     measured, left_out = measured_rows([read_run(path) for path in runs])
     if left_out:
         counts = ", ".join(f"{n} {check}" for check, n in sorted(left_out.items()))
         print(f"commbench: export: left out {sum(left_out.values())} row(s) not measured"
               f" ({counts})", file=sys.stderr)  # fmt: skip
-    text = render(measured)
+    text = formats[format](measured)
     if out is None:
         sys.stdout.write(text)
     else:
