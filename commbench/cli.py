@@ -170,10 +170,8 @@ def sweep(
     if is_launched():
         if nproc is not None:
             raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
-        if nccl_lib is not None:  # the launcher preloaded it (or not): the worker verifies,
-            from commbench.nccl import NCCL_LIB_VAR  # never loading it itself
-
-            os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
+        if nccl_lib is not None:  # preloaded by the launcher (or not): verified, not loaded
+            _check_preloaded_worker(nccl_lib)
         from commbench.runner import run_sweep
 
         raise typer.Exit(run_sweep(sweep_config, resume=resume is not None, force=force))
@@ -194,17 +192,38 @@ def sweep(
     run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
     if resume is None:
         check_new_run_dir(Path(run_dir), force)
-    else:
+    versions = None  # the workers' versions: with --nccl-lib, not this process's
+    if nccl_lib is not None:
+        from commbench.nccl import preload_env
+        from commbench.ncclcheck import check_compatible
+
+        versions = check_compatible(nccl_lib, os.environ)
+        os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
+    if resume is not None:
         from commbench.runner import check_resumable
 
-        check_resumable(resume, sweep_config, world, backend)
-    if nccl_lib is not None:
-        from commbench.nccl import check_nccl_lib, preload_env
-
-        check_nccl_lib(nccl_lib)
-        os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
+        check_resumable(resume, sweep_config, world, backend, versions)
     forwarded = _forwarded_args(None if resume else run_dir)
     raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *forwarded]))
+
+
+def _check_preloaded_worker(nccl_lib: Path) -> None:
+    """A worker's side of `--nccl-lib` (under torchrun, the only side): the library can
+    serve torch, before `import torch` would die of it; then the runner checks it is bound.
+    Every rank says the same line."""
+    from commbench.nccl import NCCL_LIB_VAR
+    from commbench.ncclcheck import check_preloadable
+
+    version = check_preloadable(nccl_lib)
+    os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
+    try:
+        import torch  # noqa: F401
+    except (ImportError, OSError) as err:
+        said = str(err).strip().splitlines()
+        raise UsageError(
+            f"nccl-lib: torch does not import with '{nccl_lib}' (NCCL {version}) preloaded:"
+            f" {said[0] if said else type(err).__name__}"
+        ) from err
 
 
 @app.command()
