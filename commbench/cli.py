@@ -72,7 +72,9 @@ def sweep(
     ),
     force: bool = typer.Option(False, help="Replace an existing run in --out."),
     nccl_lib: Path | None = typer.Option(
-        None, help="Run the workers with this libnccl.so preloaded (LD_PRELOAD), verified."
+        None,
+        help="Run the workers with this libnccl.so preloaded (LD_PRELOAD): refused up front"
+        " if torch cannot run on it, and every rank checks NCCL's calls resolve to it.",
     ),
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
@@ -208,13 +210,21 @@ def sweep(
 
 
 def _check_preloaded_worker(nccl_lib: Path) -> None:
-    """A worker's side of `--nccl-lib` (under torchrun, the only side): the library can
-    serve torch, before `import torch` would die of it; then the runner checks it is bound.
-    Every rank says the same line."""
-    from commbench.nccl import NCCL_LIB_VAR
+    """A worker's side of `--nccl-lib`, before `import torch` could die of the library:
+    it can serve torch (every rank says the same line if not), and it is preloaded. Under
+    torchrun or srun nothing preloaded it (preloading torchrun itself would hand it to the
+    agent's own `import torch`): the worker then executes itself again with the library
+    first in LD_PRELOAD, the same process to its launcher. The runner then checks that
+    NCCL's calls resolve to it."""
+    from commbench.nccl import NCCL_LIB_VAR, preload_env, preloaded_first
     from commbench.ncclcheck import check_preloadable
 
     version = check_preloadable(nccl_lib)
+    if not preloaded_first(nccl_lib, os.environ):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = [sys.executable, "-m", "commbench", *sys.argv[1:]]
+        os.execve(sys.executable, argv, preload_env(nccl_lib, os.environ))
     os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
     try:
         import torch  # noqa: F401

@@ -63,7 +63,7 @@ def loaded_nccl_paths(maps: str = PROC_MAPS) -> list[str]:
 
 @dataclass(frozen=True)
 class BoundNccl:
-    path: str  # the file as the loader opened it
+    path: str  # the file (symbolic links and torch's RPATH "lib/../.." resolved)
     version: str  # that library's own ncclGetVersion
 
 
@@ -95,7 +95,7 @@ def bound_nccl() -> BoundNccl | None:
     info = _DlInfo()
     if not address or not libc.dladdr(address, ctypes.byref(info)) or not info.dli_fname:
         return None
-    path = os.fsdecode(info.dli_fname)
+    path = os.path.realpath(os.fsdecode(info.dli_fname))  # the file, as the maps name it
     get_version = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int))(address)
     try:
         return BoundNccl(path, _ask_version(path, get_version))
@@ -157,17 +157,24 @@ def check_nccl_lib(path: Path) -> str:
     return version
 
 
+def _preload_entries(environ: Mapping[str, str]) -> list[str]:
+    """LD_PRELOAD's entries (the loader accepts colons and spaces between them)."""
+    return [entry for entry in re.split(r"[:\s]+", environ.get("LD_PRELOAD", "")) if entry]
+
+
+def preloaded_first(path: Path, environ: Mapping[str, str]) -> bool:
+    """Whether `path` is the first library LD_PRELOAD names: the one NCCL calls bind."""
+    entries = _preload_entries(environ)
+    return bool(entries) and _same_file(entries[0], str(path))
+
+
 def preload_env(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """A copy of `environ` for workers: this library first in LD_PRELOAD, and its path.
 
     Existing LD_PRELOAD entries (colon or space separated) are kept after ours.
     """
     ours = os.path.abspath(path)
-    others = [
-        entry
-        for entry in re.split(r"[:\s]+", environ.get("LD_PRELOAD", ""))
-        if entry and entry != ours
-    ]
+    others = [entry for entry in _preload_entries(environ) if entry != ours]
     return {**environ, "LD_PRELOAD": ":".join([ours, *others]), NCCL_LIB_VAR: ours}
 
 
