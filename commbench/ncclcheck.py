@@ -17,18 +17,21 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from commbench.elfsyms import dynamic_symbols
 from commbench.errors import UsageError
-from commbench.nccl import NCCL_LIB_VAR, check_nccl_lib, preload_env
+from commbench.nccl import check_nccl_lib, preload_env
 
 PROBE_TIMEOUT = 600.0  # seconds; importing a CUDA torch takes 20 s on a loaded CPU machine
 LISTED = 8  # missing symbols named in the line; the rest are counted
+NCCL_PIN = re.compile(r"nvidia[-_.]nccl[-_.]cu\d+\s*==\s*([0-9.]+)", re.IGNORECASE)
 
 
 def torch_libraries() -> list[Path]:
@@ -91,11 +94,11 @@ def _same_file(a: str, b: str | Path) -> bool:
         return False
 
 
-def _run_child(env: Mapping[str, str], *args: str) -> dict[str, Any]:
+def _run_child(env: Mapping[str, str]) -> dict[str, Any]:
     """This module's probe in a child process with `env`; its last stdout line, parsed."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "commbench.ncclcheck", *args],
+            [sys.executable, "-m", "commbench.ncclcheck"],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT,
@@ -111,17 +114,22 @@ def _run_child(env: Mapping[str, str], *args: str) -> dict[str, Any]:
 
 
 def _torch_identity() -> str:
-    """'torch 2.13.0+cu130 (built with NCCL 2.29.7)', asked of a child without any preload
-    (this process may have the library preloaded, and then torch cannot import here)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", NCCL_LIB_VAR)}
-    probe = _run_child(env, "identity")
-    if "error" in probe:
+    """'torch 2.13.0+cu130 (its wheel ships NCCL 2.29.7)', from torch's package metadata.
+
+    Not from torch itself: this process may have the library preloaded, and then torch
+    cannot be imported to ask. Read from files, it is quick, so every rank of a torchrun
+    says its line before the agent ends the others."""
+    try:
+        torch_dist = metadata.distribution("torch")
+    except metadata.PackageNotFoundError:
         return "torch"
-    built = f" (built with NCCL {probe['nccl_built']})" if probe["nccl_built"] else ""
-    return f"torch {probe['torch']}{built}"
+    pins = [NCCL_PIN.match(requirement) for requirement in torch_dist.requires or []]
+    shipped = next((pin.group(1) for pin in pins if pin), None)
+    ships = f" (its wheel ships NCCL {shipped})" if shipped else ""
+    return f"torch {torch_dist.version}{ships}"
 
 
-def _probe(identity_only: bool) -> dict[str, Any]:
+def _probe() -> dict[str, Any]:
     """In the child: import torch (with whatever is preloaded) and report the versions."""
     try:
         import torch  # noqa: F401
@@ -130,11 +138,8 @@ def _probe(identity_only: bool) -> dict[str, Any]:
         return {"error": lines[0] if lines else type(err).__name__}
     from commbench.envinfo import collect_versions
 
-    versions = collect_versions()
-    if identity_only:
-        return {"torch": versions["torch"], "nccl_built": versions["nccl_built"]}
-    return {"versions": versions}
+    return {"versions": collect_versions()}
 
 
 if __name__ == "__main__":
-    print(json.dumps(_probe(sys.argv[1:] == ["identity"])))
+    print(json.dumps(_probe()))

@@ -9,6 +9,7 @@ machine without a GPU; the sweeps run on gloo. `make test-cuda-build` runs these
 from __future__ import annotations
 
 import json
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -108,8 +109,8 @@ def test_an_older_nccl_lib_is_refused_before_any_worker(
     assert "Traceback" not in done.stderr
     errors = _errors(done.stderr)
     assert len(errors) == 1 and errors[0].startswith(_refusal(older)), done.stderr
-    torch_line = f"that torch {_torch_version()} (built with NCCL {built_version()}) needs: "
-    assert torch_line in errors[0]
+    torch_line = f"that torch {metadata.version('torch')} (its wheel ships NCCL {built_version()})"
+    assert f"{torch_line} needs: " in errors[0]
     assert "ncclCommResume" in errors[0]  # the symbol `import torch` dies of
     assert not out.exists()
 
@@ -123,15 +124,11 @@ def test_torchrun_with_an_older_nccl_lib_every_rank_says_one_line(
         2, "sweep", "--nccl-lib", str(older), "--out", str(tmp_path / "run"),
         env={"LD_PRELOAD": ""}, timeout=600,
     )  # fmt: skip
-    assert done.returncode == 2, done.stderr
+    assert done.returncode != 0  # torchrun's own code; its summary has the ranks'
+    assert "exitcode  : 2" in done.stderr
+    # Each rank says it; once one has, the agent may end the others before they do.
     errors = _errors(done.stderr)
-    assert len(errors) == 2 and errors[0] == errors[1], done.stderr
+    assert errors and len(set(errors)) == 1, done.stderr
     assert errors[0].startswith(_refusal(older))
     assert "undefined symbol" not in done.stderr
     assert not (tmp_path / "run").exists()
-
-
-def _torch_version() -> str:
-    import torch
-
-    return torch.__version__
