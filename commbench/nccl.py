@@ -2,11 +2,12 @@
 
 `torch.cuda.nccl.version()` is the version torch was *built* with. A PyTorch wheel links its
 own libnccl.so.2, and `LD_PRELOAD` (not `LD_LIBRARY_PATH`, which the wheel's RPATH beats)
-can swap in another one. Several copies may then be mapped at once: torch's loader
-(`_preload_cuda_deps` in torch/__init__.py, 2.1 to 2.13) opens the nvidia-nccl wheel's
-libnccl by absolute path even when a preloaded libnccl.so.2 is already there, yet
-libtorch_cuda's `NEEDED libnccl.so.2` and its symbol lookups bind the preloaded one; the
-address order in /proc/self/maps says nothing about which. So the runtime NCCL is the
+can swap in another one. Several copies may then be mapped at once: torch 2.13's loader
+(`_load_global_deps` -> `_preload_cuda_deps` in torch/__init__.py) opens the nvidia-nccl
+wheel's libnccl by absolute path even when a preloaded libnccl.so.2 is already there (2.7.1
+does so only when libtorch_global_deps fails to load), yet libtorch_cuda's
+`NEEDED libnccl.so.2` and its symbol lookups bind the preloaded one; the address order in
+/proc/self/maps says nothing about which. So the runtime NCCL is the
 object that `ncclGetVersion` resolves to, looked up as torch's own libraries look it up
 (the global scope first, then torch._C's dependencies), asked for its version through that
 very symbol (METHOD.md, "Metadata"). Every mapped copy is recorded too, for the record.
@@ -152,7 +153,7 @@ def check_nccl_lib(path: Path) -> str:
         raise UsageError(f"nccl-lib: {err}") from err
     real = path.resolve()
     if not is_nccl_name(str(real)):
-        # /proc/self/maps shows the resolved file; workers find their NCCL by this name.
+        # /proc/self/maps shows the resolved file; nccl_mapped finds copies by this name.
         raise UsageError(f"nccl-lib: '{path}' resolves to '{real.name}', not libnccl.so*")
     return version
 
