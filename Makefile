@@ -46,12 +46,19 @@ NCCL_DIR ?= $(CI_CACHE)/nccl-cu13
 NCCL_VERSIONS ?= 2.28.9 2.29.7 2.32.3
 NCCL_LIBS := $(foreach v,$(NCCL_VERSIONS),$(NCCL_DIR)/$(v)/libnccl.so.2)
 
+# Installed again only when the torch spec or pyproject.toml changes (the stamp's name).
+CUDA_STAMP := $(CUDA_VENV)/.installed-$(shell echo "$(CUDA_TORCH_SPEC)" | cat - pyproject.toml \
+	| sha1sum | cut -c1-12)
+
 $(CUDA_PY):
 	$(PYTHON) -m venv $(CUDA_VENV)
 
-cuda-venv: $(CUDA_PY)
+cuda-venv: $(CUDA_STAMP)
+
+$(CUDA_STAMP): | $(CUDA_PY)
 	$(CUDA_PY) -m $(REGISTRY_PIP) "$(CUDA_TORCH_SPEC)" -e ".[dev]"
 	$(CUDA_PY) -c "import torch; assert torch.version.cuda, torch.__version__"
+	rm -f $(CUDA_VENV)/.installed-* && touch $@
 
 # One wheel at a time: download, keep only the library, drop the wheel (pip caches it).
 $(NCCL_DIR)/%/libnccl.so.2: | $(CUDA_PY)
