@@ -15,7 +15,7 @@ CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
 
-.PHONY: setup run test lint format gate baseline benchmark clean
+.PHONY: setup run test test-cuda-build cuda-venv lint format gate baseline benchmark clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,51 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/commbench sweep $(if $(NPROC),--nproc $(NPROC)) $(ARGS)
 
+# The real-NCCL tests need the CUDA build of torch and downloaded libnccl builds: they run
+# in `make test-cuda-build`, not here.
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not real_nccl" tests
+
+# The whole suite under the registry's CUDA build of torch (imports on a machine without a
+# GPU), plus the tests that preload real libnccl builds from nvidia-nccl-cu13 wheels: older
+# than, equal to and newer than the NCCL torch was built with. The venv and the libraries
+# live in CI_CACHE, outside the clone, so a CI machine downloads them once.
+CI_CACHE ?= $(HOME)/.cache/commbench-ci
+REGISTRY_PIP ?= pip install -q --isolated --cert /etc/ssl/certs/ca-certificates.crt
+CUDA_TORCH_SPEC ?= torch==2.13.0
+CUDA_VENV ?= $(CI_CACHE)/venv-cu130
+CUDA_PY := $(CUDA_VENV)/bin/python
+NCCL_DIR ?= $(CI_CACHE)/nccl-cu13
+NCCL_VERSIONS ?= 2.28.9 2.29.7 2.32.3
+NCCL_LIBS := $(foreach v,$(NCCL_VERSIONS),$(NCCL_DIR)/$(v)/libnccl.so.2)
+
+# Installed again only when the torch spec or pyproject.toml changes (the stamp's name).
+CUDA_STAMP := $(CUDA_VENV)/.installed-$(shell echo "$(CUDA_TORCH_SPEC)" | cat - pyproject.toml \
+	| sha1sum | cut -c1-12)
+
+$(CUDA_PY):
+	$(PYTHON) -m venv $(CUDA_VENV)
+
+cuda-venv: $(CUDA_STAMP)
+
+$(CUDA_STAMP): | $(CUDA_PY)
+	$(CUDA_PY) -m $(REGISTRY_PIP) "$(CUDA_TORCH_SPEC)" -e ".[dev]"
+	$(CUDA_PY) -c "import torch; assert torch.version.cuda, torch.__version__"
+	rm -f $(CUDA_VENV)/.installed-* && touch $@
+
+# One wheel at a time: download, keep only the library, drop the wheel (pip caches it).
+$(NCCL_DIR)/%/libnccl.so.2: | $(CUDA_PY)
+	rm -rf $(NCCL_DIR)/$*.part && mkdir -p $(NCCL_DIR)/$*.part
+	$(CUDA_PY) -m $(subst install,download,$(REGISTRY_PIP)) --no-deps --only-binary=:all: \
+		"nvidia-nccl-cu13==$*" -d $(NCCL_DIR)/$*.part
+	cd $(NCCL_DIR)/$*.part && $(CUDA_PY) -m zipfile -e *.whl .
+	mkdir -p $(NCCL_DIR)/$*
+	mv $(NCCL_DIR)/$*.part/nvidia/nccl/lib/libnccl.so.2 $@
+	rm -rf $(NCCL_DIR)/$*.part
+
+# PYTHONPATH: this clone's commbench, whichever clone last installed into the shared venv.
+test-cuda-build: cuda-venv $(NCCL_LIBS)
+	PYTHONPATH=$(CURDIR) COMMBENCH_TEST_NCCL_DIR=$(NCCL_DIR) $(CUDA_PY) -m pytest -q tests
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -72,7 +72,9 @@ def sweep(
     ),
     force: bool = typer.Option(False, help="Replace an existing run in --out."),
     nccl_lib: Path | None = typer.Option(
-        None, help="Run the workers with this libnccl.so preloaded (LD_PRELOAD), verified."
+        None,
+        help="Run the workers with this libnccl.so preloaded (LD_PRELOAD): refused up front"
+        " if torch cannot run on it, and every rank checks NCCL's calls resolve to it.",
     ),
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
@@ -170,10 +172,8 @@ def sweep(
     if is_launched():
         if nproc is not None:
             raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
-        if nccl_lib is not None:  # the launcher preloaded it (or not): the worker verifies,
-            from commbench.nccl import NCCL_LIB_VAR  # never loading it itself
-
-            os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
+        if nccl_lib is not None:  # preloaded by the launcher (or not): verified, not loaded
+            _check_preloaded_worker(nccl_lib)
         from commbench.runner import run_sweep
 
         raise typer.Exit(run_sweep(sweep_config, resume=resume is not None, force=force))
@@ -196,17 +196,46 @@ def sweep(
 
     backend = choose_backend(sweep_config.backend)
     check_backend(sweep_config, backend)
+    versions = None  # the workers' versions: with --nccl-lib, not this process's
+    if nccl_lib is not None:
+        from commbench.nccl import preload_env
+        from commbench.ncclcheck import check_compatible
+
+        versions = check_compatible(nccl_lib, os.environ)
+        os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
     if resume is not None:
         from commbench.runner import check_resumable
 
-        check_resumable(resume, sweep_config, world, backend)
-    if nccl_lib is not None:
-        from commbench.nccl import check_nccl_lib, preload_env
-
-        check_nccl_lib(nccl_lib)
-        os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
+        check_resumable(resume, sweep_config, world, backend, versions)
     forwarded = _forwarded_args(None if resume else run_dir)
     raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *forwarded]))
+
+
+def _check_preloaded_worker(nccl_lib: Path) -> None:
+    """A worker's side of `--nccl-lib`, before `import torch` could die of the library:
+    it can serve torch (every rank says the same line if not), and it is preloaded. Under
+    torchrun or srun nothing preloaded it (preloading torchrun itself would hand it to the
+    agent's own `import torch`): the worker then executes itself again with the library
+    first in LD_PRELOAD, the same process to its launcher. The runner then checks that
+    NCCL's calls resolve to it."""
+    from commbench.nccl import NCCL_LIB_VAR, preload_env, preloaded_first
+    from commbench.ncclcheck import check_preloadable
+
+    version = check_preloadable(nccl_lib)
+    if not preloaded_first(nccl_lib, os.environ):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = [sys.executable, "-m", "commbench", *sys.argv[1:]]
+        os.execve(sys.executable, argv, preload_env(nccl_lib, os.environ))
+    os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
+    try:
+        import torch  # noqa: F401
+    except (ImportError, OSError) as err:
+        said = str(err).strip().splitlines()
+        raise UsageError(
+            f"nccl-lib: torch does not import with '{nccl_lib}' (NCCL {version}) preloaded:"
+            f" {said[0] if said else type(err).__name__}"
+        ) from err
 
 
 @app.command()

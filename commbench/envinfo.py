@@ -84,8 +84,9 @@ def collect_versions() -> dict[str, Any]:
         "python": platform.python_version(),
         "cuda": torch.version.cuda,
         "nccl_built": nccl["built"],  # what torch was built with, not necessarily what runs
-        "nccl_runtime": nccl["runtime"],  # the loaded library's own answer
-        "nccl_path": nccl["path"],
+        "nccl_runtime": nccl["runtime"],  # the bound library's own answer
+        "nccl_path": nccl["path"],  # the library NCCL calls resolve to
+        "nccl_mapped": nccl["mapped"],  # every libnccl mapped, bound or not
     }
 
 

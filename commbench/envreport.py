@@ -1,6 +1,6 @@
 """`commbench env`: what makes numbers comparable on this machine, for people or for JSON.
 
-Versions, NCCL built vs loaded (the trap: torch names the version it was built with),
+Versions, NCCL built vs bound at run time (the trap: torch names the version it was built with),
 GPUs and driver, topology, hostname and the allowlisted environment, never all of it.
 """
 
@@ -61,15 +61,16 @@ def _version_rows(versions: dict[str, Any]) -> list[tuple[str, Any]]:
 def _nccl_rows(nccl: dict[str, Any]) -> list[tuple[str, Any]]:
     return [
         ("built (torch)", nccl["built"]),
-        ("loaded (runtime)", nccl["runtime"]),
-        ("loaded from", nccl["path"]),
+        ("bound (runtime)", nccl["runtime"]),
+        ("bound from", nccl["path"]),
+        ("mapped copies", ", ".join(nccl["mapped"]) or None),
     ]
 
 
 def _mismatch_line(nccl: dict[str, Any]) -> str:
     return (
         f"warning: torch was built with NCCL {nccl['built']} but NCCL {nccl['runtime']} "
-        f"is loaded ({nccl['path']}); results belong to the loaded one"
+        f"is the one NCCL calls go to ({nccl['path']}); results belong to that one"
     )
 
 

@@ -1,13 +1,19 @@
-"""Which NCCL actually runs: the library mapped into this process, not the one torch names.
+"""Which NCCL actually runs: the library NCCL's symbols resolve to, not the one torch names.
 
 `torch.cuda.nccl.version()` is the version torch was *built* with. A PyTorch wheel links its
 own libnccl.so.2, and `LD_PRELOAD` (not `LD_LIBRARY_PATH`, which the wheel's RPATH beats)
-can swap in another one; either way the version that runs is the answer of `ncclGetVersion`
-in the library mapped into the process. So: find that library in /proc/self/maps, ask it,
-and flag a difference from the built version (METHOD.md, "Metadata").
+can swap in another one. Several copies may then be mapped at once: torch 2.13's loader
+(`_load_global_deps` -> `_preload_cuda_deps` in torch/__init__.py) opens the nvidia-nccl
+wheel's libnccl by absolute path even when a preloaded libnccl.so.2 is already there (2.7.1
+does so only when libtorch_global_deps fails to load), yet libtorch_cuda's
+`NEEDED libnccl.so.2` and its symbol lookups bind the preloaded one; the address order in
+/proc/self/maps says nothing about which. So the runtime NCCL is the
+object that `ncclGetVersion` resolves to, looked up as torch's own libraries look it up
+(the global scope first, then torch._C's dependencies), asked for its version through that
+very symbol (METHOD.md, "Metadata"). Every mapped copy is recorded too, for the record.
 
-A torch that links NCCL statically maps no libnccl: the runtime version is then unknown here
-(None), and it is the built one.
+A torch that links NCCL statically, or has none (CPU builds), binds no libnccl: the
+runtime version is then unknown here (None).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +62,46 @@ def loaded_nccl_paths(maps: str = PROC_MAPS) -> list[str]:
     return found
 
 
-def loaded_nccl_path() -> str | None:
-    """The libnccl*.so mapped into this process, or None if none is."""
-    paths = loaded_nccl_paths()
-    return paths[0] if paths else None
+@dataclass(frozen=True)
+class BoundNccl:
+    path: str  # the file (symbolic links and torch's RPATH "lib/../.." resolved)
+    version: str  # that library's own ncclGetVersion
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = (
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    )
+
+
+def bound_nccl() -> BoundNccl | None:
+    """The library this process's NCCL calls go to, or None if none is bound.
+
+    The symbol is looked up in the global scope first (LD_PRELOAD, the executable's
+    libraries, RTLD_GLOBAL ones), then among torch._C's dependencies, the scope that
+    libtorch_cuda's own lookups fall back on: the wheel's libnccl is loaded RTLD_LOCAL.
+    """
+    libc = ctypes.CDLL(None)
+    libc.dlsym.restype, libc.dlsym.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p]
+    libc.dlopen.restype, libc.dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    libc.dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    address = libc.dlsym(None, b"ncclGetVersion")  # None is RTLD_DEFAULT
+    torch_c = sys.modules.get("torch._C")
+    if not address and torch_c is not None and getattr(torch_c, "__file__", None):
+        handle = libc.dlopen(os.fsencode(torch_c.__file__), os.RTLD_NOLOAD | os.RTLD_LAZY)
+        address = libc.dlsym(handle, b"ncclGetVersion") if handle else None
+    info = _DlInfo()
+    if not address or not libc.dladdr(address, ctypes.byref(info)) or not info.dli_fname:
+        return None
+    path = os.path.realpath(os.fsdecode(info.dli_fname))  # the file, as the maps name it
+    get_version = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int))(address)
+    try:
+        return BoundNccl(path, _ask_version(path, get_version))
+    except NcclLibraryError:
+        return None
 
 
 def decode_version(code: int) -> str:
@@ -86,6 +130,10 @@ def library_version(path: str) -> str:
         get_version = library.ncclGetVersion
     except AttributeError as err:
         raise NcclLibraryError(f"'{path}' is not an NCCL library (no ncclGetVersion)") from err
+    return _ask_version(path, get_version)
+
+
+def _ask_version(path: str, get_version: Any) -> str:
     code = ctypes.c_int(0)
     result = get_version(ctypes.byref(code))
     if result != 0:
@@ -105,9 +153,20 @@ def check_nccl_lib(path: Path) -> str:
         raise UsageError(f"nccl-lib: {err}") from err
     real = path.resolve()
     if not is_nccl_name(str(real)):
-        # /proc/self/maps shows the resolved file; workers find their NCCL by this name.
+        # /proc/self/maps shows the resolved file; nccl_mapped finds copies by this name.
         raise UsageError(f"nccl-lib: '{path}' resolves to '{real.name}', not libnccl.so*")
     return version
+
+
+def _preload_entries(environ: Mapping[str, str]) -> list[str]:
+    """LD_PRELOAD's entries (the loader accepts colons and spaces between them)."""
+    return [entry for entry in re.split(r"[:\s]+", environ.get("LD_PRELOAD", "")) if entry]
+
+
+def preloaded_first(path: Path, environ: Mapping[str, str]) -> bool:
+    """Whether `path` is the first library LD_PRELOAD names: the one NCCL calls bind."""
+    entries = _preload_entries(environ)
+    return bool(entries) and _same_file(entries[0], str(path))
 
 
 def preload_env(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
@@ -116,18 +175,15 @@ def preload_env(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     Existing LD_PRELOAD entries (colon or space separated) are kept after ours.
     """
     ours = os.path.abspath(path)
-    others = [
-        entry
-        for entry in re.split(r"[:\s]+", environ.get("LD_PRELOAD", ""))
-        if entry and entry != ours
-    ]
+    others = [entry for entry in _preload_entries(environ) if entry != ours]
     return {**environ, "LD_PRELOAD": ":".join([ours, *others]), NCCL_LIB_VAR: ours}
 
 
 def verify_preloaded(environ: Mapping[str, str]) -> None:
-    """At worker start-up: the NCCL that `--nccl-lib` asked for is the one mapped here.
+    """At worker start-up: NCCL's calls go to the library `--nccl-lib` asked for.
 
     A mismatch is an error, never a footnote: the numbers would belong to another NCCL.
+    Other copies mapped but bound by nothing (torch's loader maps the wheel's) are fine.
     Does nothing unless COMMBENCH_NCCL_LIB is set.
     """
     wanted = environ.get(NCCL_LIB_VAR)
@@ -135,25 +191,20 @@ def verify_preloaded(environ: Mapping[str, str]) -> None:
         return
     import torch  # noqa: F401  so torch's own libnccl, if it links one, is mapped too
 
-    loaded = loaded_nccl_paths()
-    if not loaded:
+    bound = bound_nccl()
+    if bound is None:
         raise UsageError(f"nccl-lib: '{wanted}' is not loaded in this worker (no LD_PRELOAD?)")
-    if len(loaded) > 1:
-        raise UsageError(f"nccl-lib: several NCCL libraries are loaded: {', '.join(loaded)}")
-    if not _same_file(loaded[0], wanted):
-        raise UsageError(f"nccl-lib: '{wanted}' was asked for but '{loaded[0]}' is loaded")
-    try:
-        running, expected = library_version(loaded[0]), library_version(wanted)
-    except NcclLibraryError as err:
-        raise UsageError(f"nccl-lib: {err}") from err
-    if running != expected:
-        raise UsageError(f"nccl-lib: the loaded NCCL reports {running}, '{wanted}' is {expected}")
+    if not _same_file(bound.path, wanted):
+        raise UsageError(
+            f"nccl-lib: '{wanted}' was asked for but NCCL calls resolve to '{bound.path}'"
+            " (is it first in LD_PRELOAD?)"
+        )
 
 
 def _same_file(loaded: str, wanted: str) -> bool:
     try:
         return os.path.samefile(loaded, wanted)
-    except OSError:  # e.g. "(deleted)": the file was replaced after it was mapped
+    except OSError:  # e.g. the file was replaced or removed after it was mapped
         return False
 
 
@@ -171,18 +222,15 @@ def built_version() -> str | None:
 
 
 def collect_nccl() -> dict[str, Any]:
-    """NCCL built (torch's claim) vs loaded (the library's own answer), and the path."""
+    """NCCL built (torch's claim) vs bound (the library's own answer), its path, and
+    every libnccl mapped into the process, bound or not."""
     built = built_version()  # imports torch first, which maps the NCCL it links
-    path = loaded_nccl_path()
-    runtime = None
-    if path is not None:
-        try:
-            runtime = library_version(path)
-        except NcclLibraryError:
-            runtime = None
+    bound = bound_nccl()
+    runtime = None if bound is None else bound.version
     return {
         "built": built,
         "runtime": runtime,
-        "path": path,
+        "path": None if bound is None else bound.path,
+        "mapped": sorted(loaded_nccl_paths()),  # sorted: address order means nothing
         "mismatch": built is not None and runtime is not None and built != runtime,
     }

@@ -123,6 +123,10 @@ def recover(path: Path) -> RunProgress:
     return RunProgress(meta, finished, rounds)
 
 
+# Versions recorded for the reader, not what ran: every libnccl mapped, bound or not.
+RECORD_ONLY = frozenset({"nccl_mapped"})
+
+
 def resume_mismatch(meta: dict[str, Any], current: dict[str, Any]) -> str | None:
     """Why the recorded run cannot be continued by this one, or None.
 
@@ -144,10 +148,9 @@ def resume_mismatch(meta: dict[str, Any], current: dict[str, Any]) -> str | None
     for name in ("world_size", "backend"):
         if meta[name] != current[name]:
             return f"the run was measured with {name} {meta[name]}, this is {current[name]}"
-    for name, recorded in meta["versions"].items():
-        if current["versions"].get(name) != recorded:
-            return (
-                f"the run was measured with {name} {recorded},"
-                f" this is {current['versions'].get(name)}"
-            )
-    return None
+    differ = [
+        f"{name} {recorded}, this is {current['versions'].get(name)}"
+        for name, recorded in meta["versions"].items()
+        if name not in RECORD_ONLY and current["versions"].get(name) != recorded
+    ]
+    return f"the run was measured with {'; with '.join(differ)}" if differ else None

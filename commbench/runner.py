@@ -176,14 +176,23 @@ def _recorded_state(progress: RunProgress, key: tuple[str, ...], rounds: int) ->
     return state
 
 
-def check_resumable(path: Path, config: SweepConfig, world_size: int, backend: str) -> None:
-    """Refuse to resume `path` with another config, world, backend or software stack."""
+def check_resumable(
+    path: Path,
+    config: SweepConfig,
+    world_size: int,
+    backend: str,
+    versions: dict[str, Any] | None = None,
+) -> None:
+    """Refuse to resume `path` with another config, world, backend or software stack.
+
+    `versions`: what the workers will record, where that is not this process's own (with
+    `--nccl-lib` only the workers have the library preloaded)."""
     current = {
         "config": config.model_dump(),
         "config_hash": config.config_hash(),
         "world_size": world_size,
         "backend": backend,
-        "versions": envinfo.collect_versions(),
+        "versions": envinfo.collect_versions() if versions is None else versions,
     }
     if problem := resume_mismatch(read_meta(path), current):
         raise UsageError(f"resume: {str(path)!r}: {problem}")

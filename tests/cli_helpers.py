@@ -49,7 +49,10 @@ def commbench(
     )
 
 
-def torchrun(nproc: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def torchrun(
+    nproc: int, *args: str, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`torchrun --standalone` of `python -m commbench ARGS`, `env` added to this one's."""
     return subprocess.run(
         [
             sys.executable,
@@ -64,6 +67,7 @@ def torchrun(nproc: int, *args: str, timeout: float = 240) -> subprocess.Complet
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
