@@ -51,7 +51,14 @@ from commbench.point import Point
 from commbench.progress import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
 from commbench.stats import summarize
-from commbench.timing import Measurement, measure, synchronize, temporary_bytes
+from commbench.timing import (
+    EAGER,
+    DeviceMemory,
+    Measurement,
+    cuda_graphs,
+    measure,
+    synchronize,
+)
 
 EXIT_CHECK_FAILED = 1
 
@@ -218,6 +225,7 @@ class Sweep:
         self.plan = plan
         self.console = console
         self.arena = Arena(world.device)
+        self.memory = DeviceMemory.of(world.device)
         self.clock = PhaseClock()
         self.rss_start = resident_bytes()
         self.states: dict[Point, PointState] = {}
@@ -380,7 +388,7 @@ class Sweep:
                 self._finalize(point, state)
                 return
             with clock("temp_mem"):
-                nbytes = temporary_bytes(bound.run, self.world.device)
+                nbytes = self.memory.temporary_bytes(bound.run)
                 state.row["temp_mem_bytes"] = _peak_over_ranks(nbytes, self.world)
         with clock("bind"):
             for tensor in bound.inputs:  # benign values: in-place sums must not overflow
@@ -390,7 +398,7 @@ class Sweep:
             self.world,
             self.config.timing,
             iters=state.iters,
-            graph=self.config.cuda_graph,
+            batching=cuda_graphs(self.world.device) if self.config.cuda_graph else EAGER,
             clock=clock,
         )
         state.iters = measurement.iters
@@ -431,10 +439,14 @@ class Sweep:
         """Every rank's memory: RSS once its groups existed, its peak and the growth between
         them, the arena, and on CUDA the allocator's peak (NaN elsewhere)."""
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # KiB on Linux
-        device = self.world.device
-        device_peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else math.nan
         every = self.world.gather_floats(
-            [self.rss_start, peak, peak - self.rss_start, self.arena.capacity, device_peak]
+            [
+                self.rss_start,
+                peak,
+                peak - self.rss_start,
+                self.arena.capacity,
+                self.memory.sweep_peak(),
+            ]
         )
         names = ("rss_start_bytes", "rss_peak_bytes", "rss_growth_bytes", "arena_bytes")
         columns = dict(zip((*names, "device_peak_bytes"), every.T.tolist(), strict=True))
