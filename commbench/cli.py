@@ -178,7 +178,7 @@ def sweep(
 
         raise typer.Exit(run_sweep(sweep_config, resume=resume is not None, force=force))
 
-    from commbench.groups import choose_backend
+    from commbench.groups import check_gpu_count, choose_backend, sharing_allowed
     from commbench.launch import default_nproc, launch_local
     from commbench.plan import build_plan
     from commbench.results import check_new_run_dir, default_run_dir
@@ -191,6 +191,10 @@ def sweep(
     build_plan(sweep_config, world)  # validate against the world before starting any worker
     backend = choose_backend(sweep_config.backend)
     check_backend(sweep_config, backend)
+    if backend == "nccl":
+        import torch
+
+        check_gpu_count(world, torch.cuda.device_count(), sharing_allowed())
     run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
     if resume is None:
         check_new_run_dir(Path(run_dir), force)

@@ -146,9 +146,13 @@ def sample_rows(
     return samples, rank_samples
 
 
+# torch.OutOfMemoryError is torch 2.5's name for torch.cuda.OutOfMemoryError (1.13+)
+CUDA_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
 def _is_out_of_memory(err: RuntimeError) -> bool:
     """CUDA raises OutOfMemoryError; the CPU allocator a plain RuntimeError that says so."""
-    return isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)
+    return isinstance(err, CUDA_OUT_OF_MEMORY) or "can't allocate memory" in str(err)
 
 
 def backend_message(err: RuntimeError) -> str:
