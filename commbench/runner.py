@@ -389,8 +389,10 @@ class Sweep:
                 passed = check(bound, self.world)
             if not passed:
                 state.row["check"] = "fail"
-                self._finalize(point, state)
-                return
+                if not bound.defect:
+                    self._finalize(point, state)
+                    return
+                state.row["note"] = "; ".join(filter(None, (bound.note, bound.defect)))
             with clock("temp_mem"):
                 nbytes = self.memory.temporary_bytes(bound.run)
                 state.row["temp_mem_bytes"] = _peak_over_ranks(nbytes, self.world)
@@ -485,7 +487,9 @@ class Sweep:
             if self.config.profile_phases:
                 render_phases(phases, self.console)
             if failed:
-                self.console.print(f"[red]{failed} point(s) failed the exact-output check[/red]")
+                self.console.print(
+                    f"[red]{failed} point(s) failed the exact-output check: see their note[/red]"
+                )
         return EXIT_CHECK_FAILED if failed else 0
 
     def _say_stopped(self, reason: str) -> None:

@@ -57,6 +57,9 @@ class Bound:
     padded_vocab: int = 0  # logits_gather: the vocab actually moved (a multiple of tp)
     note: str = ""  # anything a reader of the row must know (e.g. a fallback was run)
     scratch: tuple[torch.Tensor, ...] = ()  # buffers of its own between inputs and output
+    # A known defect of the code path measured, which the check exposes: the row fails
+    # the check with this note and is measured all the same (its cost is real).
+    defect: str = ""
 
 
 Variant = Callable[[Point, GroupContext, Arena], Bound]
