@@ -20,6 +20,7 @@ import torch
 
 from commbench.config import TimingConfig
 from commbench.groups import World
+from commbench.oom import agree_or_skip
 from commbench.phases import PhaseClock
 from commbench.stats import stop_reason
 
@@ -91,9 +92,7 @@ def capture(run: Callable[[], object], iters: int, device: torch.device) -> Call
     """`iters` operations captured once in a CUDA graph; a sample replays it, as decode does.
 
     The operation runs once on the capture stream first, so nothing is set up lazily during
-    capture, and the graph is replayed once before it is handed out: the first replay
-    uploads it (torch/cuda/graphs.py, CUDAGraph.replay), which no sample should carry.
-    `thread_local`: other threads (the NCCL and commbench watchdogs) may use CUDA
+    capture. `thread_local`: other threads (the NCCL and commbench watchdogs) may use CUDA
     meanwhile. Not verified on a GPU in this project's CI (it has none): `make gpu-check`.
     """
     stream = torch.cuda.Stream(device)
@@ -105,7 +104,6 @@ def capture(run: Callable[[], object], iters: int, device: torch.device) -> Call
     with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
         for _ in range(iters):
             run()
-    graph.replay()
     torch.cuda.synchronize(device)
     return graph.replay
 
@@ -225,8 +223,17 @@ def measure(
 def _ready(
     batching: Batching, run: Callable[[], object], iters: int, world: World, clock: PhaseClock
 ) -> Callable[[], None]:
-    """A batch of `iters` operations, made on every rank, the ranks in step again after it."""
-    with clock("capture" if batching.captured else "warmup"):
+    """A batch of `iters` operations, made on every rank (or the point skipped on all, if
+    making it ran out of memory on any), the ranks in step again after it.
+
+    A captured graph is replayed once, untimed, after the ranks agree: its first replay
+    uploads it to the device, which no sample should carry.
+    """
+    if batching.captured:
+        with clock("capture"):
+            batch = agree_or_skip(world, "graph capture", lambda: batching.make(run, iters))
+            batch()
+    else:
         batch = batching.make(run, iters)
     with clock("barrier"):
         synchronize(world.device)

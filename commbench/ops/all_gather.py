@@ -13,6 +13,7 @@ from commbench.ops.base import (
     Bound,
     Collective,
     GroupContext,
+    flat_bytes,
     gather_factor,
     padded,
     pattern,
@@ -106,6 +107,7 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         api=api,
         note=note,
         defect=defect,
+        hidden_bytes=flat_bytes(chunks),
     )
 
 

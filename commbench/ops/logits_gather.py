@@ -21,6 +21,7 @@ from commbench.ops.base import (
     Bound,
     Collective,
     GroupContext,
+    flat_bytes,
     gather_factor,
     padded,
     pattern,
@@ -62,6 +63,7 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         api=api,
         note=note,
         defect=defect,
+        hidden_bytes=flat_bytes(chunks),
     )
 
 
