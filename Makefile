@@ -15,7 +15,11 @@ CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
 
-.PHONY: setup run test lint format gate baseline benchmark clean
+# The oldest supported torch is pyproject's floor; the newest, the newest release tested.
+TORCH_OLDEST ?= $(shell sed -n 's/^ *"torch>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+TORCH_NEWEST ?= 2.15.0
+
+.PHONY: setup run test lint format gate baseline benchmark clean test-torch-range gpu-check
 
 setup: $(STAMP)
 
@@ -30,6 +34,11 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# A short gloo sweep under the oldest and the newest supported torch, each in its own venv
+# cached in ~/.cache/commbench-ci (the registry's builds: several GB each, the first time).
+test-torch-range:
+	scripts/torch-range.sh $(TORCH_OLDEST) $(TORCH_NEWEST)
 
 lint: setup
 	$(VENV)/bin/ruff check .

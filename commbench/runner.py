@@ -78,10 +78,24 @@ def prepare_check(bound: Bound) -> torch.Tensor:
 
 def check(bound: Bound, world: World, expected: torch.Tensor | None = None) -> bool:
     """Run once on the check pattern and compare bit for bit, agreed over all ranks.
-    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs)."""
+    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs).
+
+    An operation this torch's backend lacks (gloo's list reduce_scatter before torch 2.8:
+    "ProcessGroupGloo does not support reduce_scatter") is refused on every rank before
+    anything is sent: PointSkipped, with the backend's words, on every rank.
+    """
     if expected is None:
         expected = prepare_check(bound)
-    bound.run()
+    problem = None
+    try:
+        bound.run()
+    except (RuntimeError, NotImplementedError) as err:  # refused before communicating
+        if "does not support" not in str(err):
+            raise
+        problem = f"skipped: {backend_message(err)} (torch {torch.__version__})"
+    reason = next((p for p in world.gather_objects(problem) if p), None)
+    if reason:
+        raise PointSkipped(reason)
     synchronize(world.device)
     return world.all_true(torch.equal(bound.output, expected))
 
