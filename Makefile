@@ -40,6 +40,13 @@ test: setup
 test-torch-range:
 	scripts/torch-range.sh $(TORCH_OLDEST) $(TORCH_NEWEST)
 
+# On a GPU machine, first: checks what only a GPU shows (README, "What was verified where").
+# No venv, no network: the python and torch already there, this repo on PYTHONPATH.
+# NCCL_LIB=/path/libnccl.so.2 (a second NCCL, from an nvidia-nccl wheel) checks --nccl-lib.
+gpu-check:
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m commbench.gpucheck \
+		$(if $(NCCL_LIB),--nccl-lib $(NCCL_LIB))
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
