@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -170,6 +171,7 @@ class World:
         buffers (gloo's, NCCL's communicator) go back before the next split starts."""
         ctx = self._splits.pop(tp, None)
         if ctx is not None:
+            _settle(ctx.group)
             dist.destroy_process_group(ctx.group)
 
 
@@ -225,6 +227,31 @@ def _refuse_shared_gpus(world: World) -> None:
         )
 
 
-def close_world() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+# How long a rank lets go of the GIL before destroying a gloo group (see _settle)
+SETTLE_S = 0.05
+
+
+def _settle(group: dist.ProcessGroup | None) -> None:
+    """Let a gloo group's worker threads finish before the group is destroyed.
+
+    torch 2.7's ~ProcessGroupGloo joins its worker threads while the caller holds the GIL,
+    and a worker dropping the last reference to a finished operation's tensor needs the
+    GIL to free the tensor's Python object: a deadlock at exit, seen under torch 2.7.1
+    (gdb: main thread in ~ProcessGroupGloo -> std::thread::join, a worker in
+    PyObjectSlot::maybe_destroy_pyobj -> take_gil). A barrier drains the group's queue,
+    and a short sleep, which releases the GIL, lets the workers drop what they hold.
+    """
+    if dist.get_backend(group) == "gloo":
+        dist.barrier(group=group)
+        time.sleep(SETTLE_S)
+
+
+def close_world(world: World | None = None) -> None:
+    """Destroy every group; `world`'s control group and splits settle first (_settle)."""
+    if not dist.is_initialized():
+        return
+    if world is not None:
+        for tp in list(world._splits):
+            world.release(tp)
+        _settle(world.control)
+    dist.destroy_process_group()

@@ -623,7 +623,9 @@ def run_sweep(
             file=sys.stderr,
         )
         return EXIT_INCOMPLETE
+    code = None
     try:
-        return Sweep(world, config, plan, console or Console()).run(resume, force)
-    finally:
-        close_world()
+        code = Sweep(world, config, plan, console or Console()).run(resume, force)
+        return code
+    finally:  # every rank still there settles its groups first; after a fault, none waits
+        close_world(world if code in (0, EXIT_CHECK_FAILED) else None)
