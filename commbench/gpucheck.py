@@ -392,7 +392,6 @@ def check_device_peak() -> Check:
     small = torch.ones(1024, device=device)
     memory.temporary_bytes(lambda: small * 2)
     peak = memory.sweep_peak() - base
-    del small
     torch.cuda.empty_cache()  # the sweeps that follow share this GPU
     return Check(
         "device_peak_bytes after a freed 1 GiB",
