@@ -15,7 +15,11 @@ CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
 
-.PHONY: setup run test test-cuda-build cuda-venv lint format gate baseline benchmark clean
+# The oldest supported torch is pyproject's floor; the newest, the newest release tested.
+TORCH_OLDEST ?= $(shell sed -n 's/^ *"torch>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+TORCH_NEWEST ?= 2.15.0
+
+.PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format gate baseline benchmark clean
 
 setup: $(STAMP)
 
@@ -73,6 +77,18 @@ $(NCCL_DIR)/%/libnccl.so.2: | $(CUDA_PY)
 # PYTHONPATH: this clone's commbench, whichever clone last installed into the shared venv.
 test-cuda-build: cuda-venv $(NCCL_LIBS)
 	PYTHONPATH=$(CURDIR) COMMBENCH_TEST_NCCL_DIR=$(NCCL_DIR) $(CUDA_PY) -m pytest -q tests
+
+# A short gloo sweep under the oldest and the newest supported torch, each in its own venv
+# cached in ~/.cache/commbench-ci (the registry's builds: several GB each, the first time).
+test-torch-range:
+	scripts/torch-range.sh $(TORCH_OLDEST) $(TORCH_NEWEST)
+
+# On a GPU machine, first: checks what only a GPU shows (README, "What was verified where").
+# No venv, no network: the python and torch already there, this repo on PYTHONPATH.
+# NCCL_LIB=/path/libnccl.so.2 (a second NCCL, from an nvidia-nccl wheel) checks --nccl-lib.
+gpu-check:
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m commbench.gpucheck \
+		$(if $(NCCL_LIB),--nccl-lib $(NCCL_LIB))
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -39,7 +39,7 @@ def largest_points(nproc: int) -> list[Point]:
     dist.init_process_group("fake", rank=0, world_size=nproc, store=FakeStore())
     try:
         world = World(0, nproc, 0, "fake", torch.device("cpu"), control=None)
-        sizes = {p: footprint(p, world.split(p.tp)) for p in build_plan(config, nproc)}
+        sizes = {p: footprint(p, world.split(p.tp)).buffers for p in build_plan(config, nproc)}
     finally:
         dist.destroy_process_group()
     return [point for point, size in sizes.items() if size >= max(sizes.values()) / 2]

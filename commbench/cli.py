@@ -192,7 +192,7 @@ def sweep(
     from commbench.plan import build_plan
 
     build_plan(sweep_config, world)  # validate against the world before starting any worker
-    from commbench.groups import choose_backend
+    from commbench.groups import check_gpu_count, choose_backend, sharing_allowed
 
     backend = choose_backend(sweep_config.backend)
     check_backend(sweep_config, backend)
@@ -203,6 +203,10 @@ def sweep(
 
         versions = check_compatible(nccl_lib, os.environ)
         os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
+    if backend == "nccl":
+        import torch
+
+        check_gpu_count(world, torch.cuda.device_count(), sharing_allowed())
     if resume is not None:
         from commbench.runner import check_resumable
 

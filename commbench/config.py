@@ -305,12 +305,31 @@ def _reduce_tokens(config: SweepConfig, max_tokens: int) -> SweepConfig:
     return config.model_copy(update={"tokens": kept})
 
 
-def check_backend(config: SweepConfig, backend: str) -> None:
-    """What the chosen backend cannot do, refused before anything starts."""
+# ProcessGroupNCCL stopped calling recordStream on collectives' tensors in torch 2.8
+# (TORCH_NCCL_AVOID_RECORD_STREAMS became the default, its stash path unconditional).
+GRAPH_SAFE_LIST_TORCH = (2, 8)
+
+
+def check_backend(config: SweepConfig, backend: str, torch_version: str | None = None) -> None:
+    """What the chosen backend (and torch, `torch_version` or the installed one) cannot
+    do, refused before anything starts."""
     if config.cuda_graph and backend != "nccl":
         raise UsageError(
             f"cuda-graph: needs the nccl backend on CUDA GPUs; this run uses {backend} on CPU"
         )
+    if config.cuda_graph and "list" in config.variants:
+        if torch_version is None:
+            import torch
+
+            torch_version = torch.__version__
+        release = tuple(int(part) for part in re.findall(r"\d+", torch_version)[:2])
+        if release < GRAPH_SAFE_LIST_TORCH:
+            raise UsageError(
+                f"cuda-graph: the list forms need torch 2.8 or later under CUDA graphs (this"
+                f" is {torch_version}): before it ProcessGroupNCCL records the flat buffer on"
+                " its stream, capture defers those frees and every captured operation keeps"
+                " its own; add --variants tensor or use torch >= 2.8"
+            )
 
 
 def resolve_tp(config: SweepConfig, world_size: int) -> list[int]:

@@ -20,6 +20,10 @@ from types import FrameType
 # The process group's own timeout fires first with the backend's message; the
 # watchdog is the backstop for a collective that ignores it.
 WATCHDOG_GRACE = 1.2
+# Except on NCCL, whose own watchdog ends the process (SIGABRT) at its groups' timeout:
+# the measured NCCL groups wait this many --timeout, so commbench's watchdog acts first
+# (groups.group_timeouts).
+NCCL_GRACE = 2.0
 
 EXIT_INCOMPLETE = 3  # a peer died or hung: the run stopped early and can be resumed
 EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: stopped cleanly at a point boundary, resumable

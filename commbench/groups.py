@@ -8,6 +8,8 @@ a GPU stream and never allocate device memory.
 from __future__ import annotations
 
 import os
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from commbench.errors import UsageError
+from commbench.faults import NCCL_GRACE
 from commbench.launch import SLURM_TO_TORCH, launcher_env
 from commbench.ops.base import GroupContext, tensor_api
 
@@ -28,6 +31,58 @@ def choose_backend(requested: str) -> str:
     if requested == "nccl" and not has_gpu:
         raise UsageError("backend: 'nccl' needs CUDA GPUs and an NCCL build of torch; none here")
     return requested
+
+
+SHARED_GPU_VAR = "COMMBENCH_SHARE_GPU"  # "1": ranks may share a GPU, for correctness only
+
+
+def sharing_allowed(environ: dict[str, str] | None = None) -> bool:
+    return (os.environ if environ is None else environ).get(SHARED_GPU_VAR) == "1"
+
+
+def cuda_index(local_rank: int, visible: int, shared: bool = False) -> int:
+    """This rank's GPU among the `visible` ones on its node.
+
+    A task that sees one GPU owns it, whatever its LOCAL_RANK (`srun --gpus-per-task=1`,
+    or CUDA_VISIBLE_DEVICES with one entry per task): that GPU is cuda:0. Otherwise rank
+    i of a node takes GPU i, and a rank beyond the GPUs is refused: ranks sharing a GPU
+    time each other (`COMMBENCH_SHARE_GPU=1` allows it, for correctness checks only).
+    """
+    if visible == 1:
+        return 0
+    if local_rank < visible:
+        return local_rank
+    if shared:
+        return local_rank % visible
+    raise UsageError(
+        f"nproc: local rank {local_rank} has no GPU of its own ({visible} visible on this"
+        f" node): run at most {visible} ranks per node"
+    )
+
+
+def check_gpu_count(nproc: int, visible: int, shared: bool = False) -> None:
+    """`sweep --nproc N` on NCCL: N ranks need N GPUs."""
+    if nproc > visible and not shared:
+        raise UsageError(
+            f"nproc: {nproc} ranks but {visible} GPU(s) visible: ranks sharing a GPU time"
+            f" each other ({SHARED_GPU_VAR}=1 allows it, for correctness checks only)"
+        )
+
+
+def group_timeouts(backend: str, timeout_s: float) -> tuple[timedelta, timedelta]:
+    """(control group's, measured groups') timeouts for `--timeout`.
+
+    On NCCL, PyTorch's own watchdog tears the process down (SIGABRT) once a collective
+    exceeds its group's timeout: ProcessGroupNCCL's default TORCH_NCCL_ASYNC_ERROR_HANDLING
+    is 3, SkipCleanUp (ProcessGroupNCCL.cpp, the constructor: `getCvarInt(
+    TORCH_NCCL_ASYNC_ERROR_HANDLING, 3 /*SkipCleanUp*/)`), and its watchdog then throws
+    on its own thread. commbench's watchdog, which records `stopped` and exits 3, must act
+    first on every rank, so the measured NCCL groups wait NCCL_GRACE x --timeout, past it.
+    The control group (gloo, on CPU) keeps --timeout: its timeout raises in the main
+    thread, which then stops the run the same way.
+    """
+    control = timedelta(seconds=timeout_s)
+    return control, control * NCCL_GRACE if backend == "nccl" else control
 
 
 def group_ranks(world_size: int, tp: int, layout: str) -> list[tuple[int, ...]]:
@@ -116,6 +171,7 @@ class World:
         buffers (gloo's, NCCL's communicator) go back before the next split starts."""
         ctx = self._splits.pop(tp, None)
         if ctx is not None:
+            _settle(ctx.group)
             dist.destroy_process_group(ctx.group)
 
 
@@ -134,14 +190,15 @@ def init_world(
     backend = choose_backend(requested_backend)
     local_rank = int(env.get("LOCAL_RANK", "0"))
     if backend == "nccl":
-        device = torch.device("cuda", local_rank)
+        index = cuda_index(local_rank, torch.cuda.device_count(), sharing_allowed())
+        device = torch.device("cuda", index)
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    timeout = timedelta(seconds=timeout_s)
+    control_timeout, timeout = group_timeouts(backend, timeout_s)
     dist.init_process_group(backend=backend, timeout=timeout)
-    control = None if backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
-    return World(
+    control = None if backend == "gloo" else dist.new_group(backend="gloo", timeout=control_timeout)
+    world = World(
         rank=dist.get_rank(),
         size=dist.get_world_size(),
         local_rank=local_rank,
@@ -151,8 +208,50 @@ def init_world(
         layout=layout,
         timeout=timeout,
     )
+    if backend == "nccl":
+        _refuse_shared_gpus(world)
+    return world
 
 
-def close_world() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def _refuse_shared_gpus(world: World) -> None:
+    """Two ranks of one node on one GPU (every task saw the same single GPU): refused on
+    every rank, unless COMMBENCH_SHARE_GPU=1."""
+    props = torch.cuda.get_device_properties(world.device)
+    mine = (socket.gethostname(), str(getattr(props, "uuid", world.device.index)))
+    every = world.gather_objects(mine)
+    if len(set(every)) < len(every) and not sharing_allowed():
+        host, gpu = next(pair for pair in every if every.count(pair) > 1)
+        raise UsageError(
+            f"nproc: {every.count((host, gpu))} ranks on {host} share GPU {gpu}: ranks sharing a"
+            f" GPU time each other ({SHARED_GPU_VAR}=1 allows it, for correctness checks only)"
+        )
+
+
+# How long a rank lets go of the GIL before destroying a gloo group (see _settle)
+SETTLE_S = 0.05
+
+
+def _settle(group: dist.ProcessGroup | None) -> None:
+    """Let a gloo group's worker threads finish before the group is destroyed.
+
+    torch 2.7's ~ProcessGroupGloo joins its worker threads while the caller holds the GIL,
+    and a worker dropping the last reference to a finished operation's tensor needs the
+    GIL to free the tensor's Python object: a deadlock at exit, seen under torch 2.7.1
+    (gdb: main thread in ~ProcessGroupGloo -> std::thread::join, a worker in
+    PyObjectSlot::maybe_destroy_pyobj -> take_gil). A barrier drains the group's queue,
+    and a short sleep, which releases the GIL, lets the workers drop what they hold.
+    """
+    if dist.get_backend(group) == "gloo":
+        dist.barrier(group=group)
+        time.sleep(SETTLE_S)
+
+
+def close_world(world: World | None = None) -> None:
+    """Destroy every group; `world`'s control group and splits settle first (_settle)."""
+    if not dist.is_initialized():
+        return
+    if world is not None:
+        for tp in list(world._splits):
+            world.release(tp)
+        _settle(world.control)
+    dist.destroy_process_group()

@@ -43,7 +43,8 @@ from commbench.faults import (
 from commbench.groups import World, choose_backend, close_world, group_ranks, init_world
 from commbench.launch import world_size_from_env
 from commbench.nccl import verify_preloaded
-from commbench.ops import REGISTRY, bind, footprint
+from commbench.oom import PointSkipped, agree_or_skip, is_out_of_memory
+from commbench.ops import REGISTRY, Footprint, bind, footprint
 from commbench.ops.base import Bound
 from commbench.phases import PhaseClock, render_phases
 from commbench.plan import build_plan, round_order
@@ -51,17 +52,52 @@ from commbench.point import Point
 from commbench.progress import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
 from commbench.stats import summarize
-from commbench.timing import Measurement, measure, synchronize, temporary_bytes
+from commbench.timing import (
+    EAGER,
+    DeviceMemory,
+    Measurement,
+    cuda_graphs,
+    measure,
+    synchronize,
+)
 
 EXIT_CHECK_FAILED = 1
 
 
-def check(bound: Bound, world: World) -> bool:
-    """Run once on the check pattern and compare bit for bit, agreed over all ranks."""
+def prepare_check(bound: Bound) -> torch.Tensor:
+    """Everything the check allocates before its collective: the pattern in the inputs,
+    the expected output, and room for the backend's flat buffer (allocated and freed
+    again: the caching allocator keeps the block for the collective to reuse)."""
     bound.fill()
-    bound.run()
+    expected = bound.expected()
+    if bound.hidden_bytes:
+        room = torch.empty(bound.hidden_bytes, dtype=torch.uint8, device=bound.output.device)
+        del room
+    return expected
+
+
+def check(bound: Bound, world: World, expected: torch.Tensor | None = None) -> bool:
+    """Run once on the check pattern and compare bit for bit, agreed over all ranks.
+    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs).
+
+    An operation this torch's backend lacks (gloo's list reduce_scatter before torch 2.8:
+    "ProcessGroupGloo does not support reduce_scatter") is refused on every rank before
+    anything is sent: PointSkipped, with the backend's words, on every rank.
+    """
+    if expected is None:
+        expected = prepare_check(bound)
+    problem = None
+    try:
+        bound.run()
+    except (RuntimeError, NotImplementedError) as err:  # refused before communicating
+        if "does not support" not in str(err):
+            raise
+        problem = f"skipped: {backend_message(err)} (torch {torch.__version__})"
+    reason = next((p for p in world.gather_objects(problem) if p), None)
+    if reason:
+        raise PointSkipped(reason)
     synchronize(world.device)
-    return world.all_true(torch.equal(bound.output, bound.expected()))
+    return world.all_true(torch.equal(bound.output, expected))
 
 
 @dataclass
@@ -137,11 +173,6 @@ def sample_rows(
             {**common, "rank": rank, "time_us": t * 1e6} for rank, t in enumerate(per_rank)
         ]
     return samples, rank_samples
-
-
-def _is_out_of_memory(err: RuntimeError) -> bool:
-    """CUDA raises OutOfMemoryError; the CPU allocator a plain RuntimeError that says so."""
-    return isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)
 
 
 def backend_message(err: RuntimeError) -> str:
@@ -227,10 +258,11 @@ class Sweep:
         self.plan = plan
         self.console = console
         self.arena = Arena(world.device)
+        self.memory = DeviceMemory.of(world.device)
         self.clock = PhaseClock()
         self.rss_start = resident_bytes()
         self.states: dict[Point, PointState] = {}
-        self.footprints: dict[Point, int] = {}  # buffer bytes per point on this rank
+        self.footprints: dict[Point, Footprint] = {}  # per point, on this rank
         self.writer: RunWriter | None = None
         self.meta: dict[str, Any] = {}
         self.where = "start-up"
@@ -304,16 +336,18 @@ class Sweep:
         each point reserves what it needs and the ones that do not fit are skipped."""
         limit = self.config.max_bytes or math.inf
         self.footprints = {p: footprint(p, self.world.split(p.tp)) for p in self.plan}
-        sizes = self.footprints.values()
+        sizes = [fp.total for fp in self.footprints.values()]
         if not self.world.all_true(min(sizes) <= limit):
             raise UsageError(
                 f"max-bytes: {limit} is below every point (the smallest needs {min(sizes)}"
                 " bytes per rank)"
             )
         try:
-            self.arena.reserve(max(n for n in sizes if n <= limit))
+            self.arena.reserve(
+                max(fp.buffers for fp in self.footprints.values() if fp.total <= limit)
+            )
         except RuntimeError as err:
-            if not _is_out_of_memory(err):
+            if not is_out_of_memory(err):
                 raise
 
     def _loop(self) -> None:
@@ -352,16 +386,19 @@ class Sweep:
     def _bind(self, point: Point) -> tuple[Bound | None, str | None]:
         """The bound point, or why it cannot run on this rank (too big, out of memory)."""
         need = self.footprints[point]
-        if self.config.max_bytes and need > self.config.max_bytes:
-            return None, f"skipped: needs {need} bytes per rank, over --max-bytes"
+        if self.config.max_bytes and need.total > self.config.max_bytes:
+            hidden = f" ({need.hidden} of them the backend's flat copy)" if need.hidden else ""
+            return None, f"skipped: needs {need.total} bytes per rank{hidden}, over --max-bytes"
         try:
-            return bind(point, self.world.split(point.tp), self.arena, need), None
+            return bind(point, self.world.split(point.tp), self.arena, need.buffers), None
         except RuntimeError as err:
-            if not _is_out_of_memory(err):
+            if not is_out_of_memory(err):
                 raise
             if self.world.device.type == "cuda":
                 torch.cuda.empty_cache()
-            return None, f"skipped: out of memory on rank {self.world.rank} for {need} bytes"
+            return None, (
+                f"skipped: out of memory on rank {self.world.rank} for {need.buffers} bytes"
+            )
 
     def _step(self, point: Point, round_: int) -> None:
         """One point in one round: agree it can run, check it once, measure, write."""
@@ -378,28 +415,49 @@ class Sweep:
                 reason = next(p for p in self.world.gather_objects(problem) if p)
             self._finalize(point, PointState({**row, "check": "skipped", "note": reason}))
             return
+        try:
+            self._check_and_measure(point, round_, row, bound)
+        except PointSkipped as skipped:
+            self._finalize(point, PointState({**row, "check": "skipped", "note": str(skipped)}))
+
+    def _check_and_measure(
+        self, point: Point, round_: int, row: dict[str, Any], bound: Bound
+    ) -> None:
+        """The bound point's check (first time only), then one round of measurement. Each
+        step that allocates is agreed on (commbench/oom.py): PointSkipped on every rank."""
+        clock, world = self.clock, self.world
         state = self.states.setdefault(point, PointState())
         if not state.checked:
             state.checked = True
             state.row = {**row, **bound_row(bound), "check": "pass"}
             with clock("check"):
-                passed = check(bound, self.world)
+                expected = agree_or_skip(
+                    world, "the check's expected values", lambda: prepare_check(bound)
+                )
+                passed = check(bound, world, expected)
+                del expected
             if not passed:
                 state.row["check"] = "fail"
-                self._finalize(point, state)
-                return
+                if not bound.defect:
+                    self._finalize(point, state)
+                    return
+                state.row["note"] = "; ".join(filter(None, (bound.note, bound.defect)))
             with clock("temp_mem"):
-                nbytes = temporary_bytes(bound.run, self.world.device)
-                state.row["temp_mem_bytes"] = _peak_over_ranks(nbytes, self.world)
+                nbytes = agree_or_skip(
+                    world,
+                    "the temporary-memory probe",
+                    lambda: self.memory.temporary_bytes(bound.run),
+                )
+                state.row["temp_mem_bytes"] = _peak_over_ranks(nbytes, world)
         with clock("bind"):
             for tensor in bound.inputs:  # benign values: in-place sums must not overflow
                 tensor.zero_()
         measurement = measure(
             bound.run,
-            self.world,
+            world,
             self.config.timing,
             iters=state.iters,
-            graph=self.config.cuda_graph,
+            batching=cuda_graphs(world.device) if self.config.cuda_graph else EAGER,
             clock=clock,
         )
         state.iters = measurement.iters
@@ -440,10 +498,14 @@ class Sweep:
         """Every rank's memory: RSS once its groups existed, its peak and the growth between
         them, the arena, and on CUDA the allocator's peak (NaN elsewhere)."""
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # KiB on Linux
-        device = self.world.device
-        device_peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else math.nan
         every = self.world.gather_floats(
-            [self.rss_start, peak, peak - self.rss_start, self.arena.capacity, device_peak]
+            [
+                self.rss_start,
+                peak,
+                peak - self.rss_start,
+                self.arena.capacity,
+                self.memory.sweep_peak(),
+            ]
         )
         names = ("rss_start_bytes", "rss_peak_bytes", "rss_growth_bytes", "arena_bytes")
         columns = dict(zip((*names, "device_peak_bytes"), every.T.tolist(), strict=True))
@@ -478,7 +540,9 @@ class Sweep:
             if self.config.profile_phases:
                 render_phases(phases, self.console)
             if failed:
-                self.console.print(f"[red]{failed} point(s) failed the exact-output check[/red]")
+                self.console.print(
+                    f"[red]{failed} point(s) failed the exact-output check: see their note[/red]"
+                )
         return EXIT_CHECK_FAILED if failed else 0
 
     def _say_stopped(self, reason: str) -> None:
@@ -568,7 +632,9 @@ def run_sweep(
             file=sys.stderr,
         )
         return EXIT_INCOMPLETE
+    code = None
     try:
-        return Sweep(world, config, plan, console or Console()).run(resume, force)
-    finally:
-        close_world()
+        code = Sweep(world, config, plan, console or Console()).run(resume, force)
+        return code
+    finally:  # every rank still there settles its groups first; after a fault, none waits
+        close_world(world if code in (0, EXIT_CHECK_FAILED) else None)

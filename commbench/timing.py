@@ -20,6 +20,7 @@ import torch
 
 from commbench.config import TimingConfig
 from commbench.groups import World
+from commbench.oom import agree_or_skip
 from commbench.phases import PhaseClock
 from commbench.stats import stop_reason
 
@@ -92,7 +93,7 @@ def capture(run: Callable[[], object], iters: int, device: torch.device) -> Call
 
     The operation runs once on the capture stream first, so nothing is set up lazily during
     capture. `thread_local`: other threads (the NCCL and commbench watchdogs) may use CUDA
-    meanwhile. Not verified on a GPU in this project's CI (it has none).
+    meanwhile. Not verified on a GPU in this project's CI (it has none): `make gpu-check`.
     """
     stream = torch.cuda.Stream(device)
     stream.wait_stream(torch.cuda.current_stream(device))
@@ -105,6 +106,23 @@ def capture(run: Callable[[], object], iters: int, device: torch.device) -> Call
             run()
     torch.cuda.synchronize(device)
     return graph.replay
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How a sample's K operations are made: issued one after another, or captured once
+    and replayed. Calibration times a batch made the same way as the samples', so K fits
+    what a sample really costs (a graph replay can be far shorter than K eager calls)."""
+
+    make: Callable[[Callable[[], object], int], Callable[[], None]]
+    captured: bool = False  # making a batch captures a graph: the capture phase's time
+
+
+EAGER = Batching(repeat)
+
+
+def cuda_graphs(device: torch.device) -> Batching:
+    return Batching(lambda run, iters: capture(run, iters, device), captured=True)
 
 
 CALIBRATION_OPS = 2  # the last warm-up operations are timed, to choose K
@@ -145,15 +163,22 @@ def measure(
     timing: TimingConfig,
     iters: int | None = None,
     *,
-    graph: bool = False,
+    batching: Batching = EAGER,
     clock: PhaseClock | None = None,
 ) -> Measurement:
-    """Warm up, choose K (unless given), then sample until a stop rule fires.
+    """Warm up, choose K (unless given) from a batch made as the samples' are, make the
+    sample's batch, resync the ranks, then sample until a stop rule fires.
 
     Each rank sees the same slowest-rank times, and the time budget is judged on the
     slowest rank's clock, so every rank stops after the same sample. Every rank's own
-    times are gathered once, at the end. With `graph`, the K operations of a sample are
-    one CUDA graph replay.
+    times are gathered once, at the end.
+
+    Making a batch can take each rank its own time (a graph capture does), so the ranks
+    meet at a barrier right after each (the calibration's and the samples') and the time
+    budget starts after the samples' one, as nccl-tests does
+    after instantiating its graph (src/common.cu, BenchTime: "Resync CPU, restart timing,
+    launch cuda graph": Barrier(args); tim.reset()). Without it the first sample's
+    slowest rank would carry the ranks' capture-time skew.
     """
     clock = clock or PhaseClock()
     timer = make_timer(world.device)
@@ -164,20 +189,16 @@ def measure(
     with clock("barrier"):
         synchronize(world.device)
         world.barrier()
-    started = time.perf_counter()
     if iters is None:
         with clock("calibrate"):
-            batch = repeat(run, calibration_ops)
-            calibration_clock = PhaseClock()  # its time is the calibrate phase's, not samples'
+            calibration_clock = PhaseClock()  # its time is the calibrate phase's alone
+            probe = _ready(batching, run, calibration_ops, world, calibration_clock)
             _, slowest, _ = _timed_batch(
-                batch, calibration_ops, timer, world, started, calibration_clock
+                probe, calibration_ops, timer, world, time.perf_counter(), calibration_clock
             )
         iters = choose_iters(slowest, timing)
-    if graph:
-        with clock("capture"):
-            batch = capture(run, iters, world.device)
-    else:
-        batch = repeat(run, iters)
+    batch = _ready(batching, run, iters, world, clock)
+    started = time.perf_counter()
     mine: list[float] = []
     slowest_times: list[float] = []
     while True:
@@ -199,16 +220,88 @@ def measure(
             return Measurement(iters, np.array(slowest_times), rank_samples, reason)
 
 
-def temporary_bytes(run: Callable[[], object], device: torch.device) -> int | None:
-    """Peak memory one operation allocates beyond what is already allocated (its inputs
-    and outputs): the hidden flat buffer of a list form, for instance. Only CUDA's caching
-    allocator reports it (NCCL's own buffers are outside it); None elsewhere, never a guess.
+def _ready(
+    batching: Batching, run: Callable[[], object], iters: int, world: World, clock: PhaseClock
+) -> Callable[[], None]:
+    """A batch of `iters` operations, made on every rank (or the point skipped on all, if
+    making it ran out of memory on any), the ranks in step again after it.
+
+    A captured graph is replayed once, untimed, after the ranks agree: its first replay
+    uploads it to the device, which no sample should carry.
     """
-    if device.type != "cuda":
-        return None
-    torch.cuda.synchronize(device)
-    before = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    run()
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) - before
+    if batching.captured:
+        with clock("capture"):
+            batch = agree_or_skip(world, "graph capture", lambda: batching.make(run, iters))
+            batch()
+    else:
+        batch = batching.make(run, iters)
+    with clock("barrier"):
+        synchronize(world.device)
+        world.barrier()
+    return batch
+
+
+class AllocatorStats(Protocol):
+    """What `DeviceMemory` reads from a device's allocator (CUDA's caching allocator)."""
+
+    def synchronize(self) -> None: ...
+
+    def allocated(self) -> int: ...
+
+    def peak(self) -> int: ...
+
+    def reset_peak(self) -> None: ...
+
+
+class CudaAllocator:
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize(self.device)
+
+    def allocated(self) -> int:
+        return torch.cuda.memory_allocated(self.device)
+
+    def peak(self) -> int:
+        return torch.cuda.max_memory_allocated(self.device)
+
+    def reset_peak(self) -> None:
+        torch.cuda.reset_peak_memory_stats(self.device)
+
+
+class DeviceMemory:
+    """A sweep's device memory: each point's temporary bytes, and the peak of the whole
+    sweep, although measuring the former resets the allocator's peak each time.
+
+    Only CUDA's caching allocator reports these (NCCL's own buffers are outside it); on
+    other devices both are unknown (None, NaN), never a guess.
+    """
+
+    def __init__(self, stats: AllocatorStats | None) -> None:
+        self._stats = stats
+        self._peak_before_reset = 0
+
+    @classmethod
+    def of(cls, device: torch.device) -> DeviceMemory:
+        return cls(CudaAllocator(device) if device.type == "cuda" else None)
+
+    def temporary_bytes(self, run: Callable[[], object]) -> int | None:
+        """Peak memory one operation allocates beyond what is already allocated (its inputs
+        and outputs): the hidden flat buffer of a list form, for instance."""
+        stats = self._stats
+        if stats is None:
+            return None
+        stats.synchronize()
+        before = stats.allocated()
+        self._peak_before_reset = max(self._peak_before_reset, stats.peak())
+        stats.reset_peak()
+        run()
+        stats.synchronize()
+        return stats.peak() - before
+
+    def sweep_peak(self) -> float:
+        """The most ever allocated at once since this process started."""
+        if self._stats is None:
+            return math.nan
+        return float(max(self._peak_before_reset, self._stats.peak()))

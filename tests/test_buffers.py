@@ -50,7 +50,7 @@ def buffers(point: Point, world: World, arena: Arena) -> list[torch.Tensor]:
 
 
 def test_every_point_is_views_of_one_allocation_sized_once(world: World, plan: list[Point]):
-    sizes = {point: footprint(point, world.split(point.tp)) for point in plan}
+    sizes = {point: footprint(point, world.split(point.tp)).buffers for point in plan}
     arena = Arena(torch.device("cpu"))
     arena.reserve(max(sizes.values()))
     base = arena.empty((1,), torch.uint8).data_ptr()  # where the allocation starts
@@ -77,7 +77,7 @@ def test_footprint_is_the_buffers_rounded_to_alignment(world: World, plan: list[
         tensors = buffers(point, world, arena)
         distinct = {id(t): t.numel() * t.element_size() for t in tensors}  # all_reduce: one
         padded = sum(-(-n // ALIGN) * ALIGN for n in distinct.values())
-        assert padded - ALIGN < footprint(point, world.split(point.tp)) <= padded
+        assert padded - ALIGN < footprint(point, world.split(point.tp)).buffers <= padded
         assert all(t.device == META for t in tensors)  # measuring allocates nothing
 
 
@@ -99,10 +99,25 @@ def test_shapes_are_those_of_the_point(world: World, plan: list[Point]):
 def test_growing_frees_the_old_buffer_first_and_never_shrinks(world: World, plan: list[Point]):
     arena = Arena(torch.device("cpu"))
     largest = 0
-    for point in sorted(plan, key=lambda p: footprint(p, world.split(p.tp))):
+    for point in sorted(plan, key=lambda p: footprint(p, world.split(p.tp)).buffers):
         buffers(point, world, arena)
         largest = max(largest, arena.used)
         assert arena.capacity == largest  # exactly what the largest point so far needs
+
+
+def test_a_list_forms_hidden_flat_buffer_is_in_its_footprint(world: World, plan: list[Point]):
+    """ProcessGroupNCCL stacks a list of equal chunks into one flat buffer at every call:
+    the gathered output (all_gather) or the input (reduce_scatter), once more."""
+    for point in plan:
+        fp = footprint(point, world.split(point.tp))
+        bound = bind(point, world.split(point.tp), Arena(META))
+        equal = point.tokens % point.tp == 0 if point.hidden else point.vocab % point.tp == 0
+        if point.variant == "list" and point.collective != "all_reduce" and equal:
+            moved = bound.inputs[0] if point.collective == "reduce_scatter" else bound.output
+            assert fp.hidden == moved.numel() * moved.element_size(), point.describe()
+        else:
+            assert fp.hidden == 0, point.describe()
+        assert fp.total == fp.buffers + fp.hidden
 
 
 def test_a_full_arena_refuses_instead_of_writing_past_its_end() -> None:

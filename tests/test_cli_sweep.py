@@ -204,9 +204,9 @@ def test_logits_gather_with_an_odd_vocab(tmp_path: Path) -> None:
         "--collectives", "logits_gather", "--vocab", "24,25", "--tokens", "3",
         "--dtypes", "bfloat16",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # the list path of an odd vocab: see below
     rows = pd.read_csv(out / "results.csv", dtype={"note": str}).fillna({"note": ""})
-    assert (rows["check"] == "pass").all() and (rows["hidden"] == 0).all()
+    assert (rows["hidden"] == 0).all()
     shapes = {(r.variant, r.vocab): (r.padded_vocab, r.bytes) for r in rows.itertuples()}
     assert shapes == {
         ("list", 24): (24, 3 * 24 * 2),
@@ -217,4 +217,12 @@ def test_logits_gather_with_an_odd_vocab(tmp_path: Path) -> None:
     odd = rows[(rows["vocab"] == 25)].set_index("variant")
     assert odd.loc["list", "api"] == "broadcast"  # gloo: the uneven list gather's fallback
     assert "padded what-if" in odd.loc["tensor", "note"]
-    assert "logits_gather  tp=2 dp=1  bfloat16 V=25" in done.stdout
+    # ProcessGroupNCCL's raw-byte broadcasts scramble SGLang's transposed views for T > 1:
+    # the row says so and is measured all the same; every other row is exact
+    assert odd.loc["list", "check"] == "fail" and "_broadcast_oop" in odd.loc["list", "note"]
+    assert odd.loc["list", "samples"] > 0
+    assert (
+        rows.drop(rows.index[(rows["vocab"] == 25) & (rows["variant"] == "list")])["check"]
+        == "pass"
+    ).all()
+    assert "fail: logits_gather/list tp=2 dp=1 T=3 V=25" in done.stdout

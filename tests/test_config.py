@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from commbench.config import CONFIG_DIR, DEFAULT_CONFIG, load_config, resolve_tp, split_list
+from commbench.config import (
+    CONFIG_DIR,
+    DEFAULT_CONFIG,
+    check_backend,
+    load_config,
+    resolve_tp,
+    split_list,
+)
 from commbench.errors import UsageError
 
 MODEL = """
@@ -160,3 +167,15 @@ def test_max_tokens_drops_tokens_from_any_layer(tmp_path: Path) -> None:
     assert load_config(path, {"tokens": split_list("3,30")}, max_tokens=29).tokens == [3]
     with pytest.raises(UsageError, match=r"^max-tokens: 1 leaves no token count \(tokens are \[2,"):
         load_config(path, max_tokens=1)
+
+
+def test_cuda_graphs_with_list_forms_need_torch_2_8() -> None:
+    """Before 2.8 ProcessGroupNCCL records each list call's flat buffer on its stream and
+    capture defers the frees: K flat buffers alive at once. Refused, in one line."""
+    graphs = load_config(None, {"cuda_graph": True})
+    with pytest.raises(UsageError, match=r"cuda-graph: the list forms need torch 2\.8 .*2\.7\.1"):
+        check_backend(graphs, "nccl", "2.7.1+cu126")
+    check_backend(graphs, "nccl", "2.8.0+cu128")
+    check_backend(graphs, "nccl", "2.15.0")
+    tensor_only = load_config(None, {"cuda_graph": True, "variants": ["tensor"]})
+    check_backend(tensor_only, "nccl", "2.7.1")

@@ -1,10 +1,22 @@
-"""Launcher environments (torchrun, the elastic launcher, srun) and group layouts."""
+"""Launcher environments (torchrun, the elastic launcher, srun), devices, timeouts and
+group layouts."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from commbench.groups import group_ranks
+from commbench.errors import UsageError
+from commbench.faults import WATCHDOG_GRACE
+from commbench.groups import (
+    SHARED_GPU_VAR,
+    check_gpu_count,
+    cuda_index,
+    group_ranks,
+    group_timeouts,
+    sharing_allowed,
+)
 from commbench.launch import is_launched, launcher_env
 
 
@@ -35,3 +47,29 @@ def test_group_ranks_of_a_world_of_8(tp: int, layout: str, groups: list[tuple[in
 def test_an_unknown_layout_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown group layout 'diagonal'"):
         group_ranks(8, 2, "diagonal")
+
+
+def test_a_task_that_sees_one_gpu_owns_it_whatever_its_local_rank() -> None:
+    """srun --gpus-per-task=1: LOCAL_RANK 3 sees one GPU, cuda:0, not cuda:3."""
+    assert [cuda_index(rank, 1) for rank in range(4)] == [0, 0, 0, 0]
+    assert [cuda_index(rank, 8) for rank in range(8)] == list(range(8))
+
+
+def test_more_ranks_than_gpus_is_refused_unless_sharing_is_asked_for() -> None:
+    with pytest.raises(UsageError, match="local rank 4 has no GPU of its own"):
+        cuda_index(4, 2)
+    assert cuda_index(4, 2, shared=True) == 0
+    with pytest.raises(UsageError, match="nproc: 3 ranks but 2 GPU"):
+        check_gpu_count(3, 2)
+    check_gpu_count(2, 2)
+    check_gpu_count(2, 1, shared=sharing_allowed({SHARED_GPU_VAR: "1"}))
+    assert not sharing_allowed({})
+
+
+def test_commbench_watchdog_acts_before_the_nccl_watchdog() -> None:
+    """PyTorch's NCCL watchdog aborts the process once a collective exceeds its group's
+    timeout; commbench's fires at WATCHDOG_GRACE x --timeout and must come first."""
+    control, measured = group_timeouts("nccl", 10)
+    assert control == timedelta(seconds=10)
+    assert measured > timedelta(seconds=10 * WATCHDOG_GRACE)
+    assert group_timeouts("gloo", 10) == (timedelta(seconds=10), timedelta(seconds=10))

@@ -1,6 +1,6 @@
 """The catalogue of collectives: one module per family, one registry line each."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from commbench.buffers import META, Arena
 from commbench.ops import all_gather, all_reduce, logits_gather, reduce_scatter
@@ -13,16 +13,29 @@ REGISTRY: dict[str, Collective] = {
 }
 
 
-def footprint(point: Point, ctx: GroupContext) -> int:
-    """Bytes the point's buffers take on this rank, found by binding it to nothing."""
+@dataclass(frozen=True)
+class Footprint:
+    """What a point needs on this rank, in bytes."""
+
+    buffers: int  # its own buffers: views of the arena
+    hidden: int  # what the backend allocates at every call: a list form's flat buffer
+
+    @property
+    def total(self) -> int:
+        return self.buffers + self.hidden
+
+
+def footprint(point: Point, ctx: GroupContext) -> Footprint:
+    """The point's footprint on this rank, found by binding it to nothing."""
     arena = Arena(META)
-    REGISTRY[point.collective].variants[point.variant](point, replace(ctx, device=META), arena)
-    return arena.used
+    variant = REGISTRY[point.collective].variants[point.variant]
+    bound = variant(point, replace(ctx, device=META), arena)
+    return Footprint(arena.used, bound.hidden_bytes)
 
 
 def bind(point: Point, ctx: GroupContext, arena: Arena, need: int | None = None) -> Bound:
     """The point's variant on this rank, its buffers views of `arena` (grown if needed);
-    `need` is its footprint when the caller has it already."""
-    arena.reserve(footprint(point, ctx) if need is None else need)
+    `need` is its buffers' bytes when the caller has them already."""
+    arena.reserve(footprint(point, ctx).buffers if need is None else need)
     arena.reset()
     return REGISTRY[point.collective].variants[point.variant](point, ctx, arena)

@@ -13,6 +13,7 @@ from commbench.ops.base import (
     Bound,
     Collective,
     GroupContext,
+    flat_bytes,
     gather_factor,
     padded,
     pattern,
@@ -25,6 +26,11 @@ GATHER_AMPLITUDE = 128
 GLOO_UNEVEN_NOTE = (
     "gloo refuses an uneven list all_gather: ran ProcessGroupNCCL's fallback, "
     "one broadcast per rank"
+)
+RAW_BYTES_DEFECT = (
+    "wrong output on NCCL for T > 1: its uneven all_gather (_broadcast_oop per rank) writes"
+    " raw bytes at each output view's data_ptr, and these views are not contiguous;"
+    " measured all the same, as that path's cost"
 )
 
 
@@ -51,26 +57,36 @@ def _gather_parts(point: Point, ctx: GroupContext, sizes: list[int]):
 
 def list_gather(
     chunks: list[torch.Tensor], inp: torch.Tensor, ctx: GroupContext
-) -> tuple[Callable[[], None], str, str]:
-    """The list all_gather into `chunks` (views of one buffer): (run, api, note).
+) -> tuple[Callable[[], None], str, str, str]:
+    """The list all_gather into `chunks` (views of one buffer): (run, api, note, defect).
 
-    Uneven chunks: ProcessGroupNCCL serves them with one broadcast per rank; gloo refuses
-    them, so on gloo that same fallback runs explicitly, and the row says so.
+    Uneven chunks: ProcessGroupNCCL::allgather serves them with one `_broadcast_oop(output,
+    input)` per rank (ProcessGroupNCCL.cpp, allgather's `else` branch after
+    `check_same_size`), and `_broadcast_oop` checks only that the element counts match
+    before handing NCCL `output.data_ptr()` and `numel()`: raw bytes, whatever the view's
+    strides. gloo refuses uneven chunks, so on gloo those same broadcasts run explicitly,
+    over contiguous views of the very bytes NCCL would write, and the row says so. Where a
+    chunk is not contiguous, that path scrambles the output: `defect` says how.
     """
     uneven = len({chunk.shape for chunk in chunks}) > 1
+    defect = ""
+    if uneven and not all(chunk.is_contiguous() for chunk in chunks):
+        defect = RAW_BYTES_DEFECT
     if uneven and ctx.backend == "gloo":
+        raw = [chunk.as_strided((chunk.numel(),), (1,)) for chunk in chunks]
+        mine = inp.view(-1)
 
         def broadcasts() -> None:
-            chunks[ctx.rank].copy_(inp)
-            for src, chunk in zip(ctx.ranks, chunks, strict=True):
-                dist.broadcast(chunk, src=src, group=ctx.group)
+            raw[ctx.rank].copy_(mine)
+            for src, flat in zip(ctx.ranks, raw, strict=True):
+                dist.broadcast(flat, src=src, group=ctx.group)
 
-        return broadcasts, "broadcast", GLOO_UNEVEN_NOTE
+        return broadcasts, "broadcast", GLOO_UNEVEN_NOTE, defect
 
     def gather() -> None:
         dist.all_gather(chunks, inp, group=ctx.group)
 
-    return gather, "all_gather", ""
+    return gather, "all_gather", "", defect
 
 
 def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
@@ -80,7 +96,7 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     chunks = list(output.tensor_split(ctx.size))
     inp = arena.empty((sizes[ctx.rank], point.hidden), dtype)
     part, expected = _gather_parts(point, ctx, sizes)
-    run, api, note = list_gather(chunks, inp, ctx)
+    run, api, note, defect = list_gather(chunks, inp, ctx)
     return Bound(
         run=run,
         inputs=(inp,),
@@ -90,6 +106,8 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         padded_tokens=point.tokens,
         api=api,
         note=note,
+        defect=defect,
+        hidden_bytes=flat_bytes(chunks),
     )
 
 

@@ -4,7 +4,10 @@ As SGLang's logits processor does it (python/sglang/srt/layers/logits_processor.
 when V is divisible by tp, all_gather_into_tensor into [tp, T, V/tp], then permute to
 [T, V] (that copy is part of the cost); otherwise the list all_gather into views of a
 transposed [V, T] buffer. For V not divisible by tp the tensor row is a what-if over a
-vocab padded to a multiple of tp (`padded_vocab`).
+vocab padded to a multiple of tp (`padded_vocab`), and the list row measures SGLang's path
+as ProcessGroupNCCL runs it: raw-byte broadcasts into those non-contiguous views, whose
+output is wrong for T > 1 (ops/all_gather.py, `list_gather`). The row says so, and is
+measured all the same: its cost is what that code path pays.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from commbench.ops.base import (
     Bound,
     Collective,
     GroupContext,
+    flat_bytes,
     gather_factor,
     padded,
     pattern,
@@ -47,7 +51,7 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     chunks = list(gathered.tensor_split(ctx.size, dim=-1))
     logits = arena.empty((point.tokens, widths[ctx.rank]), dtype)
     part, expected = _expected(point, ctx, widths)
-    run, api, note = list_gather(chunks, logits, ctx)
+    run, api, note, defect = list_gather(chunks, logits, ctx)
     return Bound(
         run=run,
         inputs=(logits,),
@@ -58,6 +62,8 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         padded_vocab=point.vocab,
         api=api,
         note=note,
+        defect=defect,
+        hidden_bytes=flat_bytes(chunks),
     )
 
 

@@ -11,6 +11,7 @@ from commbench.ops.base import (
     Bound,
     Collective,
     GroupContext,
+    flat_bytes,
     gather_factor,
     padded,
     pattern,
@@ -51,6 +52,7 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         run=lambda: dist.reduce_scatter(output, chunks, group=ctx.group),
         padded_tokens=point.tokens,
         api="reduce_scatter",
+        hidden_bytes=flat_bytes(chunks),
         **buffers,
     )
 

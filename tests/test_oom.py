@@ -1,0 +1,57 @@
+"""Out of memory outside binding, on one rank of a real gloo world: a real allocation the
+CPU allocator refuses (2**60 bytes), and every rank skips together instead of waiting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+from distworld import run_world
+
+from commbench.config import TimingConfig
+from commbench.oom import PointSkipped, agree_or_skip
+from commbench.timing import Batching, measure
+
+TOO_MUCH = 2**60  # bytes: no allocator grants it, so the failure is real
+
+
+def _allocate_on_rank1(world) -> str:
+    size = TOO_MUCH if world.rank == 1 else 8
+    try:
+        agree_or_skip(world, "the check's expected values", lambda: torch.empty(size))
+    except PointSkipped as skipped:
+        return str(skipped)
+    return "went on"
+
+
+@pytest.mark.dist
+def test_out_of_memory_on_one_rank_skips_on_every_rank() -> None:
+    reason = "skipped: out of memory on rank 1 during the check's expected values"
+    assert run_world(2, _allocate_on_rank1) == [reason, reason]
+
+
+def _capture_too_large_on_rank1(run, iters):
+    if dist.get_rank() == 1:
+        torch.empty(TOO_MUCH, dtype=torch.uint8)
+    return lambda: [run() for _ in range(iters)]
+
+
+def _measure_with_a_failing_capture(world) -> str:
+    tensor = torch.ones(4)
+    timing = TimingConfig(
+        warmup=2, min_sample_ms=0.1, max_iters=4, min_samples=2, max_samples=2,
+        target_ci=0.5, max_seconds=5,
+    )  # fmt: skip
+    try:
+        measure(lambda: dist.all_reduce(tensor), world, timing, batching=Batching(
+            _capture_too_large_on_rank1, captured=True
+        ))  # fmt: skip
+    except PointSkipped as skipped:
+        return str(skipped)
+    return "measured"
+
+
+@pytest.mark.dist
+def test_a_capture_out_of_memory_on_one_rank_skips_the_point_on_every_rank() -> None:
+    reason = "skipped: out of memory on rank 1 during graph capture"
+    assert run_world(2, _measure_with_a_failing_capture) == [reason, reason]

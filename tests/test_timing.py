@@ -1,0 +1,133 @@
+"""The sample loop's order of events on real gloo worlds, with the way a batch is made
+injected (`Batching`): CUDA graphs cannot run here, but what the loop does around them can.
+And the sweep's device peak, with the allocator's counters injected (`AllocatorStats`)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+from distworld import run_world
+
+from commbench.config import TimingConfig
+from commbench.timing import Batching, DeviceMemory, measure
+
+REPLAY_OP_S = 0.01  # what one operation costs in the slow "replay" below
+
+
+def _slow_replay(run, iters):
+    """A batch whose operations each cost REPLAY_OP_S more than an eager call."""
+
+    def replay() -> None:
+        for _ in range(iters):
+            run()
+            time.sleep(REPLAY_OP_S)
+
+    return replay
+
+
+def _k_from_a_replay(world) -> int:
+    tensor = torch.ones(4)
+    timing = TimingConfig(
+        warmup=3,
+        min_sample_ms=50,
+        max_iters=1000,
+        min_samples=2,
+        max_samples=2,
+        target_ci=0.5,
+        max_seconds=5,
+    )
+    batching = Batching(_slow_replay, captured=True)
+    return measure(lambda: dist.all_reduce(tensor), world, timing, batching=batching).iters
+
+
+@pytest.mark.dist
+def test_k_is_chosen_from_a_batch_made_as_the_samples_are() -> None:
+    """An eager all_reduce of 4 floats takes well under 1 ms here: K from it would be
+    hundreds. The samples replay batches whose operations take 10 ms: K must be about 5."""
+    for iters in run_world(2, _k_from_a_replay):
+        assert iters <= 10, iters
+
+
+SKEW_S = 1.0
+
+
+def _skewed_capture(run, iters):
+    """Rank 1 takes SKEW_S longer to make its batch, as a slow graph capture would."""
+    if dist.get_rank() == 1:
+        time.sleep(SKEW_S)
+    return lambda: [run() for _ in range(iters)]
+
+
+def _first_samples(world) -> list[float]:
+    tensor = torch.ones(4)
+    timing = TimingConfig(
+        warmup=2,
+        min_sample_ms=0.01,
+        max_iters=1,
+        min_samples=3,
+        max_samples=3,
+        target_ci=0.5,
+        max_seconds=30,
+    )
+    batching = Batching(_skewed_capture, captured=True)
+    measurement = measure(lambda: dist.all_reduce(tensor), world, timing, batching=batching)
+    return measurement.samples.tolist()
+
+
+@pytest.mark.dist
+def test_the_first_sample_does_not_carry_the_ranks_capture_skew() -> None:
+    """K is 1, so without a resync after the capture rank 0's first sample would wait
+    SKEW_S for rank 1 inside its all_reduce, and the slowest rank's time would show it."""
+    for samples in run_world(2, _first_samples):
+        assert samples[0] < SKEW_S / 2, samples
+
+
+class Allocator:
+    """Counters as CUDA's caching allocator keeps them, over plain integers."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    def take(self, nbytes: int) -> None:
+        self.now += nbytes
+        self.most = max(self.most, self.now)
+
+    def synchronize(self) -> None:
+        pass
+
+    def allocated(self) -> int:
+        return self.now
+
+    def peak(self) -> int:
+        return self.most
+
+    def reset_peak(self) -> None:
+        self.most = self.now
+
+
+def test_the_sweep_peak_survives_the_per_point_resets() -> None:
+    allocator = Allocator()
+    memory = DeviceMemory(allocator)
+    allocator.take(100)  # the arena
+    allocator.take(2**30)  # a 1 GiB allocation, freed again
+    allocator.take(-(2**30))
+
+    def flat_copy() -> None:  # a list form's hidden flat buffer: 10 bytes, then freed
+        allocator.take(10)
+        allocator.take(-10)
+
+    assert memory.temporary_bytes(flat_copy) == 10
+    assert memory.temporary_bytes(flat_copy) == 10
+    assert memory.sweep_peak() == 100 + 2**30
+    allocator.take(2**31)
+    assert memory.sweep_peak() == 100 + 2**31
+
+
+def test_without_an_allocator_nothing_is_guessed() -> None:
+    memory = DeviceMemory.of(torch.device("cpu"))
+    assert memory.temporary_bytes(lambda: None) is None
+    assert memory.sweep_peak() != memory.sweep_peak()  # NaN
