@@ -19,6 +19,7 @@ from pydantic import (
     ByteSize,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     PositiveInt,
     ValidationError,
     field_validator,
@@ -36,7 +37,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
 Dtype = Literal["bfloat16", "float16", "float32"]
-Variant = Literal["list", "tensor"]
+Variant = Literal["list", "tensor", "padded"]
 Backend = Literal["auto", "nccl", "gloo"]
 GroupLayout = Literal["contiguous", "strided"]
 
@@ -81,6 +82,17 @@ class Split(BaseModel):
     def attn_tp(self) -> int:
         """The attention group size: what the sweep's `tp` means."""
         return self.tp // self.dp
+
+
+class MoeConfig(BaseModel):
+    """The MoE routings the routed collectives (all_to_all) are swept over ([moe]): the
+    sweep crosses these lists like the sizes (commbench/routing.py says what they mean)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experts: list[PositiveInt] = Field(min_length=1)  # routed experts, experts / tp per rank
+    topk: list[PositiveInt] = Field(min_length=1)  # experts each token is sent to
+    skew: list[NonNegativeFloat] = Field(default=[0.0], min_length=1)  # Zipf exponent
 
 
 class ModelInfo(BaseModel):
@@ -147,6 +159,7 @@ class SweepConfig(BaseModel):
     label: str | None = None
     model: ModelInfo | None = None  # a preset's [model]: informational, not hashed
     vocab: list[PositiveInt] = []  # logits_gather's vocabulary sizes
+    moe: MoeConfig | None = None  # the routed collectives' routings
     group_layout: GroupLayout = "contiguous"  # SGLang's; strided groups span the nodes
     timeout: float = Field(default=300.0, gt=0)  # seconds without progress before giving up
     max_bytes: ByteSize | None = Field(default=None, gt=0)  # buffer bytes per rank per point
@@ -188,6 +201,8 @@ class SweepConfig(BaseModel):
             del shaping["group_layout"]
         if not shaping["cuda_graph"]:  # and for eager timing
             del shaping["cuda_graph"]
+        if shaping["moe"] is None:  # and without a [moe] routing
+            del shaping["moe"]
         blob = json.dumps(shaping, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -211,10 +226,14 @@ def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
 
 
 def _layer(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, table by table; None (a flag not given) leaves `base` as it is."""
     merged = dict(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _layer(merged[key], value)
+        if isinstance(value, dict):
+            below = merged.get(key)
+            table = _layer(below if isinstance(below, dict) else {}, value)
+            if table:  # a table of flags none of which was given adds nothing
+                merged[key] = table
         elif value is not None:
             merged[key] = value
     return merged

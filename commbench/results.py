@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,9 @@ from commbench.errors import UsageError
 # 2: `vocab` joins the key; `padded_vocab`, `temp_mem_bytes` the results.
 # 3: rounds.csv, so an interrupted run can be resumed round by round; `layout` and
 #    `cuda_graph` columns.
-SCHEMA_VERSION = 3
+# 4: `experts`, `topk`, `skew` join the key (all_to_all's MoE routing); `routed_bytes`,
+#    `padded_bytes`, `imbalance` the results.
+SCHEMA_VERSION = 4
 
 KEY_COLUMNS = [
     "collective",
@@ -37,12 +40,18 @@ KEY_COLUMNS = [
     "tokens",
     "hidden",
     "vocab",
+    "experts",
+    "topk",
+    "skew",
 ]
 RESULT_COLUMNS = [
     *KEY_COLUMNS,
     "padded_tokens",
     "padded_vocab",
     "bytes",
+    "routed_bytes",
+    "padded_bytes",
+    "imbalance",
     "time_us",
     "time_us_p10",
     "time_us_p90",
@@ -209,6 +218,16 @@ def read_run(path: Path) -> Run:
     if meta.get("schema_version", 1) < 2:  # rows of a run made before logits_gather existed
         results = results.assign(vocab=0, padded_vocab=0, temp_mem_bytes=float("nan"))
         samples = samples.assign(vocab=0)
+    if meta.get("schema_version", 1) < 4:  # before all_to_all, no row was routed
+        results = results.assign(
+            experts=0,
+            topk=0,
+            skew=0.0,
+            routed_bytes=math.nan,
+            padded_bytes=math.nan,
+            imbalance=math.nan,
+        )
+        samples = samples.assign(experts=0, topk=0, skew=0.0)
     if "layout" not in results.columns:  # before --group-layout, every group was contiguous
         results = results.assign(layout="contiguous", cuda_graph=False)
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]

@@ -12,7 +12,8 @@ def _comparison(speedups: dict[int, float], tp: int = 4, verdict: str = "win") -
     return pd.DataFrame(
         [
             {"collective": "all_gather", "tp": tp, "dp": 8 // tp, "dtype": "bfloat16",
-             "hidden": 7168, "tokens": t, "speedup": s, "verdict": verdict}
+             "hidden": 7168, "experts": 0, "topk": 0, "skew": 0.0, "tokens": t, "speedup": s,
+             "verdict": verdict}
             for t, s in speedups.items()
         ]
     )  # fmt: skip
