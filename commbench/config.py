@@ -108,6 +108,8 @@ class ModelInfo(BaseModel):
     dtype: Dtype
     splits: list[Split] = Field(min_length=1)
     note: str = ""
+    experts: int = Field(default=0, ge=0)  # routed experts of a MoE model (0: dense)
+    topk: int = Field(default=0, ge=0)  # experts each token is routed to
 
 
 class ModelLayer(BaseModel):
@@ -121,6 +123,7 @@ class ModelLayer(BaseModel):
     dtypes: list[Dtype]
     tp: list[PositiveInt] | None = None
     vocab: list[PositiveInt] = []
+    moe: MoeConfig | None = None
 
     def disagreement(self) -> str | None:
         """`field: why` for the first [model] value the sweep keys do not cover, or None."""
@@ -129,6 +132,10 @@ class ModelLayer(BaseModel):
             return f"model.hidden: {model.hidden} is not among the sweep's hidden {self.hidden}"
         if self.vocab and model.vocab not in self.vocab:
             return f"model.vocab: {model.vocab} is not among the sweep's vocab {self.vocab}"
+        if model.experts and (self.moe is None or model.experts not in self.moe.experts):
+            return f"model.experts: {model.experts} is not among the sweep's [moe] experts"
+        if model.topk and (self.moe is None or model.topk not in self.moe.topk):
+            return f"model.topk: {model.topk} is not among the sweep's [moe] topk"
         if model.dtype not in self.dtypes:
             return f"model.dtype: {model.dtype!r} is not among the sweep's dtypes {self.dtypes}"
         for split in model.splits:

@@ -104,11 +104,12 @@ def dispatch(point: Point, ctx: GroupContext) -> Exchange:
 
 
 def list_all_to_all(
-    outs: list[torch.Tensor], ins: list[torch.Tensor], ctx: GroupContext
+    outs: list[torch.Tensor], ins: list[torch.Tensor], ctx: GroupContext, even: bool
 ) -> tuple[Callable[[], None], str, str]:
-    """The list all_to_all of `ins` into `outs`: (run, api, note)."""
-    uneven = len({chunk.shape for chunk in (*outs, *ins)}) > 1
-    if uneven and ctx.backend == "gloo":
+    """The list all_to_all of `ins` into `outs`: (run, api, note). `even`: every chunk of
+    the group has one size (decided from the split matrix, so every rank decides alike:
+    a rank whose own chunks happen to be equal must not take gloo's path alone)."""
+    if not even and ctx.backend == "gloo":
 
         def grouped_send_recv() -> None:
             outs[ctx.rank].copy_(ins[ctx.rank])
@@ -137,7 +138,8 @@ def list_variant(exchange: Exchange, arena: Arena) -> Bound:
     output = arena.empty((sum(exchange.receives), point.hidden), dtype)
     ins = list(inp.split(exchange.sends))
     outs = list(output.split(exchange.receives))
-    run, api, note = list_all_to_all(outs, ins, ctx)
+    even = bool((exchange.matrix == exchange.matrix.flat[0]).all())
+    run, api, note = list_all_to_all(outs, ins, ctx, even)
     return Bound(
         run=run,
         inputs=(inp,),
