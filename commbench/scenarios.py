@@ -81,9 +81,11 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
             f" {_phase(rows['speedup'], rows['tokens'], True)}, prefill"
             f" {_phase(rows['speedup'], rows['tokens'], False)}; {shape}"
         )
-        # the logits are split along the vocabulary, everything else along the tokens
-        along = "V" if collective == "logits_gather" else "T"
-        uneven = rows[rows["vocab" if along == "V" else "tokens"] % tp != 0]
+        # where the tensor form padded (the logits along the vocabulary, the others along
+        # the tokens; the routed forms never pad the tokens)
+        padded_vocab = rows["padded_vocab_tensor"] != rows["vocab"]
+        uneven = rows[padded_vocab | (rows["padded_tokens_tensor"] != rows["tokens"])]
+        along = "V" if padded_vocab.any() else "T"
         if len(uneven):
             text += (
                 f"; where {along} is not a multiple of {tp}, padding for the tensor form vs the"
