@@ -44,7 +44,7 @@ def routing_of(point: Point) -> Routing:
     return route(point.tokens, point.tp, point.experts, point.topk, point.skew)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Exchange:
     """One phase on this rank: chunk sizes and where each chunk's rows come from."""
 
