@@ -57,8 +57,8 @@ class Arena:
         start = aligned(self.used)
         nbytes = math.prod(shape) * dtype.itemsize
         self.used = start + nbytes
-        if self.device == META:
-            return torch.empty(shape, dtype=dtype, device=META)
+        if self.device == META or nbytes == 0:  # nothing to hold (a rank routed no rows)
+            return torch.empty(shape, dtype=dtype, device=self.device)
         if self.used > self.capacity:
             raise RuntimeError(f"arena of {self.capacity} bytes has no room for {shape} {dtype}")
         return self._storage[start : self.used].view(dtype).view(shape)

@@ -61,7 +61,14 @@ def sweep(
         None, help="Group sizes (attn_tp); dp = world / tp. Default: every divisor above 1."
     ),
     collectives: str | None = typer.Option(None, help="all_gather,reduce_scatter,all_reduce."),
-    variants: str | None = typer.Option(None, help="list,tensor."),
+    variants: str | None = typer.Option(None, help="list,tensor,padded."),
+    experts: str | None = typer.Option(
+        None, help="all_to_all: routed experts, e.g. 256 (experts / tp per rank)."
+    ),
+    topk: str | None = typer.Option(None, help="all_to_all: experts per token, e.g. 8."),
+    skew: str | None = typer.Option(
+        None, help="all_to_all: Zipf exponent of expert popularity, e.g. 0,1.2 (0: uniform)."
+    ),
     backend: str | None = typer.Option(None, help="auto | nccl | gloo."),
     out: str | None = typer.Option(None, help="Run directory. Default results/<time>[-label]."),
     label: str | None = typer.Option(None, help="Name of this run in reports and comparisons."),
@@ -133,6 +140,7 @@ def sweep(
         "tp": split_list(tp),
         "collectives": split_list(collectives),
         "variants": split_list(variants),
+        "moe": {"experts": split_list(experts), "topk": split_list(topk), "skew": split_list(skew)},
         "backend": backend,
         "out": out,
         "label": label,

@@ -19,6 +19,7 @@ from pydantic import (
     ByteSize,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     PositiveInt,
     ValidationError,
     field_validator,
@@ -36,7 +37,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
 Dtype = Literal["bfloat16", "float16", "float32"]
-Variant = Literal["list", "tensor"]
+Variant = Literal["list", "tensor", "padded"]
 Backend = Literal["auto", "nccl", "gloo"]
 GroupLayout = Literal["contiguous", "strided"]
 
@@ -83,6 +84,17 @@ class Split(BaseModel):
         return self.tp // self.dp
 
 
+class MoeConfig(BaseModel):
+    """The MoE routings the routed collectives (all_to_all) are swept over ([moe]): the
+    sweep crosses these lists like the sizes (commbench/routing.py says what they mean)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    experts: list[PositiveInt] = Field(min_length=1)  # routed experts, experts / tp per rank
+    topk: list[PositiveInt] = Field(min_length=1)  # experts each token is sent to
+    skew: list[NonNegativeFloat] = Field(default=[0.0], min_length=1)  # Zipf exponent
+
+
 class ModelInfo(BaseModel):
     """The model a preset replays ([model] in its TOML). Informational: it never changes
     what is measured (the sweep keys do) and is not part of the config hash."""
@@ -96,6 +108,8 @@ class ModelInfo(BaseModel):
     dtype: Dtype
     splits: list[Split] = Field(min_length=1)
     note: str = ""
+    experts: int = Field(default=0, ge=0)  # routed experts of a MoE model (0: dense)
+    topk: int = Field(default=0, ge=0)  # experts each token is routed to
 
 
 class ModelLayer(BaseModel):
@@ -109,6 +123,7 @@ class ModelLayer(BaseModel):
     dtypes: list[Dtype]
     tp: list[PositiveInt] | None = None
     vocab: list[PositiveInt] = []
+    moe: MoeConfig | None = None
 
     def disagreement(self) -> str | None:
         """`field: why` for the first [model] value the sweep keys do not cover, or None."""
@@ -117,6 +132,10 @@ class ModelLayer(BaseModel):
             return f"model.hidden: {model.hidden} is not among the sweep's hidden {self.hidden}"
         if self.vocab and model.vocab not in self.vocab:
             return f"model.vocab: {model.vocab} is not among the sweep's vocab {self.vocab}"
+        if model.experts and (self.moe is None or model.experts not in self.moe.experts):
+            return f"model.experts: {model.experts} is not among the sweep's [moe] experts"
+        if model.topk and (self.moe is None or model.topk not in self.moe.topk):
+            return f"model.topk: {model.topk} is not among the sweep's [moe] topk"
         if model.dtype not in self.dtypes:
             return f"model.dtype: {model.dtype!r} is not among the sweep's dtypes {self.dtypes}"
         for split in model.splits:
@@ -147,6 +166,7 @@ class SweepConfig(BaseModel):
     label: str | None = None
     model: ModelInfo | None = None  # a preset's [model]: informational, not hashed
     vocab: list[PositiveInt] = []  # logits_gather's vocabulary sizes
+    moe: MoeConfig | None = None  # the routed collectives' routings
     group_layout: GroupLayout = "contiguous"  # SGLang's; strided groups span the nodes
     timeout: float = Field(default=300.0, gt=0)  # seconds without progress before giving up
     max_bytes: ByteSize | None = Field(default=None, gt=0)  # buffer bytes per rank per point
@@ -188,6 +208,8 @@ class SweepConfig(BaseModel):
             del shaping["group_layout"]
         if not shaping["cuda_graph"]:  # and for eager timing
             del shaping["cuda_graph"]
+        if shaping["moe"] is None:  # and without a [moe] routing
+            del shaping["moe"]
         blob = json.dumps(shaping, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -211,10 +233,14 @@ def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
 
 
 def _layer(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, table by table; None (a flag not given) leaves `base` as it is."""
     merged = dict(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _layer(merged[key], value)
+        if isinstance(value, dict):
+            below = merged.get(key)
+            table = _layer(below if isinstance(below, dict) else {}, value)
+            if table:  # a table of flags none of which was given adds nothing
+                merged[key] = table
         elif value is not None:
             merged[key] = value
     return merged

@@ -8,6 +8,9 @@ from commbench.config import SweepConfig, resolve_tp
 from commbench.errors import UsageError
 from commbench.ops import REGISTRY
 from commbench.point import Point
+from commbench.routing import check_routing
+
+Routing = tuple[int, int, float]  # experts, topk, skew
 
 
 def widths(config: SweepConfig, collective: str) -> list[tuple[int, int]]:
@@ -18,6 +21,23 @@ def widths(config: SweepConfig, collective: str) -> list[tuple[int, int]]:
             raise UsageError("vocab: logits_gather needs at least one vocab size (--vocab)")
         return [(0, vocab) for vocab in config.vocab]
     return [(hidden, 0) for hidden in config.hidden]
+
+
+def routings(config: SweepConfig, collective: str, tp: int) -> list[Routing]:
+    """(experts, topk, skew) a collective is swept over at group size `tp`: the [moe]
+    routings for a routed collective, none (zeros) for the others."""
+    if not REGISTRY[collective].routed:
+        return [(0, 0, 0.0)]
+    moe = config.moe
+    if moe is None:
+        raise UsageError(
+            f"experts: {collective} needs a MoE routing (--experts, --topk, --skew or [moe])"
+        )
+    for experts in moe.experts:
+        for topk in moe.topk:
+            if problem := check_routing(experts, topk, tp):
+                raise UsageError(problem)
+    return [(e, k, s) for e in moe.experts for k in moe.topk for s in moe.skew]
 
 
 def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
@@ -32,11 +52,12 @@ def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
                 f"collectives: unknown collective {name!r}, expected one of {sorted(REGISTRY)}"
             )
     points = [
-        Point(collective, variant, dtype, tokens, hidden, world_size, tp, vocab)
+        Point(collective, variant, dtype, tokens, hidden, world_size, tp, vocab, *routing)
         for tp in resolve_tp(config, world_size)
         for collective in config.collectives
         for dtype in config.dtypes
         for hidden, vocab in widths(config, collective)
+        for routing in routings(config, collective, tp)
         for tokens in config.tokens
         for variant in REGISTRY[collective].variants
         if variant in config.variants

@@ -24,15 +24,16 @@ from commbench.errors import UsageError
 from commbench.point import width_label
 from commbench.report import side_by_side
 from commbench.results import Run, read_run
+from commbench.scenarios import ROUTING, routing_label
 
 FORMATS = ("png", "svg")
-LINE_GROUP = ["collective", "tp", "dp", "dtype", "hidden", "vocab"]
-HEAT_GROUP = ["collective", "tp", "dp", "dtype"]
+LINE_GROUP = ["collective", "tp", "dp", "dtype", "hidden", "vocab", *ROUTING]
+HEAT_GROUP = ["collective", "tp", "dp", "dtype", *ROUTING]
 METRICS = {  # name in the file: (column, what, unit)
     "busbw": ("busbw_gbps", "bus bandwidth", "GB/s"),
     "time": ("time_us", "time per operation", "us"),
 }
-VARIANT_COLOURS = {"list": "tab:orange", "tensor": "tab:blue"}
+VARIANT_COLOURS = {"list": "tab:orange", "tensor": "tab:blue", "padded": "tab:green"}
 RUN_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v")]
 DPI = 120
 
@@ -61,20 +62,30 @@ def figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
         ],
         ignore_index=True,
     )
-    for (collective, tp, dp, dtype, hidden, vocab), group in rows.groupby(LINE_GROUP, sort=True):
+    for (collective, tp, dp, dtype, hidden, vocab, *_), group in rows.groupby(
+        LINE_GROUP, sort=True
+    ):
         width = f"V{vocab}" if vocab else f"H{hidden}"
-        stem = _name("plot", collective, f"tp{tp}", f"dp{dp}", dtype, width)
+        stem = _name("plot", collective, f"tp{tp}", f"dp{dp}", dtype, width, *_routing(group))
         for metric in METRICS:
             yield f"{stem}-{metric}", line_figure(group, metric, labels)
     for run, label in zip(runs, labels, strict=True):
         comparison = side_by_side(run.results)
-        for (collective, tp, dp, dtype), group in comparison.groupby(HEAT_GROUP, sort=True):
-            parts = ["plot", collective, f"tp{tp}", f"dp{dp}", dtype, "speedup"]
-            title = f"{collective}  tp={tp} dp={dp}  {dtype}"
+        for (collective, tp, dp, dtype, *_), group in comparison.groupby(HEAT_GROUP, sort=True):
+            parts = ["plot", collective, f"tp{tp}", f"dp{dp}", dtype, *_routing(group), "speedup"]
+            title = f"{collective}  tp={tp} dp={dp}  {dtype}{routing_label(group.iloc[0])}"
             if len(runs) > 1:
                 parts.append(label)
                 title += f"  ({label})"
             yield _name(*parts), speedup_figure(group, title)
+
+
+def _routing(rows: pd.DataFrame) -> list[str]:
+    """File name parts of a routed group (`E256`, `k8`, `s1.2`); none for the others."""
+    first = rows.iloc[0]
+    if not first["experts"]:
+        return []
+    return [f"E{first['experts']}", f"k{first['topk']}", f"s{first['skew']:g}"]
 
 
 def _labels(runs: Sequence[Run]) -> list[str]:

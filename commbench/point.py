@@ -20,6 +20,9 @@ class Point:
     world_size: int
     tp: int
     vocab: int = 0  # only logits_gather moves [tokens, vocab / tp] slices
+    experts: int = 0  # the routed collectives (all_to_all): their MoE routing, else 0
+    topk: int = 0
+    skew: float = 0.0
 
     @property
     def dp(self) -> int:
@@ -45,5 +48,9 @@ class Point:
 
 
 def width_label(row: Mapping[str, object]) -> str:
-    """`H=7168`, or `V=129280` for a logits row: how a person names a row's width."""
-    return f"V={row['vocab']}" if row.get("vocab") else f"H={row['hidden']}"
+    """`H=7168`, or `V=129280` for a logits row, and `H=7168 E=256 k=8 s=1.2` for a routed
+    one: how a person names a row's width (and its routing, where it has one)."""
+    width = f"V={row['vocab']}" if row.get("vocab") else f"H={row['hidden']}"
+    if row.get("experts"):
+        width += f" E={row['experts']} k={row['topk']} s={row['skew']:g}"
+    return width

@@ -77,6 +77,7 @@ def presets_table(presets: list[Preset]) -> Table:
     table.add_column("model", overflow="fold")
     table.add_column("hidden", justify="right", no_wrap=True)
     table.add_column("vocab", justify="right", no_wrap=True)
+    table.add_column("experts", justify="right", no_wrap=True)
     table.add_column("serving splits")
     table.add_column("world (serving)", justify="right", no_wrap=True)
     table.add_column("source", overflow="fold")
@@ -89,6 +90,7 @@ def presets_table(presets: list[Preset]) -> Table:
             model.name,
             str(model.hidden),
             str(model.vocab),
+            f"{model.experts} top-{model.topk}" if model.experts else "dense",
             describe_splits(model),
             f"{world} ({serving})",
             model.source,

@@ -16,7 +16,15 @@ from rich.table import Table
 
 from commbench.point import width_label
 from commbench.results import KEY_COLUMNS, Run, read_run
-from commbench.scenarios import recommendation, round_trip, round_trip_lines, scenario_lines
+from commbench.scenarios import (
+    ROUTING,
+    padding_cost,
+    padding_lines,
+    recommendation,
+    round_trip,
+    round_trip_lines,
+    scenario_lines,
+)
 from commbench.stats import UNSTABLE_CV
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
@@ -117,9 +125,9 @@ def _time(us: float) -> str:
 def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
     """One table per collective, split, dtype and hidden size: list vs tensor by tokens."""
     tables = []
-    by = ["collective", "tp", "dp", "dtype", "hidden", "vocab"]
-    for (collective, tp, dp, dtype, hidden, vocab), rows in comparison.groupby(by, sort=False):
-        width = width_label({"hidden": hidden, "vocab": vocab})
+    by = ["collective", "tp", "dp", "dtype", "hidden", "vocab", *ROUTING]
+    for (collective, tp, dp, dtype, *_), rows in comparison.groupby(by, sort=False):
+        width = width_label(rows.iloc[0])
         table = Table(title=f"{collective}  tp={tp} dp={dp}  {dtype} {width}")
         for name in ("tokens", "bytes", "list", "tensor", "list/tensor", "tensor busbw"):
             table.add_column(name, justify="right")
@@ -209,6 +217,8 @@ def render(run: Run, console: Console) -> None:
         console.print(f"- {line}")
     console.print("[bold]By serving phase[/bold] (speedup = list / tensor):")
     for line in scenario_lines(comparison):
+        console.print(f"- {line}")
+    for line in padding_lines(padding_cost(results)):
         console.print(f"- {line}")
     for line in round_trip_lines(round_trip(results)):
         console.print(f"- {line}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from commbench.errors import UsageError
 # 2: `vocab` joins the key; `padded_vocab`, `temp_mem_bytes` the results.
 # 3: rounds.csv, so an interrupted run can be resumed round by round; `layout` and
 #    `cuda_graph` columns.
-SCHEMA_VERSION = 3
+# 4: `experts`, `topk`, `skew` join the key (all_to_all's MoE routing); `routed_bytes`,
+#    `padded_bytes`, `imbalance` the results.
+SCHEMA_VERSION = 4
 
 KEY_COLUMNS = [
     "collective",
@@ -38,12 +41,18 @@ KEY_COLUMNS = [
     "tokens",
     "hidden",
     "vocab",
+    "experts",
+    "topk",
+    "skew",
 ]
 RESULT_COLUMNS = [
     *KEY_COLUMNS,
     "padded_tokens",
     "padded_vocab",
     "bytes",
+    "routed_bytes",
+    "padded_bytes",
+    "imbalance",
     "time_us",
     "time_us_p10",
     "time_us_p90",
@@ -203,6 +212,14 @@ class RunWriter:
 ADDED_COLUMNS: dict[int, dict[str, Any]] = {
     2: {"vocab": 0, "padded_vocab": 0, "temp_mem_bytes": float("nan")},
     3: {"layout": "contiguous", "cuda_graph": False},  # every group was contiguous, eager
+    4: {  # before all_to_all, no row was routed
+        "experts": 0,
+        "topk": 0,
+        "skew": 0.0,
+        "routed_bytes": math.nan,
+        "padded_bytes": math.nan,
+        "imbalance": math.nan,
+    },
 }
 
 

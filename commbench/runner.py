@@ -145,6 +145,7 @@ def fixed_row(point: Point, world: World, config: SweepConfig) -> dict[str, Any]
         **point.key(),
         "backend": world.backend,
         "bytes": REGISTRY[point.collective].bytes(point),
+        **REGISTRY[point.collective].columns(point),
         "layout": world.layout,
         "cuda_graph": config.cuda_graph,
     }

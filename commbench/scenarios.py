@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 DECODE_MAX_TOKENS = 512
-SPLIT = ["collective", "tp", "dp", "dtype"]
+ROUTING = ["experts", "topk", "skew"]  # zeros where a row is not routed
+SPLIT = ["collective", "tp", "dp", "dtype", *ROUTING]
 
 
 def _geomean(values: pd.Series) -> float:
@@ -34,21 +35,27 @@ def recommendation(wins: int, losses: int, geomean_speedup: float) -> str:
     return "no difference beyond noise; either form"
 
 
-def crossover(by_tokens: pd.Series) -> str:
-    """Where the speedup (indexed by tokens, ascending) crosses 1, in words."""
+def routing_label(row: pd.Series) -> str:
+    """` E=256 k=8 s=1.2` for a routed row, else nothing."""
+    return f" E={row['experts']} k={row['topk']} s={row['skew']:g}" if row["experts"] else ""
+
+
+def crossover(by_tokens: pd.Series, forms: tuple[str, str] = ("tensor", "list")) -> str:
+    """Where the speedup of `forms[0]` over `forms[1]` (indexed by tokens, ascending)
+    crosses 1, in words."""
     faster = by_tokens > 1
     if faster.all():
-        return "tensor faster at every token count"
+        return f"{forms[0]} faster at every token count"
     if not faster.any():
-        return "list faster at every token count"
+        return f"{forms[1]} faster at every token count"
     changes = [
         (low, high, bool(faster[high]))
         for low, high in zip(by_tokens.index[:-1], by_tokens.index[1:], strict=True)
         if faster[low] != faster[high]
     ]
     if len(changes) == 1:
-        low, high, tensor_above = changes[0]
-        wins = "tensor" if tensor_above else "list"
+        low, high, first_above = changes[0]
+        wins = forms[0] if first_above else forms[1]
         return f"crossover between T={low} and T={high} ({wins} faster above)"
     return "no single crossover (the sign changes " + f"{len(changes)} times)"
 
@@ -64,18 +71,21 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
     `comparison` is report.side_by_side's table (speedup = list time / tensor time).
     """
     lines = []
-    for (collective, tp, dp, dtype), rows in comparison.groupby(SPLIT, sort=False):
+    for (collective, tp, dp, dtype, *_), rows in comparison.groupby(SPLIT, sort=False):
         by_tokens = rows.groupby("tokens")["speedup"].apply(_geomean).sort_index()
         decisive = rows["verdict"].isin(["win", "loss"]).any()
         shape = crossover(by_tokens) if decisive else "no difference beyond noise at any T"
         text = (
-            f"{collective} tp={tp} dp={dp} {dtype}: decode (T<={DECODE_MAX_TOKENS})"
+            f"{collective} tp={tp} dp={dp} {dtype}{routing_label(rows.iloc[0])}:"
+            f" decode (T<={DECODE_MAX_TOKENS})"
             f" {_phase(rows['speedup'], rows['tokens'], True)}, prefill"
             f" {_phase(rows['speedup'], rows['tokens'], False)}; {shape}"
         )
-        # the logits are split along the vocabulary, everything else along the tokens
-        along = "V" if collective == "logits_gather" else "T"
-        uneven = rows[rows["vocab" if along == "V" else "tokens"] % tp != 0]
+        # where the tensor form padded (the logits along the vocabulary, the others along
+        # the tokens; the routed forms never pad the tokens)
+        padded_vocab = rows["padded_vocab_tensor"] != rows["vocab"]
+        uneven = rows[padded_vocab | (rows["padded_tokens_tensor"] != rows["tokens"])]
+        along = "V" if padded_vocab.any() else "T"
         if len(uneven):
             text += (
                 f"; where {along} is not a multiple of {tp}, padding for the tensor form vs the"
@@ -86,6 +96,49 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
         losses = int((rows["verdict"] == "loss").sum())
         advice = recommendation(wins, losses, _geomean(rows["speedup"]))
         lines.append(f"{text}. Recommendation: {advice}.")
+    return lines
+
+
+def padding_cost(results: pd.DataFrame) -> pd.DataFrame:
+    """Per shape where both ran: the padded form's time over the uneven tensor form's
+    (`cost`, above 1: padding to capacity is slower) and the bytes it moves over the
+    routed ones (`bytes_ratio`)."""
+    passed = results[results["check"] == "pass"]
+    shape = [*SPLIT, "hidden", "tokens"]
+    times = passed.pivot_table(index=shape, columns="variant", values="time_us", aggfunc="first")
+    if not {"padded", "tensor"} <= set(times.columns):
+        return pd.DataFrame()
+    padded = passed[passed["variant"] == "padded"].set_index(shape)
+    table = pd.DataFrame(
+        {
+            "cost": times["padded"] / times["tensor"],
+            "bytes_ratio": padded["padded_bytes"] / padded["routed_bytes"],
+        }
+    )
+    return table.dropna().reset_index()
+
+
+def padding_lines(table: pd.DataFrame) -> list[str]:
+    """Per split and routing (all skews in one sentence): what padding every chunk to
+    capacity costs against the uneven tensor form, by serving phase, and where it crosses."""
+    if table.empty:
+        return []
+    lines = []
+    split = ["collective", "tp", "dp", "dtype", "experts", "topk"]
+    for (collective, tp, dp, dtype, experts, topk), rows in table.groupby(split, sort=False):
+        parts = []
+        for skew, at_skew in rows.groupby("skew", sort=True):
+            by_tokens = 1 / at_skew.groupby("tokens")["cost"].apply(_geomean).sort_index()
+            parts.append(
+                f"s={skew:g}: {_geomean(at_skew['bytes_ratio']):.2f}x the bytes; time"
+                f" {_phase(at_skew['cost'], at_skew['tokens'], True)} in decode,"
+                f" {_phase(at_skew['cost'], at_skew['tokens'], False)} in prefill;"
+                f" {crossover(by_tokens, ('padded', 'tensor'))}"
+            )
+        lines.append(
+            f"padding to capacity, {collective} tp={tp} dp={dp} {dtype} E={experts} k={topk}"
+            f" (padded / tensor form): {'; '.join(parts)}."
+        )
     return lines
 
 

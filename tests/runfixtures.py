@@ -21,7 +21,16 @@ META = {
 }
 
 
-def key(collective="all_gather", variant="tensor", tokens=128, tp=2, dtype="bfloat16"):
+def key(
+    collective="all_gather",
+    variant="tensor",
+    tokens=128,
+    tp=2,
+    dtype="bfloat16",
+    experts=0,
+    topk=0,
+    skew=0.0,
+):
     return {
         "collective": collective,
         "variant": variant,
@@ -33,6 +42,9 @@ def key(collective="all_gather", variant="tensor", tokens=128, tp=2, dtype="bflo
         "tokens": tokens,
         "hidden": 1024,
         "vocab": 0,
+        "experts": experts,
+        "topk": topk,
+        "skew": skew,
     }
 
 

@@ -20,6 +20,7 @@ from commbench.groups import World
 from commbench.ops import REGISTRY, bind, footprint
 from commbench.plan import build_plan
 from commbench.point import Point
+from commbench.routing import route
 
 OVERRIDES = {
     "collectives": list(REGISTRY),
@@ -27,6 +28,8 @@ OVERRIDES = {
     "tokens": [1, 7, 128, 2048],
     "hidden": [4096, 7168],
     "vocab": [129280, 128257],
+    "variants": ["list", "tensor", "padded"],
+    "moe": {"experts": [8], "topk": [2], "skew": [0.0, 1.2]},
 }
 
 
@@ -91,6 +94,12 @@ def test_shapes_are_those_of_the_point(world: World, plan: list[Point]):
             assert tuple(bound.output.shape) == (rows, width)
         elif point.collective == "reduce_scatter":
             assert tuple(bound.inputs[0].shape) == (rows, width)
+        elif point.experts:  # what the routing sends this rank, or tp chunks of capacity
+            routing = route(point.tokens, point.tp, point.experts, point.topk, point.skew)
+            matrix = routing.matrix if point.collective == "all_to_all" else routing.matrix.T
+            received = matrix[:, world.split(point.tp).rank].sum()
+            rows = point.tp * routing.capacity if point.variant == "padded" else received
+            assert tuple(bound.output.shape) == (rows, width)
         else:  # logits_gather: [T, V] gathered from [T, V/tp]
             assert tuple(bound.output.shape) == (point.tokens, width)
         assert bound.output.dtype == bound.inputs[0].dtype
@@ -126,3 +135,12 @@ def test_a_full_arena_refuses_instead_of_writing_past_its_end() -> None:
     arena.empty((2,), torch.float32)
     with pytest.raises(RuntimeError, match="has no room"):
         arena.empty((4,), torch.float32)
+
+
+def test_an_empty_buffer_needs_no_storage() -> None:
+    """A rank the routing sends nothing binds [0, H] buffers: its footprint is 0 bytes, and
+    an arena that never reserved anything still hands them out."""
+    arena = Arena(torch.device("cpu"))
+    arena.reserve(0)
+    chunk = arena.empty((0, 24), torch.bfloat16)
+    assert chunk.shape == (0, 24) and arena.used == 0

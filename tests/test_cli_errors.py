@@ -18,7 +18,7 @@ CASES = [
     (["--hidden", "-4"], "hidden: Input should be greater than 0"),
     (["--dtypes", "fp8"], "dtypes: Input should be 'bfloat16', 'float16' or 'float32'"),
     (["--collectives", "broadcast"], "unknown collective 'broadcast'"),
-    (["--variants", "both"], "variants: Input should be 'list' or 'tensor'"),
+    (["--variants", "both"], "variants: Input should be 'list', 'tensor' or 'padded'"),
     (["--backend", "mpi"], "backend: Input should be 'auto', 'nccl' or 'gloo'"),
     (["--backend", "nccl"], "backend: 'nccl' needs CUDA GPUs"),
     (["--tp", "3"], "tp: 3 does not divide the world size 2"),

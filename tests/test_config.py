@@ -63,7 +63,7 @@ def test_config_hash_ignores_where_results_go() -> None:
         ({"tokens": [""]}, "tokens:"),
         ({"hidden": ["0"]}, "hidden: Input should be greater than 0"),
         ({"dtypes": ["int8"]}, "dtypes: Input should be 'bfloat16', 'float16' or 'float32'"),
-        ({"variants": ["fast"]}, "variants: Input should be 'list' or 'tensor' (got 'fast')"),
+        ({"variants": ["fast"]}, "variants: Input should be 'list', 'tensor' or 'padded' "),
         ({"backend": "mpi"}, "backend: Input should be 'auto', 'nccl' or 'gloo' (got 'mpi')"),
         ({"tp": ["0"]}, "tp: Input should be greater than 0 (got '0')"),
     ],

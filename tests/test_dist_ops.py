@@ -20,6 +20,8 @@ HIDDEN = 24
 
 
 VOCABS = (24, 25)  # logits_gather: divisible by every tp, and odd (SGLang's list fallback)
+SKEWS = (0.0, 1.2)  # the routed collectives: uniform and skewed routing of 8 experts, top-2
+EVERY_EXPERT = (8, 8, 0.0)  # top-8 of 8: every token to every rank, even chunks at T=8
 
 
 def _points(world_size: int) -> list[Point]:
@@ -33,6 +35,11 @@ def _points(world_size: int) -> list[Point]:
                 points += [
                     Point(name, variant, dtype, tokens, 0, world_size, tp, vocab=vocab)
                     for vocab in VOCABS
+                ]
+            elif collective.routed:
+                points += [
+                    Point(name, variant, dtype, tokens, HIDDEN, world_size, tp, 0, *routing)
+                    for routing in [(8, 2, skew) for skew in SKEWS] + [EVERY_EXPERT]
                 ]
             else:
                 points.append(Point(name, variant, dtype, tokens, HIDDEN, world_size, tp))
@@ -72,6 +79,8 @@ def test_every_variant_is_exact(world_size: int) -> None:
     if tensor_api:  # torch 2.13 renamed the tensor forms: the newest name is what runs
         assert apis[("all_gather", "tensor")] == "all_gather_single"
         assert apis[("reduce_scatter", "tensor")] == "reduce_scatter_single"
+    routed = {p.variant: api for p, _, api in per_rank[0] if p.experts and p.tokens == 8}
+    assert routed["list"] == "all_to_all"  # only with even chunks does gloo take the list
 
 
 def _wrong_rank_chunk(world) -> tuple[bool, bool]:
@@ -132,3 +141,51 @@ def _round_trip(world) -> bool:
 @pytest.mark.dist
 def test_the_round_trip_equals_one_all_reduce() -> None:
     assert run_world(2, _round_trip) == [True, True]
+
+
+def _routed(world, name: str, variant: str, tokens: int, skew: float):
+    point = Point(name, variant, "bfloat16", tokens, HIDDEN, world.size, world.size, 0, 8, 2, skew)
+    return bind(point, world.split(world.size), Arena(world.device))
+
+
+def _dispatch_then_combine(world) -> bool:
+    """The combine sends every dispatched row back where it came from: through the
+    catalogue's own variants, each rank gets exactly its dispatch input back."""
+    ok = True
+    for variant, tokens, skew in itertools.product(("list", "tensor", "padded"), (5, 13), SKEWS):
+        dispatch = _routed(world, "all_to_all", variant, tokens, skew)
+        combine = _routed(world, "all_to_all_combine", variant, tokens, skew)
+        dispatch.fill()
+        dispatch.run()
+        combine.inputs[0].copy_(dispatch.output)
+        combine.run()
+        ok &= torch.equal(combine.output, dispatch.inputs[0])
+    return ok
+
+
+@pytest.mark.dist
+def test_combine_returns_what_dispatch_sent() -> None:
+    assert run_world(4, _dispatch_then_combine) == [True] * 4
+
+
+def _misrouted(world) -> list[tuple[bool, bool]]:
+    """Each all_to_all form, honest and then with rank 1's received rows reordered."""
+    outcomes = []
+    for variant in ("list", "tensor", "padded"):
+        bound = _routed(world, "all_to_all", variant, 13, 1.2)
+        honest = check(bound, world)
+        run = bound.run
+
+        def reordered(run=run, bound=bound) -> None:
+            run()
+            if world.rank == 1:
+                bound.output.copy_(bound.output.roll(1, dims=0))
+
+        bound.run = reordered
+        outcomes.append((honest, check(bound, world)))
+    return outcomes
+
+
+@pytest.mark.dist
+def test_all_to_all_check_detects_misplaced_rows() -> None:
+    assert run_world(2, _misrouted) == [[(True, False)] * 3] * 2

@@ -37,8 +37,8 @@ def test_variant_filter_and_empty_plan() -> None:
 
 
 def test_an_unknown_collective_is_refused_with_the_catalogue() -> None:
-    config = load_config(None, {"collectives": ["all_gather", "all_to_all"]})
-    message = f"collectives: unknown collective 'all_to_all', expected one of {sorted(REGISTRY)}"
+    config = load_config(None, {"collectives": ["all_gather", "broadcast"]})
+    message = f"collectives: unknown collective 'broadcast', expected one of {sorted(REGISTRY)}"
     with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("]", r"\]")):
         build_plan(config, 2)
 

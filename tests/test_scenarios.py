@@ -5,14 +5,23 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from commbench.scenarios import crossover, round_trip, round_trip_lines, scenario_lines
+from commbench.scenarios import (
+    crossover,
+    padding_cost,
+    padding_lines,
+    round_trip,
+    round_trip_lines,
+    scenario_lines,
+)
 
 
 def _comparison(speedups: dict[int, float], tp: int = 4, verdict: str = "win") -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"collective": "all_gather", "tp": tp, "dp": 8 // tp, "dtype": "bfloat16",
-             "hidden": 7168, "tokens": t, "speedup": s, "verdict": verdict}
+             "hidden": 7168, "vocab": 0, "experts": 0, "topk": 0, "skew": 0.0, "tokens": t,
+             "padded_tokens_tensor": -(-t // tp) * tp, "padded_vocab_tensor": 0, "speedup": s,
+             "verdict": verdict}
             for t, s in speedups.items()
         ]
     )  # fmt: skip
@@ -66,6 +75,52 @@ def test_round_trip_against_all_reduce() -> None:
 
 
 def test_the_logits_are_uneven_along_the_vocabulary() -> None:
-    comparison = _comparison({1: 0.5, 8: 0.5}).assign(collective="logits_gather", vocab=128257)
+    comparison = _comparison({1: 0.5, 8: 0.5}).assign(
+        collective="logits_gather",
+        vocab=128257,
+        padded_vocab_tensor=128260,
+        padded_tokens_tensor=lambda f: f["tokens"],
+    )
     (line,) = scenario_lines(comparison)
     assert "where V is not a multiple of 4" in line and "0.50x (2 points)" in line
+
+
+def test_routed_rows_never_claim_token_padding() -> None:
+    """all_to_all moves routed rows, not [T/tp] slices: T=7 on tp 4 pads nothing."""
+    comparison = _comparison({7: 1.5, 4096: 1.5}).assign(
+        collective="all_to_all",
+        experts=8,
+        topk=2,
+        skew=1.2,
+        padded_tokens_tensor=lambda f: f["tokens"],
+    )
+    (line,) = scenario_lines(comparison)
+    assert line.startswith("all_to_all tp=4 dp=2 bfloat16 E=8 k=2 s=1.2: decode")
+    assert "multiple" not in line
+
+
+def test_padding_to_capacity_per_skew_and_phase() -> None:
+    """padded time / tensor time per skew: cheaper in decode, dearer in prefill where the
+    padded bytes dominate, and the crossover between."""
+
+    def row(variant: str, tokens: int, skew: float, time_us: float, padded: int) -> dict:
+        return {"collective": "all_to_all", "variant": variant, "tp": 4, "dp": 1,
+                "dtype": "bfloat16", "hidden": 256, "experts": 8, "topk": 2, "skew": skew,
+                "tokens": tokens, "time_us": time_us, "check": "pass", "routed_bytes": 1000,
+                "padded_bytes": padded}  # fmt: skip
+
+    results = pd.DataFrame(
+        [row("tensor", 8, 0.0, 100.0, 1200), row("padded", 8, 0.0, 80.0, 1200),
+         row("tensor", 4096, 0.0, 100.0, 1100), row("padded", 4096, 0.0, 90.0, 1100),
+         row("tensor", 8, 1.2, 100.0, 2000), row("padded", 8, 1.2, 90.0, 2000),
+         row("tensor", 4096, 1.2, 100.0, 3000), row("padded", 4096, 1.2, 200.0, 3000),
+         row("list", 8, 1.2, 50.0, 2000)]
+    )  # fmt: skip
+    table = padding_cost(results)
+    assert len(table) == 4 and table["cost"].max() == 2.0
+    (line,) = padding_lines(table)
+    assert line.startswith("padding to capacity, all_to_all tp=4 dp=1 bfloat16 E=8 k=2")
+    assert "s=0: 1.15x the bytes; time 0.80x in decode, 0.90x in prefill;" in line
+    assert "padded faster at every token count; s=1.2: 2.45x the bytes" in line
+    assert "crossover between T=8 and T=4096 (tensor faster above)" in line
+    assert padding_lines(padding_cost(results[results["variant"] != "padded"])) == []

@@ -3,13 +3,27 @@
 from dataclasses import dataclass, replace
 
 from commbench.buffers import META, Arena
-from commbench.ops import all_gather, all_reduce, logits_gather, reduce_scatter
+from commbench.ops import (
+    all_gather,
+    all_reduce,
+    all_to_all,
+    all_to_all_combine,
+    logits_gather,
+    reduce_scatter,
+)
 from commbench.ops.base import Bound, Collective, GroupContext
 from commbench.point import Point
 
 REGISTRY: dict[str, Collective] = {
     op.COLLECTIVE.name: op.COLLECTIVE
-    for op in (all_gather, reduce_scatter, all_reduce, logits_gather)
+    for op in (
+        all_gather,
+        reduce_scatter,
+        all_reduce,
+        logits_gather,
+        all_to_all,
+        all_to_all_combine,
+    )
 }
 
 

@@ -74,11 +74,16 @@ class Collective:
     name: str
     variants: dict[str, Variant]
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(group size)
+    routed: bool = False  # swept over the [moe] routings: experts, topk, skew join its points
 
     def bytes(self, point: Point) -> int:
         """The row's size (nccl-tests convention): the full [tokens, width] buffer per rank
         (width: hidden, or vocab for the logits)."""
         return point.tokens * point.width * point.element_size
+
+    def columns(self, point: Point) -> dict[str, object]:
+        """The row's columns this collective adds, known before anything is allocated."""
+        return {}
 
 
 def gather_factor(n: int) -> float:
