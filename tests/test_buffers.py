@@ -116,12 +116,14 @@ def test_growing_frees_the_old_buffer_first_and_never_shrinks(world: World, plan
 
 def test_a_list_forms_hidden_flat_buffer_is_in_its_footprint(world: World, plan: list[Point]):
     """ProcessGroupNCCL stacks a list of equal chunks into one flat buffer at every call:
-    the gathered output (all_gather) or the input (reduce_scatter), once more."""
+    the gathered output (all_gather) or the input (reduce_scatter), once more. Its list
+    all_to_all sends and receives each chunk in place (ncclSend/ncclRecv per peer): none."""
+    flattening = ("all_gather", "reduce_scatter", "logits_gather")
     for point in plan:
         fp = footprint(point, world.split(point.tp))
         bound = bind(point, world.split(point.tp), Arena(META))
         equal = point.tokens % point.tp == 0 if point.hidden else point.vocab % point.tp == 0
-        if point.variant == "list" and point.collective != "all_reduce" and equal:
+        if point.variant == "list" and point.collective in flattening and equal:
             moved = bound.inputs[0] if point.collective == "reduce_scatter" else bound.output
             assert fp.hidden == moved.numel() * moved.element_size(), point.describe()
         else:
