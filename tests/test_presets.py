@@ -26,6 +26,8 @@ SCENARIOS = {
 }
 DECODE_MAX = 512  # SGLang's largest CUDA-graph batch; prefill chunks per group start above
 VARIANT_POINTS = 7  # all_gather, reduce_scatter and logits_gather x 2 variants, all_reduce
+ROUTED = ["all_to_all", "all_to_all_combine"]  # a MoE model's dispatch and combine
+MOE = {"deepseek-v3": (256, 8), "qwen3-235b-a22b": (128, 8), "gpt-oss-120b": (128, 4)}
 
 
 def test_the_five_presets_and_nothing_else() -> None:
@@ -54,7 +56,15 @@ def test_preset_is_complete_and_sweeps_its_model(name: str) -> None:
     assert sorted(config.tp) == sorted({split.attn_tp for split in config.model.splits})
     assert config.rounds == 1
     assert config.timing == load_config().timing  # default.toml's GPU timing
-    assert config.collectives == [*load_config().collectives, "logits_gather"]
+    routed = ROUTED if name in MOE else []
+    assert config.collectives == [*load_config().collectives, "logits_gather", *routed]
+    assert (config.model.experts, config.model.topk) == MOE.get(name, (0, 0))
+    if name in MOE:  # the sweep routes as the model does: its experts and top-k, some skews
+        assert config.moe is not None and (config.moe.experts, config.moe.topk) == (
+            [config.model.experts],
+            [config.model.topk],
+        )
+        assert 0.0 in config.moe.skew and len(config.moe.skew) > 1
     assert config.vocab == [config.model.vocab]
     decode = [t for t in config.tokens if t <= DECODE_MAX]
     prefill = [t for t in config.tokens if t > DECODE_MAX]
@@ -69,7 +79,8 @@ def test_preset_plans_on_the_world_it_needs(name: str) -> None:
     assert config.tp is not None and preset.min_world == math.lcm(*config.tp)
     assert preset.min_world == max(config.tp)
     plan = build_plan(config, preset.min_world)
-    assert len(plan) == len(config.tp) * len(config.tokens) * VARIANT_POINTS
+    routed = 2 * 3 * len(config.moe.skew) if config.moe else 0  # 2 phases x 3 forms per skew
+    assert len(plan) == len(config.tp) * len(config.tokens) * (VARIANT_POINTS + routed)
     assert {p.tp for p in plan} == set(config.tp)
     assert {p.hidden for p in plan} == {*config.hidden, 0}  # 0: the logits rows
     assert {p.vocab for p in plan} == {0, *config.vocab}
