@@ -21,11 +21,13 @@ META = {
 }
 
 
-def key(collective="all_gather", variant="tensor", tokens=128, tp=2, dtype="bfloat16"):
+def key(
+    collective="all_gather", variant="tensor", tokens=128, tp=2, dtype="bfloat16", backend="gloo"
+):
     return {
         "collective": collective,
         "variant": variant,
-        "backend": "gloo",
+        "backend": backend,
         "world_size": 4,
         "dp": 4 // tp,
         "tp": tp,
