@@ -31,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from commbench.gate import EXIT_REGRESSION, GateResult, gate_runs
-from commbench.results import KEY_COLUMNS, RESULTS_CSV, Run, read_run
+from commbench.gate import AGGREGATE_TOLERANCE, EXIT_REGRESSION, GateResult, gate_runs
+from commbench.priors import prior_for
+from commbench.results import RESULTS_CSV, Run, read_run
+from commbench.stats import Spread, detectable_shift, family_confidence, pool
 from commbench.timings import run_medians
 
 ISSUE = [  # issue 14's A/A experiment: 2 rows per collective and variant
@@ -78,11 +80,13 @@ def spread(runs: list[Run]) -> tuple[float, float, int]:
     """Between-run log sd shared by a collective/variant's rows, each row's own on top
     of it, and the rows per group (variances averaged over the groups)."""
     medians = run_medians(runs)
-    keys = medians.times.dropna().index
+    groups: dict[tuple, list[tuple]] = {}  # (collective, variant) -> keys timed in every run
+    for key in medians.index:
+        if not np.isnan(medians.of(key)).any():
+            groups.setdefault(key[:2], []).append(key)
     shared, own, sizes = [], [], []
-    groups = keys.to_frame(index=False).groupby(["collective", "variant"])
-    for _, group in groups:
-        logs = medians.logs(list(group[KEY_COLUMNS].itertuples(index=False, name=None)))
+    for keys in groups.values():
+        logs = medians.logs(keys)
         n, k = logs.shape
         drift = logs.mean(axis=1)  # each run's mean log over the rows
         residual = logs - logs.mean(axis=0) - (drift - drift.mean())[:, None]
@@ -119,12 +123,31 @@ def detectable(results: list[GateResult]) -> str:
     return f"{np.median(values):.2f}x ({values.min():.2f}-{values.max():.2f})"
 
 
+def detectable_by_history(aggregate_sd: float, rows: int, groups: int, meta: dict) -> str:
+    """The aggregates' minimum detectable shift the gate would report with N baseline
+    runs that spread as measured here (the prior pooled with N - 1 degrees of freedom)."""
+    backend = meta["backend"]
+    prior = prior_for(backend, meta["world_size"])
+    cells = []
+    for n in (1, 3, 5, 10, 20, 50):
+        history = Spread(aggregate_sd, n - 1, "") if n > 1 else None
+        pooled = pool(prior.aggregate(rows), history)
+        shift = detectable_shift(pooled, n, AGGREGATE_TOLERANCE[backend], family_confidence(groups))
+        cells.append(f"{n}: {shift:.2f}x")
+    return ", ".join(cells)
+
+
 def analyse_setting(name: str, runs: list[Run]) -> None:
     shared, own, rows = spread(runs)
     aggregate = np.sqrt(shared**2 + own**2 / rows)
     print(
         f"\n{name}: {len(runs)} runs, {rows} rows per collective/variant; between-run log sd:"
         f" shared {shared:.3f}, row {own:.3f}, geomean of {rows} rows {aggregate:.3f}"
+    )
+    groups = len(gate_runs(runs[:1], runs[1]).aggregates)
+    print(
+        f"  aggregate detectable with N baseline runs spreading like these:"
+        f" {detectable_by_history(aggregate, rows, groups, runs[0].meta)}"
     )
     for kind, judged in cases(runs, random.Random(0)).items():
         if not judged:
@@ -147,19 +170,24 @@ def issue_experiment(runs: list[Run]) -> None:
     )
 
 
+def finished_runs(setting: Path) -> list[Run]:
+    """The setting's complete runs in the order they were made (run-0, run-1, ...)."""
+    paths = sorted(
+        (p for p in setting.glob("run-*") if (p / RESULTS_CSV).exists()),
+        key=lambda p: int(p.name.removeprefix("run-")),
+    )
+    runs = [read_run(p) for p in paths]
+    return [run for run in runs if run.meta.get("finished")]
+
+
 def analyse(root: Path) -> None:
+    print("(other developers' tests shared the machine's 2 cores during these runs)")
     for setting in sorted(p for p in root.iterdir() if p.is_dir()):
-        runs = sorted(
-            (p for p in setting.iterdir() if (p / RESULTS_CSV).exists()),
-            key=lambda p: int(p.name.rsplit("-", 1)[1]),
-        )
+        runs = finished_runs(setting)
         if len(runs) >= 2:
-            analyse_setting(setting.name, [read_run(p) for p in runs])
-    issue = root / "gloo2-issue"
-    if issue.is_dir():
-        runs = sorted(p for p in issue.iterdir() if (p / RESULTS_CSV).exists())
-        if len(runs) >= 6:
-            issue_experiment([read_run(p) for p in sorted(runs, key=lambda p: int(p.name[4:]))])
+            analyse_setting(setting.name, runs)
+        if setting.name == "gloo2-issue" and len(runs) >= 6:
+            issue_experiment(runs)
 
 
 def main() -> None:

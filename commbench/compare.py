@@ -20,7 +20,7 @@ import pandas as pd
 
 from commbench.errors import UsageError
 from commbench.identity import identity
-from commbench.priors import PRIORS, Prior
+from commbench.priors import Prior, prior_for
 from commbench.results import KEY_COLUMNS, Run, read_run
 from commbench.stats import Spread, judge_shift
 
@@ -82,7 +82,8 @@ def _judged(log_ratio: float, spread: Spread | None) -> tuple[float, float, bool
 
 def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
     passed = [run.results[run.results["check"] == "pass"].set_index(KEY_COLUMNS) for run in runs]
-    prior = PRIORS.get(runs[0].meta.get("backend", "nccl"))
+    meta = runs[0].meta
+    prior = prior_for(meta.get("backend", "nccl"), int(meta.get("world_size", 0)))
     keys = passed[0].index
     for frame in passed[1:]:
         keys = keys.union(frame.index)

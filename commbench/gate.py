@@ -16,13 +16,14 @@ import pandas as pd
 
 from commbench.errors import UsageError
 from commbench.identity import identity_diff
-from commbench.priors import PRIORS, Prior
+from commbench.priors import Prior, prior_for
 from commbench.results import KEY_COLUMNS, RESULTS_CSV, Run, read_run
 from commbench.rules import Rules
 from commbench.stats import (
     UNSTABLE_CV,
     Spread,
     detectable_shift,
+    family_confidence,
     history_spread,
     judge_shift,
     pool,
@@ -31,12 +32,12 @@ from commbench.timings import RunMedians, run_medians
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOT_COMPARABLE = 0, 1, 2, 3
 
-# Default tolerances per backend: how far a median may move before it can count as a
-# change. NCCL on a dedicated GPU node: METHOD.md's 5% (not measured here: no GPU).
-# gloo on a shared 2-core CPU machine: read off 18 real A/A runs of configs/ci.toml
-# (benchmarks/gate_power.py; README, "Gate power"). Whole runs there drift by 7% (sd)
-# together, so a single row needs 50% and a collective's geometric mean 20% to keep
-# false alarms near 5% against a history of baseline runs.
+# Default tolerances per backend: how far a median may move before it counts as a change
+# at all. Whether a move is more than the noise is the between-run spread's job
+# (priors.py and a history), not the tolerance's. NCCL on a dedicated GPU node:
+# METHOD.md's 5% and 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine:
+# 50% and 20%, below what its between-run spread lets the gate see anyway (README, "Gate
+# power"), so they never hide a shift the statistics could show.
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
 AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
 
@@ -154,8 +155,10 @@ def judge_rows(
 ) -> pd.DataFrame:
     """One record per row key. A compared row's baseline is the geometric mean of its
     median over the baseline runs; its interval comes from the between-run spread of
-    its collective/variant's rows (the prior pooled with the history)."""
-    records = []
+    its collective/variant's rows (the prior pooled with the history), at a confidence
+    that holds for all the compared rows together."""
+    records: dict[tuple, dict] = {}
+    groups: dict[tuple, list[tuple]] = {}  # (collective, variant) -> compared keys
     for key in sorted(set(base.check) | set(current.check), key=str):
         record = dict(zip(KEY_COLUMNS, key, strict=True))
         record["bytes"] = byte_sizes.get(key, 0)
@@ -163,53 +166,44 @@ def judge_rows(
         record.update(ratio=math.nan, low=math.nan, high=math.nan, p_value=math.nan)
         record.update(detectable=math.nan, method="", baselines=0)
         record.update(baseline_us=math.nan, current_us=math.nan)
-        before = base.times.loc[key] if key in base.check else None
+        records[key] = record
         now = current.check.get(key)
-        now_us = current.times.loc[key, 0] if now is not None else math.nan
+        before = base.of(key) if key in base.check else np.empty(0)
+        now_us = current.of(key)[0] if now is not None else math.nan
         if now is None or now == "skipped":  # not measured now: nothing to judge
             record["status"] = "missing"
-        elif before is None:
+        elif key not in base.check:
             record["status"] = "new"
         elif now == "fail":
             record["status"] = "failed"
-        elif (
-            base.check[key] == "fail" or before.isna().all() or np.isnan(current.times.loc[key, 0])
-        ):
+        elif base.check[key] == "fail" or np.isnan(before).all() or math.isnan(now_us):
             record["status"] = "new"  # nothing timed to compare against
         else:
-            record.update(
-                baseline_us=float(np.exp(np.log(before).mean())),
-                current_us=float(now_us),
-                baselines=int(before.notna().sum()),
-                status="compared",
-            )
-        records.append(record)
-    rows = pd.DataFrame.from_records(records)
-    compared = rows["status"] == "compared"
-    rows.loc[compared, "ratio"] = rows["current_us"] / rows["baseline_us"]
-    for _, group in rows[compared].groupby(["collective", "variant"]):
-        keys = list(group[KEY_COLUMNS].itertuples(index=False, name=None))
+            baseline_us = float(np.exp(np.nanmean(np.log(before))))
+            record.update(baseline_us=baseline_us, current_us=now_us)
+            record.update(ratio=now_us / baseline_us, baselines=int((~np.isnan(before)).sum()))
+            groups.setdefault((record["collective"], record["variant"]), []).append(key)
+    confidence = family_confidence(sum(len(keys) for keys in groups.values()))
+    for keys in groups.values():
         spread = pool(prior.row() if prior else None, history_spread(base.logs(keys)))
-        for index, key in zip(group.index, keys, strict=True):
-            row = rows.loc[index]
+        for key in keys:
+            record = records[key]
             if spread is None:
-                rows.loc[index, "status"] = "insufficient"
+                record["status"] = "insufficient"
                 continue
             shift = judge_shift(
-                math.log(row["ratio"]), spread, int(row["baselines"]), row["tolerance"]
+                math.log(record["ratio"]),
+                spread,
+                record["baselines"],
+                record["tolerance"],
+                confidence,
             )
-            unstable = max(base.cv.get(key, 0.0), current.cv.get(key, 0.0)) >= UNSTABLE_CV
-            rows.loc[index, ["low", "high", "p_value", "detectable", "method"]] = [
-                shift.low,
-                shift.high,
-                shift.p_value,
-                shift.detectable,
-                spread.source,
-            ]
-            rows.loc[index, "status"] = classify(
-                shift.ratio, shift.significant, row["tolerance"], unstable
-            )
-    return rows
+            unstable = max(base.cv[key], current.cv[key]) >= UNSTABLE_CV
+            record.update(low=shift.low, high=shift.high, p_value=shift.p_value)
+            record.update(detectable=shift.detectable, method=spread.source)
+            significant, row_tolerance = shift.significant, record["tolerance"]
+            record["status"] = classify(shift.ratio, significant, row_tolerance, unstable)
+    return pd.DataFrame.from_records(list(records.values()))
 
 
 AGGREGATE_COLUMNS = [
@@ -236,10 +230,13 @@ def judge_aggregates(
     log ratios), against the spread of that same mean between runs. That spread is
     what the rows share, so it comes from whole runs: each baseline run's mean log
     deviation over the same rows (the history), pooled with the backend's prior for
-    this many rows. Never from the scatter of the rows of one pair of runs."""
+    this many rows. Never from the scatter of the rows of one pair of runs. The
+    intervals hold together for all the collectives/variants at once."""
     compared = rows[rows["ratio"].notna()]
+    groups = compared.groupby(["collective", "variant"])
+    confidence = family_confidence(len(groups))
     records = []
-    for (collective, variant), group in compared.groupby(["collective", "variant"]):
+    for (collective, variant), group in groups:
         keys = list(group[KEY_COLUMNS].itertuples(index=False, name=None))
         logs = base.logs(keys)
         per_run = np.nanmean(logs - np.nanmean(logs, axis=0), axis=1)  # each run's drift
@@ -264,7 +261,7 @@ def judge_aggregates(
             status="insufficient",
         )
         if spread is not None:
-            shift = judge_shift(log_shift, spread, base.runs, tolerance)
+            shift = judge_shift(log_shift, spread, base.runs, tolerance, confidence)
             record.update(low=shift.low, high=shift.high, detectable=shift.detectable)
             if shift.ratio > 1 + tolerance and shift.low > 1:
                 record["status"] = "regression"
@@ -317,7 +314,7 @@ def gate_runs(
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
     base = run_medians(baselines)
-    prior = PRIORS.get(backend)
+    prior = prior_for(backend, int(current.meta.get("world_size", 0)))
     rows = judge_rows(
         base, run_medians([current]), row_tolerance, rules or Rules(), byte_sizes, prior
     )
@@ -348,6 +345,7 @@ def power_note(result: GateResult, more_runs: int = 20) -> str:
     if worst["baselines"] < more_runs:
         extra = more_runs - worst["baselines"]
         spread = Spread(worst["spread_sd"], worst["spread_df"] + extra, "")
-        better = detectable_shift(spread, more_runs, worst["tolerance"])
+        confidence = family_confidence(len(result.aggregates))
+        better = detectable_shift(spread, more_runs, worst["tolerance"], confidence)
         note += f"; with {more_runs} baseline runs about {better:.2f}x"
     return note

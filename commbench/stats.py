@@ -192,7 +192,23 @@ class Shift:
 
 
 CONFIDENCE = 0.99  # two-sided: one clean run in 200 looks slower by chance
+
+
+def family_confidence(tests: int, confidence: float = CONFIDENCE) -> float:
+    """Each of `tests` intervals' confidence so that all of them hold together with
+    `confidence` (Bonferroni): the gate's false-alarm rate is per gate run, not per row."""
+    return 1 - (1 - confidence) / max(tests, 1)
+
+
 POWER = 0.90  # the minimum detectable shift is caught 9 times in 10
+
+
+@functools.cache
+def _t(probability: float, df: float) -> float:
+    """Student t quantile, cached: the gate asks the same few for every row."""
+    from scipy.stats import t
+
+    return float(t.ppf(probability, df))
 
 
 def _scale(spread: Spread, baselines: int) -> float:
@@ -207,11 +223,9 @@ def detectable_shift(
     probability POWER, where flagging needs the ratio beyond the tolerance and the
     interval's low end above 1. A t distribution with the spread's degrees of freedom
     on both counts, so a spread known from few runs pays for it."""
-    from scipy.stats import t
-
     scale = _scale(spread, baselines)
-    threshold = max(math.log1p(tolerance), t.ppf(0.5 + confidence / 2, spread.df) * scale)
-    return math.exp(threshold + t.ppf(POWER, spread.df) * scale)
+    threshold = max(math.log1p(tolerance), _t(0.5 + confidence / 2, spread.df) * scale)
+    return math.exp(threshold + _t(POWER, spread.df) * scale)
 
 
 def judge_shift(
@@ -226,7 +240,7 @@ def judge_shift(
     from scipy.stats import t
 
     scale = _scale(spread, baselines)
-    half = t.ppf(0.5 + confidence / 2, spread.df) * scale
+    half = _t(0.5 + confidence / 2, spread.df) * scale
     return Shift(
         ratio=math.exp(log_shift),
         low=math.exp(log_shift - half),

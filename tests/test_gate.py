@@ -38,8 +38,8 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
     current = write_run(
         tmp_path / "current",
         [
-            (key(tokens=1), STEADY * 4),
-            (key(tokens=2), STEADY * 0.25),
+            (key(tokens=1), STEADY * 100),  # one gloo baseline run: only huge shifts show
+            (key(tokens=2), STEADY * 0.01),
             (key(tokens=3), STEADY * 1.01),
             (key(tokens=4), samples_around(140, 3, 0.01, 6)),
             (key(tokens=5), samples_around(115, 12, 0.3, 7)),
@@ -118,7 +118,7 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
 
     # every verdict says what it could have seen: the minimum detectable shift
     (aggregate,) = data["aggregates"]
-    assert aggregate["spread"] == "gloo prior" and aggregate["baselines"] == 1
+    assert aggregate["spread"] == "gloo prior (4 ranks)" and aggregate["baselines"] == 1
     assert aggregate["detectable"] > 1.5  # one gloo baseline run: only large shifts show
     regressed = next(r for r in data["rows"] if r["status"] == "regression")
     assert regressed["low"] > 1 and regressed["detectable"] > 1
@@ -249,7 +249,7 @@ def test_judge_aggregates_takes_its_spread_from_whole_runs(tmp_path: Path) -> No
         run.meta["backend"] = "gloo"  # the gloo prior: an interval as wide as runs drift
     (aggregate,) = gate_runs(two, same).aggregates.itertuples()
     assert aggregate.low < 1 < 1.2 < aggregate.high and aggregate.status == "unchanged"
-    assert aggregate.detectable > 1.2 and aggregate.spread == "gloo prior"
+    assert aggregate.detectable > 1.2 and aggregate.spread == "gloo prior (4 ranks)"
 
 
 def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
