@@ -335,7 +335,7 @@ def power_note(result: GateResult, more_runs: int = 20) -> str:
     baseline runs (the spread then known from that many more runs too)."""
     judged = result.aggregates.dropna(subset=["detectable"])
     if judged.empty:
-        return "minimum detectable shift: none (too little data to judge)"
+        return "minimum detectable shift: none (no collective/variant could be judged)"
     worst = judged.loc[judged["detectable"].idxmax()]
     note = (
         f"minimum detectable shift (caught 9 in 10): aggregates {judged['detectable'].min():.2f}x"
