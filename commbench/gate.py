@@ -179,9 +179,10 @@ def judge_rows(
         elif base.check[key] == "fail" or np.isnan(before).all() or math.isnan(now_us):
             record["status"] = "new"  # nothing timed to compare against
         else:
-            baseline_us = float(np.exp(np.nanmean(np.log(before))))
+            timed = before[~np.isnan(before)]
+            baseline_us = float(np.exp(np.log(timed).mean()))
             record.update(baseline_us=baseline_us, current_us=now_us)
-            record.update(ratio=now_us / baseline_us, baselines=int((~np.isnan(before)).sum()))
+            record.update(ratio=now_us / baseline_us, baselines=len(timed))
             groups.setdefault((record["collective"], record["variant"]), []).append(key)
     confidence = family_confidence(sum(len(keys) for keys in groups.values()))
     for keys in groups.values():

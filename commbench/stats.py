@@ -237,7 +237,7 @@ def judge_shift(
 ) -> Shift:
     """The prediction interval of a new run against the mean of `baselines` runs whose
     values scatter by `spread` (Student t with the spread's degrees of freedom)."""
-    from scipy.stats import t
+    from scipy.special import stdtr  # the t CDF as a plain ufunc: the gate calls this per row
 
     scale = _scale(spread, baselines)
     half = _t(0.5 + confidence / 2, spread.df) * scale
@@ -245,6 +245,6 @@ def judge_shift(
         ratio=math.exp(log_shift),
         low=math.exp(log_shift - half),
         high=math.exp(log_shift + half),
-        p_value=float(2 * t.sf(abs(log_shift) / scale, spread.df)),
+        p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
         detectable=detectable_shift(spread, baselines, tolerance, confidence),
     )
