@@ -11,15 +11,30 @@ STAMP := $(VENV)/.installed
 NPROC ?=
 ARGS ?=
 
+# The venvs and libraries CI's heavier checks need live here, outside the clone, so a CI
+# machine downloads them once.
+CI_CACHE ?= $(HOME)/.cache/commbench-ci
+
 CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
+# Baseline runs in a history: README "Gate power" measured what each count buys here
+# (10 is where more stop buying much).
+BASELINE_RUNS ?= 10
 
 # The oldest supported torch is pyproject's floor; the newest, the newest release tested.
 TORCH_OLDEST ?= $(shell sed -n 's/^ *"torch>=\([0-9.]*\)".*/\1/p' pyproject.toml)
 TORCH_NEWEST ?= 2.15.0
 
-.PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format gate baseline benchmark clean
+
+# The oldest versions pyproject.toml declares (its `name>=X.Y` floors, read from it), in a
+# venv of their own: what `make floor` tests the statistics and the gate with.
+FLOOR_VENV ?= $(CI_CACHE)/venv-floor
+FLOOR_PACKAGES := numpy scipy pandas pydantic typer rich
+FLOOR_SPEC := $(foreach p,$(FLOOR_PACKAGES),$(shell sed -n 's/^ *"$(p)>=\([0-9.]*\)".*/$(p)==\1.*/p' pyproject.toml))
+FLOOR_TESTS := tests/test_stats.py tests/test_gate.py
+
+.PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format gate baseline benchmark floor clean
 
 setup: $(STAMP)
 
@@ -41,7 +56,6 @@ test: setup
 # GPU), plus the tests that preload real libnccl builds from nvidia-nccl-cu13 wheels: older
 # than, equal to and newer than the NCCL torch was built with. The venv and the libraries
 # live in CI_CACHE, outside the clone, so a CI machine downloads them once.
-CI_CACHE ?= $(HOME)/.cache/commbench-ci
 REGISTRY_PIP ?= pip install -q --isolated --cert /etc/ssl/certs/ca-certificates.crt
 CUDA_TORCH_SPEC ?= torch==2.13.0
 CUDA_VENV ?= $(CI_CACHE)/venv-cu130
@@ -106,16 +120,29 @@ gate: setup
 	$(VENV)/bin/commbench gate $(BASELINE) $(CURRENT) \
 		--markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml --json $(CURRENT)/gate.json
 
-# Refresh the committed baseline: five runs of the CI sweep, a history the gate judges
-# against. rank_samples.csv is left out: the gate does not read it.
+# Refresh the committed baseline: BASELINE_RUNS runs of the CI sweep, a history the gate
+# judges against. rank_samples.csv is left out: the gate does not read it.
 baseline: setup
 	rm -rf $(BASELINE).new
-	for i in 1 2 3 4 5; do \
+	for i in $$(seq 1 $(BASELINE_RUNS)); do \
 		$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) \
 			--out $(BASELINE).new/run-$$i --label baseline-$$i || exit $$?; \
 		rm $(BASELINE).new/run-$$i/rank_samples.csv; \
 	done
 	rm -rf $(BASELINE) && mv $(BASELINE).new $(BASELINE)
+
+# The statistics, the gate and compare under the dependency floor (built once, cached).
+# Installed again only when the floors change (the stamp's name).
+FLOOR_STAMP := $(FLOOR_VENV)/.installed-$(shell echo "$(FLOOR_SPEC)" | sha1sum | cut -c1-12)
+
+floor: $(FLOOR_STAMP)
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_TESTS)
+
+$(FLOOR_STAMP):
+	rm -rf $(FLOOR_VENV)
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install -q $(FLOOR_SPEC) "pytest>=8"
+	touch $@
 
 benchmark: setup
 	$(PY) benchmarks/overhead.py $(ARGS)

@@ -1,135 +1,209 @@
 """How often does `commbench gate` cry wolf, and how often does it catch a slowdown?
 
-Issue 4's benchmark, on real samples from this machine:
-  (a) false alarms: every pair of real A/A runs (same config, same machine) gated
-      against each other; goal at most 5% of pairs failing;
-  (b) power: the current run's samples scaled by 1.10 and by 1.25 (a slowdown of every
-      row, the shape of a typical NCCL regression); goal at least 90% caught at 1.25.
-It also reports the same with a history of baselines, and the spread of A/A ratios
-that the default gloo tolerances in commbench/gate.py come from.
+Real A/A runs (the same sweep, one after another on this machine), never resampled
+from one run:
+  (a) the between-run spread per setting: how much a collective/variant's geometric
+      mean drifts between runs (shared by its rows) and how much each row wobbles on
+      top of it; these are the figures behind commbench/priors.py;
+  (b) false alarms: every pair of runs gated against each other (one baseline run),
+      and every run against draws of 5 other runs (a history); goal <= 5% exit 1;
+  (c) power: the current run made 1.10x, 1.25x and 2x slower at every row; goals: 2x
+      caught >= 95% with one baseline, 1.25x >= 90% with a history of 5;
+  (d) the minimum detectable shift the gate reported in those cases, to hold against
+      the power it had.
 
-    python benchmarks/gate_power.py --runs 10              # makes 10 runs of configs/ci.toml
-    python benchmarks/gate_power.py --reuse results/aa     # judges runs already made
+    # make 10 runs of each setting, one sweep at a time under the machine's lock
+    python benchmarks/gate_power.py make /tmp/runs --runs 10 --lock /work/measure.lock
+    # judge runs already made (a directory of setting directories of runs)
+    python benchmarks/gate_power.py analyse /tmp/runs
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import itertools
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from commbench.gate import EXIT_REGRESSION, run_gate
-from commbench.results import RESULTS_CSV, SAMPLES_CSV
+from commbench.gate import AGGREGATE_TOLERANCE, EXIT_REGRESSION, GateResult, gate_runs
+from commbench.priors import prior_for
+from commbench.results import RESULTS_CSV, Run, read_run
+from commbench.stats import Spread, detectable_shift, family_confidence, pool
+from commbench.timings import run_medians
+
+ISSUE = [  # issue 14's A/A experiment: 2 rows per collective and variant
+    "--tokens", "128,512", "--hidden", "1024", "--tp", "2",
+    "--collectives", "all_gather,reduce_scatter", "--variants", "list,tensor",
+    "--dtypes", "bfloat16",
+]  # fmt: skip
+SETTINGS = {
+    "gloo2-issue": ["--nproc", "2", *ISSUE],
+    "gloo2-issue-r5": ["--nproc", "2", *ISSUE, "--rounds", "5"],
+    "gloo4-ci": ["--nproc", "4", "--config", "configs/ci.toml"],
+}
+FACTORS = (1.10, 1.25, 2.0)
+HISTORY = 5
+DRAWS = 3  # histories drawn per current run
 
 
-def make_runs(directory: Path, count: int, nproc: int, config: str) -> None:
-    for i in range(count):
-        out = directory / f"run-{i:02d}"
+def make_runs(root: Path, count: int, lock: Path | None) -> None:
+    """`count` runs of every setting, interleaved (run i of each, then run i + 1), so the
+    machine's slow changes spread over the settings; each sweep alone under `lock`."""
+    for i, (name, args) in itertools.product(range(count), SETTINGS.items()):
+        out = root / name / f"run-{i}"
         if (out / RESULTS_CSV).exists():
             continue
-        print(f"sweep {i + 1}/{count} -> {out}", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "commbench",
-                "sweep",
-                "--nproc",
-                str(nproc),
-                "--config",
-                config,
-                "--out",
-                str(out),
-                "--label",
-                f"aa-{i:02d}",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        print(f"{name} run {i} -> {out}", flush=True)
+        command = [sys.executable, "-m", "commbench", "sweep", *args, "--out", str(out)]
+        with open(lock or "/dev/null") as handle:
+            if lock:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            subprocess.run([*command, "--label", f"{name}-{i}"], check=True, capture_output=True)
 
 
-def scaled_copy(run: Path, factor: float, scratch: Path) -> Path:
-    """The run with every sample (and so every median) `factor` times slower."""
-    out = scratch / f"{run.name}-x{factor}"
-    if not out.exists():
-        shutil.copytree(run, out)
-        samples = pd.read_csv(run / SAMPLES_CSV)
-        samples["time_us"] *= factor
-        samples.to_csv(out / SAMPLES_CSV, index=False)
-    return out
+def slowed(run: Run, factor: float) -> Run:
+    """The run with every row `factor` times slower (what the gate reads is the median)."""
+    results = run.results.copy()
+    for column in ("time_us", "ci_low_us", "ci_high_us"):
+        results[column] *= factor
+    return replace(run, results=results)
 
 
-def judge(pairs, tolerance, aggregate_tolerance) -> str:
-    """Share of pairs that fail the gate: by any row, by an aggregate, by either."""
-    by_row = by_aggregate = either = 0
-    for baselines, current in pairs:
-        result = run_gate(baselines, current, tolerance, aggregate_tolerance)
-        rows = result.counts["regression"] > 0
-        aggregate = len(result.aggregate_regressions) > 0
-        by_row += rows
-        by_aggregate += aggregate
-        either += result.exit_code == EXIT_REGRESSION
-    n = len(pairs)
+def spread(runs: list[Run]) -> tuple[float, float, int]:
+    """Between-run log sd shared by a collective/variant's rows, each row's own on top
+    of it, and the rows per group (variances averaged over the groups)."""
+    medians = run_medians(runs)
+    groups: dict[tuple, list[tuple]] = {}  # (collective, variant) -> keys timed in every run
+    for key in medians.index:
+        if not np.isnan(medians.of(key)).any():
+            groups.setdefault(key[:2], []).append(key)
+    shared, own, sizes = [], [], []
+    for keys in groups.values():
+        logs = medians.logs(keys)
+        n, k = logs.shape
+        drift = logs.mean(axis=1)  # each run's mean log over the rows
+        residual = logs - logs.mean(axis=0) - (drift - drift.mean())[:, None]
+        row_var = (residual**2).sum() / ((n - 1) * (k - 1)) if k > 1 else 0.0
+        own.append(row_var)
+        shared.append(max(drift.var(ddof=1) - row_var / k, 0.0))
+        sizes.append(k)
+    return float(np.sqrt(np.mean(shared))), float(np.sqrt(np.mean(own))), int(np.median(sizes))
+
+
+def cases(runs: list[Run], rng: random.Random) -> dict[str, list[tuple[list[Run], Run]]]:
+    one = [([a], b) for a, b in itertools.combinations(runs, 2)]
+    history = []
+    for current in runs:
+        others = [r for r in runs if r is not current]
+        if len(others) >= HISTORY:
+            history += [(rng.sample(others, HISTORY), current) for _ in range(DRAWS)]
+    return {"one baseline run": one, f"history of {HISTORY} runs": history}
+
+
+def rate(results: list[GateResult]) -> str:
+    fired = sum(r.exit_code == EXIT_REGRESSION for r in results)
+    rows = sum(r.counts["regression"] > 0 for r in results)
+    aggregates = sum(len(r.aggregate_regressions) > 0 for r in results)
     return (
-        f"gate {either / n:6.1%} (rows {by_row / n:6.1%}, aggregates {by_aggregate / n:6.1%})"
-        f" of {n} pairs"
+        f"{fired / len(results):6.1%} ({fired}/{len(results)}; rows {rows}, aggregates"
+        f" {aggregates})"
     )
 
 
-def aa_spread(runs: list[Path]) -> None:
-    """The A/A ratios that the default tolerances are read from."""
-    row_ratios, aggregate_ratios = [], []
-    for a, b in itertools.combinations(runs, 2):
-        result = run_gate([a], b, None, None)
-        row_ratios += list(result.rows["ratio"].dropna())
-        aggregate_ratios += list(result.aggregates["geomean"])
-    for name, ratios in (("row", row_ratios), ("aggregate", aggregate_ratios)):
-        deviation = np.abs(np.log(ratios))
-        q = np.exp(np.percentile(deviation, [50, 95, 99, 100])) - 1
-        print(
-            f"A/A {name} |ratio - 1|: median {q[0]:.1%}, p95 {q[1]:.1%}, "
-            f"p99 {q[2]:.1%}, max {q[3]:.1%} ({len(ratios)} ratios)"
-        )
+def detectable(results: list[GateResult]) -> str:
+    """The aggregates' minimum detectable shift the gate reported: median and range."""
+    values = np.concatenate([r.aggregates["detectable"].to_numpy() for r in results])
+    return f"{np.median(values):.2f}x ({values.min():.2f}-{values.max():.2f})"
+
+
+def detectable_by_history(aggregate_sd: float, rows: int, groups: int, meta: dict) -> str:
+    """The aggregates' minimum detectable shift the gate would report with N baseline
+    runs that spread as measured here (the prior pooled with N - 1 degrees of freedom)."""
+    backend = meta["backend"]
+    prior = prior_for(backend, meta["world_size"])
+    cells = []
+    for n in (1, 3, 5, 10, 20, 50):
+        history = Spread(aggregate_sd, n - 1, "") if n > 1 else None
+        pooled = pool(prior.aggregate(rows), history)
+        shift = detectable_shift(pooled, n, AGGREGATE_TOLERANCE[backend], family_confidence(groups))
+        cells.append(f"{n}: {shift:.2f}x")
+    return ", ".join(cells)
+
+
+def analyse_setting(name: str, runs: list[Run]) -> None:
+    shared, own, rows = spread(runs)
+    aggregate = np.sqrt(shared**2 + own**2 / rows)
+    print(
+        f"\n{name}: {len(runs)} runs, {rows} rows per collective/variant; between-run log sd:"
+        f" shared {shared:.3f}, row {own:.3f}, geomean of {rows} rows {aggregate:.3f}"
+    )
+    groups = len(gate_runs(runs[:1], runs[1]).aggregates)
+    print(
+        f"  aggregate detectable with N baseline runs spreading like these:"
+        f" {detectable_by_history(aggregate, rows, groups, runs[0].meta)}"
+    )
+    for kind, judged in cases(runs, random.Random(0)).items():
+        if not judged:
+            continue
+        clean = [gate_runs(base, current) for base, current in judged]
+        print(f"  {kind:18} A/A false alarms {rate(clean)}; detectable {detectable(clean)}")
+        for factor in FACTORS:
+            caught = [gate_runs(base, slowed(current, factor)) for base, current in judged]
+            print(f"  {kind:18} x{factor:.2f} caught    {rate(caught)}")
+
+
+def issue_experiment(runs: list[Run]) -> None:
+    """Issue 14's check: six runs, all 15 pairs, and the sixth against the other five."""
+    six = runs[:6]
+    pairs = [gate_runs([a], b) for a, b in itertools.combinations(six, 2)]
+    history = gate_runs(six[:5], six[5])
+    print(
+        f"\nissue 14 (first 6 runs of gloo2-issue): {rate(pairs)} of the 15 pairs exit 1;"
+        f" run 6 against runs 1-5: exit {history.exit_code}"
+    )
+
+
+def finished_runs(setting: Path) -> list[Run]:
+    """The setting's complete runs in the order they were made (run-0, run-1, ...)."""
+    paths = sorted(
+        (p for p in setting.glob("run-*") if (p / RESULTS_CSV).exists()),
+        key=lambda p: int(p.name.removeprefix("run-")),
+    )
+    runs = [read_run(p) for p in paths]
+    return [run for run in runs if run.meta.get("finished")]
+
+
+def analyse(root: Path) -> None:
+    print("(other developers' tests shared the machine's 2 cores during these runs)")
+    for setting in sorted(p for p in root.iterdir() if p.is_dir()):
+        runs = finished_runs(setting)
+        if len(runs) >= 2:
+            analyse_setting(setting.name, runs)
+        if setting.name == "gloo2-issue" and len(runs) >= 6:
+            issue_experiment(runs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--nproc", type=int, default=4)
-    parser.add_argument("--config", default="configs/ci.toml")
-    parser.add_argument("--reuse", type=Path, help="directory of runs already made")
-    parser.add_argument("--tolerance", type=float, help="row tolerance (default per backend)")
-    parser.add_argument("--aggregate-tolerance", type=float)
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("make", help="make runs of every setting")
+    make.add_argument("root", type=Path)
+    make.add_argument("--runs", type=int, default=10)
+    make.add_argument("--lock", type=Path, help="flock this file around each sweep")
+    judge = commands.add_parser("analyse", help="judge runs already made")
+    judge.add_argument("root", type=Path)
     args = parser.parse_args()
-
-    directory = args.reuse or Path(tempfile.mkdtemp(prefix="gate-power-"))
-    if not args.reuse:
-        make_runs(directory, args.runs, args.nproc, args.config)
-    runs = sorted(p for p in directory.iterdir() if (p / RESULTS_CSV).exists())
-    scratch = Path(tempfile.mkdtemp(prefix="gate-power-scaled-"))
-    print(f"{len(runs)} runs in {directory}")
-    pairs = [([a], b) for a, b in itertools.permutations(runs, 2)]
-    rng = random.Random(0)
-    history = [  # every run as the current one, against 3 draws of 4 other runs
-        (rng.sample([r for r in runs if r != current], 4), current)
-        for current in runs
-        for _ in range(3)
-    ]
-    aa_spread(runs)
-    settings = (args.tolerance, args.aggregate_tolerance)
-    for name, cases in (("one baseline run", pairs), ("history of 4 runs", history)):
-        print(f"{name:17} A/A false alarms  {judge(cases, *settings)}")
-        for factor in (1.10, 1.25):
-            slowed = [(base, scaled_copy(cur, factor, scratch)) for base, cur in cases]
-            print(f"{name:17} x{factor:.2f} caught      {judge(slowed, *settings)}")
+    if args.command == "make":
+        make_runs(args.root, args.runs, args.lock)
+    else:
+        analyse(args.root)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 The first run is the reference. Per row key: each run's median time and bus bandwidth,
 and for every other run the ratio to the reference with an interval and a mark when
-the gate's significance test says the difference is real. Geometric means of the
-ratios per collective, per variant, per size bucket and overall. Reads files only.
+the difference is larger than the drift between runs can explain (the gate's rule,
+with one run a side: the backend's measured prior). Geometric means of the ratios per
+collective, per variant, per size bucket and overall, with the same kind of interval.
+Reads files only.
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from commbench.errors import UsageError
 from commbench.identity import identity
+from commbench.priors import Prior, prior_for
 from commbench.results import KEY_COLUMNS, Run, read_run
-from commbench.stats import geomean_interval, shift_test
-from commbench.timings import timings_by_key
+from commbench.stats import Spread, judge_shift
 
 # Below this a collective is latency-bound on every fabric worth gating, above it
 # bandwidth-bound (nccl-tests' curves bend between 64 KiB and a few MiB).
 BUCKET_BYTES = 1 << 20
-ALPHA = 0.01
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,16 @@ class Comparison:
     aggregates: pd.DataFrame  # label, group, ratio, low, high, rows
     differs: dict[str, list[Any]]  # metadata field -> value per run, where they differ
     same: dict[str, Any]  # metadata field -> the value all runs share
+    spread: str  # where the intervals' between-run spread comes from; "" when none
+
+    @property
+    def spread_note(self) -> str:
+        if self.spread:
+            return f"99% intervals from the between-run spread ({self.spread}, one run a side)"
+        return (
+            "no intervals: no measured between-run spread for this backend, and one run a side"
+            " cannot show one (gate the runs against a history instead)"
+        )
 
 
 def size_bucket(nbytes: int) -> str:
@@ -60,17 +72,18 @@ def metadata_diff(runs: list[Run]) -> tuple[dict[str, list[Any]], dict[str, Any]
     return differs, same
 
 
-def _ratio_interval(reference: pd.Series, other: pd.Series) -> tuple[float, float]:
-    """Bounds of the ratio from the two medians' 95% intervals (conservative: the
-    extremes of both intervals at once); NaN where a run had too few samples."""
-    return other["ci_low_us"] / reference["ci_high_us"], other["ci_high_us"] / reference[
-        "ci_low_us"
-    ]
+def _judged(log_ratio: float, spread: Spread | None) -> tuple[float, float, bool]:
+    """low, high and significance of a ratio of two single runs; NaN without a spread."""
+    if spread is None or math.isnan(log_ratio):
+        return math.nan, math.nan, False
+    shift = judge_shift(log_ratio, spread, baselines=1, tolerance=0.0)
+    return shift.low, shift.high, shift.significant
 
 
 def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
     passed = [run.results[run.results["check"] == "pass"].set_index(KEY_COLUMNS) for run in runs]
-    timings = [timings_by_key([run]) for run in runs]
+    meta = runs[0].meta
+    prior = prior_for(meta.get("backend", "nccl"), int(meta.get("world_size", 0)))
     keys = passed[0].index
     for frame in passed[1:]:
         keys = keys.union(frame.index)
@@ -83,15 +96,11 @@ def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
             record[f"{label} us"] = row["time_us"] if row is not None else math.nan
             record[f"{label} busbw"] = row["busbw_gbps"] if row is not None else math.nan
         reference = rows[0]
-        for label, row, timing in zip(labels[1:], rows[1:], timings[1:], strict=True):
-            ratio = low = high = math.nan
-            significant = False
+        for label, row in zip(labels[1:], rows[1:], strict=True):
+            ratio = math.nan
             if reference is not None and row is not None:
                 ratio = row["time_us"] / reference["time_us"]
-                low, high = _ratio_interval(reference, row)
-                base = timings[0][key]
-                test = shift_test(base.samples, timing[key].samples, base.units, timing[key].units)
-                significant = test.significant
+            low, high, significant = _judged(math.log(ratio), prior.row() if prior else None)
             record.update(
                 {
                     f"{label} ratio": ratio,
@@ -105,27 +114,31 @@ def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
     table = pd.DataFrame.from_records(records).sort_values(order, ignore_index=True)
     table["bucket"] = table["bytes"].map(size_bucket)
     differs, same = metadata_diff(runs)
-    return Comparison(labels, table, _aggregates(table, labels), differs, same)
+    aggregates = _aggregates(table, labels, prior)
+    return Comparison(labels, table, aggregates, differs, same, prior.source if prior else "")
 
 
-def _aggregates(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+def _aggregates(table: pd.DataFrame, labels: list[str], prior: Prior | None) -> pd.DataFrame:
     groupings = [("collective", "collective"), ("variant", "variant"), ("bucket", "size")]
     records = []
     for label in labels[1:]:
         ratios = table[f"{label} ratio"]
         for column, kind in groupings:
             for value, part in ratios.groupby(table[column]):
-                records.append(_aggregate(label, f"{kind} {value}", part.dropna()))
-        records.append(_aggregate(label, "overall", ratios.dropna()))
+                records.append(_aggregate(label, f"{kind} {value}", part.dropna(), prior))
+        records.append(_aggregate(label, "overall", ratios.dropna(), prior))
     return pd.DataFrame.from_records(records)
 
 
-def _aggregate(label: str, group: str, ratios: pd.Series) -> dict[str, Any]:
+def _aggregate(label: str, group: str, ratios: pd.Series, prior: Prior | None) -> dict[str, Any]:
+    """The geometric mean of a group's ratios, its interval from the spread of that mean
+    between runs (the rows of a run share its drift: not a bootstrap over rows)."""
     if ratios.empty:
         return {"label": label, "group": group, "rows": 0, "ratio": math.nan,
                 "low": math.nan, "high": math.nan}  # fmt: skip
-    center, low, high = geomean_interval(ratios.to_numpy())
-    return {"label": label, "group": group, "rows": len(ratios), "ratio": center,
+    log_mean = float(np.log(ratios.to_numpy()).mean())
+    low, high, _ = _judged(log_mean, prior.aggregate(len(ratios)) if prior else None)
+    return {"label": label, "group": group, "rows": len(ratios), "ratio": math.exp(log_mean),
             "low": low, "high": high}  # fmt: skip
 
 

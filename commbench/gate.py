@@ -16,27 +16,42 @@ import pandas as pd
 
 from commbench.errors import UsageError
 from commbench.identity import identity_diff
-from commbench.results import KEY_COLUMNS, RESULTS_CSV, read_run
+from commbench.priors import Prior, prior_for
+from commbench.results import KEY_COLUMNS, RESULTS_CSV, Run, read_run
 from commbench.rules import Rules
-from commbench.stats import UNSTABLE_CV, geomean_interval, shift_test
-from commbench.timings import Timings, timings_by_key
+from commbench.stats import (
+    UNSTABLE_CV,
+    Spread,
+    detectable_shift,
+    family_confidence,
+    history_spread,
+    judge_shift,
+    pool,
+)
+from commbench.timings import RunMedians, run_medians
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOT_COMPARABLE = 0, 1, 2, 3
 
-# Default tolerances per backend: how far a median may move before it can count as a
-# change. NCCL on a dedicated GPU node: METHOD.md's 5% (not measured here: no GPU).
-# gloo on a shared 2-core CPU machine: read off 18 real A/A runs of configs/ci.toml
-# (benchmarks/gate_power.py; README, "Gate power"). Whole runs there drift by 7% (sd)
-# together, so a single row needs 50% and a collective's geometric mean 20% to keep
-# false alarms near 5% against a history of baseline runs.
+# Default tolerances per backend: how far a median may move before it counts as a change
+# at all. Whether a move is more than the noise is the between-run spread's job
+# (priors.py and a history), not the tolerance's. NCCL on a dedicated GPU node:
+# METHOD.md's 5% and 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine:
+# 50% and 20%, below what its between-run spread lets the gate see anyway (README, "Gate
+# power"), so they never hide a shift the statistics could show.
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
 AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
+
+INSUFFICIENT_HINT = (
+    "too little data to judge (no between-run spread: gate against a history of"
+    " baseline runs, e.g. `make baseline`)"
+)
 
 # Worst first: the order of the report and of the exit-code precedence.
 STATUSES = (
     "regression",
     "failed",
     "missing",
+    "insufficient",
     "noise",
     "unstable",
     "new",
@@ -79,6 +94,10 @@ class GateResult:
         return self.aggregates[self.aggregates["status"] == "regression"]
 
     @property
+    def aggregates_insufficient(self) -> int:
+        return int((self.aggregates["status"] == "insufficient").sum())
+
+    @property
     def exit_code(self) -> int:
         counts = self.counts
         if self.mismatches and not self.allow_mismatch:
@@ -87,6 +106,8 @@ class GateResult:
             return EXIT_REGRESSION
         if counts["missing"] and not self.allow_missing:
             return EXIT_NOT_COMPARABLE
+        if counts["insufficient"] or self.aggregates_insufficient:
+            return EXIT_NOT_COMPARABLE  # nothing regressed that could be seen: not a pass
         return EXIT_PASS
 
     def verdict(self) -> str:
@@ -97,6 +118,10 @@ class GateResult:
         parts = [f"{n} {status}" for status, n in counts.items() if n]
         if len(self.aggregate_regressions):
             parts.append(f"{len(self.aggregate_regressions)} aggregate regression(s)")
+        if self.aggregates_insufficient:
+            parts.append(f"{self.aggregates_insufficient} aggregate(s) insufficient")
+        if counts["insufficient"] or self.aggregates_insufficient:
+            parts.append(INSUFFICIENT_HINT)
         word = {EXIT_PASS: "PASS", EXIT_REGRESSION: "REGRESSION"}.get(code, "NOT COMPARABLE")
         return f"{word}: " + ", ".join(parts)
 
@@ -116,74 +141,137 @@ def classify(ratio: float, significant: bool, tolerance: float, unstable: bool) 
     return "unstable" if unstable else "noise"  # beyond tolerance, not significant
 
 
+def _source(spread: Spread | None) -> str:
+    return spread.source if spread is not None else ""
+
+
 def judge_rows(
-    base: dict[tuple, Timings],
-    current: dict[tuple, Timings],
+    base: RunMedians,
+    current: RunMedians,
     tolerance: float,
     rules: Rules,
     byte_sizes: dict[tuple, int],
+    prior: Prior | None,
 ) -> pd.DataFrame:
-    records = []
-    for key in sorted(set(base) | set(current), key=str):
+    """One record per row key. A compared row's baseline is the geometric mean of its
+    median over the baseline runs; its interval comes from the between-run spread of
+    its collective/variant's rows (the prior pooled with the history), at a confidence
+    that holds for all the compared rows together."""
+    records: dict[tuple, dict] = {}
+    groups: dict[tuple, list[tuple]] = {}  # (collective, variant) -> compared keys
+    for key in sorted(set(base.check) | set(current.check), key=str):
         record = dict(zip(KEY_COLUMNS, key, strict=True))
         record["bytes"] = byte_sizes.get(key, 0)
-        row_tolerance = rules.tolerance(record, tolerance)
-        record.update(tolerance=row_tolerance, ratio=math.nan, p_value=math.nan, method="")
+        record["tolerance"] = rules.tolerance(record, tolerance)
+        record.update(ratio=math.nan, low=math.nan, high=math.nan, p_value=math.nan)
+        record.update(detectable=math.nan, method="", baselines=0)
         record.update(baseline_us=math.nan, current_us=math.nan)
-        before, now = base.get(key), current.get(key)
-        if now is None or now.check == "skipped":  # not measured now: nothing to judge
+        records[key] = record
+        now = current.check.get(key)
+        before = base.of(key) if key in base.check else np.empty(0)
+        now_us = current.of(key)[0] if now is not None else math.nan
+        if now is None or now == "skipped":  # not measured now: nothing to judge
             record["status"] = "missing"
-        elif before is None:
+        elif key not in base.check:
             record["status"] = "new"
-        elif now.check == "fail":
+        elif now == "fail":
             record["status"] = "failed"
-        elif before.check == "fail" or not len(before.samples) or not len(now.samples):
+        elif base.check[key] == "fail" or np.isnan(before).all() or math.isnan(now_us):
             record["status"] = "new"  # nothing timed to compare against
         else:
-            record.update(
-                baseline_us=float(np.median(before.samples)),
-                current_us=float(np.median(now.samples)),
+            timed = before[~np.isnan(before)]
+            baseline_us = float(np.exp(np.log(timed).mean()))
+            record.update(baseline_us=baseline_us, current_us=now_us)
+            record.update(ratio=now_us / baseline_us, baselines=len(timed))
+            groups.setdefault((record["collective"], record["variant"]), []).append(key)
+    confidence = family_confidence(sum(len(keys) for keys in groups.values()))
+    for keys in groups.values():
+        spread = pool(prior.row() if prior else None, history_spread(base.logs(keys)))
+        for key in keys:
+            record = records[key]
+            if spread is None:
+                record["status"] = "insufficient"
+                continue
+            shift = judge_shift(
+                math.log(record["ratio"]),
+                spread,
+                record["baselines"],
+                record["tolerance"],
+                confidence,
             )
-            record["ratio"] = record["current_us"] / record["baseline_us"]
-            record["status"] = "unchanged"
-            if abs(record["ratio"] - 1) > row_tolerance:  # only then can significance matter
-                test = shift_test(before.samples, now.samples, before.units, now.units)
-                unstable = max(before.cv, now.cv) >= UNSTABLE_CV
-                record.update(
-                    p_value=test.p_value,
-                    method=test.method,
-                    status=classify(test.ratio, test.significant, row_tolerance, unstable),
-                )
-        records.append(record)
-    return pd.DataFrame.from_records(records)
+            unstable = max(base.cv[key], current.cv[key]) >= UNSTABLE_CV
+            record.update(low=shift.low, high=shift.high, p_value=shift.p_value)
+            record.update(detectable=shift.detectable, method=spread.source)
+            significant, row_tolerance = shift.significant, record["tolerance"]
+            record["status"] = classify(shift.ratio, significant, row_tolerance, unstable)
+    return pd.DataFrame.from_records(list(records.values()))
 
 
-def judge_aggregates(rows: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """Per collective and variant: a shift shared by every row, beyond the tolerance."""
+AGGREGATE_COLUMNS = [
+    "collective",
+    "variant",
+    "rows",
+    "geomean",
+    "low",
+    "high",
+    "tolerance",
+    "detectable",
+    "baselines",
+    "spread_sd",
+    "spread_df",
+    "spread",
+    "status",
+]
+
+
+def judge_aggregates(
+    rows: pd.DataFrame, base: RunMedians, tolerance: float, prior: Prior | None
+) -> pd.DataFrame:
+    """Per collective and variant: a shift shared by every row (the mean of the rows'
+    log ratios), against the spread of that same mean between runs. That spread is
+    what the rows share, so it comes from whole runs: each baseline run's mean log
+    deviation over the same rows (the history), pooled with the backend's prior for
+    this many rows. Never from the scatter of the rows of one pair of runs. The
+    intervals hold together for all the collectives/variants at once."""
     compared = rows[rows["ratio"].notna()]
+    groups = compared.groupby(["collective", "variant"])
+    confidence = family_confidence(len(groups))
     records = []
-    for (collective, variant), group in compared.groupby(["collective", "variant"]):
-        center, low, high = geomean_interval(group["ratio"].to_numpy())
-        if center > 1 + tolerance and low > 1:
-            status = "regression"
-        elif center < 1 - tolerance and high < 1:
-            status = "improvement"
-        else:
-            status = "unchanged"
-        records.append(
-            dict(
-                collective=collective,
-                variant=variant,
-                rows=len(group),
-                geomean=center,
-                low=low,
-                high=high,
-                tolerance=tolerance,
-                status=status,
-            )
+    for (collective, variant), group in groups:
+        keys = list(group[KEY_COLUMNS].itertuples(index=False, name=None))
+        logs = base.logs(keys)
+        per_run = np.nanmean(logs - np.nanmean(logs, axis=0), axis=1)  # each run's drift
+        spread = pool(
+            prior.aggregate(len(group)) if prior else None,
+            history_spread(per_run[~np.isnan(per_run)]),
         )
-    columns = ["collective", "variant", "rows", "geomean", "low", "high", "tolerance", "status"]
-    return pd.DataFrame.from_records(records, columns=columns)
+        log_shift = float(np.log(group["ratio"].to_numpy()).mean())
+        record = dict(
+            collective=collective,
+            variant=variant,
+            rows=len(group),
+            geomean=math.exp(log_shift),
+            low=math.nan,
+            high=math.nan,
+            tolerance=tolerance,
+            detectable=math.nan,
+            baselines=base.runs,
+            spread_sd=spread.sd if spread else math.nan,
+            spread_df=spread.df if spread else math.nan,
+            spread=_source(spread),
+            status="insufficient",
+        )
+        if spread is not None:
+            shift = judge_shift(log_shift, spread, base.runs, tolerance, confidence)
+            record.update(low=shift.low, high=shift.high, detectable=shift.detectable)
+            if shift.ratio > 1 + tolerance and shift.low > 1:
+                record["status"] = "regression"
+            elif shift.ratio < 1 - tolerance and shift.high < 1:
+                record["status"] = "improvement"
+            else:
+                record["status"] = "unchanged"
+        records.append(record)
+    return pd.DataFrame.from_records(records, columns=AGGREGATE_COLUMNS)
 
 
 def run_gate(
@@ -195,8 +283,28 @@ def run_gate(
     allow_missing: bool = False,
     allow_mismatch: bool = False,
 ) -> GateResult:
-    baselines = [read_run(path) for path in expand_history(baseline_paths)]
-    current = read_run(current_path)
+    """`commbench gate`'s judgement of run directories (a directory of runs: a history)."""
+    return gate_runs(
+        [read_run(path) for path in expand_history(baseline_paths)],
+        read_run(current_path),
+        tolerance,
+        aggregate_tolerance,
+        rules,
+        allow_missing,
+        allow_mismatch,
+    )
+
+
+def gate_runs(
+    baselines: list[Run],
+    current: Run,
+    tolerance: float | None = None,
+    aggregate_tolerance: float | None = None,
+    rules: Rules | None = None,
+    allow_missing: bool = False,
+    allow_mismatch: bool = False,
+) -> GateResult:
+    """The judgement of runs already read (benchmarks/gate_power.py judges many)."""
     mismatches: dict[str, tuple] = {}
     for baseline in baselines:
         mismatches.update(identity_diff(baseline.meta, current.meta))
@@ -206,19 +314,39 @@ def run_gate(
         aggregate_tolerance = AGGREGATE_TOLERANCE.get(backend, 0.03)
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
+    base = run_medians(baselines)
+    prior = prior_for(backend, int(current.meta.get("world_size", 0)))
     rows = judge_rows(
-        timings_by_key(baselines),
-        timings_by_key([current]),
-        row_tolerance,
-        rules or Rules(),
-        byte_sizes,
+        base, run_medians([current]), row_tolerance, rules or Rules(), byte_sizes, prior
     )
     return GateResult(
         rows=rows,
-        aggregates=judge_aggregates(rows, aggregate_tolerance),
+        aggregates=judge_aggregates(rows, base, aggregate_tolerance, prior),
         mismatches=mismatches,
         allow_missing=allow_missing,
         allow_mismatch=allow_mismatch,
         baselines=[str(b.path) for b in baselines],
         current=str(current.path),
     )
+
+
+def power_note(result: GateResult, more_runs: int = 20) -> str:
+    """What the gate could have seen, and what a longer history would buy: the minimum
+    detectable shifts (caught 9 times in 10), with the same spread and `more_runs`
+    baseline runs (the spread then known from that many more runs too)."""
+    judged = result.aggregates.dropna(subset=["detectable"])
+    if judged.empty:
+        return "minimum detectable shift: none (no collective/variant could be judged)"
+    worst = judged.loc[judged["detectable"].idxmax()]
+    note = (
+        f"minimum detectable shift (caught 9 in 10): aggregates {judged['detectable'].min():.2f}x"
+        f" to {worst['detectable']:.2f}x, rows {result.rows['detectable'].min():.2f}x and up,"
+        f" from {worst['spread']}"
+    )
+    if worst["baselines"] < more_runs:
+        extra = more_runs - worst["baselines"]
+        spread = Spread(worst["spread_sd"], worst["spread_df"] + extra, "")
+        confidence = family_confidence(len(result.aggregates))
+        better = detectable_shift(spread, more_runs, worst["tolerance"], confidence)
+        note += f"; with {more_runs} baseline runs about {better:.2f}x"
+    return note

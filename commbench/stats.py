@@ -126,65 +126,125 @@ def stop_reason(
 
 
 @dataclass(frozen=True)
-class ShiftTest:
-    """Whether a current set of timings differs from a baseline beyond chance."""
+class Spread:
+    """How far one run's value moves between runs, in natural log units.
 
-    ratio: float  # current median / baseline median
-    p_value: float  # NaN for the confidence-interval rule
-    method: str  # "rounds", "samples" or "ci99"
-    significant: bool
-
-
-MIN_UNITS = 5  # Mann-Whitney U at p < 0.01 needs 5 per side: 2 / C(10, 5) = 0.008
-MIN_SAMPLES = 6
-
-
-def shift_test(
-    base_samples: Sequence[float],
-    current_samples: Sequence[float],
-    base_units: Sequence[float] = (),
-    current_units: Sequence[float] = (),
-    alpha: float = 0.01,
-) -> ShiftTest:
-    """Test a location shift between baseline and current (METHOD.md, "Comparing and gating").
-
-    The preferred units are per-round (or per-run) medians: they carry the run-to-run
-    noise that back-to-back samples hide. With at least MIN_UNITS of them per side,
-    Mann-Whitney U runs on those; else on the raw samples (at least MIN_SAMPLES per
-    side); else the 99% confidence intervals of the two medians must not overlap.
+    The value is the log of a row's median time, or the mean of those logs over a
+    collective's rows (the log of their geometric mean). `df` says how well `sd` is
+    known: the degrees of freedom of its estimate (runs - 1 for a history of runs).
     """
-    from scipy.stats import mannwhitneyu
 
-    base = np.asarray(base_samples, dtype=float)
-    current = np.asarray(current_samples, dtype=float)
-    ratio = float(np.median(current) / np.median(base))
-    if len(base_units) >= MIN_UNITS and len(current_units) >= MIN_UNITS:
-        p = float(mannwhitneyu(current_units, base_units, alternative="two-sided").pvalue)
-        return ShiftTest(ratio, p, "rounds", p < alpha)
-    if base.size >= MIN_SAMPLES and current.size >= MIN_SAMPLES:
-        p = float(mannwhitneyu(current, base, alternative="two-sided").pvalue)
-        return ShiftTest(ratio, p, "samples", p < alpha)
-    base_low, base_high = median_ci(base, 0.99)
-    low, high = median_ci(current, 0.99)
-    if math.isnan(base_low) or math.isnan(low):  # too few samples for any interval
-        return ShiftTest(ratio, math.nan, "ci99", False)
-    return ShiftTest(ratio, math.nan, "ci99", low > base_high or high < base_low)
+    sd: float
+    df: float
+    source: str  # where the estimate comes from, for the report
 
 
-def geomean_interval(
-    ratios: Sequence[float], confidence: float = 0.99, seed: int = 0
-) -> tuple[float, float, float]:
-    """Geometric mean of ratios with a bootstrap interval over rows (BCa, scipy).
+def history_spread(per_run: np.ndarray) -> Spread | None:
+    """Between-run spread from a runs x items matrix of log values (NaN: not measured).
 
-    A shift common to every row (a typical NCCL regression) can hide inside per-row
-    noise and still be plain in the aggregate.
+    Each item's deviations from its own mean over the runs, pooled. The degrees of
+    freedom are runs - 1 however many items there are: the items of one run share that
+    run's drift, so they are not independent estimates of it. None below two runs, or
+    when the runs agree exactly (no spread observed is not a spread of zero).
     """
-    from scipy.stats import bootstrap
+    values = np.asarray(per_run, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    counts = np.sum(~np.isnan(values), axis=0)
+    usable = values[:, counts >= 2]
+    runs = int(counts.max(initial=0))
+    if runs < 2 or usable.size == 0:
+        return None
+    deviations = usable - np.nanmean(usable, axis=0)
+    squares = float(np.nansum(deviations**2))
+    if squares == 0:
+        return None
+    dof = int(np.sum(counts[counts >= 2] - 1))
+    return Spread(math.sqrt(squares / dof), runs - 1, f"{runs} baseline runs")
 
-    logs = np.log(np.asarray(ratios, dtype=float))
-    center = float(np.exp(logs.mean()))
-    if logs.size < 3 or np.ptp(logs) == 0:
-        return center, center, center
-    result = bootstrap((logs,), np.mean, confidence_level=confidence, n_resamples=2000, rng=seed)
-    interval = result.confidence_interval
-    return center, float(np.exp(interval.low)), float(np.exp(interval.high))
+
+def pool(*spreads: Spread | None) -> Spread | None:
+    """One spread from several estimates (a measured prior and a history): their
+    variances averaged with their degrees of freedom as weights, which add up. This is
+    the conjugate update of a scaled-inverse-chi-squared prior; with no prior, the
+    history alone."""
+    known = [s for s in spreads if s is not None]
+    if not known:
+        return None
+    df = sum(s.df for s in known)
+    variance = sum(s.df * s.sd**2 for s in known) / df
+    return Spread(math.sqrt(variance), df, " + ".join(s.source for s in known))
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A current run's value against a baseline's, judged on the between-run spread."""
+
+    ratio: float  # current / baseline (exp of the log shift)
+    low: float  # prediction interval of the ratio under "nothing changed" ...
+    high: float  # ... centred on the observed ratio, as wide as the spread allows
+    p_value: float  # two-sided, that a run differs this much by drift alone
+    detectable: float  # the smallest slowdown (ratio) flagged with probability POWER
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 1 or self.high < 1
+
+
+CONFIDENCE = 0.99  # two-sided: one clean run in 200 looks slower by chance
+
+
+def family_confidence(tests: int, confidence: float = CONFIDENCE) -> float:
+    """Each of `tests` intervals' confidence so that all of them hold together with
+    `confidence` (Bonferroni): the gate's false-alarm rate is per gate run, not per row."""
+    return 1 - (1 - confidence) / max(tests, 1)
+
+
+POWER = 0.90  # the minimum detectable shift is caught 9 times in 10
+
+
+@functools.cache
+def _t(probability: float, df: float) -> float:
+    """Student t quantile, cached: the gate asks the same few for every row."""
+    from scipy.stats import t
+
+    return float(t.ppf(probability, df))
+
+
+def _scale(spread: Spread, baselines: int) -> float:
+    """The sd of current - mean of `baselines` runs: both sides drift."""
+    return spread.sd * math.sqrt(1 + 1 / baselines)
+
+
+def detectable_shift(
+    spread: Spread, baselines: int, tolerance: float, confidence: float = CONFIDENCE
+) -> float:
+    """Minimum detectable shift: the smallest slowdown (a ratio) that is flagged with
+    probability POWER, where flagging needs the ratio beyond the tolerance and the
+    interval's low end above 1. A t distribution with the spread's degrees of freedom
+    on both counts, so a spread known from few runs pays for it."""
+    scale = _scale(spread, baselines)
+    threshold = max(math.log1p(tolerance), _t(0.5 + confidence / 2, spread.df) * scale)
+    return math.exp(threshold + _t(POWER, spread.df) * scale)
+
+
+def judge_shift(
+    log_shift: float,
+    spread: Spread,
+    baselines: int,
+    tolerance: float,
+    confidence: float = CONFIDENCE,
+) -> Shift:
+    """The prediction interval of a new run against the mean of `baselines` runs whose
+    values scatter by `spread` (Student t with the spread's degrees of freedom)."""
+    from scipy.special import stdtr  # the t CDF as a plain ufunc: the gate calls this per row
+
+    scale = _scale(spread, baselines)
+    half = _t(0.5 + confidence / 2, spread.df) * scale
+    return Shift(
+        ratio=math.exp(log_shift),
+        low=math.exp(log_shift - half),
+        high=math.exp(log_shift + half),
+        p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
+        detectable=detectable_shift(spread, baselines, tolerance, confidence),
+    )

@@ -1,4 +1,8 @@
-"""Per-row samples across one or more runs: what the gate and compare test."""
+"""Each row's median time in each of one or more runs: the unit the gate and compare judge.
+
+A run, not a sample: samples taken back to back inside one run share its drift, and
+the variance that matters is between runs (METHOD.md, "Comparing and gating").
+"""
 
 from __future__ import annotations
 
@@ -6,56 +10,54 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from commbench.results import KEY_COLUMNS, Run
 
 
 @dataclass(frozen=True)
-class Timings:
-    """One row key's raw samples in one or more runs, and its per-round medians."""
+class RunMedians:
+    """Median times (us) per row key and run, NaN where a run has no timed, passing row."""
 
-    samples: np.ndarray
-    units: np.ndarray  # median of each (run, round)
-    cv: float  # the largest cv any of the runs reported for the row
-    check: str
+    times: np.ndarray  # keys x runs
+    index: dict[tuple, int]  # key -> its row in `times`
+    check: dict[tuple, str]  # "fail" when any run failed the row, else the first run's check
+    cv: dict[tuple, float]  # the largest cv any run reported for the row
+
+    @property
+    def runs(self) -> int:
+        return self.times.shape[1]
+
+    def of(self, key: tuple) -> np.ndarray:
+        """The key's median in each run."""
+        return self.times[self.index[key]]
+
+    def logs(self, keys: list[tuple]) -> np.ndarray:
+        """runs x keys matrix of log median times."""
+        return np.log(self.times[[self.index[key] for key in keys]].T)
 
 
-def _split_by_key(frame: pd.DataFrame, column: str) -> tuple[list[tuple], list[np.ndarray]]:
-    """The keys in sorted order and `column`'s values for each (numpy, not a groupby loop:
-    iterating a pandas groupby costs about a millisecond a group)."""
-    frame = frame.sort_values(KEY_COLUMNS, kind="stable")
-    codes = frame.groupby(KEY_COLUMNS, sort=False).ngroup().to_numpy()
-    starts = np.flatnonzero(np.diff(codes)) + 1
-    keys = frame[KEY_COLUMNS].drop_duplicates().itertuples(index=False, name=None)
-    return list(keys), np.split(frame[column].to_numpy(), starts)
-
-
-def timings_by_key(runs: list[Run]) -> dict[tuple, Timings]:
-    """Every row key's samples pooled over `runs`, with per-(run, round) medians."""
-    frames = []
-    for number, run in enumerate(runs):
-        samples = run.samples.assign(run=number)
-        if "round" not in samples:
-            samples = samples.assign(round=0)
-        frames.append(samples)
-    samples = pd.concat(frames, ignore_index=True)
-    results = pd.concat([run.results for run in runs], ignore_index=True)
-    by_key = results.groupby(KEY_COLUMNS)
-    cvs = by_key["cv"].max().to_dict()
-    failed = results.assign(failed=results["check"].eq("fail")).groupby(KEY_COLUMNS)["failed"]
-    checks = by_key["check"].first().where(~failed.any(), "fail").to_dict()
-    units = samples.groupby([*KEY_COLUMNS, "run", "round"])["time_us"].median().reset_index()
-    out = {}
-    for key, times, unit_times in zip(
-        *_split_by_key(samples, "time_us"), _split_by_key(units, "time_us")[1], strict=True
-    ):
-        out[key] = Timings(
-            samples=times,
-            units=unit_times,
-            cv=float(cvs.get(key, math.nan)),
-            check=str(checks.get(key, "pass")),
-        )
-    for key, check in checks.items():  # failed points have a row but no samples
-        out.setdefault(key, Timings(np.empty(0), np.empty(0), math.nan, check))
-    return out
+def run_medians(runs: list[Run]) -> RunMedians:
+    """Plain loops over results.csv rows: a run has one row per key, and pandas indexing
+    per key costs milliseconds (benchmarks/gate_speed.py judges 1,000 rows)."""
+    index: dict[tuple, int] = {}
+    check: dict[tuple, str] = {}
+    cv: dict[tuple, float] = {}
+    timed: list[dict[tuple, float]] = []
+    for run in runs:
+        frame = run.results
+        keys = frame[KEY_COLUMNS].itertuples(index=False, name=None)
+        columns = (frame[c].to_numpy() for c in ("check", "time_us", "samples", "cv"))
+        medians = {}
+        for key, status, time_us, samples, row_cv in zip(keys, *columns, strict=True):
+            index.setdefault(key, len(index))
+            if status == "pass" and samples > 0:
+                medians[key] = float(time_us)
+            check[key] = "fail" if "fail" in (status, check.get(key)) else check.get(key, status)
+            before = cv.get(key, math.nan)
+            cv[key] = float(row_cv if math.isnan(before) or row_cv > before else before)
+        timed.append(medians)
+    times = np.full((len(index), len(runs)), np.nan)
+    for column, medians in enumerate(timed):
+        for key, time_us in medians.items():
+            times[index[key], column] = time_us
+    return RunMedians(times, index, check, cv)

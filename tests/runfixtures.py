@@ -30,11 +30,12 @@ def key(
     experts=0,
     topk=0,
     skew=0.0,
+    backend="gloo",
 ):
     return {
         "collective": collective,
         "variant": variant,
-        "backend": "gloo",
+        "backend": backend,
         "world_size": 4,
         "dp": 4 // tp,
         "tp": tp,

@@ -21,7 +21,7 @@ def _runs(tmp_path: Path) -> list[Path]:
     same = write_run(tmp_path / "same", [(k, steady * 1.002) for k in ROWS], label="nccl-2.21b")
     slow = write_run(
         tmp_path / "slow",
-        [(k, steady * (1.5 if k["tokens"] == 8 else 1.0)) for k in ROWS],
+        [(k, steady * (50.0 if k["tokens"] == 8 else 1.0)) for k in ROWS],
         label="nccl-2.23",
         versions={"commbench": "0.1.0", "torch": "2.13.0", "cuda": "12.8", "nccl_built": "2.21.5",
                   "nccl_runtime": "2.23.4"},
@@ -36,15 +36,20 @@ def test_ratios_significance_and_geomeans(tmp_path: Path) -> None:
     rows = comparison.rows
     assert comparison.labels == ["nccl-2.21", "nccl-2.21b", "nccl-2.23"]
     assert list(rows["tokens"]) == [8, 8, 1024, 1024]
-    assert rows["nccl-2.23 ratio"].round(3).tolist() == [1.5, 1.5, 1.0, 1.0]
+    assert rows["nccl-2.23 ratio"].round(3).tolist() == [50.0, 50.0, 1.0, 1.0]
+    # beyond what one gloo run drifts from another on this machine (the prior): only 50x
     assert rows["nccl-2.23 significant"].tolist() == [True, True, False, False]
     assert not rows["nccl-2.21b significant"].any()
     assert (rows["nccl-2.23 low"] <= rows["nccl-2.23 ratio"]).all()
     assert (rows["nccl-2.23 ratio"] <= rows["nccl-2.23 high"]).all()
     aggregates = comparison.aggregates.set_index(["label", "group"])
-    assert aggregates.loc[("nccl-2.23", "size small (< 1 MiB)"), "ratio"] == pytest.approx(1.5)
+    small = aggregates.loc[("nccl-2.23", "size small (< 1 MiB)")]
+    assert small["ratio"] == pytest.approx(50.0) and small["rows"] == 2
+    # two rows with equal ratios: an interval from the between-run spread, never zero width
+    assert small["low"] < 50.0 < small["high"] and small["low"] > 1
     assert aggregates.loc[("nccl-2.23", "size large (>= 1 MiB)"), "ratio"] == pytest.approx(1.0)
-    assert aggregates.loc[("nccl-2.23", "overall"), "ratio"] == pytest.approx(1.5**0.5)
+    assert aggregates.loc[("nccl-2.23", "overall"), "ratio"] == pytest.approx(50.0**0.5)
+    assert comparison.spread == "gloo prior (4 ranks)"
     assert aggregates.loc[("nccl-2.21b", "overall"), "ratio"] == pytest.approx(1.002)
     assert set(comparison.differs) == {"cuda", "nccl_built", "nccl_runtime", "env NCCL_ALGO"}
     assert comparison.differs["nccl_runtime"] == [None, None, "2.23.4"]
@@ -68,7 +73,23 @@ def test_cli_writes_markdown_and_csv(tmp_path: Path) -> None:
     assert {"a us", "b us", "c us", "c ratio", "c significant", "bucket"} <= set(table.columns)
     text = md.read_text()
     assert text.startswith("## commbench compare") and "| nccl_runtime |" in text
-    assert "1.500" in text and " *" in text
+    assert "50.000" in text and " *" in text and "between-run spread (gloo prior (4 ranks)" in text
+
+
+def test_without_a_measured_spread_there_are_no_intervals(tmp_path: Path) -> None:
+    """NCCL has no prior measured here, and one run a side shows no spread: no interval
+    and no significance mark rather than one made up from within-run samples."""
+    rows = [key(backend="nccl", tokens=t) for t in (8, 1024)]
+    steady = samples_around(100, 12, 0.01, 1)
+    runs = [
+        read_run(write_run(tmp_path / name, [(k, steady * f) for k in rows], backend="nccl"))
+        for name, f in (("a", 1.0), ("b", 3.0))
+    ]
+    comparison = compare_runs(runs, ["a", "b"])
+    assert comparison.rows["b ratio"].round(3).tolist() == [3.0, 3.0]
+    assert comparison.rows["b low"].isna().all() and not comparison.rows["b significant"].any()
+    assert comparison.aggregates["low"].isna().all() and comparison.spread == ""
+    assert comparison.spread_note.startswith("no intervals")
 
 
 @pytest.mark.parametrize(

@@ -13,56 +13,9 @@ import pytest
 from cli_helpers import commbench
 from runfixtures import key, samples_around, write_run
 
-from commbench.gate import classify, run_gate
-from commbench.stats import geomean_interval, shift_test
-
-
-def test_identical_distributions_are_not_significant() -> None:
-    a = samples_around(100, 30, 0.05, seed=1)
-    b = samples_around(100, 30, 0.05, seed=2)
-    test = shift_test(a, b)
-    assert test.method == "samples" and not test.significant
-    assert classify(test.ratio, test.significant, 0.05, unstable=False) == "unchanged"
-
-
-def test_a_known_shift_is_detected() -> None:
-    a = samples_around(100, 30, 0.02, seed=1)
-    b = samples_around(120, 30, 0.02, seed=2)
-    test = shift_test(a, b)
-    assert test.significant and test.p_value < 1e-6
-    assert test.ratio == pytest.approx(1.2, rel=0.02)
-    assert classify(test.ratio, test.significant, 0.05, unstable=False) == "regression"
-
-
-def test_round_medians_are_the_units_when_there_are_enough() -> None:
-    a, b = samples_around(100, 40, 0.02, 1), samples_around(130, 40, 0.02, 2)
-    units_a, units_b = [99, 100, 101, 100.5, 102], [129, 131, 130, 128, 132]
-    test = shift_test(a, b, units_a, units_b)
-    assert test.method == "rounds" and test.significant
-    # five rounds that overlap are not significant, however many samples there are
-    test = shift_test(a, b, [100, 130, 101, 129, 100], [131, 99, 130, 128, 101])
-    assert test.method == "rounds" and not test.significant
-
-
-def test_too_few_samples_uses_the_confidence_interval_rule() -> None:
-    far = shift_test([100, 101, 99, 100, 100], [200, 201, 199, 200, 200])
-    assert far.method == "ci99"
-    few = shift_test([100, 101, 99], [200, 201, 199])  # too few for any 99% interval
-    assert few.method == "ci99" and not few.significant
-
-
-def test_slower_within_tolerance_passes() -> None:
-    a, b = samples_around(100, 50, 0.005, 1), samples_around(103, 50, 0.005, 2)
-    test = shift_test(a, b)
-    assert test.significant  # real, but only 3%
-    assert classify(test.ratio, test.significant, 0.05, unstable=False) == "unchanged"
-
-
-def test_geomean_interval_brackets_a_common_shift() -> None:
-    ratios = 1.1 * np.exp(np.random.default_rng(0).normal(0, 0.02, 30))
-    center, low, high = geomean_interval(ratios)
-    assert low < 1.1 < high and low > 1.05 and center == pytest.approx(1.1, rel=0.02)
-
+from commbench.gate import gate_runs, judge_aggregates, run_gate
+from commbench.results import read_run
+from commbench.timings import run_medians
 
 # Fixture directories with one row per status.
 STEADY = samples_around(100, 12, 0.01, 3)
@@ -72,10 +25,10 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
     base = write_run(
         tmp_path / "base",
         [
-            (key(tokens=1), STEADY),  # -> regression
+            (key(tokens=1), STEADY),  # -> regression: beyond what runs drift by (gloo prior)
             (key(tokens=2), STEADY),  # -> improvement
             (key(tokens=3), STEADY),  # -> unchanged
-            (key(tokens=4), samples_around(100, 5, 0.01, 4)),  # -> noise (too few)
+            (key(tokens=4), samples_around(100, 5, 0.01, 4)),  # -> noise: within the drift
             (key(tokens=5), samples_around(100, 12, 0.3, 5)),  # -> unstable
             (key(tokens=6), STEADY),  # -> missing
             (key(tokens=8), STEADY),  # -> failed
@@ -85,8 +38,8 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
     current = write_run(
         tmp_path / "current",
         [
-            (key(tokens=1), STEADY * 1.5),
-            (key(tokens=2), STEADY * 0.5),
+            (key(tokens=1), STEADY * 100),  # one gloo baseline run: only huge shifts show
+            (key(tokens=2), STEADY * 0.01),
             (key(tokens=3), STEADY * 1.01),
             (key(tokens=4), samples_around(140, 3, 0.01, 6)),
             (key(tokens=5), samples_around(115, 12, 0.3, 7)),
@@ -163,6 +116,19 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     assert data["exit_code"] == 1 and data["counts"]["regression"] == 1
     assert len(data["rows"]) == 9
 
+    # every verdict says what it could have seen: the minimum detectable shift
+    (aggregate,) = data["aggregates"]
+    assert aggregate["spread"] == "gloo prior (4 ranks)" and aggregate["baselines"] == 1
+    assert aggregate["detectable"] > 1.5  # one gloo baseline run: only large shifts show
+    regressed = next(r for r in data["rows"] if r["status"] == "regression")
+    assert regressed["low"] > 1 and regressed["detectable"] > 1
+    assert f"detectable {aggregate['detectable']:.2f}x" in done.stdout
+    assert "minimum detectable shift" in done.stdout and "minimum detectable shift" in markdown
+    assert f"{aggregate['detectable']:.2f}x" in markdown
+    (geomean,) = [c for c in cases if c.get("classname") == "aggregate"]
+    detectable = geomean.find("properties/property[@name='detectable']").get("value")
+    assert float(detectable) == pytest.approx(aggregate["detectable"])
+
 
 def _env() -> dict[str, str]:
     import os
@@ -199,29 +165,107 @@ def test_exit_3_when_identity_differs_unless_allowed(tmp_path: Path) -> None:
     assert allowed.returncode == 0 and "warning: config_hash differs" in allowed.stdout
 
 
-def test_a_history_of_baselines(tmp_path: Path) -> None:
+def _nccl_history(tmp_path: Path, rows: list[dict], runs: int = 3) -> Path:
+    """NCCL runs (no prior: the spread can only come from them), drifting 1% apart."""
     history = tmp_path / "history"
-    for i in range(3):
-        write_run(history / f"run-{i}", [(key(), samples_around(100 + i, 12, 0.01, i))])
-    current = write_run(tmp_path / "now", [(key(), samples_around(101, 12, 0.01, 9))])
-    slow = write_run(tmp_path / "slow", [(key(), samples_around(150, 12, 0.01, 9))])
-    assert _gate(str(history), str(current)).returncode == 0
-    assert _gate(str(history / "run-0"), str(history / "run-1"), str(slow)).returncode == 1
+    for i in range(runs):
+        write_run(
+            history / f"run-{i}",
+            [(k, samples_around(100 * (1 + 0.01 * i), 12, 0.01, i)) for k in rows],
+            backend="nccl",
+        )
+    return history
+
+
+def test_a_history_of_baselines(tmp_path: Path) -> None:
+    rows = [key(backend="nccl", tokens=t) for t in (1, 2)]
+    history = _nccl_history(tmp_path, rows)
+    now = write_run(tmp_path / "now", [(k, samples_around(101, 12, 0.01, 9)) for k in rows],
+                    backend="nccl")  # fmt: skip
+    slow = write_run(tmp_path / "slow", [(k, samples_around(125, 12, 0.01, 9)) for k in rows],
+                     backend="nccl")  # fmt: skip
+    done = _gate(str(history), str(now), "--json", str(tmp_path / "now.json"))
+    assert done.returncode == 0, done.stdout
+    aggregate = json.loads((tmp_path / "now.json").read_text())["aggregates"][0]
+    assert aggregate["spread"] == "3 baseline runs" and aggregate["spread_df"] == 2
+    assert aggregate["low"] < aggregate["geomean"] < aggregate["high"]
+    assert 1.03 < aggregate["detectable"] < 1.25  # runs 1% apart: a 25% slowdown shows
+    assert _gate(str(history), str(slow)).returncode == 1
+
+
+def test_one_nccl_baseline_is_too_little_data(tmp_path: Path) -> None:
+    """No measured prior for NCCL here: one baseline run gives no between-run spread, so
+    nothing is judged, not even a 2x slowdown, and the gate does not pass (exit 3)."""
+    rows = [key(backend="nccl", tokens=t) for t in (1, 2)]
+    history = _nccl_history(tmp_path, rows)
+    slow = write_run(tmp_path / "slow", [(k, STEADY * 2) for k in rows], backend="nccl")
+    done = _gate(str(history / "run-0"), str(slow), "--json", str(tmp_path / "g.json"))
+    assert done.returncode == 3, done.stdout
+    assert "too little data" in done.stdout.splitlines()[-1]
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert {r["status"] for r in data["rows"]} == {"insufficient"}
+    assert data["aggregates"][0]["status"] == "insufficient"
+    assert data["aggregates"][0]["detectable"] is None  # NaN: nothing could be seen
+
+
+def _drifting_runs(tmp_path: Path, name: str, drifts: list[float], rows: list[float]) -> list:
+    """Runs whose rows sit at `rows` (us), each run moved as a whole by its drift."""
+    keys = [key(backend="nccl", tokens=t) for t in range(1, len(rows) + 1)]
+    return [
+        read_run(
+            write_run(
+                tmp_path / name / f"run-{i}",
+                [(k, samples_around(r * drift, 12, 0.001, i)) for k, r in zip(keys, rows,
+                                                                              strict=True)],
+                backend="nccl",
+            )
+        )
+        for i, drift in enumerate(drifts)
+    ]  # fmt: skip
+
+
+def test_judge_aggregates_takes_its_spread_from_whole_runs(tmp_path: Path) -> None:
+    """Rows that differ wildly within a run do not widen the interval; runs that drift
+    together do: the same 1.25x slowdown is a regression against a steady history and
+    not against a drifting one."""
+    rows = [10.0, 300.0, 4000.0, 55.0]
+    steady = _drifting_runs(tmp_path, "steady", [1.0, 1.01, 0.99, 1.0, 1.005], rows)
+    drifting = _drifting_runs(tmp_path, "drifting", [1.0, 1.15, 0.87, 1.1, 0.95], rows)
+    slow = _drifting_runs(tmp_path, "slow", [1.25], rows)[0]
+    for history, expected in ((steady, "regression"), (drifting, "unchanged")):
+        result = gate_runs(history, slow, tolerance=0.05, aggregate_tolerance=0.05)
+        aggregates = judge_aggregates(result.rows, run_medians(history), 0.05, prior=None)
+        (aggregate,) = aggregates.itertuples()
+        assert aggregate.geomean == pytest.approx(1.25, rel=0.01)
+        assert aggregate.status == expected, aggregate
+        assert aggregate.spread == "5 baseline runs" and aggregate.rows == 4
+        assert aggregate.low < aggregate.geomean < aggregate.high
+    # two rows with exactly equal ratios (once a zero-width interval): still an interval
+    two = _drifting_runs(tmp_path, "two", [1.0], [10.0, 20.0])
+    same = _drifting_runs(tmp_path, "same", [1.2], [10.0, 20.0])[0]
+    (aggregate,) = gate_runs(two, same).aggregates.itertuples()  # NCCL: no prior
+    assert aggregate.status == "insufficient" and np.isnan(aggregate.low)
+    for run in (*two, same):
+        run.meta["backend"] = "gloo"  # the gloo prior: an interval as wide as runs drift
+    (aggregate,) = gate_runs(two, same).aggregates.itertuples()
+    assert aggregate.low < 1 < 1.2 < aggregate.high and aggregate.status == "unchanged"
+    assert aggregate.detectable > 1.2 and aggregate.spread == "gloo prior (4 ranks)"
 
 
 def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
-    base = write_run(tmp_path / "a", [(key(tokens=1), STEADY), (key(tokens=4096), STEADY)])
+    small, large = key(backend="nccl", tokens=1), key(backend="nccl", tokens=4096)
+    history = _nccl_history(tmp_path, [small, large])
     current = write_run(
-        tmp_path / "b", [(key(tokens=1), STEADY * 1.3), (key(tokens=4096), STEADY * 1.01)]
+        tmp_path / "b", [(small, STEADY * 1.3), (large, STEADY * 1.01)], backend="nccl"
     )
     rules = tmp_path / "rules.toml"
     rules.write_text(
         "[[rules]]\ntolerance = 0.5\nmatch = { bytes = '<65536' }\n"
         "[[rules]]\ntolerance = 0.4\nmatch = { collective = 'all_*', tokens = 1 }\n"
     )
-    assert _gate(str(base), str(current), "--tolerance", "0.05").returncode == 1
+    assert _gate(str(history), str(current), "--tolerance", "0.05").returncode == 1
     done = _gate(
-        str(base),
+        str(history),
         str(current),
         "--tolerance",
         "0.05",
@@ -232,7 +276,7 @@ def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
         "--json",
         str(tmp_path / "g.json"),
     )
-    assert done.returncode == 0
+    assert done.returncode == 0, done.stdout
     rows = json.loads((tmp_path / "g.json").read_text())["rows"]
     assert {r["tokens"]: r["tolerance"] for r in rows} == {1: 0.5, 4096: 0.05}
 

@@ -22,13 +22,14 @@ def gate_junit(result: GateResult, path: Path) -> None:
             name=row_label(row),
         )
         detail = (
-            f"{row['status']}: ratio {row['ratio']:.3f} (tolerance {row['tolerance']:.0%}, "
-            f"p={row['p_value']:.2g}, test {row['method'] or '-'})"
+            f"{row['status']}: ratio {row['ratio']:.3f} (99% {row['low']:.3f} to {row['high']:.3f},"
+            f" tolerance {row['tolerance']:.0%}, p={row['p_value']:.2g}, detectable"
+            f" {row['detectable']:.2f}x, spread from {row['method'] or '-'})"
         )
         if row["status"] in FAILING or (row["status"] == "missing" and not result.allow_missing):
             failures += 1
             ET.SubElement(case, "failure", message=row["status"]).text = detail
-        elif row["status"] in ("missing", "new"):
+        elif row["status"] in ("missing", "new", "insufficient"):
             skipped += 1
             ET.SubElement(case, "skipped", message=row["status"])
         else:
@@ -40,13 +41,21 @@ def gate_junit(result: GateResult, path: Path) -> None:
             classname="aggregate",
             name=f"geomean {aggregate.collective}/{aggregate.variant}",
         )
+        detail = (
+            f"{aggregate.status}: geomean {aggregate.geomean:.3f} (99% {aggregate.low:.3f} to"
+            f" {aggregate.high:.3f}, {aggregate.rows} rows, tolerance {aggregate.tolerance:.0%},"
+            f" detectable {aggregate.detectable:.2f}x, spread from {aggregate.spread or '-'})"
+        )
+        properties = ET.SubElement(case, "properties")
+        ET.SubElement(properties, "property", name="detectable", value=f"{aggregate.detectable}")
         if aggregate.status == "regression":
             failures += 1
-            ET.SubElement(
-                case, "failure", message="aggregate regression"
-            ).text = (
-                f"geomean {aggregate.geomean:.3f} ({aggregate.low:.3f} to {aggregate.high:.3f})"
-            )
+            ET.SubElement(case, "failure", message="aggregate regression").text = detail
+        elif aggregate.status == "insufficient":
+            skipped += 1
+            ET.SubElement(case, "skipped", message="insufficient").text = detail
+        else:
+            ET.SubElement(case, "system-out").text = detail
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))

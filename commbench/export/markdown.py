@@ -8,7 +8,7 @@ import pandas as pd
 
 from commbench.compare import Comparison
 from commbench.export import number, row_label
-from commbench.gate import STATUSES, GateResult
+from commbench.gate import STATUSES, GateResult, power_note
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -27,39 +27,29 @@ def gate_markdown(result: GateResult) -> str:
     if len(result.aggregates):
         lines += ["### Geometric mean of current/baseline per collective and variant", ""]
         lines += _table(
-            ["collective", "variant", "rows", "geomean", "99% interval", "status"],
+            ["collective", "variant", "rows", "geomean", "99% interval", "detectable",
+             "spread from", "status"],
             [
-                [
-                    a.collective,
-                    a.variant,
-                    str(a.rows),
-                    f"{a.geomean:.3f}",
-                    f"{a.low:.3f} to {a.high:.3f}",
-                    a.status,
-                ]
+                [a.collective, a.variant, str(a.rows), f"{a.geomean:.3f}",
+                 interval(a.low, a.high), multiple(a.detectable), a.spread or "-", a.status]
                 for a in result.aggregates.itertuples()
             ],
-        )
-        lines.append("")
+        )  # fmt: skip
+        lines += ["", power_note(result) + ".", ""]
     shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
     if len(shown):
         lines += ["### Rows that moved or could not be compared", ""]
         lines += _table(
-            ["status", "row", "baseline us", "current us", "ratio", "tolerance", "p", "test"],
+            ["status", "row", "baseline us", "current us", "ratio", "99% interval", "tolerance",
+             "p", "detectable"],
             [
-                [
-                    r["status"],
-                    row_label(r),
-                    number(r["baseline_us"], ".1f"),
-                    number(r["current_us"], ".1f"),
-                    number(r["ratio"], ".3f"),
-                    f"{r['tolerance']:.0%}",
-                    number(r["p_value"], ".2g"),
-                    r["method"],
-                ]
+                [r["status"], row_label(r), number(r["baseline_us"], ".1f"),
+                 number(r["current_us"], ".1f"), number(r["ratio"], ".3f"),
+                 interval(r["low"], r["high"]), f"{r['tolerance']:.0%}",
+                 number(r["p_value"], ".2g"), multiple(r["detectable"])]
                 for _, r in shown.iterrows()
             ],
-        )
+        )  # fmt: skip
         lines.append("")
     unchanged = result.counts["unchanged"]
     lines.append(f"{unchanged} row(s) unchanged (within tolerance).")
@@ -76,12 +66,22 @@ def sort_for_report(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def interval(low: float, high: float) -> str:
+    """An interval's cell; empty where there is none (too little data to judge)."""
+    return "" if math.isnan(low) else f"{low:.3f} to {high:.3f}"
+
+
+def multiple(value: float) -> str:
+    """A shift as a factor (1.25x); empty where it could not be computed."""
+    return number(value, ".2f") and f"{value:.2f}x"
+
+
 def compare_markdown(comparison: Comparison) -> str:
     labels = comparison.labels
     lines = [
         "## commbench compare",
         "",
-        f"Reference: **{labels[0]}**; ratios are time / reference.",
+        f"Reference: **{labels[0]}**; ratios are time / reference; {comparison.spread_note}.",
         "",
     ]
     if comparison.differs:
@@ -100,7 +100,7 @@ def compare_markdown(comparison: Comparison) -> str:
             for a in comparison.aggregates.itertuples()
         ],
     )  # fmt: skip
-    lines += ["", "### Per row (median us; ratio [95% interval], * significant at p < 0.01)", ""]
+    lines += ["", "### Per row (median us; ratio [99% interval], * beyond it)", ""]
     header = [
         "row",
         *(f"{label} us" for label in labels),

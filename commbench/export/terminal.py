@@ -10,10 +10,16 @@ from rich.table import Table
 
 from commbench.compare import Comparison
 from commbench.export import number, row_label
-from commbench.export.markdown import sort_for_report
-from commbench.gate import EXIT_PASS, EXIT_REGRESSION, GateResult
+from commbench.export.markdown import interval, multiple, sort_for_report
+from commbench.gate import EXIT_PASS, EXIT_REGRESSION, GateResult, power_note
 
-STYLE = {"regression": "red", "failed": "red", "missing": "yellow", "improvement": "green"}
+STYLE = {
+    "regression": "red",
+    "failed": "red",
+    "missing": "yellow",
+    "insufficient": "yellow",
+    "improvement": "green",
+}
 
 
 def render_gate(result: GateResult, console: Console) -> None:
@@ -22,7 +28,8 @@ def render_gate(result: GateResult, console: Console) -> None:
     shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
     if len(shown):
         table = Table(title="commbench gate: rows that moved or could not be compared")
-        for name in ("status", "row", "baseline", "current", "ratio", "tol", "p"):
+        for name in ("status", "row", "baseline", "current", "ratio", "99% interval", "tol", "p",
+                     "detectable"):  # fmt: skip
             table.add_column(name, justify="left" if name in ("status", "row") else "right")
         for _, row in shown.iterrows():
             style = STYLE.get(row["status"], "")
@@ -32,18 +39,24 @@ def render_gate(result: GateResult, console: Console) -> None:
                 number(row["baseline_us"], ".1f"),
                 number(row["current_us"], ".1f"),
                 number(row["ratio"], ".3f"),
+                interval(row["low"], row["high"]),
                 f"{row['tolerance']:.0%}",
                 number(row["p_value"], ".2g"),
+                multiple(row["detectable"]),
             )
         console.print(table)
     console.print(f"{result.counts['unchanged']} row(s) unchanged (within tolerance).")
     for a in result.aggregates.itertuples():
         style = STYLE.get(a.status, "")
         status = f"[{style}]{a.status}[/{style}]" if style else a.status
-        console.print(
-            f"geomean {a.collective}/{a.variant}: {a.geomean:.3f} (99% {a.low:.3f} to"
-            f" {a.high:.3f}, {a.rows} rows, tolerance {a.tolerance:.0%}): {status}"
+        judged = (
+            f"99% {a.low:.3f} to {a.high:.3f}, {a.rows} rows, tolerance {a.tolerance:.0%},"
+            f" detectable {a.detectable:.2f}x"
+            if a.spread
+            else f"{a.rows} rows, no between-run spread"
         )
+        console.print(f"geomean {a.collective}/{a.variant}: {a.geomean:.3f} ({judged}): {status}")
+    console.print(power_note(result), soft_wrap=True)
     colour = {EXIT_PASS: "green", EXIT_REGRESSION: "red"}.get(result.exit_code, "yellow")
     console.print(
         f"[bold {colour}]{result.verdict()}[/bold {colour}] (exit {result.exit_code})",
@@ -66,12 +79,13 @@ def _ratio_cell(row: Any, label: str) -> str:
 def render_compare(comparison: Comparison, console: Console) -> None:
     labels = comparison.labels
     console.print(f"Reference: [bold]{labels[0]}[/bold]; ratios are time / reference time.")
+    console.print(comparison.spread_note, soft_wrap=True)
     for name, values in comparison.differs.items():
         shown = ", ".join(f"{label}={value}" for label, value in zip(labels, values, strict=True))
         console.print(f"[yellow]differs[/yellow] {name}: {shown}")
     same = ", ".join(f"{name}={value}" for name, value in comparison.same.items() if value)
     console.print(f"same: {same}", soft_wrap=True)
-    table = Table(title="median us (busbw GB/s) per run; ratio [95% interval], * significant")
+    table = Table(title="median us (busbw GB/s) per run; ratio [99% interval], * beyond it")
     table.add_column("row")
     for label in labels:
         table.add_column(label, justify="right")
@@ -85,7 +99,7 @@ def render_compare(comparison: Comparison, console: Console) -> None:
         ]  # fmt: skip
         table.add_row(row_label(row), *cells, *(_ratio_cell(row, label) for label in labels[1:]))
     console.print(table)
-    summary = Table(title="geometric mean of ratios (99% bootstrap interval over rows)")
+    summary = Table(title="geometric mean of ratios (99% interval from the between-run spread)")
     for name in ("run", "group", "rows", "geomean", "interval"):
         summary.add_column(name, justify="left" if name in ("run", "group") else "right")
     for a in comparison.aggregates.itertuples():
