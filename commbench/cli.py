@@ -121,8 +121,8 @@ def sweep(
     ),
     max_bytes: str | None = typer.Option(
         None,
-        help="Skip points whose buffers need more than this per rank (e.g. 512MiB, 8GB);"
-        " every rank agrees, the row says skipped.",
+        help="Skip points whose buffers (with a list form's hidden flat copy) need more than"
+        " this per rank (e.g. 512MiB, 8GB); every rank agrees, the row says skipped.",
     ),
 ) -> None:
     """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits.
