@@ -79,7 +79,7 @@ def test_every_variant_is_exact(world_size: int) -> None:
     if tensor_api:  # torch 2.13 renamed the tensor forms: the newest name is what runs
         assert apis[("all_gather", "tensor")] == "all_gather_single"
         assert apis[("reduce_scatter", "tensor")] == "reduce_scatter_single"
-    routed = {p.variant: api for p, _, api in per_rank[0] if p.experts and p.tokens == 8}
+    routed = {p.variant: api for p, _, api, _ in per_rank[0] if p.experts and p.tokens == 8}
     assert routed["list"] == "all_to_all"  # only with even chunks does gloo take the list
 
 
