@@ -175,7 +175,7 @@ def sweep(
         source="command line",
         preset=preset,
         max_tokens=max_tokens,
-        recorded=recorded and recorded["config"],
+        recorded=recorded.config if recorded else None,
     )
     if is_launched():
         if nproc is not None:
@@ -190,7 +190,7 @@ def sweep(
     from commbench.results import check_new_run_dir, default_run_dir
 
     if nproc is None:  # a resumed run needs the world it was measured with
-        nproc = recorded["world_size"] if recorded else default_nproc()
+        nproc = recorded.world_size if recorded else default_nproc()
     world = nproc
     if world < 1:
         raise UsageError(f"nproc: must be at least 1 (got {world})")
@@ -389,7 +389,7 @@ def export(
     from commbench.export import measured_rows
     from commbench.export.bencher import bencher_json
     from commbench.export.github import github_json
-    from commbench.results import read_run
+    from commbench.runreader import read_run
 
     formats = {"bencher": bencher_json, "github": github_json}
     if format not in formats:

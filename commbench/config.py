@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from commbench.errors import UsageError
+from commbench.errors import UsageError, describe_invalid
+from commbench.point import ELEMENT_SIZE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +37,7 @@ else:  # pragma: no cover
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
-Dtype = Literal["bfloat16", "float16", "float32"]
+Dtype = Literal[tuple(ELEMENT_SIZE)]  # type: ignore[valid-type]
 Variant = Literal["list", "tensor", "padded"]
 Backend = Literal["auto", "nccl", "gloo"]
 GroupLayout = Literal["contiguous", "strided"]
@@ -246,15 +247,6 @@ def _layer(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(err: ValidationError, source: str) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key {field!r}"
-    return f"{source}: {field}: {message} (got {first['input']!r})"
-
-
 def check_model(data: dict[str, Any], source: str) -> ModelLayer | None:
     """A file's [model] table, validated, and agreeing with that file's own sweep keys.
 
@@ -266,7 +258,7 @@ def check_model(data: dict[str, Any], source: str) -> ModelLayer | None:
     try:
         layer = ModelLayer.model_validate(data)
     except ValidationError as err:
-        raise UsageError(_describe(err, source)) from None
+        raise UsageError(describe_invalid(err, source)) from None
     if problem := layer.disagreement():
         raise UsageError(f"{source}: {problem}")
     return layer
@@ -319,7 +311,7 @@ def _validate(data: dict[str, Any], source: str) -> SweepConfig:
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as err:
-        raise UsageError(_describe(err, source)) from None
+        raise UsageError(describe_invalid(err, source)) from None
 
 
 def _reduce_tokens(config: SweepConfig, max_tokens: int) -> SweepConfig:

@@ -17,8 +17,9 @@ import pandas as pd
 from commbench.errors import UsageError
 from commbench.identity import identity_diff
 from commbench.priors import Prior, prior_for
-from commbench.results import KEY_COLUMNS, RESULTS_CSV, Run, read_run
+from commbench.results import KEY_COLUMNS, RESULTS_CSV
 from commbench.rules import Rules
+from commbench.runreader import Run, read_run
 from commbench.stats import (
     UNSTABLE_CV,
     Spread,
@@ -308,14 +309,14 @@ def gate_runs(
     mismatches: dict[str, tuple] = {}
     for baseline in baselines:
         mismatches.update(identity_diff(baseline.meta, current.meta))
-    backend = current.meta.get("backend", "nccl")
+    backend = current.meta.backend
     row_tolerance = ROW_TOLERANCE.get(backend, 0.05) if tolerance is None else tolerance
     if aggregate_tolerance is None:
         aggregate_tolerance = AGGREGATE_TOLERANCE.get(backend, 0.03)
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
     base = run_medians(baselines)
-    prior = prior_for(backend, int(current.meta.get("world_size", 0)))
+    prior = prior_for(backend, current.meta.world_size)
     rows = judge_rows(
         base, run_medians([current]), row_tolerance, rules or Rules(), byte_sizes, prior
     )

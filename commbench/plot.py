@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullForma
 from commbench.errors import UsageError
 from commbench.point import width_label
 from commbench.report import side_by_side
-from commbench.results import Run, read_run
+from commbench.runreader import Run, read_run
 from commbench.scenarios import ROUTING, routing_label
 
 FORMATS = ("png", "svg")

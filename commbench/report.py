@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from commbench.point import width_label
-from commbench.results import KEY_COLUMNS, Run, read_run
+from commbench.results import KEY_COLUMNS
+from commbench.runreader import Run, read_run
 from commbench.scenarios import (
     ROUTING,
     padding_cost,
@@ -210,8 +211,7 @@ def render(run: Run, console: Console) -> None:
     for note in sorted(set(results["note"]) - {""}):
         console.print(f"* {note}")
     console.print(
-        f"[bold]Summary[/bold] ({run.label}, {run.meta.get('backend')}, "
-        f"world {run.meta.get('world_size')}):"
+        f"[bold]Summary[/bold] ({run.label}, {run.meta.backend}, world {run.meta.world_size}):"
     )
     for line in verdict_lines(comparison):
         console.print(f"- {line}")

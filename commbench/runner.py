@@ -320,8 +320,8 @@ class Sweep:
     def _start(self, progress: RunProgress | None) -> None:
         meta = _meta(self.world, self.config, self.plan, _now())
         if progress is not None:
-            resumed = [*progress.meta.get("resumed", []), meta["started"]]
-            meta.update(started=progress.meta["started"], resumed=resumed)
+            resumed = [*progress.meta.resumed, meta["started"]]
+            meta.update(started=progress.meta.started, resumed=resumed)
             for point in self.plan:
                 key = row_key(fixed_row(point, self.world, self.config))
                 self.states[point] = _recorded_state(progress, key, self.config.rounds)
