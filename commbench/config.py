@@ -56,13 +56,17 @@ class TimingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    warmup: int = Field(ge=0)
-    min_sample_ms: float = Field(gt=0)
-    max_iters: PositiveInt
-    min_samples: int = Field(ge=2)
-    max_samples: PositiveInt
-    target_ci: float = Field(gt=0, lt=1)
-    max_seconds: float = Field(gt=0)
+    warmup: int = Field(ge=0, description="Untimed operations before each point.")
+    min_sample_ms: float = Field(
+        gt=0, description="K is chosen so one sample lasts at least this long."
+    )
+    max_iters: PositiveInt = Field(description="Upper bound on K.")
+    min_samples: int = Field(ge=2, description="Samples per point, at least.")
+    max_samples: PositiveInt = Field(description="Samples per point, at most.")
+    target_ci: float = Field(
+        gt=0, lt=1, description="Stop once the 95% CI of the median is within +-this (relative)."
+    )
+    max_seconds: float = Field(gt=0, description="Time budget per point and round.")
 
 
 class Split(BaseModel):
@@ -91,9 +95,17 @@ class MoeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    experts: list[PositiveInt] = Field(min_length=1)  # routed experts, experts / tp per rank
-    topk: list[PositiveInt] = Field(min_length=1)  # experts each token is sent to
-    skew: list[NonNegativeFloat] = Field(default=[0.0], min_length=1)  # Zipf exponent
+    experts: list[PositiveInt] = Field(
+        min_length=1, description="all_to_all: routed experts, e.g. 256 (experts / tp per rank)."
+    )
+    topk: list[PositiveInt] = Field(
+        min_length=1, description="all_to_all: experts per token, e.g. 8."
+    )
+    skew: list[NonNegativeFloat] = Field(
+        default=[0.0],
+        min_length=1,
+        description="all_to_all: Zipf exponent of expert popularity, e.g. 0,1.2 (0: uniform).",
+    )
 
 
 class ModelInfo(BaseModel):
@@ -153,26 +165,64 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tokens: list[PositiveInt] = Field(min_length=1)
-    hidden: list[PositiveInt] = Field(min_length=1)
-    dtypes: list[Dtype] = Field(min_length=1)
-    tp: list[PositiveInt] | None = None
-    collectives: list[str] = Field(min_length=1)  # checked against the catalogue by the plan
-    variants: list[Variant] = Field(min_length=1)
-    backend: Backend = "auto"
-    rounds: PositiveInt
-    seed: int
+    # Every field with a description is a flag of `commbench sweep` too (sweepflags.py),
+    # and tests/test_sweepflags.py holds the README's option table to the same list.
+    tokens: list[PositiveInt] = Field(
+        min_length=1, description="Token counts per group, e.g. 1,128,1024."
+    )
+    hidden: list[PositiveInt] = Field(min_length=1, description="Hidden sizes, e.g. 4096,7168.")
+    dtypes: list[Dtype] = Field(min_length=1, description=",".join(ELEMENT_SIZE) + ".")
+    tp: list[PositiveInt] | None = Field(
+        default=None,
+        description="Group sizes (attn_tp); dp = world / tp. Default: every divisor above 1.",
+    )
+    collectives: list[str] = Field(  # checked against the catalogue by the plan
+        min_length=1, description="all_gather,reduce_scatter,all_reduce."
+    )
+    variants: list[Variant] = Field(min_length=1, description="list,tensor,padded.")
+    backend: Backend = Field(default="auto", description="auto | nccl | gloo.")
+    rounds: PositiveInt = Field(
+        description="Run the plan this many times, each round in a new seeded order."
+    )
+    seed: int = Field(description="Seed of the rounds' order.")
     timing: TimingConfig
-    out: str | None = None
-    label: str | None = None
-    model: ModelInfo | None = None  # a preset's [model]: informational, not hashed
-    vocab: list[PositiveInt] = []  # logits_gather's vocabulary sizes
+    out: str | None = Field(
+        default=None, description="Run directory. Default results/<time>[-label]."
+    )
+    label: str | None = Field(
+        default=None, description="Name of this run in reports and comparisons."
+    )
+    model: ModelInfo | None = None  # a preset's [model]: informational, not hashed, no flag
+    vocab: list[PositiveInt] = Field(
+        default=[], description="Vocabulary sizes for logits_gather, e.g. 129280,128257."
+    )
     moe: MoeConfig | None = None  # the routed collectives' routings
-    group_layout: GroupLayout = "contiguous"  # SGLang's; strided groups span the nodes
-    timeout: float = Field(default=300.0, gt=0)  # seconds without progress before giving up
-    max_bytes: ByteSize | None = Field(default=None, gt=0)  # buffer bytes per rank per point
-    cuda_graph: bool = False  # a sample replays K operations captured once (NCCL on CUDA)
-    profile_phases: bool = False  # print where the points' time went
+    group_layout: GroupLayout = Field(
+        default="contiguous",
+        description="contiguous: groups of consecutive ranks (SGLang's, default); strided:"
+        " rank r joins group r % dp, so each group spans the nodes.",
+    )
+    timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a collective may go without completing before the run is ended"
+        " as hung (a dead or stuck peer). Default 300.",
+    )
+    max_bytes: ByteSize | None = Field(
+        default=None,
+        gt=0,
+        description="Skip points whose buffers (with a list form's hidden flat copy) need more"
+        " than this per rank (e.g. 512MiB, 8GB); every rank agrees, the row says skipped.",
+    )
+    cuda_graph: bool = Field(
+        default=False,
+        description="Capture K operations once per point and replay them (how decode runs);"
+        " NCCL on CUDA GPUs only.",
+    )
+    profile_phases: bool = Field(
+        default=False,
+        description="Print where the points' time went (always recorded in meta.json).",
+    )
 
     @field_validator("label")
     @classmethod
