@@ -246,12 +246,7 @@ def gate(
     json: Path | None = typer.Option(None, help="Write the full verdict as JSON here."),
 ) -> None:
     """Exit 0 if CURRENT has no regression against BASELINE, 1 if it has, 3 if not comparable."""
-    from rich.console import Console
-
-    from commbench.export.jsonfile import gate_json
-    from commbench.export.junit import gate_junit
-    from commbench.export.markdown import gate_markdown
-    from commbench.export.terminal import render_gate
+    from commbench.export.outputs import write_gate
     from commbench.gate import run_gate
     from commbench.rules import load_rules
 
@@ -269,17 +264,7 @@ def gate(
         allow_missing=allow_missing,
         allow_mismatch=allow_mismatch,
     )
-    render_gate(result, Console())
-    report = gate_markdown(result)
-    if markdown:
-        markdown.write_text(report)
-    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(summary, "a") as handle:
-            handle.write(report)
-    if junit:
-        gate_junit(result, junit)
-    if json:
-        gate_json(result, json)
+    write_gate(result, markdown, junit, json)
     raise typer.Exit(result.exit_code)
 
 
@@ -302,8 +287,9 @@ def compare(
 ) -> None:
     """Side by side: each run's medians and ratios to the first, with significance."""
     from commbench.compare import run_compare
+    from commbench.export.outputs import write_compare
 
-    run_compare(runs, split_labels(labels), markdown, csv)
+    write_compare(run_compare(runs, split_labels(labels)), markdown, csv)
 
 
 @app.command()

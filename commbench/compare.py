@@ -156,22 +156,9 @@ def resolve_labels(runs: list[Run], labels: list[str] | None) -> list[str]:
     return labels
 
 
-def run_compare(
-    paths: list[Path], labels: list[str] | None, markdown: Path | None, csv: Path | None
-) -> Comparison:
-    """`commbench compare`: read, compare, render, write the requested reports."""
-    from rich.console import Console
-
-    from commbench.export.markdown import compare_markdown
-    from commbench.export.terminal import render_compare
-
+def run_compare(paths: list[Path], labels: list[str] | None) -> Comparison:
+    """`commbench compare`'s judgement of run directories (export/outputs.py draws it)."""
     if len(paths) < 2:
         raise UsageError("runs: need at least two run directories to compare")
     runs = [read_run(path) for path in paths]
-    comparison = compare_runs(runs, resolve_labels(runs, labels))
-    render_compare(comparison, Console())
-    if markdown:
-        markdown.write_text(compare_markdown(comparison))
-    if csv:
-        comparison.rows.to_csv(csv, index=False)
-    return comparison
+    return compare_runs(runs, resolve_labels(runs, labels))

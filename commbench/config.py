@@ -265,6 +265,23 @@ class SweepConfig(BaseModel):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _is_preset(path: Path) -> bool:
+    return "model" in read_toml(path, "preset")
+
+
+def preset_names() -> list[str]:
+    """The model presets: the files in configs/ with a [model] table."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml") if _is_preset(path))
+
+
+def preset_path(name: str) -> Path:
+    """configs/NAME.toml, or a UsageError listing the presets there are."""
+    names = preset_names()
+    if name not in names:
+        raise UsageError(f"preset: unknown {name!r}, expected one of {names}")
+    return CONFIG_DIR / f"{name}.toml"
+
+
 def split_list(flag_value: str | None) -> list[str] | None:
     """`"1,128,1024"` -> `["1", "128", "1024"]`; pydantic converts and checks the items."""
     if flag_value is None:
@@ -338,8 +355,6 @@ def load_config(
             " (a preset is a config file: pass either, plus flags)"
         )
     if preset is not None:
-        from commbench.presets import preset_path  # presets.py builds on this module
-
         path = preset_path(preset)
         data = read_toml(path, "preset")
     else:
