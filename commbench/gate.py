@@ -31,7 +31,7 @@ from commbench.stats import (
 )
 from commbench.timings import RunMedians, run_medians
 
-EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOT_COMPARABLE = 0, 1, 2, 3
+EXIT_PASS, EXIT_REGRESSION, EXIT_NOT_COMPARABLE = 0, 1, 3  # 2, bad input: cli.main
 
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job

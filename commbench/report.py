@@ -6,7 +6,6 @@ report DIR` renders the same summary on any machine.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from commbench.scenarios import (
     round_trip_lines,
     scenario_lines,
 )
-from commbench.stats import UNSTABLE_CV
+from commbench.stats import UNSTABLE_CV, geomean
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
 SIDE_COLUMNS = [
@@ -39,7 +38,6 @@ SIDE_COLUMNS = [
     "padded_tokens",
     "note",
 ]
-NOISE_BAND = 0.05  # speedups within +-5% are called a tie in the colouring
 
 
 def _interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -72,10 +70,6 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
         default="tie",
     )
     return both.reset_index()
-
-
-def geomean(values: pd.Series) -> float:
-    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
 
 
 def _where(row: pd.Series) -> str:
