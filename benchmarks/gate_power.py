@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from commbench.gate import AGGREGATE_TOLERANCE, EXIT_REGRESSION, GateResult, gate_runs
+from commbench.errors import ExitCode
+from commbench.gate import AGGREGATE_TOLERANCE, GateResult, gate_runs
 from commbench.priors import prior_for
 from commbench.results import RESULTS_CSV
 from commbench.runmeta import RunMeta
@@ -110,7 +111,7 @@ def cases(runs: list[Run], rng: random.Random) -> dict[str, list[tuple[list[Run]
 
 
 def rate(results: list[GateResult]) -> str:
-    fired = sum(r.exit_code == EXIT_REGRESSION for r in results)
+    fired = sum(r.exit_code == ExitCode.REGRESSION for r in results)
     rows = sum(r.counts["regression"] > 0 for r in results)
     aggregates = sum(len(r.aggregate_regressions) > 0 for r in results)
     return (

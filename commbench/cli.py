@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from commbench.errors import UsageError
+from commbench.errors import ExitCode, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -357,7 +357,7 @@ def main() -> None:
         sys.exit(app(args=sys.argv[1:] or ["--help"], standalone_mode=False) or 0)
     except UsageError as err:
         print(f"commbench: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(ExitCode.USAGE)
     except ClickException as err:  # the flags' parser: unknown option, wrong type, ...
         print(f"commbench: error: {err.format_message()}", file=sys.stderr)
         sys.exit(err.exit_code)

@@ -22,7 +22,7 @@ from commbench.errors import UsageError
 from commbench.identity import identity
 from commbench.priors import Prior, prior_for
 from commbench.results import KEY_COLUMNS
-from commbench.runreader import Run, read_run
+from commbench.runreader import Run, measured, read_run
 from commbench.stats import Spread, judge_shift
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _judged(log_ratio: float, spread: Spread | None) -> tuple[float, float, bool
 
 
 def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
-    passed = [run.results[run.results["check"] == "pass"].set_index(KEY_COLUMNS) for run in runs]
+    passed = [measured(run.results).set_index(KEY_COLUMNS) for run in runs]
     meta = runs[0].meta
     prior = prior_for(meta.backend, meta.world_size)
     keys = passed[0].index

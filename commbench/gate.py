@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from commbench.errors import UsageError
+from commbench.errors import ExitCode, UsageError
 from commbench.identity import identity_diff
 from commbench.priors import Prior, prior_for
 from commbench.results import KEY_COLUMNS, RESULTS_CSV
@@ -30,8 +30,6 @@ from commbench.stats import (
     pool,
 )
 from commbench.timings import RunMedians, run_medians
-
-EXIT_PASS, EXIT_REGRESSION, EXIT_NOT_COMPARABLE = 0, 1, 3  # 2, bad input: cli.main
 
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job
@@ -99,22 +97,22 @@ class GateResult:
         return int((self.aggregates["status"] == "insufficient").sum())
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         counts = self.counts
         if self.mismatches and not self.allow_mismatch:
-            return EXIT_NOT_COMPARABLE
+            return ExitCode.NOT_COMPARABLE
         if counts["regression"] or counts["failed"] or len(self.aggregate_regressions):
-            return EXIT_REGRESSION
+            return ExitCode.REGRESSION
         if counts["missing"] and not self.allow_missing:
-            return EXIT_NOT_COMPARABLE
+            return ExitCode.NOT_COMPARABLE
         if counts["insufficient"] or self.aggregates_insufficient:
-            return EXIT_NOT_COMPARABLE  # nothing regressed that could be seen: not a pass
-        return EXIT_PASS
+            return ExitCode.NOT_COMPARABLE  # nothing regressed that could be seen: not a pass
+        return ExitCode.OK
 
     def verdict(self) -> str:
         counts = self.counts
         code = self.exit_code
-        if code == EXIT_NOT_COMPARABLE and self.mismatches and not self.allow_mismatch:
+        if code == ExitCode.NOT_COMPARABLE and self.mismatches and not self.allow_mismatch:
             return "NOT COMPARABLE: " + ", ".join(self.mismatches) + " differ (--allow-mismatch)"
         parts = [f"{n} {status}" for status, n in counts.items() if n]
         if len(self.aggregate_regressions):
@@ -123,7 +121,7 @@ class GateResult:
             parts.append(f"{self.aggregates_insufficient} aggregate(s) insufficient")
         if counts["insufficient"] or self.aggregates_insufficient:
             parts.append(INSUFFICIENT_HINT)
-        word = {EXIT_PASS: "PASS", EXIT_REGRESSION: "REGRESSION"}.get(code, "NOT COMPARABLE")
+        word = {ExitCode.OK: "PASS", ExitCode.REGRESSION: "REGRESSION"}.get(code, "NOT COMPARABLE")
         return f"{word}: " + ", ".join(parts)
 
 

@@ -43,10 +43,15 @@ class Point:
         return self.vocab or self.hidden
 
     def describe(self) -> str:
-        return (
-            f"{self.collective}/{self.variant} {self.dtype} T={self.tokens}"
-            f" {width_label(self.key())} tp={self.tp} dp={self.dp}"
-        )
+        return row_label(self.key())
+
+
+def row_label(row: Mapping[str, object]) -> str:
+    """A point's or a row's key in the words an engineer would use."""
+    return (
+        f"{row['collective']}/{row['variant']} {row['dtype']} T={row['tokens']} "
+        f"{width_label(row)} tp={row['tp']} dp={row['dp']}"
+    )
 
 
 def width_label(row: Mapping[str, object]) -> str:

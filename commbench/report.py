@@ -15,7 +15,7 @@ from rich.table import Table
 
 from commbench.point import width_label
 from commbench.results import KEY_COLUMNS
-from commbench.runreader import Run, read_run
+from commbench.runreader import Run, measured, read_run
 from commbench.scenarios import (
     ROUTING,
     padding_cost,
@@ -26,6 +26,7 @@ from commbench.scenarios import (
     scenario_lines,
 )
 from commbench.stats import UNSTABLE_CV, geomean
+from commbench.units import scale_bytes
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
 SIDE_COLUMNS = [
@@ -54,7 +55,7 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
     `verdict` is `win` or `loss` only when the two confidence intervals do not overlap:
     a difference inside the noise is a `tie`, whatever the ratio.
     """
-    passed = results[results["check"] == "pass"].copy()
+    passed = measured(results).copy()
     passed["low"], passed["high"] = _interval(passed)
     sides = {
         variant: passed[passed["variant"] == variant].set_index(SHAPE_COLUMNS)[SIDE_COLUMNS]
@@ -100,11 +101,8 @@ def verdict_lines(comparison: pd.DataFrame) -> list[str]:
 
 
 def _size(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if nbytes < 1024 or unit == "GiB":
-            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
-        nbytes /= 1024
-    raise AssertionError("unreachable")
+    value, unit = scale_bytes(nbytes, largest="GiB")
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def _speedup_cell(row: pd.Series) -> str:
@@ -149,7 +147,7 @@ def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
 
 
 def single_variant_table(results: pd.DataFrame, collective: str) -> Table | None:
-    rows = results[(results["collective"] == collective) & (results["check"] == "pass")]
+    rows = measured(results[results["collective"] == collective])
     if rows.empty:
         return None
     table = Table(title=f"{collective} (reference, tensor form only)")

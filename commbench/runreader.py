@@ -129,3 +129,8 @@ def read_run(path: Path) -> Run:
         raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")
     results["note"] = results["note"].fillna("")
     return Run(path, results, samples, meta)
+
+
+def measured(results: Any) -> Any:
+    """The rows that were measured (check `pass`): a failed or skipped row has no time."""
+    return results[results["check"] == "pass"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from commbench.runreader import measured
 from commbench.stats import geomean
 
 DECODE_MAX_TOKENS = 512
@@ -98,7 +99,7 @@ def padding_cost(results: pd.DataFrame) -> pd.DataFrame:
     """Per shape where both ran: the padded form's time over the uneven tensor form's
     (`cost`, above 1: padding to capacity is slower) and the bytes it moves over the
     routed ones (`bytes_ratio`)."""
-    passed = results[results["check"] == "pass"]
+    passed = measured(results)
     shape = [*SPLIT, "hidden", "tokens"]
     times = passed.pivot_table(index=shape, columns="variant", values="time_us", aggfunc="first")
     if not {"padded", "tensor"} <= set(times.columns):
@@ -140,7 +141,7 @@ def padding_lines(table: pd.DataFrame) -> list[str]:
 def round_trip(results: pd.DataFrame) -> pd.DataFrame:
     """reduce_scatter + all_gather (what DP attention does around the norm) next to one
     all_reduce of the same [T, H], per variant where both halves were measured."""
-    passed = results[results["check"] == "pass"]
+    passed = measured(results)
     shape = ["tp", "dp", "dtype", "hidden", "tokens"]
     times = passed.pivot_table(
         index=shape, columns=["collective", "variant"], values="time_us", aggfunc="first"

@@ -14,7 +14,7 @@ import pandas as pd
 from rich.text import Text
 
 from commbench.export import number
-from commbench.export.markdown import _table
+from commbench.export.tables import markdown_table
 from commbench.point import width_label
 from commbench.report import (
     _interval,
@@ -24,7 +24,7 @@ from commbench.report import (
     side_by_side,
     verdict_lines,
 )
-from commbench.runreader import Run
+from commbench.runreader import Run, measured
 from commbench.scenarios import round_trip, round_trip_lines, scenario_lines
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def environment_rows(meta: RunMeta) -> list[list[str]]:
 
 
 def _comparison_table(rows: pd.DataFrame) -> list[str]:
-    return _table(
+    return markdown_table(
         ["tp", "dp", "dtype", "width", "T", "bytes", "list", "tensor", "list/tensor", "verdict",
          "tensor busbw GB/s"],
         [
@@ -84,7 +84,7 @@ def _comparison_table(rows: pd.DataFrame) -> list[str]:
 
 def _row_table(rows: pd.DataFrame) -> list[str]:
     low, high = _interval(rows)
-    return _table(
+    return markdown_table(
         ["variant", "tp", "dp", "dtype", "width", "T", "bytes", "median", "95% CI", "busbw GB/s",
          "cv"],
         [
@@ -111,13 +111,13 @@ def run_markdown(run: Run) -> str:
     lines += [f"- {line}" for line in round_trip_lines(round_trip(results))]
     lines += [f"- {_plain(line)}" for line in problem_lines(results)]
     lines += ["", "### Environment", ""]
-    lines += _table(["", ""], environment_rows(run.meta))
+    lines += markdown_table(["", ""], environment_rows(run.meta))
     if topology := run.meta.topology:
         lines += ["", "Topology (`nvidia-smi topo -m`):", "", "```", topology.rstrip(), "```"]
     lines += ["", "### List vs tensor (median time; verdict beyond the 95% CIs)", ""]
     for collective, rows in comparison.groupby("collective", sort=False):
         lines += [f"#### {collective}", "", *_comparison_table(rows), ""]
     lines += ["### Every measured row", ""]
-    lines += _row_table(results[results["check"] == "pass"])
+    lines += _row_table(measured(results))
     lines += ["", f"Files: `{run.path}` (schema {run.schema_version})."]
     return "\n".join(lines) + "\n"
