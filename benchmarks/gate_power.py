@@ -35,10 +35,10 @@ from commbench.errors import ExitCode
 from commbench.gate import AGGREGATE_TOLERANCE, GateResult, gate_runs
 from commbench.priors import prior_for
 from commbench.results import RESULTS_CSV
+from commbench.runmedians import run_medians
 from commbench.runmeta import RunMeta
 from commbench.runreader import Run, read_run
 from commbench.stats import Spread, detectable_shift, family_confidence, pool
-from commbench.timings import run_medians
 
 ISSUE = [  # issue 14's A/A experiment: 2 rows per collective and variant
     "--tokens", "128,512", "--hidden", "1024", "--tp", "2",

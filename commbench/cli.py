@@ -105,7 +105,7 @@ def sweep(
     out = settings["out"]
     recorded = None
     if resume is not None:
-        from commbench.progress import read_meta
+        from commbench.resume import read_meta
 
         if out is not None or force:
             raise UsageError("resume: cannot be combined with --out or --force (DIR is the run)")

@@ -19,6 +19,7 @@ from commbench.identity import identity_diff
 from commbench.priors import Prior, prior_for
 from commbench.results import KEY_COLUMNS, RESULTS_CSV
 from commbench.rules import Rules
+from commbench.runmedians import RunMedians, run_medians
 from commbench.runreader import Run, read_run
 from commbench.stats import (
     UNSTABLE_CV,
@@ -29,7 +30,6 @@ from commbench.stats import (
     judge_shift,
     pool,
 )
-from commbench.timings import RunMedians, run_medians
 
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job

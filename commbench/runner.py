@@ -49,8 +49,8 @@ from commbench.ops.base import Bound
 from commbench.phases import PhaseClock, render_phases
 from commbench.plan import build_plan, round_order
 from commbench.point import Point
-from commbench.progress import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
+from commbench.resume import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.stats import summarize
 from commbench.timing import (
     EAGER,

@@ -14,8 +14,8 @@ from cli_helpers import commbench
 from runfixtures import key, samples_around, write_run
 
 from commbench.gate import gate_runs, judge_aggregates, run_gate
+from commbench.runmedians import run_medians
 from commbench.runreader import read_run
-from commbench.timings import run_medians
 
 # Fixture directories with one row per status.
 STEADY = samples_around(100, 12, 0.01, 3)

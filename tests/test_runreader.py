@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from runfixtures import key, samples_around, write_run
 
-from commbench import progress
+from commbench import resume
 from commbench.errors import UsageError
 from commbench.results import META_JSON, RESULT_COLUMNS, RESULTS_CSV, SAMPLES_CSV, SCHEMA_VERSION
 from commbench.runmeta import UPDATES
@@ -62,7 +62,7 @@ def test_an_older_schema_reads_in_this_ones_shape(tmp_path: Path, version: int) 
     for name, value in later.items():  # what the older schema meant by the later columns
         assert old.results[name].fillna(-1).eq(-1 if value != value else value).all(), name
     with pytest.raises(UsageError, match=f"written by another commbench \\(schema {version},"):
-        progress.read_meta(path)  # the same reading, refused for resuming: formats would mix
+        resume.read_meta(path)  # the same reading, refused for resuming: formats would mix
 
 
 def test_the_committed_schema_1_baseline_reads(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_the_committed_schema_1_baseline_reads(tmp_path: Path) -> None:
 
 def test_resume_and_consumers_read_the_same_meta(tmp_path: Path) -> None:
     path = write_run(tmp_path / "run", [(key(), samples_around(50, 6))], label="now")
-    assert progress.read_meta(path) == read_run(path).meta == read_meta(path)
+    assert resume.read_meta(path) == read_run(path).meta == read_meta(path)
 
 
 @pytest.mark.parametrize(

@@ -67,14 +67,15 @@ class Bound:
     defect: str = ""
 
 
-Variant = Callable[[Point, GroupContext, Arena], Bound]
+# A variant binds a point to buffers on this rank (config.Variant names the variants).
+Binder = Callable[[Point, GroupContext, Arena], Bound]
 Width = Literal["hidden", "vocab"]
 
 
 @dataclass(frozen=True)
 class Collective:
     name: str
-    variants: dict[str, Variant]
+    variants: dict[str, Binder]
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(group size)
     routed: bool = False  # swept over the [moe] routings: experts, topk, skew join its points
     width: Width = "hidden"  # the sweep's list its rows are as wide as: hidden, or vocab
