@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 # The dtypes a sweep can measure, with their element sizes: the one table (the config's
 # `Dtype`, the catalogue's torch dtypes and the GPU checks derive from it).
 ELEMENT_SIZE = {"bfloat16": 2, "float16": 2, "float32": 4}
+Dtype = Literal[tuple(ELEMENT_SIZE)]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from commbench.config import ModelInfo, check_model, preset_names, preset_path, read_toml
+from commbench.config import preset_names, preset_path, read_toml
+from commbench.servingmodel import ModelInfo, check_model
 
 
 @dataclass(frozen=True)
