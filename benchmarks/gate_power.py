@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from commbench.errors import ExitCode
-from commbench.gate import AGGREGATE_TOLERANCE, GateResult, gate_runs
+from commbench.gate import AGGREGATE_TOLERANCE, gate_runs
+from commbench.gateresult import GateResult
 from commbench.priors import prior_for
 from commbench.results import RESULTS_CSV
 from commbench.runmedians import run_medians

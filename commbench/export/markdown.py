@@ -14,7 +14,7 @@ from commbench.export.tables import (
     markdown_table,
     multiple,
 )
-from commbench.gate import GateResult, power_note
+from commbench.gateresult import GateResult, power_note
 from commbench.point import row_label
 
 

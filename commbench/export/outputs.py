@@ -14,7 +14,7 @@ from commbench.export.jsonfile import gate_json
 from commbench.export.junit import gate_junit
 from commbench.export.markdown import compare_markdown, gate_markdown
 from commbench.export.terminal import render_compare, render_gate
-from commbench.gate import GateResult
+from commbench.gateresult import GateResult
 
 
 def write_compare(comparison: Comparison, markdown: Path | None, csv: Path | None) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from commbench.compare import Comparison
 from commbench.export import number
-from commbench.gate import STATUSES, GateResult
+from commbench.gateresult import STATUSES, GateResult
 from commbench.point import row_label
 
 

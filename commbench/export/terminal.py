@@ -11,7 +11,7 @@ from rich.table import Table
 from commbench.compare import Comparison
 from commbench.errors import ExitCode
 from commbench.export.tables import compare_aggregates, gate_rows, rich
-from commbench.gate import GateResult, power_note
+from commbench.gateresult import GateResult, power_note
 from commbench.point import row_label
 
 STYLE = {
