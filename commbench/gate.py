@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -202,25 +203,11 @@ def judge_aggregates(
     return pd.DataFrame.from_records(records, columns=AGGREGATE_COLUMNS)
 
 
-def run_gate(
-    baseline_paths: list[Path],
-    current_path: Path,
-    tolerance: float | None = None,
-    aggregate_tolerance: float | None = None,
-    rules: Rules | None = None,
-    allow_missing: bool = False,
-    allow_mismatch: bool = False,
-) -> GateResult:
-    """`commbench gate`'s judgement of run directories (a directory of runs: a history)."""
-    return gate_runs(
-        [read_run(path) for path in expand_history(baseline_paths)],
-        read_run(current_path),
-        tolerance,
-        aggregate_tolerance,
-        rules,
-        allow_missing,
-        allow_mismatch,
-    )
+def run_gate(baseline_paths: list[Path], current_path: Path, **options: Any) -> GateResult:
+    """`commbench gate`'s judgement of run directories (a directory of runs: a history);
+    `options` as `gate_runs` takes them."""
+    baselines = [read_run(path) for path in expand_history(baseline_paths)]
+    return gate_runs(baselines, read_run(current_path), **options)
 
 
 def gate_runs(
