@@ -31,11 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from commbench.gate import AGGREGATE_TOLERANCE, EXIT_REGRESSION, GateResult, gate_runs
+from commbench.errors import ExitCode
+from commbench.gate import AGGREGATE_TOLERANCE, gate_runs
+from commbench.gateresult import GateResult
 from commbench.priors import prior_for
-from commbench.results import RESULTS_CSV, Run, read_run
+from commbench.results import RESULTS_CSV
+from commbench.runmedians import run_medians
+from commbench.runmeta import RunMeta
+from commbench.runreader import Run, read_run
 from commbench.stats import Spread, detectable_shift, family_confidence, pool
-from commbench.timings import run_medians
 
 ISSUE = [  # issue 14's A/A experiment: 2 rows per collective and variant
     "--tokens", "128,512", "--hidden", "1024", "--tp", "2",
@@ -108,7 +112,7 @@ def cases(runs: list[Run], rng: random.Random) -> dict[str, list[tuple[list[Run]
 
 
 def rate(results: list[GateResult]) -> str:
-    fired = sum(r.exit_code == EXIT_REGRESSION for r in results)
+    fired = sum(r.exit_code == ExitCode.REGRESSION for r in results)
     rows = sum(r.counts["regression"] > 0 for r in results)
     aggregates = sum(len(r.aggregate_regressions) > 0 for r in results)
     return (
@@ -123,11 +127,11 @@ def detectable(results: list[GateResult]) -> str:
     return f"{np.median(values):.2f}x ({values.min():.2f}-{values.max():.2f})"
 
 
-def detectable_by_history(aggregate_sd: float, rows: int, groups: int, meta: dict) -> str:
+def detectable_by_history(aggregate_sd: float, rows: int, groups: int, meta: RunMeta) -> str:
     """The aggregates' minimum detectable shift the gate would report with N baseline
     runs that spread as measured here (the prior pooled with N - 1 degrees of freedom)."""
-    backend = meta["backend"]
-    prior = prior_for(backend, meta["world_size"])
+    backend = meta.backend
+    prior = prior_for(backend, meta.world_size)
     cells = []
     for n in (1, 3, 5, 10, 20, 50):
         history = Spread(aggregate_sd, n - 1, "") if n > 1 else None
@@ -177,7 +181,7 @@ def finished_runs(setting: Path) -> list[Run]:
         key=lambda p: int(p.name.removeprefix("run-")),
     )
     runs = [read_run(p) for p in paths]
-    return [run for run in runs if run.meta.get("finished")]
+    return [run for run in runs if run.meta.finished]
 
 
 def analyse(root: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from commbench.results import Run
+    from commbench.runreader import Run
 
 __version__ = "0.1.0"
 
@@ -21,9 +21,10 @@ __version__ = "0.1.0"
 def load_run(path: str | PathLike[str]) -> Run:
     """A run directory as `Run`: `.results` (one row per point) and `.samples` (one row
     per sample) as pandas DataFrames in the current schema's columns, whichever schema
-    wrote them, and `.meta`, meta.json as a dict. Raises `commbench.errors.UsageError`
-    with a one-line reason for a directory it cannot read. Never imports torch."""
-    from commbench.results import read_run
+    wrote them, and `.meta`, meta.json as `commbench.runmeta.RunMeta`. Raises
+    `commbench.errors.UsageError` with a one-line reason for a directory it cannot read.
+    Never imports torch."""
+    from commbench.runreader import read_run
 
     return read_run(Path(path))
 
@@ -35,7 +36,7 @@ class Runs:
 
     results: Any  # pandas.DataFrame
     samples: Any  # pandas.DataFrame
-    meta: dict[str, dict[str, Any]]
+    meta: dict[str, Any]  # run name -> RunMeta
 
 
 def load_runs(paths: Iterable[str | PathLike[str]]) -> Runs:

@@ -7,13 +7,17 @@ a config file get the same one-line error, value included.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from commbench.errors import UsageError
+from commbench.errors import ExitCode, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -37,7 +41,29 @@ def _forwarded_args(out: str | None) -> list[str]:
     return args if out is None else [*args, "--out", out]
 
 
-@app.command()
+class _WithSettingFlags:
+    """The sweep command with one flag per setting of the config model (sweepflags.py).
+
+    Its signature is made when typer builds the command, not when this module is imported:
+    the model costs pydantic, which the commands that only read results need not import
+    before they run."""
+
+    def __init__(self, command: Callable[..., None]) -> None:
+        functools.update_wrapper(self, command)
+        self._command = command
+
+    def __call__(self, **values: Any) -> None:
+        self._command(**values)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        from commbench.sweepflags import parameters
+
+        fixed = inspect.signature(self._command).parameters.values()
+        own = [p for p in fixed if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        return inspect.Signature([*own, *parameters()])
+
+
 def sweep(
     config: Path | None = typer.Option(None, help="TOML file with the same keys as the flags."),
     preset: str | None = typer.Option(
@@ -51,27 +77,6 @@ def sweep(
         help="Reduced run for small machines: drop token counts above this, whichever"
         " layer (preset, config, flags) set them.",
     ),
-    tokens: str | None = typer.Option(None, help="Token counts per group, e.g. 1,128,1024."),
-    hidden: str | None = typer.Option(None, help="Hidden sizes, e.g. 4096,7168."),
-    vocab: str | None = typer.Option(
-        None, help="Vocabulary sizes for logits_gather, e.g. 129280,128257."
-    ),
-    dtypes: str | None = typer.Option(None, help="bfloat16,float16,float32."),
-    tp: str | None = typer.Option(
-        None, help="Group sizes (attn_tp); dp = world / tp. Default: every divisor above 1."
-    ),
-    collectives: str | None = typer.Option(None, help="all_gather,reduce_scatter,all_reduce."),
-    variants: str | None = typer.Option(None, help="list,tensor,padded."),
-    experts: str | None = typer.Option(
-        None, help="all_to_all: routed experts, e.g. 256 (experts / tp per rank)."
-    ),
-    topk: str | None = typer.Option(None, help="all_to_all: experts per token, e.g. 8."),
-    skew: str | None = typer.Option(
-        None, help="all_to_all: Zipf exponent of expert popularity, e.g. 0,1.2 (0: uniform)."
-    ),
-    backend: str | None = typer.Option(None, help="auto | nccl | gloo."),
-    out: str | None = typer.Option(None, help="Run directory. Default results/<time>[-label]."),
-    label: str | None = typer.Option(None, help="Name of this run in reports and comparisons."),
     resume: Path | None = typer.Option(
         None,
         help="Finish an interrupted run: measure only what DIR lacks, with DIR's recorded"
@@ -86,84 +91,21 @@ def sweep(
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
     ),
-    rounds: str | None = typer.Option(
-        None, help="Run the plan this many times, each round in a new seeded order."
-    ),
-    seed: str | None = typer.Option(None, help="Seed of the rounds' order."),
-    warmup: str | None = typer.Option(None, help="Untimed operations before each point."),
-    min_sample_ms: str | None = typer.Option(
-        None, help="K is chosen so one sample lasts at least this long."
-    ),
-    max_iters: str | None = typer.Option(None, help="Upper bound on K."),
-    min_samples: str | None = typer.Option(None, help="Samples per point, at least."),
-    max_samples: str | None = typer.Option(None, help="Samples per point, at most."),
-    target_ci: str | None = typer.Option(
-        None, help="Stop once the 95% CI of the median is within +-this (relative)."
-    ),
-    max_seconds: str | None = typer.Option(None, help="Time budget per point and round."),
-    group_layout: str | None = typer.Option(
-        None,
-        help="contiguous: groups of consecutive ranks (SGLang's, default); strided: rank r"
-        " joins group r % dp, so each group spans the nodes.",
-    ),
-    timeout: str | None = typer.Option(
-        None,
-        help="Seconds a collective may go without completing before the run is ended as"
-        " hung (a dead or stuck peer). Default 300.",
-    ),
-    cuda_graph: bool = typer.Option(
-        False,
-        help="Capture K operations once per point and replay them (how decode runs); NCCL on"
-        " CUDA GPUs only.",
-    ),
-    profile_phases: bool = typer.Option(
-        False, help="Print where the points' time went (always recorded in meta.json)."
-    ),
-    max_bytes: str | None = typer.Option(
-        None,
-        help="Skip points whose buffers (with a list form's hidden flat copy) need more than"
-        " this per rank (e.g. 512MiB, 8GB); every rank agrees, the row says skipped.",
-    ),
+    **settings: Any,
 ) -> None:
     """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits.
 
     Layers: default.toml < --config FILE, or --preset NAME alone; < flags; then --max-tokens.
     """
-    from commbench.config import check_backend, load_config, split_list
+    from commbench.config import check_backend, load_config
     from commbench.launch import is_launched
+    from commbench.sweepflags import overrides as flag_layer
 
-    overrides = {
-        "tokens": split_list(tokens),
-        "hidden": split_list(hidden),
-        "vocab": split_list(vocab),
-        "dtypes": split_list(dtypes),
-        "tp": split_list(tp),
-        "collectives": split_list(collectives),
-        "variants": split_list(variants),
-        "moe": {"experts": split_list(experts), "topk": split_list(topk), "skew": split_list(skew)},
-        "backend": backend,
-        "out": out,
-        "label": label,
-        "rounds": rounds,
-        "seed": seed,
-        "group_layout": group_layout,
-        "timeout": timeout,
-        "max_bytes": max_bytes,
-        "cuda_graph": cuda_graph or None,
-        "profile_phases": profile_phases or None,
-        "timing": {
-            "warmup": warmup,
-            "min_sample_ms": min_sample_ms,
-            "max_iters": max_iters,
-            "min_samples": min_samples,
-            "max_samples": max_samples,
-            "target_ci": target_ci,
-            "max_seconds": max_seconds,
-        },
-    }
+    overrides = flag_layer(settings)
+    out = settings["out"]
     recorded = None
     if resume is not None:
-        from commbench.progress import read_meta
+        from commbench.resume import read_meta
 
         if out is not None or force:
             raise UsageError("resume: cannot be combined with --out or --force (DIR is the run)")
@@ -175,7 +117,7 @@ def sweep(
         source="command line",
         preset=preset,
         max_tokens=max_tokens,
-        recorded=recorded and recorded["config"],
+        recorded=recorded.config if recorded else None,
     )
     if is_launched():
         if nproc is not None:
@@ -190,7 +132,7 @@ def sweep(
     from commbench.results import check_new_run_dir, default_run_dir
 
     if nproc is None:  # a resumed run needs the world it was measured with
-        nproc = recorded["world_size"] if recorded else default_nproc()
+        nproc = recorded.world_size if recorded else default_nproc()
     world = nproc
     if world < 1:
         raise UsageError(f"nproc: must be at least 1 (got {world})")
@@ -221,6 +163,9 @@ def sweep(
         check_resumable(resume, sweep_config, world, backend, versions)
     forwarded = _forwarded_args(None if resume else run_dir)
     raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *forwarded]))
+
+
+app.command(name="sweep")(_WithSettingFlags(sweep))
 
 
 def _check_preloaded_worker(nccl_lib: Path) -> None:
@@ -301,12 +246,7 @@ def gate(
     json: Path | None = typer.Option(None, help="Write the full verdict as JSON here."),
 ) -> None:
     """Exit 0 if CURRENT has no regression against BASELINE, 1 if it has, 3 if not comparable."""
-    from rich.console import Console
-
-    from commbench.export.jsonfile import gate_json
-    from commbench.export.junit import gate_junit
-    from commbench.export.markdown import gate_markdown
-    from commbench.export.terminal import render_gate
+    from commbench.export.outputs import write_gate
     from commbench.gate import run_gate
     from commbench.rules import load_rules
 
@@ -324,17 +264,7 @@ def gate(
         allow_missing=allow_missing,
         allow_mismatch=allow_mismatch,
     )
-    render_gate(result, Console())
-    report = gate_markdown(result)
-    if markdown:
-        markdown.write_text(report)
-    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
-        with open(summary, "a") as handle:
-            handle.write(report)
-    if junit:
-        gate_junit(result, junit)
-    if json:
-        gate_json(result, json)
+    write_gate(result, markdown, junit, json)
     raise typer.Exit(result.exit_code)
 
 
@@ -357,8 +287,9 @@ def compare(
 ) -> None:
     """Side by side: each run's medians and ratios to the first, with significance."""
     from commbench.compare import run_compare
+    from commbench.export.outputs import write_compare
 
-    run_compare(runs, split_labels(labels), markdown, csv)
+    write_compare(run_compare(runs, split_labels(labels)), markdown, csv)
 
 
 @app.command()
@@ -389,7 +320,7 @@ def export(
     from commbench.export import measured_rows
     from commbench.export.bencher import bencher_json
     from commbench.export.github import github_json
-    from commbench.results import read_run
+    from commbench.runreader import read_run
 
     formats = {"bencher": bencher_json, "github": github_json}
     if format not in formats:
@@ -426,7 +357,7 @@ def main() -> None:
         sys.exit(app(args=sys.argv[1:] or ["--help"], standalone_mode=False) or 0)
     except UsageError as err:
         print(f"commbench: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(ExitCode.USAGE)
     except ClickException as err:  # the flags' parser: unknown option, wrong type, ...
         print(f"commbench: error: {err.format_message()}", file=sys.stderr)
         sys.exit(err.exit_code)

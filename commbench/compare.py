@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,12 @@ import pandas as pd
 from commbench.errors import UsageError
 from commbench.identity import identity
 from commbench.priors import Prior, prior_for
-from commbench.results import KEY_COLUMNS, Run, read_run
+from commbench.results import KEY_COLUMNS
+from commbench.runreader import Run, measured, read_run
 from commbench.stats import Spread, judge_shift
+
+if TYPE_CHECKING:
+    from commbench.runmeta import RunMeta
 
 # Below this a collective is latency-bound on every fabric worth gating, above it
 # bandwidth-bound (nccl-tests' curves bend between 64 KiB and a few MiB).
@@ -52,12 +56,12 @@ def size_bucket(nbytes: int) -> str:
     return "small (< 1 MiB)" if nbytes < BUCKET_BYTES else "large (>= 1 MiB)"
 
 
-def metadata_fields(meta: dict[str, Any]) -> dict[str, Any]:
+def metadata_fields(meta: RunMeta) -> dict[str, Any]:
     """What a reader needs to know differs: identity, hosts, and every allowlisted variable."""
     fields = {k: v for k, v in identity(meta).items() if k != "nccl_env"}
-    fields["nccl_path"] = meta.get("versions", {}).get("nccl_path")
-    fields["hostnames"] = sorted(set(meta.get("hostnames", [])))
-    for name, value in meta.get("env", {}).items():
+    fields["nccl_path"] = meta.versions.nccl_path
+    fields["hostnames"] = sorted(set(meta.hostnames))
+    for name, value in meta.env.items():
         if not name.startswith(("MASTER_", "WORLD_SIZE", "LOCAL_WORLD_SIZE")):
             fields[f"env {name}"] = value
     return fields
@@ -81,9 +85,9 @@ def _judged(log_ratio: float, spread: Spread | None) -> tuple[float, float, bool
 
 
 def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
-    passed = [run.results[run.results["check"] == "pass"].set_index(KEY_COLUMNS) for run in runs]
+    passed = [measured(run.results).set_index(KEY_COLUMNS) for run in runs]
     meta = runs[0].meta
-    prior = prior_for(meta.get("backend", "nccl"), int(meta.get("world_size", 0)))
+    prior = prior_for(meta.backend, meta.world_size)
     keys = passed[0].index
     for frame in passed[1:]:
         keys = keys.union(frame.index)
@@ -152,22 +156,9 @@ def resolve_labels(runs: list[Run], labels: list[str] | None) -> list[str]:
     return labels
 
 
-def run_compare(
-    paths: list[Path], labels: list[str] | None, markdown: Path | None, csv: Path | None
-) -> Comparison:
-    """`commbench compare`: read, compare, render, write the requested reports."""
-    from rich.console import Console
-
-    from commbench.export.markdown import compare_markdown
-    from commbench.export.terminal import render_compare
-
+def run_compare(paths: list[Path], labels: list[str] | None) -> Comparison:
+    """`commbench compare`'s judgement of run directories (export/outputs.py draws it)."""
     if len(paths) < 2:
         raise UsageError("runs: need at least two run directories to compare")
     runs = [read_run(path) for path in paths]
-    comparison = compare_runs(runs, resolve_labels(runs, labels))
-    render_compare(comparison, Console())
-    if markdown:
-        markdown.write_text(compare_markdown(comparison))
-    if csv:
-        comparison.rows.to_csv(csv, index=False)
-    return comparison
+    return compare_runs(runs, resolve_labels(runs, labels))

@@ -19,14 +19,14 @@ from pydantic import (
     ByteSize,
     ConfigDict,
     Field,
-    NonNegativeFloat,
     PositiveInt,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
-from commbench.errors import UsageError
+from commbench.errors import UsageError, describe_invalid
+from commbench.point import ELEMENT_SIZE, Dtype
+from commbench.servingmodel import ModelInfo, MoeConfig, check_model
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +36,6 @@ else:  # pragma: no cover
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
-Dtype = Literal["bfloat16", "float16", "float32"]
 Variant = Literal["list", "tensor", "padded"]
 Backend = Literal["auto", "nccl", "gloo"]
 GroupLayout = Literal["contiguous", "strided"]
@@ -55,96 +54,17 @@ class TimingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    warmup: int = Field(ge=0)
-    min_sample_ms: float = Field(gt=0)
-    max_iters: PositiveInt
-    min_samples: int = Field(ge=2)
-    max_samples: PositiveInt
-    target_ci: float = Field(gt=0, lt=1)
-    max_seconds: float = Field(gt=0)
-
-
-class Split(BaseModel):
-    """One way serving splits the model: `tp` ranks in `dp` attention groups."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tp: PositiveInt
-    dp: PositiveInt
-
-    @model_validator(mode="after")
-    def _dp_divides_tp(self) -> Split:
-        if self.tp % self.dp:
-            raise ValueError(f"dp {self.dp} does not divide tp {self.tp}")
-        return self
-
-    @property
-    def attn_tp(self) -> int:
-        """The attention group size: what the sweep's `tp` means."""
-        return self.tp // self.dp
-
-
-class MoeConfig(BaseModel):
-    """The MoE routings the routed collectives (all_to_all) are swept over ([moe]): the
-    sweep crosses these lists like the sizes (commbench/routing.py says what they mean)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    experts: list[PositiveInt] = Field(min_length=1)  # routed experts, experts / tp per rank
-    topk: list[PositiveInt] = Field(min_length=1)  # experts each token is sent to
-    skew: list[NonNegativeFloat] = Field(default=[0.0], min_length=1)  # Zipf exponent
-
-
-class ModelInfo(BaseModel):
-    """The model a preset replays ([model] in its TOML). Informational: it never changes
-    what is measured (the sweep keys do) and is not part of the config hash."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    source: str
-    hidden: PositiveInt
-    vocab: PositiveInt
-    dtype: Dtype
-    splits: list[Split] = Field(min_length=1)
-    note: str = ""
-    experts: int = Field(default=0, ge=0)  # routed experts of a MoE model (0: dense)
-    topk: int = Field(default=0, ge=0)  # experts each token is routed to
-
-
-class ModelLayer(BaseModel):
-    """A file with a [model] table, as far as the model concerns it: the model and the
-    file's own sweep keys (over default.toml) it must agree with, before flags apply."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    model: ModelInfo
-    hidden: list[PositiveInt]
-    dtypes: list[Dtype]
-    tp: list[PositiveInt] | None = None
-    vocab: list[PositiveInt] = []
-    moe: MoeConfig | None = None
-
-    def disagreement(self) -> str | None:
-        """`field: why` for the first [model] value the sweep keys do not cover, or None."""
-        model = self.model
-        if model.hidden not in self.hidden:
-            return f"model.hidden: {model.hidden} is not among the sweep's hidden {self.hidden}"
-        if self.vocab and model.vocab not in self.vocab:
-            return f"model.vocab: {model.vocab} is not among the sweep's vocab {self.vocab}"
-        if model.experts and (self.moe is None or model.experts not in self.moe.experts):
-            return f"model.experts: {model.experts} is not among the sweep's [moe] experts"
-        if model.topk and (self.moe is None or model.topk not in self.moe.topk):
-            return f"model.topk: {model.topk} is not among the sweep's [moe] topk"
-        if model.dtype not in self.dtypes:
-            return f"model.dtype: {model.dtype!r} is not among the sweep's dtypes {self.dtypes}"
-        for split in model.splits:
-            if self.tp is not None and split.attn_tp not in self.tp:
-                return (
-                    f"model.splits: tp {split.tp} dp {split.dp} has attention groups of"
-                    f" {split.attn_tp}, not among the sweep's tp {self.tp}"
-                )
-        return None
+    warmup: int = Field(ge=0, description="Untimed operations before each point.")
+    min_sample_ms: float = Field(
+        gt=0, description="K is chosen so one sample lasts at least this long."
+    )
+    max_iters: PositiveInt = Field(description="Upper bound on K.")
+    min_samples: int = Field(ge=2, description="Samples per point, at least.")
+    max_samples: PositiveInt = Field(description="Samples per point, at most.")
+    target_ci: float = Field(
+        gt=0, lt=1, description="Stop once the 95% CI of the median is within +-this (relative)."
+    )
+    max_seconds: float = Field(gt=0, description="Time budget per point and round.")
 
 
 class SweepConfig(BaseModel):
@@ -152,26 +72,64 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tokens: list[PositiveInt] = Field(min_length=1)
-    hidden: list[PositiveInt] = Field(min_length=1)
-    dtypes: list[Dtype] = Field(min_length=1)
-    tp: list[PositiveInt] | None = None
-    collectives: list[str] = Field(min_length=1)  # checked against the catalogue by the plan
-    variants: list[Variant] = Field(min_length=1)
-    backend: Backend = "auto"
-    rounds: PositiveInt
-    seed: int
+    # Every field with a description is a flag of `commbench sweep` too (sweepflags.py),
+    # and tests/test_sweepflags.py holds the README's option table to the same list.
+    tokens: list[PositiveInt] = Field(
+        min_length=1, description="Token counts per group, e.g. 1,128,1024."
+    )
+    hidden: list[PositiveInt] = Field(min_length=1, description="Hidden sizes, e.g. 4096,7168.")
+    dtypes: list[Dtype] = Field(min_length=1, description=",".join(ELEMENT_SIZE) + ".")
+    tp: list[PositiveInt] | None = Field(
+        default=None,
+        description="Group sizes (attn_tp); dp = world / tp. Default: every divisor above 1.",
+    )
+    collectives: list[str] = Field(  # checked against the catalogue by the plan
+        min_length=1, description="all_gather,reduce_scatter,all_reduce."
+    )
+    variants: list[Variant] = Field(min_length=1, description="list,tensor,padded.")
+    backend: Backend = Field(default="auto", description="auto | nccl | gloo.")
+    rounds: PositiveInt = Field(
+        description="Run the plan this many times, each round in a new seeded order."
+    )
+    seed: int = Field(description="Seed of the rounds' order.")
     timing: TimingConfig
-    out: str | None = None
-    label: str | None = None
-    model: ModelInfo | None = None  # a preset's [model]: informational, not hashed
-    vocab: list[PositiveInt] = []  # logits_gather's vocabulary sizes
+    out: str | None = Field(
+        default=None, description="Run directory. Default results/<time>[-label]."
+    )
+    label: str | None = Field(
+        default=None, description="Name of this run in reports and comparisons."
+    )
+    model: ModelInfo | None = None  # a preset's [model]: informational, not hashed, no flag
+    vocab: list[PositiveInt] = Field(
+        default=[], description="Vocabulary sizes for logits_gather, e.g. 129280,128257."
+    )
     moe: MoeConfig | None = None  # the routed collectives' routings
-    group_layout: GroupLayout = "contiguous"  # SGLang's; strided groups span the nodes
-    timeout: float = Field(default=300.0, gt=0)  # seconds without progress before giving up
-    max_bytes: ByteSize | None = Field(default=None, gt=0)  # buffer bytes per rank per point
-    cuda_graph: bool = False  # a sample replays K operations captured once (NCCL on CUDA)
-    profile_phases: bool = False  # print where the points' time went
+    group_layout: GroupLayout = Field(
+        default="contiguous",
+        description="contiguous: groups of consecutive ranks (SGLang's, default); strided:"
+        " rank r joins group r % dp, so each group spans the nodes.",
+    )
+    timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a collective may go without completing before the run is ended"
+        " as hung (a dead or stuck peer). Default 300.",
+    )
+    max_bytes: ByteSize | None = Field(
+        default=None,
+        gt=0,
+        description="Skip points whose buffers (with a list form's hidden flat copy) need more"
+        " than this per rank (e.g. 512MiB, 8GB); every rank agrees, the row says skipped.",
+    )
+    cuda_graph: bool = Field(
+        default=False,
+        description="Capture K operations once per point and replay them (how decode runs);"
+        " NCCL on CUDA GPUs only.",
+    )
+    profile_phases: bool = Field(
+        default=False,
+        description="Print where the points' time went (always recorded in meta.json).",
+    )
 
     @field_validator("label")
     @classmethod
@@ -214,6 +172,23 @@ class SweepConfig(BaseModel):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _is_preset(path: Path) -> bool:
+    return "model" in read_toml(path, "preset")
+
+
+def preset_names() -> list[str]:
+    """The model presets: the files in configs/ with a [model] table."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml") if _is_preset(path))
+
+
+def preset_path(name: str) -> Path:
+    """configs/NAME.toml, or a UsageError listing the presets there are."""
+    names = preset_names()
+    if name not in names:
+        raise UsageError(f"preset: unknown {name!r}, expected one of {names}")
+    return CONFIG_DIR / f"{name}.toml"
+
+
 def split_list(flag_value: str | None) -> list[str] | None:
     """`"1,128,1024"` -> `["1", "128", "1024"]`; pydantic converts and checks the items."""
     if flag_value is None:
@@ -246,32 +221,6 @@ def _layer(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(err: ValidationError, source: str) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key {field!r}"
-    return f"{source}: {field}: {message} (got {first['input']!r})"
-
-
-def check_model(data: dict[str, Any], source: str) -> ModelLayer | None:
-    """A file's [model] table, validated, and agreeing with that file's own sweep keys.
-
-    Checked per file, before flags apply: `--preset deepseek-v3 --hidden 4096` is a
-    deliberate override, not a contradiction. Needs no torch (the presets command uses it).
-    """
-    if "model" not in data:
-        return None
-    try:
-        layer = ModelLayer.model_validate(data)
-    except ValidationError as err:
-        raise UsageError(_describe(err, source)) from None
-    if problem := layer.disagreement():
-        raise UsageError(f"{source}: {problem}")
-    return layer
-
-
 def load_config(
     path: Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -296,8 +245,6 @@ def load_config(
             " (a preset is a config file: pass either, plus flags)"
         )
     if preset is not None:
-        from commbench.presets import preset_path  # presets.py builds on this module
-
         path = preset_path(preset)
         data = read_toml(path, "preset")
     else:
@@ -319,7 +266,7 @@ def _validate(data: dict[str, Any], source: str) -> SweepConfig:
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as err:
-        raise UsageError(_describe(err, source)) from None
+        raise UsageError(describe_invalid(err, source)) from None
 
 
 def _reduce_tokens(config: SweepConfig, max_tokens: int) -> SweepConfig:

@@ -1,5 +1,37 @@
-"""The one exception the CLI turns into a one-line message and exit code 2."""
+"""The one exception the CLI turns into a one-line message and exit code 2, and every
+exit code commbench gives."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+
+class ExitCode(IntEnum):
+    """What a command's exit status means (README, "When a run goes wrong" and "Use as a
+    CI gate"): the contract CI scripts read. A sweep and the gate share the numbers."""
+
+    OK = 0  # sweep: every point measured (or skipped, said in its row); gate: pass
+    FAILED = 1  # sweep: a point failed its exact-output check
+    REGRESSION = 1  # gate: a row or an aggregate regressed
+    USAGE = 2  # bad input: one line naming the field and the value
+    INCOMPLETE = 3  # sweep: a peer died or hung; what finished is kept, --resume the rest
+    NOT_COMPARABLE = 3  # gate: the runs differ, rows are missing, or too little data
+    INTERRUPTED = 130  # SIGINT/SIGTERM: stopped at a point boundary, resumable
 
 
 class UsageError(Exception):
     """Bad input: the message names the field and the value; no traceback is shown."""
+
+
+def describe_invalid(err: ValidationError, source: str) -> str:
+    """pydantic's first complaint as one line: `source: field: why (got value)`."""
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key {field!r}"
+    return f"{source}: {field}: {message} (got {first['input']!r})"

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from commbench.errors import ExitCode
+
 # The process group's own timeout fires first with the backend's message; the
 # watchdog is the backstop for a collective that ignores it.
 WATCHDOG_GRACE = 1.2
@@ -25,8 +27,9 @@ WATCHDOG_GRACE = 1.2
 # (groups.group_timeouts).
 NCCL_GRACE = 2.0
 
-EXIT_INCOMPLETE = 3  # a peer died or hung: the run stopped early and can be resumed
-EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: stopped cleanly at a point boundary, resumable
+# runner.py's names for them, until its split (issue 15, item 1) reads ExitCode itself
+EXIT_INCOMPLETE = ExitCode.INCOMPLETE
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 class RunInterrupted(Exception):

@@ -8,29 +8,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from commbench.errors import UsageError
+from commbench.gateresult import GateResult
 from commbench.identity import identity_diff
 from commbench.priors import Prior, prior_for
-from commbench.results import KEY_COLUMNS, RESULTS_CSV, Run, read_run
+from commbench.results import KEY_COLUMNS, RESULTS_CSV
 from commbench.rules import Rules
+from commbench.runmedians import RunMedians, run_medians
+from commbench.runreader import Run, read_run
 from commbench.stats import (
     UNSTABLE_CV,
     Spread,
-    detectable_shift,
     family_confidence,
     history_spread,
     judge_shift,
     pool,
 )
-from commbench.timings import RunMedians, run_medians
-
-EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOT_COMPARABLE = 0, 1, 2, 3
 
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job
@@ -40,24 +39,6 @@ EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOT_COMPARABLE = 0, 1, 2, 3
 # power"), so they never hide a shift the statistics could show.
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
 AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
-
-INSUFFICIENT_HINT = (
-    "too little data to judge (no between-run spread: gate against a history of"
-    " baseline runs, e.g. `make baseline`)"
-)
-
-# Worst first: the order of the report and of the exit-code precedence.
-STATUSES = (
-    "regression",
-    "failed",
-    "missing",
-    "insufficient",
-    "noise",
-    "unstable",
-    "new",
-    "improvement",
-    "unchanged",
-)
 
 
 def expand_history(paths: Iterable[Path]) -> list[Path]:
@@ -72,58 +53,6 @@ def expand_history(paths: Iterable[Path]) -> list[Path]:
         else:
             runs.append(path)
     return runs
-
-
-@dataclass
-class GateResult:
-    rows: pd.DataFrame  # one per key: status, ratio, p_value, method, tolerance, medians
-    aggregates: pd.DataFrame  # one per collective and variant: geomean with its interval
-    mismatches: dict[str, tuple]  # identity fields that differ (baseline value, current)
-    allow_missing: bool
-    allow_mismatch: bool
-    baselines: list[str] = field(default_factory=list)
-    current: str = ""
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counted = self.rows["status"].value_counts()
-        return {status: int(counted.get(status, 0)) for status in STATUSES}
-
-    @property
-    def aggregate_regressions(self) -> pd.DataFrame:
-        return self.aggregates[self.aggregates["status"] == "regression"]
-
-    @property
-    def aggregates_insufficient(self) -> int:
-        return int((self.aggregates["status"] == "insufficient").sum())
-
-    @property
-    def exit_code(self) -> int:
-        counts = self.counts
-        if self.mismatches and not self.allow_mismatch:
-            return EXIT_NOT_COMPARABLE
-        if counts["regression"] or counts["failed"] or len(self.aggregate_regressions):
-            return EXIT_REGRESSION
-        if counts["missing"] and not self.allow_missing:
-            return EXIT_NOT_COMPARABLE
-        if counts["insufficient"] or self.aggregates_insufficient:
-            return EXIT_NOT_COMPARABLE  # nothing regressed that could be seen: not a pass
-        return EXIT_PASS
-
-    def verdict(self) -> str:
-        counts = self.counts
-        code = self.exit_code
-        if code == EXIT_NOT_COMPARABLE and self.mismatches and not self.allow_mismatch:
-            return "NOT COMPARABLE: " + ", ".join(self.mismatches) + " differ (--allow-mismatch)"
-        parts = [f"{n} {status}" for status, n in counts.items() if n]
-        if len(self.aggregate_regressions):
-            parts.append(f"{len(self.aggregate_regressions)} aggregate regression(s)")
-        if self.aggregates_insufficient:
-            parts.append(f"{self.aggregates_insufficient} aggregate(s) insufficient")
-        if counts["insufficient"] or self.aggregates_insufficient:
-            parts.append(INSUFFICIENT_HINT)
-        word = {EXIT_PASS: "PASS", EXIT_REGRESSION: "REGRESSION"}.get(code, "NOT COMPARABLE")
-        return f"{word}: " + ", ".join(parts)
 
 
 def classify(ratio: float, significant: bool, tolerance: float, unstable: bool) -> str:
@@ -274,25 +203,11 @@ def judge_aggregates(
     return pd.DataFrame.from_records(records, columns=AGGREGATE_COLUMNS)
 
 
-def run_gate(
-    baseline_paths: list[Path],
-    current_path: Path,
-    tolerance: float | None = None,
-    aggregate_tolerance: float | None = None,
-    rules: Rules | None = None,
-    allow_missing: bool = False,
-    allow_mismatch: bool = False,
-) -> GateResult:
-    """`commbench gate`'s judgement of run directories (a directory of runs: a history)."""
-    return gate_runs(
-        [read_run(path) for path in expand_history(baseline_paths)],
-        read_run(current_path),
-        tolerance,
-        aggregate_tolerance,
-        rules,
-        allow_missing,
-        allow_mismatch,
-    )
+def run_gate(baseline_paths: list[Path], current_path: Path, **options: Any) -> GateResult:
+    """`commbench gate`'s judgement of run directories (a directory of runs: a history);
+    `options` as `gate_runs` takes them."""
+    baselines = [read_run(path) for path in expand_history(baseline_paths)]
+    return gate_runs(baselines, read_run(current_path), **options)
 
 
 def gate_runs(
@@ -308,14 +223,14 @@ def gate_runs(
     mismatches: dict[str, tuple] = {}
     for baseline in baselines:
         mismatches.update(identity_diff(baseline.meta, current.meta))
-    backend = current.meta.get("backend", "nccl")
+    backend = current.meta.backend
     row_tolerance = ROW_TOLERANCE.get(backend, 0.05) if tolerance is None else tolerance
     if aggregate_tolerance is None:
         aggregate_tolerance = AGGREGATE_TOLERANCE.get(backend, 0.03)
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
     base = run_medians(baselines)
-    prior = prior_for(backend, int(current.meta.get("world_size", 0)))
+    prior = prior_for(backend, current.meta.world_size)
     rows = judge_rows(
         base, run_medians([current]), row_tolerance, rules or Rules(), byte_sizes, prior
     )
@@ -328,25 +243,3 @@ def gate_runs(
         baselines=[str(b.path) for b in baselines],
         current=str(current.path),
     )
-
-
-def power_note(result: GateResult, more_runs: int = 20) -> str:
-    """What the gate could have seen, and what a longer history would buy: the minimum
-    detectable shifts (caught 9 times in 10), with the same spread and `more_runs`
-    baseline runs (the spread then known from that many more runs too)."""
-    judged = result.aggregates.dropna(subset=["detectable"])
-    if judged.empty:
-        return "minimum detectable shift: none (no collective/variant could be judged)"
-    worst = judged.loc[judged["detectable"].idxmax()]
-    note = (
-        f"minimum detectable shift (caught 9 in 10): aggregates {judged['detectable'].min():.2f}x"
-        f" to {worst['detectable']:.2f}x, rows {result.rows['detectable'].min():.2f}x and up,"
-        f" from {worst['spread']}"
-    )
-    if worst["baselines"] < more_runs:
-        extra = more_runs - worst["baselines"]
-        spread = Spread(worst["spread_sd"], worst["spread_df"] + extra, "")
-        confidence = family_confidence(len(result.aggregates))
-        better = detectable_shift(spread, more_runs, worst["tolerance"], confidence)
-        note += f"; with {more_runs} baseline runs about {better:.2f}x"
-    return note

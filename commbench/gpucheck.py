@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from commbench.point import ELEMENT_SIZE
+
 EXIT_FAILED = 1
 EXIT_NO_GPU = 2
 NO_GPU = "gpu-check: no CUDA GPU visible to this python's torch: nothing was verified"
 MAX_RANKS = 8
-DTYPES = ("bfloat16", "float16", "float32")
+DTYPES = tuple(ELEMENT_SIZE)
 TOKENS = (1, 5, 8, 13)
 VOCABS = (24, 25)  # even for every tp here, and odd for every tp above 1
 HIDDEN = 24
@@ -117,8 +119,7 @@ def flat_bytes(row: pd.Series) -> int:
     split = row["vocab"] if row["collective"] == "logits_gather" else row["tokens"]
     if split % row["tp"]:
         return 0
-    size = {"bfloat16": 2, "float16": 2, "float32": 4}[row["dtype"]]
-    nbytes = row["tokens"] * (row["hidden"] or row["vocab"]) * size
+    nbytes = row["tokens"] * (row["hidden"] or row["vocab"]) * ELEMENT_SIZE[row["dtype"]]
     return -(-nbytes // CUDA_BLOCK) * CUDA_BLOCK
 
 

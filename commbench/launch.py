@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from commbench.faults import EXIT_INTERRUPTED
+from commbench.errors import ExitCode
 
 SLURM_TO_TORCH = {
     "SLURM_PROCID": "RANK",
@@ -110,7 +110,7 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
             return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)
         except SignalException:  # Ctrl-C: the workers got it too, stopped cleanly and said so
             relay_worker_stderr(Path(log_dir), sys.stderr)
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         finally:
             logging.disable(logging.NOTSET)
         relay_worker_stderr(Path(log_dir), sys.stderr)

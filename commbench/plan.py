@@ -14,11 +14,11 @@ Routing = tuple[int, int, float]  # experts, topk, skew
 
 
 def widths(config: SweepConfig, collective: str) -> list[tuple[int, int]]:
-    """(hidden, vocab) pairs a collective is swept over: the logits are as wide as the
-    vocabulary, everything else as the hidden size."""
-    if collective == "logits_gather":
+    """(hidden, vocab) pairs a collective is swept over: as wide as the list its catalogue
+    entry names (the logits: the vocabulary; everything else: the hidden size)."""
+    if REGISTRY[collective].width == "vocab":
         if not config.vocab:
-            raise UsageError("vocab: logits_gather needs at least one vocab size (--vocab)")
+            raise UsageError(f"vocab: {collective} needs at least one vocab size (--vocab)")
         return [(0, vocab) for vocab in config.vocab]
     return [(hidden, 0) for hidden in config.hidden]
 

@@ -23,8 +23,9 @@ from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullForma
 from commbench.errors import UsageError
 from commbench.point import width_label
 from commbench.report import side_by_side
-from commbench.results import Run, read_run
+from commbench.runreader import Run, measured, read_run
 from commbench.scenarios import ROUTING, routing_label
+from commbench.units import scale_bytes
 
 FORMATS = ("png", "svg")
 LINE_GROUP = ["collective", "tp", "dp", "dtype", "hidden", "vocab", *ROUTING]
@@ -57,7 +58,7 @@ def figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
     labels = _labels(runs)
     rows = pd.concat(
         [
-            run.results[run.results["check"] == "pass"].assign(label=label)
+            measured(run.results).assign(label=label)
             for run, label in zip(runs, labels, strict=True)
         ],
         ignore_index=True,
@@ -148,9 +149,8 @@ def _log_axes(ax: Axes) -> None:
 
 
 def _bytes_tick(value: float, _position: object = None) -> str:
-    units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    power = min(int(math.log2(max(value, 1)) // 10), len(units) - 1)
-    return f"{value / 1024**power:g} {units[power]}"
+    scaled, unit = scale_bytes(value)
+    return f"{scaled:g} {unit}"
 
 
 def speedup_figure(rows: pd.DataFrame, title: str) -> Figure:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Literal
 
+# The dtypes a sweep can measure, with their element sizes: the one table (the config's
+# `Dtype`, the catalogue's torch dtypes and the GPU checks derive from it).
 ELEMENT_SIZE = {"bfloat16": 2, "float16": 2, "float32": 4}
+Dtype = Literal[tuple(ELEMENT_SIZE)]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,15 @@ class Point:
         return self.vocab or self.hidden
 
     def describe(self) -> str:
-        return (
-            f"{self.collective}/{self.variant} {self.dtype} T={self.tokens}"
-            f" {width_label(self.key())} tp={self.tp} dp={self.dp}"
-        )
+        return row_label(self.key())
+
+
+def row_label(row: Mapping[str, object]) -> str:
+    """A point's or a row's key in the words an engineer would use."""
+    return (
+        f"{row['collective']}/{row['variant']} {row['dtype']} T={row['tokens']} "
+        f"{width_label(row)} tp={row['tp']} dp={row['dp']}"
+    )
 
 
 def width_label(row: Mapping[str, object]) -> str:

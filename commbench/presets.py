@@ -14,8 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from commbench.config import CONFIG_DIR, ModelInfo, check_model, read_toml
-from commbench.errors import UsageError
+from commbench.config import preset_names, preset_path, read_toml
+from commbench.servingmodel import ModelInfo, check_model
 
 
 @dataclass(frozen=True)
@@ -34,22 +34,6 @@ class Preset:
     def serving_worlds(self) -> list[int]:
         """The worlds that reproduce serving's concurrent groups: each split's tp."""
         return sorted({split.tp for split in self.model.splits})
-
-
-def _is_preset(path: Path) -> bool:
-    return "model" in read_toml(path, "preset")
-
-
-def preset_names() -> list[str]:
-    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml") if _is_preset(path))
-
-
-def preset_path(name: str) -> Path:
-    """configs/NAME.toml, or a UsageError listing the presets there are."""
-    names = preset_names()
-    if name not in names:
-        raise UsageError(f"preset: unknown {name!r}, expected one of {names}")
-    return CONFIG_DIR / f"{name}.toml"
 
 
 def load_preset(name: str) -> Preset:

@@ -6,7 +6,6 @@ report DIR` renders the same summary on any machine.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from commbench.point import width_label
-from commbench.results import KEY_COLUMNS, Run, read_run
+from commbench.results import KEY_COLUMNS
+from commbench.runreader import Run, measured, read_run
 from commbench.scenarios import (
     ROUTING,
     padding_cost,
@@ -25,7 +25,8 @@ from commbench.scenarios import (
     round_trip_lines,
     scenario_lines,
 )
-from commbench.stats import UNSTABLE_CV
+from commbench.stats import UNSTABLE_CV, geomean
+from commbench.units import scale_bytes
 
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
 SIDE_COLUMNS = [
@@ -38,7 +39,6 @@ SIDE_COLUMNS = [
     "padded_tokens",
     "note",
 ]
-NOISE_BAND = 0.05  # speedups within +-5% are called a tie in the colouring
 
 
 def _interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -55,7 +55,7 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
     `verdict` is `win` or `loss` only when the two confidence intervals do not overlap:
     a difference inside the noise is a `tie`, whatever the ratio.
     """
-    passed = results[results["check"] == "pass"].copy()
+    passed = measured(results).copy()
     passed["low"], passed["high"] = _interval(passed)
     sides = {
         variant: passed[passed["variant"] == variant].set_index(SHAPE_COLUMNS)[SIDE_COLUMNS]
@@ -71,10 +71,6 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
         default="tie",
     )
     return both.reset_index()
-
-
-def geomean(values: pd.Series) -> float:
-    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
 
 
 def _where(row: pd.Series) -> str:
@@ -105,11 +101,8 @@ def verdict_lines(comparison: pd.DataFrame) -> list[str]:
 
 
 def _size(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if nbytes < 1024 or unit == "GiB":
-            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
-        nbytes /= 1024
-    raise AssertionError("unreachable")
+    value, unit = scale_bytes(nbytes, largest="GiB")
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def _speedup_cell(row: pd.Series) -> str:
@@ -154,7 +147,7 @@ def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
 
 
 def single_variant_table(results: pd.DataFrame, collective: str) -> Table | None:
-    rows = results[(results["collective"] == collective) & (results["check"] == "pass")]
+    rows = measured(results[results["collective"] == collective])
     if rows.empty:
         return None
     table = Table(title=f"{collective} (reference, tensor form only)")
@@ -210,8 +203,7 @@ def render(run: Run, console: Console) -> None:
     for note in sorted(set(results["note"]) - {""}):
         console.print(f"* {note}")
     console.print(
-        f"[bold]Summary[/bold] ({run.label}, {run.meta.get('backend')}, "
-        f"world {run.meta.get('world_size')}):"
+        f"[bold]Summary[/bold] ({run.label}, {run.meta.backend}, world {run.meta.world_size}):"
     )
     for line in verdict_lines(comparison):
         console.print(f"- {line}")

@@ -4,8 +4,8 @@ A run directory holds results.csv (one row per point, appended as each finishes)
 samples.csv (the raw samples, long format), rank_samples.csv (every rank's time of
 every sample, for straggler analysis), rounds.csv (one row per point and round, written
 last: the record that the round's samples are complete) and meta.json (written at
-start, rewritten at the end, always atomically). Nothing here imports torch: compare,
-gate and report read these files without it.
+start, rewritten at the end, always atomically). Nothing here imports torch. The one
+reader of these files is runreader.py; meta.json's model is runmeta.py.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -125,14 +123,18 @@ class CsvAppender:
         os.close(self._fd)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never a part (one writer at a time)."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
-        handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    with tmp.open("w", newline="") as handle:
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def check_new_run_dir(path: Path, force: bool = False) -> None:
@@ -204,96 +206,3 @@ class RunWriter:
     def close(self) -> None:
         for appender in (self.results, self.samples, self.rank_samples, self.rounds):
             appender.close()
-
-
-# What a run written before a schema step means by the columns that step added: applied
-# to every older file on reading (asv's update_to_N, one table). A column is filled only
-# where it is missing (runs of one schema written before a column was added hold it too).
-ADDED_COLUMNS: dict[int, dict[str, Any]] = {
-    2: {"vocab": 0, "padded_vocab": 0, "temp_mem_bytes": float("nan")},
-    3: {"layout": "contiguous", "cuda_graph": False},  # every group was contiguous, eager
-    4: {  # before all_to_all, no row was routed
-        "experts": 0,
-        "topk": 0,
-        "skew": 0.0,
-        "routed_bytes": math.nan,
-        "padded_bytes": math.nan,
-        "imbalance": math.nan,
-    },
-}
-
-
-@dataclass(frozen=True)
-class Run:
-    """A run directory as consumers see it: results and samples (pandas DataFrames, in
-    this schema's columns whatever schema wrote them) and meta.json as a dict."""
-
-    path: Path
-    results: Any  # pandas.DataFrame
-    samples: Any  # pandas.DataFrame
-    meta: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return self.meta.get("label") or self.path.name
-
-    @property
-    def schema_version(self) -> int:
-        """The schema the files were written in (1 had no `schema_version` key)."""
-        return self.meta.get("schema_version", 1)
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """A run's meta.json, refused in one line if missing, unreadable or from a newer
-    commbench (whose files this one cannot know how to read)."""
-    if not path.is_dir():
-        raise UsageError(f"{path}: not a run directory")
-    try:
-        meta = json.loads((path / META_JSON).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: not a commbench run (no {META_JSON})") from None
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{path / META_JSON}: unreadable: {err}") from None
-    if not isinstance(meta, dict):
-        raise UsageError(f"{path / META_JSON}: unreadable: not a JSON object")
-    version = meta.get("schema_version", 1)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise UsageError(
-            f"{path}: written by a newer commbench (schema {version!r}; this one reads 1 to"
-            f" {SCHEMA_VERSION})"
-        )
-    return meta
-
-
-def _upgrade(frame: Any, columns: list[str]) -> Any:
-    """`frame` with every column an older schema lacked, as that schema meant it."""
-    missing = {
-        name: value
-        for added in ADDED_COLUMNS.values()
-        for name, value in added.items()
-        if name in columns and name not in frame.columns
-    }
-    return frame.assign(**missing)
-
-
-def read_run(path: Path) -> Run:
-    """Read a run directory of any schema this commbench knows, in this schema's columns,
-    with one-line errors naming the file and the problem. The one reader of runs:
-    report, compare, gate, plot, export and `commbench.load_run` all use it."""
-    import pandas as pd
-
-    meta = read_meta(path)
-    try:
-        results = pd.read_csv(path / RESULTS_CSV, dtype={"note": str, "stop": str})
-        samples = pd.read_csv(path / SAMPLES_CSV)
-    except FileNotFoundError as err:
-        raise UsageError(f"{path}: missing {Path(err.filename).name}") from None
-    except (ValueError, pd.errors.ParserError) as err:
-        raise UsageError(f"{path}: unreadable results: {str(err).splitlines()[0]}") from None
-    results = _upgrade(results, RESULT_COLUMNS)
-    samples = _upgrade(samples, SAMPLE_COLUMNS)
-    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
-    if missing:
-        raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")
-    results["note"] = results["note"].fillna("")
-    return Run(path, results, samples, meta)

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from commbench.config import read_toml
-from commbench.errors import UsageError
+from commbench.errors import UsageError, describe_invalid
 from commbench.results import KEY_COLUMNS
 
 MATCHABLE = (*KEY_COLUMNS, "bytes")
@@ -72,7 +72,4 @@ def load_rules(path: Path | None) -> Rules:
     try:
         return Rules.model_validate(read_toml(path, "rules"))
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise UsageError(f"rules {path}: {where}: {message}") from None
+        raise UsageError(describe_invalid(err, f"rules {path}")) from None

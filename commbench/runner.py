@@ -49,8 +49,8 @@ from commbench.ops.base import Bound
 from commbench.phases import PhaseClock, render_phases
 from commbench.plan import build_plan, round_order
 from commbench.point import Point
-from commbench.progress import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
+from commbench.resume import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.stats import summarize
 from commbench.timing import (
     EAGER,
@@ -320,8 +320,8 @@ class Sweep:
     def _start(self, progress: RunProgress | None) -> None:
         meta = _meta(self.world, self.config, self.plan, _now())
         if progress is not None:
-            resumed = [*progress.meta.get("resumed", []), meta["started"]]
-            meta.update(started=progress.meta["started"], resumed=resumed)
+            resumed = [*progress.meta.resumed, meta["started"]]
+            meta.update(started=progress.meta.started, resumed=resumed)
             for point in self.plan:
                 key = row_key(fixed_row(point, self.world, self.config))
                 self.states[point] = _recorded_state(progress, key, self.config.rounds)

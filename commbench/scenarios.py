@@ -7,18 +7,14 @@ per split in those terms. Pure functions of the result tables: no torch.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
+
+from commbench.runreader import measured
+from commbench.stats import geomean
 
 DECODE_MAX_TOKENS = 512
 ROUTING = ["experts", "topk", "skew"]  # zeros where a row is not routed
 SPLIT = ["collective", "tp", "dp", "dtype", *ROUTING]
-
-
-def _geomean(values: pd.Series) -> float:
-    return float(np.exp(np.log(values).mean())) if len(values) else math.nan
 
 
 def recommendation(wins: int, losses: int, geomean_speedup: float) -> str:
@@ -62,7 +58,7 @@ def crossover(by_tokens: pd.Series, forms: tuple[str, str] = ("tensor", "list"))
 
 def _phase(speedups: pd.Series, tokens: pd.Series, decode: bool) -> str:
     chosen = speedups[(tokens <= DECODE_MAX_TOKENS) == decode]
-    return f"{_geomean(chosen):.2f}x" if len(chosen) else "not measured"
+    return f"{geomean(chosen):.2f}x" if len(chosen) else "not measured"
 
 
 def scenario_lines(comparison: pd.DataFrame) -> list[str]:
@@ -72,7 +68,7 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
     """
     lines = []
     for (collective, tp, dp, dtype, *_), rows in comparison.groupby(SPLIT, sort=False):
-        by_tokens = rows.groupby("tokens")["speedup"].apply(_geomean).sort_index()
+        by_tokens = rows.groupby("tokens")["speedup"].apply(geomean).sort_index()
         decisive = rows["verdict"].isin(["win", "loss"]).any()
         shape = crossover(by_tokens) if decisive else "no difference beyond noise at any T"
         text = (
@@ -89,12 +85,12 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
         if len(uneven):
             text += (
                 f"; where {along} is not a multiple of {tp}, padding for the tensor form vs the"
-                f" list form's uneven fallback: {_geomean(uneven['speedup']):.2f}x"
+                f" list form's uneven fallback: {geomean(uneven['speedup']):.2f}x"
                 f" ({len(uneven)} point{'s' * (len(uneven) > 1)})"
             )
         wins = int((rows["verdict"] == "win").sum())
         losses = int((rows["verdict"] == "loss").sum())
-        advice = recommendation(wins, losses, _geomean(rows["speedup"]))
+        advice = recommendation(wins, losses, geomean(rows["speedup"]))
         lines.append(f"{text}. Recommendation: {advice}.")
     return lines
 
@@ -103,7 +99,7 @@ def padding_cost(results: pd.DataFrame) -> pd.DataFrame:
     """Per shape where both ran: the padded form's time over the uneven tensor form's
     (`cost`, above 1: padding to capacity is slower) and the bytes it moves over the
     routed ones (`bytes_ratio`)."""
-    passed = results[results["check"] == "pass"]
+    passed = measured(results)
     shape = [*SPLIT, "hidden", "tokens"]
     times = passed.pivot_table(index=shape, columns="variant", values="time_us", aggfunc="first")
     if not {"padded", "tensor"} <= set(times.columns):
@@ -128,9 +124,9 @@ def padding_lines(table: pd.DataFrame) -> list[str]:
     for (collective, tp, dp, dtype, experts, topk), rows in table.groupby(split, sort=False):
         parts = []
         for skew, at_skew in rows.groupby("skew", sort=True):
-            by_tokens = 1 / at_skew.groupby("tokens")["cost"].apply(_geomean).sort_index()
+            by_tokens = 1 / at_skew.groupby("tokens")["cost"].apply(geomean).sort_index()
             parts.append(
-                f"s={skew:g}: {_geomean(at_skew['bytes_ratio']):.2f}x the bytes; time"
+                f"s={skew:g}: {geomean(at_skew['bytes_ratio']):.2f}x the bytes; time"
                 f" {_phase(at_skew['cost'], at_skew['tokens'], True)} in decode,"
                 f" {_phase(at_skew['cost'], at_skew['tokens'], False)} in prefill;"
                 f" {crossover(by_tokens, ('padded', 'tensor'))}"
@@ -145,7 +141,7 @@ def padding_lines(table: pd.DataFrame) -> list[str]:
 def round_trip(results: pd.DataFrame) -> pd.DataFrame:
     """reduce_scatter + all_gather (what DP attention does around the norm) next to one
     all_reduce of the same [T, H], per variant where both halves were measured."""
-    passed = results[results["check"] == "pass"]
+    passed = measured(results)
     shape = ["tp", "dp", "dtype", "hidden", "tokens"]
     times = passed.pivot_table(
         index=shape, columns=["collective", "variant"], values="time_us", aggfunc="first"
@@ -172,7 +168,7 @@ def round_trip_lines(table: pd.DataFrame) -> list[str]:
     ratio_columns = [c for c in table.columns if c.endswith("/ all_reduce")]
     for (tp, dp, dtype), rows in table.groupby(["tp", "dp", "dtype"], sort=False):
         parts = [
-            f"{column.split()[1]} form {_geomean(rows[column].dropna()):.2f}x"
+            f"{column.split()[1]} form {geomean(rows[column].dropna()):.2f}x"
             for column in ratio_columns
             if rows[column].notna().any()
         ]

@@ -248,3 +248,8 @@ def judge_shift(
         p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
         detectable=detectable_shift(spread, baselines, tolerance, confidence),
     )
+
+
+def geomean(values: Sequence[float]) -> float:
+    """The geometric mean (ratios and speedups average this way); NaN for none."""
+    return float(np.exp(np.log(values).mean())) if len(values) else math.nan

@@ -18,6 +18,7 @@ META = {
     "devices": [{"type": "cpu", "name": "x86_64"}] * 4,
     "config_hash": "abc",
     "env": {},
+    "layout": "contiguous",
 }
 
 

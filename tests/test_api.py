@@ -19,7 +19,7 @@ BASELINES = Path(__file__).resolve().parent.parent / "results" / "baselines" / "
 
 def test_a_schema_1_run_reads_in_the_current_columns() -> None:
     run = commbench.load_run(BASELINES / "run-1")
-    assert run.schema_version == 1 and run.meta["label"] == "baseline-1"
+    assert run.schema_version == 1 and run.meta.label == "baseline-1"
     assert set(RESULT_COLUMNS) <= set(run.results.columns)
     assert set(SAMPLE_COLUMNS) <= set(run.samples.columns)
     # what schema 1 meant by the columns added later: no vocabulary, contiguous eager groups

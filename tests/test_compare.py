@@ -10,7 +10,7 @@ from cli_helpers import commbench
 from runfixtures import key, samples_around, write_run
 
 from commbench.compare import compare_runs, size_bucket
-from commbench.results import read_run
+from commbench.runreader import read_run
 
 ROWS = [key(tokens=t, variant=v) for t in (8, 1024) for v in ("list", "tensor")]  # 16 KiB, 2 MiB
 

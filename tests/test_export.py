@@ -20,7 +20,7 @@ from trackerschemas import (
     GITHUB_TIME_UNITS,
 )
 
-from commbench.results import read_run
+from commbench.runreader import read_run
 
 BASELINE = ROOT / "results" / "baselines" / "ci-gloo-4" / "run-1"  # a real run, schema 1
 

@@ -14,8 +14,8 @@ from cli_helpers import commbench
 from runfixtures import key, samples_around, write_run
 
 from commbench.gate import gate_runs, judge_aggregates, run_gate
-from commbench.results import read_run
-from commbench.timings import run_medians
+from commbench.runmedians import run_medians
+from commbench.runreader import read_run
 
 # Fixture directories with one row per status.
 STEADY = samples_around(100, 12, 0.01, 3)
@@ -246,7 +246,7 @@ def test_judge_aggregates_takes_its_spread_from_whole_runs(tmp_path: Path) -> No
     (aggregate,) = gate_runs(two, same).aggregates.itertuples()  # NCCL: no prior
     assert aggregate.status == "insufficient" and np.isnan(aggregate.low)
     for run in (*two, same):
-        run.meta["backend"] = "gloo"  # the gloo prior: an interval as wide as runs drift
+        run.meta.backend = "gloo"  # the gloo prior: an interval as wide as runs drift
     (aggregate,) = gate_runs(two, same).aggregates.itertuples()
     assert aggregate.low < 1 < 1.2 < aggregate.high and aggregate.status == "unchanged"
     assert aggregate.detectable > 1.2 and aggregate.spread == "gloo prior (4 ranks)"

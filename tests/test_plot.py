@@ -12,7 +12,7 @@ from runfixtures import key, samples_around, write_run
 
 from commbench.errors import UsageError
 from commbench.plot import figures, plot_runs
-from commbench.results import read_run
+from commbench.runreader import read_run
 
 # list time / tensor time per (tokens, hidden): a win, a smaller win, a tie and a loss
 SPEEDUPS = {(8, 1024): 1.6, (8, 4096): 1.2, (64, 1024): 1.0, (64, 4096): 0.7}

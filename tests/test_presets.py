@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from cli_helpers import commbench
 
-from commbench.config import SweepConfig, load_config, read_toml
+from commbench.config import SweepConfig, load_config, preset_names, preset_path, read_toml
 from commbench.errors import UsageError
 from commbench.plan import build_plan
-from commbench.presets import load_preset, preset_names, preset_path
+from commbench.presets import load_preset
 
 # SCENARIOS.md, "Model shapes": hidden, vocab, and the (tp, dp) splits serving uses.
 SCENARIOS = {

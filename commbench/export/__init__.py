@@ -6,15 +6,7 @@ import math
 from typing import Any
 
 from commbench.errors import UsageError
-from commbench.point import width_label
-
-
-def row_label(row: Any) -> str:
-    """A row's key in the words an engineer would use."""
-    return (
-        f"{row['collective']}/{row['variant']} {row['dtype']} T={row['tokens']} "
-        f"{width_label(row)} tp={row['tp']} dp={row['dp']}"
-    )
+from commbench.point import row_label
 
 
 def number(value: float, spec: str) -> str:

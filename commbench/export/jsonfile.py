@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from commbench.gate import GateResult
+from commbench.gateresult import GateResult
 
 
 def gate_json(result: GateResult, path: Path) -> None:

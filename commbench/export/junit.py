@@ -5,8 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from commbench.export import row_label
-from commbench.gate import GateResult
+from commbench.gateresult import GateResult
+from commbench.point import row_label
 
 FAILING = {"regression", "failed"}
 

@@ -8,13 +8,13 @@ devices, topology, the NCCL environment, the command line), then every measured 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.text import Text
 
 from commbench.export import number
-from commbench.export.markdown import _table
+from commbench.export.tables import markdown_table
 from commbench.point import width_label
 from commbench.report import (
     _interval,
@@ -24,8 +24,11 @@ from commbench.report import (
     side_by_side,
     verdict_lines,
 )
-from commbench.results import Run
+from commbench.runreader import Run, measured
 from commbench.scenarios import round_trip, round_trip_lines, scenario_lines
+
+if TYPE_CHECKING:
+    from commbench.runmeta import RunMeta
 
 
 def _plain(line: str) -> str:
@@ -38,37 +41,36 @@ def _code(value: Any) -> str:
     return "-" if value in (None, "", [], {}) else "`{}`".format(str(value).replace("|", "\\|"))
 
 
-def environment_rows(meta: dict[str, Any]) -> list[list[str]]:
-    versions = meta.get("versions", {})
-    devices = Counter(d.get("name") for d in meta.get("devices", []))
-    host = meta.get("host", {})
+def environment_rows(meta: RunMeta) -> list[list[str]]:
+    versions, host = meta.versions, meta.host
+    devices = Counter(meta.device_names)
     rows = [
-        ["commbench", _code(versions.get("commbench"))],
-        ["torch", _code(versions.get("torch"))],
-        ["python", _code(versions.get("python"))],
-        ["CUDA (torch built with)", _code(versions.get("cuda"))],
-        ["NCCL built (torch)", _code(versions.get("nccl_built"))],
-        ["NCCL loaded (runtime)", _code(versions.get("nccl_runtime"))],
-        ["NCCL loaded from", _code(versions.get("nccl_path"))],
-        ["backend", _code(meta.get("backend"))],
-        ["world size, nodes", f"{meta.get('world_size')}, {meta.get('nodes')}"],
+        ["commbench", _code(versions.commbench)],
+        ["torch", _code(versions.torch)],
+        ["python", _code(versions.python)],
+        ["CUDA (torch built with)", _code(versions.cuda)],
+        ["NCCL built (torch)", _code(versions.nccl_built)],
+        ["NCCL loaded (runtime)", _code(versions.nccl_runtime)],
+        ["NCCL loaded from", _code(versions.nccl_path)],
+        ["backend", _code(meta.backend)],
+        ["world size, nodes", f"{meta.world_size}, {meta.nodes}"],
         ["devices", ", ".join(f"{n} x `{name}`" for name, n in devices.items()) or "-"],
-        ["group layout", _code(meta.get("layout", "contiguous"))],
-        ["platform", _code(host.get("platform"))],
-        ["config hash", _code(meta.get("config_hash"))],
-        ["started, finished", f"{meta.get('started')}, {meta.get('finished') or 'not finished'}"],
+        ["group layout", _code(meta.layout)],
+        ["platform", _code(host.platform)],
+        ["config hash", _code(meta.config_hash)],
+        ["started, finished", f"{meta.started}, {meta.finished or 'not finished'}"],
     ]
-    if host.get("argv"):
-        rows.append(["command", _code("commbench " + " ".join(host["argv"]))])
-    for name, value in meta.get("env", {}).items():
+    if host.argv:
+        rows.append(["command", _code("commbench " + " ".join(host.argv))])
+    for name, value in meta.env.items():
         rows.append([f"env `{name}`", _code(value)])
-    for name, values in meta.get("ranks_disagree", {}).items():
+    for name, values in meta.ranks_disagree.items():
         rows.append([f"ranks disagree on {name}", _code(values)])
     return rows
 
 
 def _comparison_table(rows: pd.DataFrame) -> list[str]:
-    return _table(
+    return markdown_table(
         ["tp", "dp", "dtype", "width", "T", "bytes", "list", "tensor", "list/tensor", "verdict",
          "tensor busbw GB/s"],
         [
@@ -82,7 +84,7 @@ def _comparison_table(rows: pd.DataFrame) -> list[str]:
 
 def _row_table(rows: pd.DataFrame) -> list[str]:
     low, high = _interval(rows)
-    return _table(
+    return markdown_table(
         ["variant", "tp", "dp", "dtype", "width", "T", "bytes", "median", "95% CI", "busbw GB/s",
          "cv"],
         [
@@ -101,21 +103,21 @@ def run_markdown(run: Run) -> str:
     results = run.results.sort_values(["collective", "variant", *ORDER], kind="stable")
     comparison = side_by_side(results).sort_values(["collective", *ORDER], kind="stable")
     lines = [f"## commbench run `{run.label}`", ""]
-    if stopped := run.meta.get("stopped"):
-        lines += [f"> **Stopped early** at {stopped.get('at')}: {stopped.get('reason')}", ""]
+    if stopped := run.meta.stopped:
+        lines += [f"> **Stopped early** at {stopped.at}: {stopped.reason}", ""]
     lines += ["### Summary", ""]
     lines += [f"- {line}" for line in verdict_lines(comparison)]
     lines += [f"- {line}" for line in scenario_lines(comparison)]
     lines += [f"- {line}" for line in round_trip_lines(round_trip(results))]
     lines += [f"- {_plain(line)}" for line in problem_lines(results)]
     lines += ["", "### Environment", ""]
-    lines += _table(["", ""], environment_rows(run.meta))
-    if topology := run.meta.get("topology"):
+    lines += markdown_table(["", ""], environment_rows(run.meta))
+    if topology := run.meta.topology:
         lines += ["", "Topology (`nvidia-smi topo -m`):", "", "```", topology.rstrip(), "```"]
     lines += ["", "### List vs tensor (median time; verdict beyond the 95% CIs)", ""]
     for collective, rows in comparison.groupby("collective", sort=False):
         lines += [f"#### {collective}", "", *_comparison_table(rows), ""]
     lines += ["### Every measured row", ""]
-    lines += _row_table(results[results["check"] == "pass"])
+    lines += _row_table(measured(results))
     lines += ["", f"Files: `{run.path}` (schema {run.schema_version})."]
     return "\n".join(lines) + "\n"

@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from commbench.compare import Comparison
-from commbench.export import number, row_label
-from commbench.export.markdown import interval, multiple, sort_for_report
-from commbench.gate import EXIT_PASS, EXIT_REGRESSION, GateResult, power_note
+from commbench.errors import ExitCode
+from commbench.export.tables import compare_aggregates, gate_rows, rich
+from commbench.gateresult import GateResult, power_note
+from commbench.point import row_label
 
 STYLE = {
     "regression": "red",
@@ -25,26 +26,10 @@ STYLE = {
 def render_gate(result: GateResult, console: Console) -> None:
     for name, (before, now) in result.mismatches.items():
         console.print(f"[yellow]warning: {name} differs: baseline {before}, current {now}[/yellow]")
-    shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
-    if len(shown):
-        table = Table(title="commbench gate: rows that moved or could not be compared")
-        for name in ("status", "row", "baseline", "current", "ratio", "99% interval", "tol", "p",
-                     "detectable"):  # fmt: skip
-            table.add_column(name, justify="left" if name in ("status", "row") else "right")
-        for _, row in shown.iterrows():
-            style = STYLE.get(row["status"], "")
-            table.add_row(
-                f"[{style}]{row['status']}[/{style}]" if style else row["status"],
-                row_label(row),
-                number(row["baseline_us"], ".1f"),
-                number(row["current_us"], ".1f"),
-                number(row["ratio"], ".3f"),
-                interval(row["low"], row["high"]),
-                f"{row['tolerance']:.0%}",
-                number(row["p_value"], ".2g"),
-                multiple(row["detectable"]),
-            )
-        console.print(table)
+    moved = gate_rows(result)
+    if moved.rows:
+        title = "commbench gate: rows that moved or could not be compared"
+        console.print(rich(moved, title, STYLE))
     console.print(f"{result.counts['unchanged']} row(s) unchanged (within tolerance).")
     for a in result.aggregates.itertuples():
         style = STYLE.get(a.status, "")
@@ -57,7 +42,7 @@ def render_gate(result: GateResult, console: Console) -> None:
         )
         console.print(f"geomean {a.collective}/{a.variant}: {a.geomean:.3f} ({judged}): {status}")
     console.print(power_note(result), soft_wrap=True)
-    colour = {EXIT_PASS: "green", EXIT_REGRESSION: "red"}.get(result.exit_code, "yellow")
+    colour = {ExitCode.OK: "green", ExitCode.REGRESSION: "red"}.get(result.exit_code, "yellow")
     console.print(
         f"[bold {colour}]{result.verdict()}[/bold {colour}] (exit {result.exit_code})",
         soft_wrap=True,  # one line, whatever the width: CI logs grep for it
@@ -99,12 +84,5 @@ def render_compare(comparison: Comparison, console: Console) -> None:
         ]  # fmt: skip
         table.add_row(row_label(row), *cells, *(_ratio_cell(row, label) for label in labels[1:]))
     console.print(table)
-    summary = Table(title="geometric mean of ratios (99% interval from the between-run spread)")
-    for name in ("run", "group", "rows", "geomean", "interval"):
-        summary.add_column(name, justify="left" if name in ("run", "group") else "right")
-    for a in comparison.aggregates.itertuples():
-        summary.add_row(
-            a.label, a.group, str(a.rows), number(a.ratio, ".3f"),
-            f"{number(a.low, '.3f')} to {number(a.high, '.3f')}",
-        )  # fmt: skip
-    console.print(summary)
+    title = "geometric mean of ratios (99% interval from the between-run spread)"
+    console.print(rich(compare_aggregates(comparison), title))

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.distributed as dist
 
 from commbench.buffers import Arena
-from commbench.point import Point
+from commbench.point import ELEMENT_SIZE, Point
 
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+DTYPES = {name: getattr(torch, name) for name in ELEMENT_SIZE}
 
 # The largest magnitude whose sums stay exact: every partial sum of up to `n` check
 # values must be an integer that bf16 (8 significant bits) represents exactly, so the
@@ -66,15 +67,18 @@ class Bound:
     defect: str = ""
 
 
-Variant = Callable[[Point, GroupContext, Arena], Bound]
+# A variant binds a point to buffers on this rank (config.Variant names the variants).
+Binder = Callable[[Point, GroupContext, Arena], Bound]
+Width = Literal["hidden", "vocab"]
 
 
 @dataclass(frozen=True)
 class Collective:
     name: str
-    variants: dict[str, Variant]
+    variants: dict[str, Binder]
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(group size)
     routed: bool = False  # swept over the [moe] routings: experts, topk, skew join its points
+    width: Width = "hidden"  # the sweep's list its rows are as wide as: hidden, or vocab
 
     def bytes(self, point: Point) -> int:
         """The row's size (nccl-tests convention): the full [tokens, width] buffer per rank

@@ -101,4 +101,5 @@ COLLECTIVE = Collective(
     name="logits_gather",
     variants={"list": list_variant, "tensor": tensor_variant},
     bus_factor=gather_factor,
+    width="vocab",  # the logits are as wide as the vocabulary
 )

@@ -9,12 +9,12 @@ torn last line. Only standard-library csv here: resuming must not need pandas.
 from __future__ import annotations
 
 import csv
-import os
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from commbench import results
+from commbench import runreader
 from commbench.config import UNHASHED
 from commbench.errors import UsageError
 from commbench.results import (
@@ -24,7 +24,9 @@ from commbench.results import (
     ROUNDS_CSV,
     SAMPLES_CSV,
     SCHEMA_VERSION,
+    write_atomic,
 )
+from commbench.runmeta import RunMeta
 
 Key = tuple[str, ...]  # KEY_COLUMNS' values as written (strings)
 RoundId = tuple[Key, int]
@@ -42,7 +44,7 @@ class RecordedRound:
 
 @dataclass
 class RunProgress:
-    meta: dict[str, Any]
+    meta: RunMeta
     finished: dict[Key, dict[str, str]]  # results.csv rows by key
     rounds: dict[RoundId, RecordedRound]  # complete rounds of unfinished points
 
@@ -51,17 +53,17 @@ def row_key(row: dict[str, Any]) -> Key:
     return tuple(str(row[column]) for column in KEY_COLUMNS)
 
 
-def read_meta(path: Path) -> dict[str, Any]:
+def read_meta(path: Path) -> RunMeta:
     """The run's meta.json, for `--resume`: the one reader's, and only in this schema
     (a run of another schema cannot be continued: its rows would mix two formats)."""
     try:
-        meta = results.read_meta(path)
+        meta = runreader.read_meta(path)
     except UsageError as err:
         raise UsageError(f"resume: {err}") from None
-    if meta.get("schema_version") != SCHEMA_VERSION:
+    if meta.schema_version != SCHEMA_VERSION:
         raise UsageError(
             f"resume: {str(path)!r} was written by another commbench (schema"
-            f" {meta.get('schema_version', 1)}, this one writes {SCHEMA_VERSION})"
+            f" {meta.schema_version}, this one writes {SCHEMA_VERSION})"
         )
     return meta
 
@@ -85,14 +87,11 @@ def _keep_rows(path: Path, rows: list[dict[str, str]], keep: set[RoundId]) -> li
     """Rewrite `path` (atomically) with the rows of complete rounds only."""
     kept = [row for row in rows if (row_key(row), int(row["round"])) in keep]
     if len(kept) < len(rows):
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(kept)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+        write_atomic(path, text.getvalue())
     return kept
 
 
@@ -127,30 +126,32 @@ def recover(path: Path) -> RunProgress:
 RECORD_ONLY = frozenset({"nccl_mapped"})
 
 
-def resume_mismatch(meta: dict[str, Any], current: dict[str, Any]) -> str | None:
+def resume_mismatch(meta: RunMeta, current: dict[str, Any]) -> str | None:
     """Why the recorded run cannot be continued by this one, or None.
 
     `current` has the same keys as meta.json: config (dumped), config_hash, world_size,
     backend, versions. Mixing samples of two configurations, world sizes or software
     stacks in one row would make the row mean nothing, so any difference is refused.
     """
-    if meta["config_hash"] != current["config_hash"]:
+    if meta.config_hash != current["config_hash"]:
+        recorded = meta.config
         differ = sorted(
             name
             for name in current["config"]
-            if meta["config"].get(name) != current["config"][name] and name not in UNHASHED
+            if recorded.get(name) != current["config"][name] and name not in UNHASHED
         )
         shown = ", ".join(
-            f"{name}: {meta['config'].get(name)!r} there, {current['config'][name]!r} here"
+            f"{name}: {recorded.get(name)!r} there, {current['config'][name]!r} here"
             for name in differ
         )
         return f"the run was measured with another config ({shown or 'hash differs'})"
     for name in ("world_size", "backend"):
-        if meta[name] != current[name]:
-            return f"the run was measured with {name} {meta[name]}, this is {current[name]}"
+        if getattr(meta, name) != current[name]:
+            there = getattr(meta, name)
+            return f"the run was measured with {name} {there}, this is {current[name]}"
     differ = [
         f"{name} {recorded}, this is {current['versions'].get(name)}"
-        for name, recorded in meta["versions"].items()
+        for name, recorded in meta.versions.recorded().items()
         if name not in RECORD_ONLY and current["versions"].get(name) != recorded
     ]
     return f"the run was measured with {'; with '.join(differ)}" if differ else None

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commbench.results import KEY_COLUMNS, Run
+from commbench.results import KEY_COLUMNS
+from commbench.runreader import Run
 
 
 @dataclass(frozen=True)
