@@ -131,7 +131,7 @@ def detectable_by_history(aggregate_sd: float, rows: int, groups: int, meta: Run
     """The aggregates' minimum detectable shift the gate would report with N baseline
     runs that spread as measured here (the prior pooled with N - 1 degrees of freedom)."""
     backend = meta.backend
-    prior = prior_for(backend, meta.world_size)
+    prior = prior_for(backend, meta.world_size, meta.rounds)
     cells = []
     for n in (1, 3, 5, 10, 20, 50):
         history = Spread(aggregate_sd, n - 1, "") if n > 1 else None

@@ -20,7 +20,7 @@ import pandas as pd
 
 from commbench.errors import UsageError
 from commbench.identity import identity
-from commbench.priors import Prior, prior_for
+from commbench.priors import Prior, prior_for_runs
 from commbench.results import KEY_COLUMNS
 from commbench.runreader import Run, measured, read_run
 from commbench.stats import Spread, judge_shift
@@ -86,8 +86,7 @@ def _judged(log_ratio: float, spread: Spread | None) -> tuple[float, float, bool
 
 def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
     passed = [measured(run.results).set_index(KEY_COLUMNS) for run in runs]
-    meta = runs[0].meta
-    prior = prior_for(meta.backend, meta.world_size)
+    prior = prior_for_runs(run.meta for run in runs)
     keys = passed[0].index
     for frame in passed[1:]:
         keys = keys.union(frame.index)

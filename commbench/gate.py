@@ -17,7 +17,7 @@ import pandas as pd
 from commbench.errors import UsageError
 from commbench.gateresult import GateResult
 from commbench.identity import identity_diff
-from commbench.priors import Prior, prior_for
+from commbench.priors import Prior, prior_for_runs
 from commbench.results import KEY_COLUMNS, RESULTS_CSV
 from commbench.rules import Rules
 from commbench.runmedians import RunMedians, run_medians
@@ -230,7 +230,7 @@ def gate_runs(
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
     base = run_medians(baselines)
-    prior = prior_for(backend, current.meta.world_size)
+    prior = prior_for_runs([current.meta, *(baseline.meta for baseline in baselines)])
     rows = judge_rows(
         base, run_medians([current]), row_tolerance, rules or Rules(), byte_sizes, prior
     )

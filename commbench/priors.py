@@ -6,12 +6,14 @@ For a collective and variant whose geometric mean is taken over `rows` rows, one
 log of that mean moves by sqrt(shared**2 + row**2 / rows) between runs; one row's log
 median by sqrt(shared**2 + row**2).
 
-Only backends measured here have a prior, per world size measured: the spread differs
-a lot between them. gloo: 10 A/A runs at each of two sweeps on this project's shared
-2-core CPU machine, while other developers' tests ran beside them (benchmarks/
-gate_power.py; README, "Gate power"): 2 ranks with 2 rows per collective and variant
-(issue 14's sweep) and configs/ci.toml on 4 ranks. Another world size gets the larger
-of each figure measured for the backend, so that nothing measured here cries wolf.
+Only backends measured here have a prior, per world size and number of rounds
+measured: the spread differs a lot between them (at 2 gloo ranks, 5 rounds a run spread
+a quarter as much as one). gloo: 10 A/A runs of each of three sweeps on this project's
+2-core CPU machine, each sweep alone on it (benchmarks/gate_power.py; README, "Gate
+power"): issue 14's sweep on 2 ranks (2 rows per collective and variant), once with one
+round and once with 5, and configs/ci.toml on 4 ranks (5 rounds). Another world size
+gets the larger of each figure measured for the backend, so that nothing measured here
+cries wolf.
 NCCL has none (no GPU here): against one NCCL baseline run the gate says "too little
 data" and asks for a history of runs, which it then estimates the spread from.
 """
@@ -19,8 +21,10 @@ data" and asks for a history of runs, which it then estimates the spread from.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from commbench.runmeta import RunMeta
 from commbench.stats import Spread
 
 
@@ -39,26 +43,49 @@ class Prior:
         return Spread(sd, self.runs - 1, self.source)
 
 
-MEASURED = {  # backend -> world size -> prior
+MEASURED = {  # backend -> (world size, rounds) -> prior
     "gloo": {
-        2: Prior(shared_sd=0.279, row_sd=0.525, runs=10, source="gloo prior (2 ranks)"),
-        4: Prior(shared_sd=0.157, row_sd=0.192, runs=10, source="gloo prior (4 ranks)"),
+        (2, 1): Prior(shared_sd=0.196, row_sd=0.306, runs=10, source="gloo prior (2 ranks)"),
+        (2, 5): Prior(
+            shared_sd=0.052, row_sd=0.071, runs=10, source="gloo prior (2 ranks, 5 rounds)"
+        ),
+        (4, 5): Prior(
+            shared_sd=0.071, row_sd=0.090, runs=10, source="gloo prior (4 ranks, 5 rounds)"
+        ),
     },
 }
 
 
-def prior_for(backend: str, world_size: int) -> Prior | None:
-    """The measured prior for this backend and world size; for a world size not measured,
-    the larger of each figure measured for the backend; None for a backend never measured."""
-    measured = MEASURED.get(backend)
-    if not measured:
+def prior_for(backend: str, world_size: int, rounds: int) -> Prior | None:
+    """The measured prior for a run of this backend, world size and number of rounds.
+
+    Rounds spread a run over more of the machine's drift, so a prior measured with more
+    rounds than the run has would be too narrow: among the priors measured with at most
+    `rounds` rounds, the one at this world size with the most rounds; for a world size
+    not measured so, the larger of each figure among them. None for a backend never
+    measured (and when nothing was measured with so few rounds).
+    """
+    fitting = {
+        measured: prior
+        for measured, prior in MEASURED.get(backend, {}).items()
+        if measured[1] <= rounds
+    }
+    same_world = [measured for measured in fitting if measured[0] == world_size]
+    if same_world:
+        return fitting[max(same_world, key=lambda measured: measured[1])]
+    if not fitting:
         return None
-    if world_size in measured:
-        return measured[world_size]
-    priors = measured.values()
+    priors = fitting.values()
     return Prior(
         shared_sd=max(p.shared_sd for p in priors),
         row_sd=max(p.row_sd for p in priors),
         runs=min(p.runs for p in priors),
         source=f"{backend} prior (largest measured)",
     )
+
+
+def prior_for_runs(metas: Iterable[RunMeta]) -> Prior | None:
+    """The prior for judging runs against each other: the first run's backend and world
+    size (the identity check holds the others to them) and the fewest rounds any took."""
+    metas = list(metas)
+    return prior_for(metas[0].backend, metas[0].world_size, min(m.rounds for m in metas))

@@ -93,6 +93,11 @@ class RunMeta(BaseModel):
     memory: dict[str, list[float | None]] | None = Field(default=None)  # figure -> per rank
 
     @property
+    def rounds(self) -> int:
+        """How many rounds the sweep took (1 before `rounds` existed)."""
+        return int(self.config.get("rounds", 1))
+
+    @property
     def device_names(self) -> list[str | None]:
         return [device.name for device in self.devices]
 

@@ -59,7 +59,7 @@ def write_run(path: Path, rows: list[tuple[dict, object]], rounds: int = 1, **me
     """rows: (key, samples in us) or (key, "fail" | "skipped"). Samples are split evenly
     over rounds."""
     writer = RunWriter.create(path)
-    writer.write_meta({**META, **meta})
+    writer.write_meta({**META, "config": {"rounds": rounds}, **meta})
     for row_key, samples in rows:
         fixed = {
             **row_key,

@@ -49,7 +49,8 @@ def test_ratios_significance_and_geomeans(tmp_path: Path) -> None:
     assert small["low"] < 50.0 < small["high"] and small["low"] > 1
     assert aggregates.loc[("nccl-2.23", "size large (>= 1 MiB)"), "ratio"] == pytest.approx(1.0)
     assert aggregates.loc[("nccl-2.23", "overall"), "ratio"] == pytest.approx(50.0**0.5)
-    assert comparison.spread == "gloo prior (4 ranks)"
+    # 4 ranks were measured with 5 rounds: a run of one round takes the largest one-round prior
+    assert comparison.spread == "gloo prior (largest measured)"
     assert aggregates.loc[("nccl-2.21b", "overall"), "ratio"] == pytest.approx(1.002)
     assert set(comparison.differs) == {"cuda", "nccl_built", "nccl_runtime", "env NCCL_ALGO"}
     assert comparison.differs["nccl_runtime"] == [None, None, "2.23.4"]
@@ -73,7 +74,11 @@ def test_cli_writes_markdown_and_csv(tmp_path: Path) -> None:
     assert {"a us", "b us", "c us", "c ratio", "c significant", "bucket"} <= set(table.columns)
     text = md.read_text()
     assert text.startswith("## commbench compare") and "| nccl_runtime |" in text
-    assert "50.000" in text and " *" in text and "between-run spread (gloo prior (4 ranks)" in text
+    assert (
+        "50.000" in text
+        and " *" in text
+        and "between-run spread (gloo prior (largest measured)" in text
+    )
 
 
 def test_without_a_measured_spread_there_are_no_intervals(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
             (key(tokens=8), STEADY),  # -> failed
             (key(tokens=9), STEADY),  # -> missing: skipped now (out of memory, --max-bytes)
         ],
+        rounds=5,  # as configs/ci.toml: the 4-rank gloo prior was measured with 5 rounds
     )
     current = write_run(
         tmp_path / "current",
@@ -47,6 +48,7 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
             (key(tokens=8), "fail"),
             (key(tokens=9), "skipped"),
         ],
+        rounds=5,
         **current_meta,
     )
     return base, current
@@ -118,7 +120,7 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
 
     # every verdict says what it could have seen: the minimum detectable shift
     (aggregate,) = data["aggregates"]
-    assert aggregate["spread"] == "gloo prior (4 ranks)" and aggregate["baselines"] == 1
+    assert aggregate["spread"] == "gloo prior (4 ranks, 5 rounds)" and aggregate["baselines"] == 1
     assert aggregate["detectable"] > 1.5  # one gloo baseline run: only large shifts show
     regressed = next(r for r in data["rows"] if r["status"] == "regression")
     assert regressed["low"] > 1 and regressed["detectable"] > 1
@@ -249,7 +251,8 @@ def test_judge_aggregates_takes_its_spread_from_whole_runs(tmp_path: Path) -> No
         run.meta.backend = "gloo"  # the gloo prior: an interval as wide as runs drift
     (aggregate,) = gate_runs(two, same).aggregates.itertuples()
     assert aggregate.low < 1 < 1.2 < aggregate.high and aggregate.status == "unchanged"
-    assert aggregate.detectable > 1.2 and aggregate.spread == "gloo prior (4 ranks)"
+    # one round at 4 ranks: the largest one-round figures measured (2 ranks)
+    assert aggregate.detectable > 1.2 and aggregate.spread == "gloo prior (largest measured)"
 
 
 def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
