@@ -51,53 +51,90 @@ from commbench.plan import build_plan, round_order
 from commbench.point import Point
 from commbench.progress import RunProgress, read_meta, recover, resume_mismatch, row_key
 from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
-from commbench.stats import summarize
+from commbench.stats import ci_ranks_upto, summarize
 from commbench.timing import (
     EAGER,
     DeviceMemory,
     Measurement,
     cuda_graphs,
+    make_timer,
     measure,
-    synchronize,
 )
 
 EXIT_CHECK_FAILED = 1
 
 
-def prepare_check(bound: Bound) -> torch.Tensor:
+def prepare_check(bound: Bound, memory: Arena | None = None) -> torch.Tensor:
     """Everything the check allocates before its collective: the pattern in the inputs,
-    the expected output, and room for the backend's flat buffer (allocated and freed
-    again: the caching allocator keeps the block for the collective to reuse)."""
+    the expected output (in `memory`, reused from point to point: a fresh allocation's
+    first touch costs more than computing it on CPU), and room for the backend's flat
+    buffer (allocated and freed again: the caching allocator keeps the block for the
+    collective to reuse)."""
+    memory = memory or Arena(bound.output.device)
+    output = bound.output
+    memory.reserve(output.numel() * output.element_size())
+    memory.reset()
     bound.fill()
-    expected = bound.expected()
+    expected = bound.expected(memory.empty(tuple(output.shape), output.dtype))
     if bound.hidden_bytes:
-        room = torch.empty(bound.hidden_bytes, dtype=torch.uint8, device=bound.output.device)
+        room = torch.empty(bound.hidden_bytes, dtype=torch.uint8, device=output.device)
         del room
     return expected
 
 
+def same_bits(output: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Bit for bit, compared as integers of the same width (as 8-byte words where both are
+    contiguous): a float comparison would take -0.0 for 0.0 and never match a NaN."""
+    if output.shape != expected.shape or output.dtype != expected.dtype:
+        return False
+    if all(_words(tensor) for tensor in (output, expected)):
+        return torch.equal(output.view(-1).view(torch.int64), expected.view(-1).view(torch.int64))
+    as_int = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+    width = as_int[output.element_size()]
+    return torch.equal(output.view(width), expected.view(width))
+
+
+def _words(tensor: torch.Tensor) -> bool:
+    """Whether `tensor` can be read as 8-byte words: contiguous, aligned, a whole number."""
+    start = tensor.storage_offset() * tensor.element_size()
+    return tensor.is_contiguous() and start % 8 == 0 and tensor.nbytes % 8 == 0
+
+
 def check(bound: Bound, world: World, expected: torch.Tensor | None = None) -> bool:
     """Run once on the check pattern and compare bit for bit, agreed over all ranks.
-    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs).
+    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs)."""
+    return timed_check(bound, world, expected)[0]
+
+
+def timed_check(
+    bound: Bound, world: World, expected: torch.Tensor | None = None
+) -> tuple[bool, float]:
+    """`check`'s verdict, and the seconds its operation took on the fastest rank (the
+    others' include waiting for it): that operation is the warm-up's first.
 
     An operation this torch's backend lacks (gloo's list reduce_scatter before torch 2.8:
     "ProcessGroupGloo does not support reduce_scatter") is refused on every rank before
-    anything is sent: PointSkipped, with the backend's words, on every rank.
+    anything is sent: PointSkipped, with the backend's words, on every rank. The verdict,
+    the refusal and the time travel in one gather of three numbers; the words only when
+    refused.
     """
     if expected is None:
         expected = prepare_check(bound)
     problem = None
+    timer = make_timer(bound.output.device)
+    timer.start()
     try:
         bound.run()
     except (RuntimeError, NotImplementedError) as err:  # refused before communicating
         if "does not support" not in str(err):
             raise
         problem = f"skipped: {backend_message(err)} (torch {torch.__version__})"
-    reason = next((p for p in world.gather_objects(problem) if p), None)
-    if reason:
-        raise PointSkipped(reason)
-    synchronize(world.device)
-    return world.all_true(torch.equal(bound.output, expected))
+    seconds = timer.stop()
+    passed = problem is None and same_bits(bound.output, expected)
+    every = world.gather_floats([problem is not None, passed, seconds])
+    if every[:, 0].max() > 0:
+        raise PointSkipped(next(p for p in world.gather_objects(problem) if p))
+    return bool(every[:, 1].min() > 0), float(every[:, 2].min())
 
 
 @dataclass
@@ -259,6 +296,7 @@ class Sweep:
         self.plan = plan
         self.console = console
         self.arena = Arena(world.device)
+        self.expected = Arena(world.device)  # the check's expected outputs, point after point
         self.memory = DeviceMemory.of(world.device)
         self.clock = PhaseClock()
         self.rss_start = resident_bytes()
@@ -328,13 +366,16 @@ class Sweep:
         for name, values in meta["ranks_disagree"].items():
             self.console.print(f"[yellow]warning: ranks disagree on {name}: {values}[/yellow]")
         self.meta = meta
+        timing = self.config.timing
+        ci_ranks_upto(max(timing.min_samples, timing.max_samples))  # scipy, before any point
         if self.writer:
             self.writer.write_meta(meta)  # a run that dies still says what it was
         self._reserve_largest()
 
     def _reserve_largest(self) -> None:
-        """Size the buffers once, for the largest point that may run. If that does not fit,
-        each point reserves what it needs and the ones that do not fit are skipped."""
+        """Size the buffers (and the check's expected values) once, for the largest point
+        that may run. If that does not fit, each point reserves what it needs and the ones
+        that do not fit are skipped."""
         limit = self.config.max_bytes or math.inf
         self.footprints = {p: footprint(p, self.world.split(p.tp)) for p in self.plan}
         sizes = [fp.total for fp in self.footprints.values()]
@@ -343,10 +384,10 @@ class Sweep:
                 f"max-bytes: {limit} is below every point (the smallest needs {min(sizes)}"
                 " bytes per rank)"
             )
+        fitting = [fp for fp in self.footprints.values() if fp.total <= limit]
         try:
-            self.arena.reserve(
-                max(fp.buffers for fp in self.footprints.values() if fp.total <= limit)
-            )
+            self.arena.reserve(max(fp.buffers for fp in fitting))
+            self.expected.reserve(max(fp.output for fp in fitting))
         except RuntimeError as err:
             if not is_out_of_memory(err):
                 raise
@@ -428,14 +469,17 @@ class Sweep:
         step that allocates is agreed on (commbench/oom.py): PointSkipped on every rank."""
         clock, world = self.clock, self.world
         state = self.states.setdefault(point, PointState())
+        ran_s = None  # the check's operation, when it ran just now: the warm-up's first
         if not state.checked:
             state.checked = True
             state.row = {**row, **bound_row(bound), "check": "pass"}
             with clock("check"):
                 expected = agree_or_skip(
-                    world, "the check's expected values", lambda: prepare_check(bound)
+                    world,
+                    "the check's expected values",
+                    lambda: prepare_check(bound, self.expected),
                 )
-                passed = check(bound, world, expected)
+                passed, ran_s = timed_check(bound, world, expected)
                 del expected
             if not passed:
                 state.row["check"] = "fail"
@@ -444,12 +488,7 @@ class Sweep:
                     return
                 state.row["note"] = "; ".join(filter(None, (bound.note, bound.defect)))
             with clock("temp_mem"):
-                nbytes = agree_or_skip(
-                    world,
-                    "the temporary-memory probe",
-                    lambda: self.memory.temporary_bytes(bound.run),
-                )
-                state.row["temp_mem_bytes"] = _peak_over_ranks(nbytes, world)
+                state.row["temp_mem_bytes"] = self._temporary_bytes(bound)
         with clock("bind"):
             for tensor in bound.inputs:  # benign values: in-place sums must not overflow
                 tensor.zero_()
@@ -460,6 +499,7 @@ class Sweep:
             iters=state.iters,
             batching=cuda_graphs(world.device) if self.config.cuda_graph else EAGER,
             clock=clock,
+            ran_s=ran_s,
         )
         state.iters = measurement.iters
         first = sum(len(m.samples) for m in state.rounds)
@@ -470,6 +510,18 @@ class Sweep:
             if len(state.rounds) == self.config.rounds:
                 bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
                 self._finalize(point, state, state.final_row(bus_factor))
+
+    def _temporary_bytes(self, bound: Bound) -> float:
+        """The largest over ranks of what one operation allocates beyond its buffers; NaN,
+        with nothing run, where the device's allocator reports nothing (CPU)."""
+        if not self.memory.reports:
+            return math.nan
+        nbytes = agree_or_skip(
+            self.world,
+            "the temporary-memory probe",
+            lambda: self.memory.temporary_bytes(bound.run),
+        )
+        return float(self.world.gather_floats([float(nbytes)]).max())
 
     def _write_round(
         self, row: dict[str, Any], measurement: Measurement, round_: int, first: int
@@ -602,13 +654,6 @@ def _meta(world: World, config: SweepConfig, plan: list[Point], started: str) ->
         "started": started,
         "finished": None,
     }
-
-
-def _peak_over_ranks(nbytes: int | None, world: World) -> float:
-    """The largest of every rank's figure; NaN where the device reports none (CPU)."""
-    if nbytes is None:
-        return math.nan
-    return float(world.gather_floats([float(nbytes)]).max())
 
 
 def run_sweep(

@@ -22,7 +22,7 @@ from commbench.config import TimingConfig
 from commbench.groups import World
 from commbench.oom import agree_or_skip
 from commbench.phases import PhaseClock
-from commbench.stats import stop_reason
+from commbench.stats import StopRule
 
 
 class Timer(Protocol):
@@ -126,6 +126,13 @@ def cuda_graphs(device: torch.device) -> Batching:
 
 
 CALIBRATION_OPS = 2  # the last warm-up operations are timed, to choose K
+# A warm-up stops early once its operations have lasted this long (seconds): what it waits
+# for (lazy set-up in the first calls, caches, pages, a transport's buffers) is passed by
+# then, and five 100 ms operations would cost half a point's sampling budget.
+WARMUP_S = 0.1
+# K is 1 without a calibration batch when a warm-up operation took this many times a
+# sample's minimum: the margin covers a warm-up operation slower than a warm one.
+CLEARLY_ONE = 2.0
 
 
 def _timed_batch(
@@ -157,6 +164,28 @@ def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
     return max(1, min(timing.max_iters, wanted))
 
 
+def warm_up(
+    run: Callable[[], object], ops: int, world: World, timer: Timer, ran_s: float | None = None
+) -> float:
+    """`ops` untimed operations, or fewer once they have lasted WARMUP_S, on every rank
+    alike; returns one operation's seconds (0.0 when none ran).
+
+    `ran_s`: an operation that has just run on these buffers (the check's), and its
+    seconds: it counts as the first. Otherwise the first is timed, and its time (the
+    fastest rank's: the others' include waiting for it to arrive), agreed in one
+    all_reduce, sets how many follow.
+    """
+    if ran_s is None:
+        if ops <= 0:
+            return 0.0
+        timer.start()
+        run()
+        ran_s = -float(world.max_floats([-timer.stop()])[0])
+    for _ in range(min(ops, math.ceil(WARMUP_S / max(ran_s, 1e-9))) - 1):
+        run()
+    return ran_s
+
+
 def measure(
     run: Callable[[], object],
     world: World,
@@ -165,27 +194,42 @@ def measure(
     *,
     batching: Batching = EAGER,
     clock: PhaseClock | None = None,
+    ran_s: float | None = None,
 ) -> Measurement:
-    """Warm up, choose K (unless given) from a batch made as the samples' are, make the
-    sample's batch, resync the ranks, then sample until a stop rule fires.
+    """Warm up (`ran_s`: see `warm_up`), choose K (unless given) from a batch made as
+    the samples' are, make the sample's batch, resync the ranks, then sample until a stop
+    rule fires.
 
     Each rank sees the same slowest-rank times, and the time budget is judged on the
     slowest rank's clock, so every rank stops after the same sample. Every rank's own
     times are gathered once, at the end.
 
-    Making a batch can take each rank its own time (a graph capture does), so the ranks
-    meet at a barrier right after each (the calibration's and the samples') and the time
-    budget starts after the samples' one, as nccl-tests does
-    after instantiating its graph (src/common.cu, BenchTime: "Resync CPU, restart timing,
-    launch cuda graph": Barrier(args); tim.reset()). Without it the first sample's
-    slowest rank would carry the ranks' capture-time skew.
+    An operation that took a sample's minimum during the warm-up is calibrated on one
+    operation, not two, and (eager) one that took twice that is not calibrated at all: K
+    is 1. Making a batch can take each rank its own time (a graph capture does), so the
+    ranks meet at a barrier right after a captured one (the calibration's and the
+    samples') and the time budget starts after the samples' one, as nccl-tests does after
+    instantiating its graph (src/common.cu, BenchTime: "Resync CPU, restart timing, launch
+    cuda graph": Barrier(args); tim.reset()). Without it the first sample's slowest rank
+    would carry the ranks' capture-time skew. An eager batch needs none: the barrier after
+    the warm-up, then each all_reduce of times, keep the ranks in step.
     """
     clock = clock or PhaseClock()
     timer = make_timer(world.device)
+    rule = StopRule(  # made before any timing: it looks up what it needs now
+        min_samples=timing.min_samples,
+        max_samples=timing.max_samples,
+        target_ci=timing.target_ci,
+        max_seconds=timing.max_seconds,
+    )
     calibration_ops = 0 if iters is not None else max(1, min(CALIBRATION_OPS, timing.warmup))
     with clock("warmup"):
-        for _ in range(timing.warmup - calibration_ops):
-            run()
+        op_s = warm_up(run, timing.warmup - calibration_ops, world, timer, ran_s)
+    min_sample_s = timing.min_sample_ms / 1e3
+    if iters is None and not batching.captured and op_s >= CLEARLY_ONE * min_sample_s:
+        iters = 1  # nothing to calibrate: one operation outlasts a sample's minimum
+    elif op_s >= min_sample_s:
+        calibration_ops = min(calibration_ops, 1)
     with clock("barrier"):
         synchronize(world.device)
         world.barrier()
@@ -206,14 +250,7 @@ def measure(
         mine.append(own)
         slowest_times.append(slowest)
         with clock("stop_rule"):
-            reason = stop_reason(
-                slowest_times,
-                elapsed,
-                min_samples=timing.min_samples,
-                max_samples=timing.max_samples,
-                target_ci=timing.target_ci,
-                max_seconds=timing.max_seconds,
-            )
+            reason = rule.add(slowest, elapsed)
         if reason:
             with clock("gather"):
                 rank_samples = world.gather_floats(mine).numpy().T  # [sample, rank]
@@ -227,14 +264,14 @@ def _ready(
     making it ran out of memory on any), the ranks in step again after it.
 
     A captured graph is replayed once, untimed, after the ranks agree: its first replay
-    uploads it to the device, which no sample should carry.
+    uploads it to the device, which no sample should carry. Only then do the ranks meet
+    at a barrier: making an eager batch takes no time.
     """
-    if batching.captured:
-        with clock("capture"):
-            batch = agree_or_skip(world, "graph capture", lambda: batching.make(run, iters))
-            batch()
-    else:
-        batch = batching.make(run, iters)
+    if not batching.captured:
+        return batching.make(run, iters)
+    with clock("capture"):
+        batch = agree_or_skip(world, "graph capture", lambda: batching.make(run, iters))
+        batch()
     with clock("barrier"):
         synchronize(world.device)
         world.barrier()
@@ -299,6 +336,11 @@ class DeviceMemory:
         run()
         stats.synchronize()
         return stats.peak() - before
+
+    @property
+    def reports(self) -> bool:
+        """Whether this device's allocator reports anything (CUDA's does)."""
+        return self._stats is not None
 
     def sweep_peak(self) -> float:
         """The most ever allocated at once since this process started."""
