@@ -242,6 +242,18 @@ def measure(
             )
         iters = choose_iters(slowest, timing)
     batch = _ready(batching, run, iters, world, clock)
+    return _sample(batch, iters, timer, world, clock, rule)
+
+
+def _sample(
+    batch: Callable[[], None],
+    iters: int,
+    timer: Timer,
+    world: World,
+    clock: PhaseClock,
+    rule: StopRule,
+) -> Measurement:
+    """Samples of `batch` until `rule` ends them; every rank's own times gathered last."""
     started = time.perf_counter()
     mine: list[float] = []
     slowest_times: list[float] = []
@@ -276,74 +288,3 @@ def _ready(
         synchronize(world.device)
         world.barrier()
     return batch
-
-
-class AllocatorStats(Protocol):
-    """What `DeviceMemory` reads from a device's allocator (CUDA's caching allocator)."""
-
-    def synchronize(self) -> None: ...
-
-    def allocated(self) -> int: ...
-
-    def peak(self) -> int: ...
-
-    def reset_peak(self) -> None: ...
-
-
-class CudaAllocator:
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-
-    def synchronize(self) -> None:
-        torch.cuda.synchronize(self.device)
-
-    def allocated(self) -> int:
-        return torch.cuda.memory_allocated(self.device)
-
-    def peak(self) -> int:
-        return torch.cuda.max_memory_allocated(self.device)
-
-    def reset_peak(self) -> None:
-        torch.cuda.reset_peak_memory_stats(self.device)
-
-
-class DeviceMemory:
-    """A sweep's device memory: each point's temporary bytes, and the peak of the whole
-    sweep, although measuring the former resets the allocator's peak each time.
-
-    Only CUDA's caching allocator reports these (NCCL's own buffers are outside it); on
-    other devices both are unknown (None, NaN), never a guess.
-    """
-
-    def __init__(self, stats: AllocatorStats | None) -> None:
-        self._stats = stats
-        self._peak_before_reset = 0
-
-    @classmethod
-    def of(cls, device: torch.device) -> DeviceMemory:
-        return cls(CudaAllocator(device) if device.type == "cuda" else None)
-
-    def temporary_bytes(self, run: Callable[[], object]) -> int | None:
-        """Peak memory one operation allocates beyond what is already allocated (its inputs
-        and outputs): the hidden flat buffer of a list form, for instance."""
-        stats = self._stats
-        if stats is None:
-            return None
-        stats.synchronize()
-        before = stats.allocated()
-        self._peak_before_reset = max(self._peak_before_reset, stats.peak())
-        stats.reset_peak()
-        run()
-        stats.synchronize()
-        return stats.peak() - before
-
-    @property
-    def reports(self) -> bool:
-        """Whether this device's allocator reports anything (CUDA's does)."""
-        return self._stats is not None
-
-    def sweep_peak(self) -> float:
-        """The most ever allocated at once since this process started."""
-        if self._stats is None:
-            return math.nan
-        return float(max(self._peak_before_reset, self._stats.peak()))

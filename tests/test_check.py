@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from commbench.buffers import Arena
+from commbench.check import same_bits
 from commbench.ops.base import _pattern_rows, _row_terms, add_pattern, pattern
 from commbench.point import Point
-from commbench.runner import same_bits
 
 HIDDEN = 40
 

@@ -12,7 +12,8 @@ import torch.distributed as dist
 from distworld import run_world
 
 from commbench.config import TimingConfig
-from commbench.timing import WARMUP_S, Batching, DeviceMemory, HostTimer, measure, warm_up
+from commbench.memory import DeviceMemory
+from commbench.timing import WARMUP_S, Batching, HostTimer, measure, warm_up
 
 REPLAY_OP_S = 0.01  # what one operation costs in the slow "replay" below
 
