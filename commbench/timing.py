@@ -166,9 +166,9 @@ def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
 
 def warm_up(
     run: Callable[[], object], ops: int, world: World, timer: Timer, ran_s: float | None = None
-) -> float:
+) -> tuple[float, int]:
     """`ops` untimed operations, or fewer once they have lasted WARMUP_S, on every rank
-    alike; returns one operation's seconds (0.0 when none ran).
+    alike; returns one operation's seconds (0.0 when none ran) and how many ran.
 
     `ran_s`: an operation that has just run on these buffers (the check's), and its
     seconds: it counts as the first. Otherwise the first is timed, and its time (the
@@ -177,13 +177,19 @@ def warm_up(
     """
     if ran_s is None:
         if ops <= 0:
-            return 0.0
+            return 0.0, 0
         timer.start()
         run()
         ran_s = -float(world.max_floats([-timer.stop()])[0])
-    for _ in range(min(ops, math.ceil(WARMUP_S / max(ran_s, 1e-9))) - 1):
+    done = max(1, min(ops, warm_ops(ran_s)))
+    for _ in range(done - 1):
         run()
-    return ran_s
+    return ran_s, done
+
+
+def warm_ops(op_s: float) -> int:
+    """How many operations of `op_s` seconds last WARMUP_S."""
+    return math.ceil(WARMUP_S / max(op_s, 1e-9))
 
 
 def measure(
@@ -223,12 +229,14 @@ def measure(
         max_seconds=timing.max_seconds,
     )
     calibration_ops = 0 if iters is not None else max(1, min(CALIBRATION_OPS, timing.warmup))
-    with clock("warmup"):
-        op_s = warm_up(run, timing.warmup - calibration_ops, world, timer, ran_s)
     min_sample_s = timing.min_sample_ms / 1e3
-    if iters is None and not batching.captured and op_s >= CLEARLY_ONE * min_sample_s:
-        iters = 1  # nothing to calibrate: one operation outlasts a sample's minimum
-    elif op_s >= min_sample_s:
+    with clock("warmup"):
+        op_s, done = warm_up(run, timing.warmup - calibration_ops, world, timer, ran_s)
+        if iters is None and not batching.captured and op_s >= CLEARLY_ONE * min_sample_s:
+            iters = 1  # nothing to calibrate: one operation outlasts a sample's minimum
+            for _ in range(min(calibration_ops, warm_ops(op_s) - done)):
+                run()  # the calibration's share of the warm-up, untimed
+    if op_s >= min_sample_s:
         calibration_ops = min(calibration_ops, 1)
     with clock("barrier"):
         synchronize(world.device)
