@@ -1,69 +1,111 @@
-"""What share of the time a point adds to a sweep is spent inside timed samples? (issue 8)
+"""What share of a sweep's marginal wall time is spent inside timed samples? (issue 16)
 
-Runs a sweep twice on the same world: as configured, and with float16 beside bfloat16,
-which doubles the points with points of exactly the same sizes and leaves start-up
-(interpreters, imports, rendezvous, process groups) unchanged. What the second run takes
-beyond the first is what those points cost; the share of it spent inside timed samples
-(meta.json's `phases`, rank 0) is the efficiency. Goal: at least 60% on the CPU sweeps.
-The per-phase breakdown of the difference shows where the rest goes.
+    marginal timed share = (timed work of L - timed work of S) / (wall of L - wall of S)
+    timed work of a run  = sum over rows of time_us * iters * samples (results.csv: the
+                           max-over-ranks median, K, and the number of samples)
 
-    python benchmarks/efficiency.py [--nproc 4] [--repeat 2] [-- extra sweep flags]
+S is one token count, L the same sweep with four: start-up, the report and the points S
+has are common to both, so the difference is what L's extra points cost. S and L run
+interleaved (who goes first alternates), `--repeat` pairs. Each pair prints its share,
+rank 0's phases (meta.json) of L - S as shares of the wall time L adds, and the largest
+ratio of a row's first sample to its median in L (the warm-up's proof: a first sample
+slower than the rest would show here). Goal: at least 0.6.
+
+    python benchmarks/efficiency.py [--nproc 4] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 GOAL = 0.60
+COMMON = ["--hidden", "4096", "--tp", "2", "--collectives", "all_gather,reduce_scatter"]
+COMMON += ["--variants", "list,tensor", "--dtypes", "bfloat16"]
+TOKENS = {"S": "1024", "L": "1024,2048,4096,8192"}
+KEY = ("collective", "variant", "dtype", "tokens", "hidden", "tp", "dp")
 
 
-def sweep(nproc: int, out: Path, dtypes: str, extra: list[str]) -> tuple[float, dict]:
-    """Wall seconds of one whole `commbench sweep`, and its rank-0 phases."""
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def timed_seconds(run: Path) -> float:
+    """The run's timed work: what its rows' samples spent inside the K operations."""
+    return sum(
+        float(r["time_us"]) * int(r["iters"]) * int(r["samples"]) / 1e6
+        for r in rows(run / "results.csv")
+        if r["samples"] and int(r["samples"]) > 0
+    )
+
+
+def first_sample_ratios(run: Path) -> dict[tuple, float]:
+    """Per row: its first sample (round 0) over the median of all its samples."""
+    samples = defaultdict(list)
+    for r in rows(run / "samples.csv"):
+        samples[tuple(r[k] for k in KEY)].append((int(r["round"]), int(r["sample"]), r))
+    ratios = {}
+    for key, taken in samples.items():
+        times = [float(r["time_us"]) for _, _, r in taken]
+        first = float(min(taken, key=lambda t: t[:2])[2]["time_us"])
+        ratios[key] = first / statistics.median(times)
+    return ratios
+
+
+def sweep(nproc: int, out: Path, tokens: str) -> tuple[float, float, dict]:
+    """Wall seconds of one whole `commbench sweep`, its timed work and rank 0's phases."""
     command = [sys.executable, "-m", "commbench", "sweep", "--nproc", str(nproc)]
-    command += ["--dtypes", dtypes, "--out", str(out), *extra]
+    command += ["--tokens", tokens, *COMMON, "--out", str(out)]
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{' '.join(command)}: exit {done.returncode}\n{done.stderr[-3000:]}")
     wall = time.perf_counter() - started
-    return wall, json.loads((out / "meta.json").read_text())["phases"]
+    return wall, timed_seconds(out), json.loads((out / "meta.json").read_text())["phases"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nproc", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=2, help="pairs of runs, alternating")
-    parser.add_argument("extra", nargs="*", help="flags for both sweeps (after --)")
+    parser.add_argument("--repeat", type=int, default=2, help="pairs of runs, interleaved")
     args = parser.parse_args()
-    pairs = []
+    shares = []
     with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(args.repeat):
+        for pair in range(1, args.repeat + 1):
             runs = {}
-            order = ("bfloat16", "bfloat16,float16")
-            for dtypes in order if repeat % 2 == 0 else order[::-1]:  # alternate who goes first
-                out = Path(tmp) / f"{repeat}-{dtypes}"
-                runs[dtypes] = sweep(args.nproc, out, dtypes, args.extra)
-            pairs.append((runs["bfloat16"], runs["bfloat16,float16"]))
-    for number, ((wall_a, phases_a), (wall_b, phases_b)) in enumerate(pairs, start=1):
-        added = wall_b - wall_a
-        share = {name: (phases_b[name] - phases_a[name]) / added for name in phases_a}
-        print(
-            f"pair {number}: {wall_a:.1f} s and {wall_b:.1f} s; the added points took"
-            f" {added:.1f} s, {share['samples']:.0%} of it inside timed samples"
-            f" (goal {GOAL:.0%}: {'met' if share['samples'] >= GOAL else 'MISSED'})"
-        )
-        print(
-            "  per phase: "
-            + ", ".join(f"{name} {value:.1%}" for name, value in share.items() if name != "steps")
-        )
-        print(
-            f"  outside the points (start-up, report): {wall_b - phases_b['steps']:.1f} s"
-            f" and {wall_a - phases_a['steps']:.1f} s"
-        )
+            for name in ("S", "L") if pair % 2 else ("L", "S"):
+                runs[name] = sweep(args.nproc, Path(tmp) / f"{pair}-{name}", TOKENS[name])
+            (wall_s, timed_s, phases_s), (wall_l, timed_l, phases_l) = runs["S"], runs["L"]
+            added = wall_l - wall_s
+            share = (timed_l - timed_s) / added
+            shares.append(share)
+            print(
+                f"pair {pair}: S {wall_s:.1f} s wall, {timed_s:.1f} s timed; L {wall_l:.1f} s"
+                f" wall, {timed_l:.1f} s timed; marginal timed share {share:.2f}"
+                f" (goal {GOAL}: {'met' if share >= GOAL else 'MISSED'})"
+            )
+            print(f"  {'phase (rank 0)':16} {'S s':>7} {'L s':>7} {'L - S':>7} {'share':>6}")
+            for phase in [k for k in phases_l if k != "steps"] + ["steps"]:
+                extra = phases_l[phase] - phases_s[phase]
+                print(
+                    f"  {phase:16} {phases_s[phase]:7.2f} {phases_l[phase]:7.2f}"
+                    f" {extra:7.2f} {extra / added:6.1%}"
+                )
+            ratios = first_sample_ratios(Path(tmp) / f"{pair}-L")
+            typical = statistics.median(ratios.values())
+            print(f"  first sample / median in L (per row; median over rows {typical:.2f}):")
+            for key, ratio in sorted(ratios.items(), key=lambda item: -item[1]):
+                print(f"    {'/'.join(key[:2]):22} T={key[3]:5} {ratio:.2f}")
+    print(f"marginal timed share: {', '.join(f'{s:.2f}' for s in shares)}")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ import torch
 import torch.distributed as dist
 
 from commbench.buffers import Arena
+from commbench.check import check
 from commbench.config import load_config
 from commbench.groups import World, close_world, init_world
 from commbench.launch import is_launched, launch_local
 from commbench.ops import REGISTRY, bind
 from commbench.point import Point
-from commbench.runner import check
 from commbench.timing import make_timer, measure, synchronize
 
 

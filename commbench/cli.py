@@ -158,7 +158,7 @@ def sweep(
 
         check_gpu_count(world, torch.cuda.device_count(), sharing_allowed())
     if resume is not None:
-        from commbench.runner import check_resumable
+        from commbench.recorder import check_resumable
 
         check_resumable(resume, sweep_config, world, backend, versions)
     forwarded = _forwarded_args(None if resume else run_dir)

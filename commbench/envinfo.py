@@ -14,12 +14,18 @@ import shutil
 import socket
 import subprocess
 import sys
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 import commbench
 from commbench.nccl import collect_nccl
+
+if TYPE_CHECKING:
+    from commbench.config import SweepConfig
+    from commbench.groups import World
+    from commbench.point import Point
 
 NVIDIA_SMI_TIMEOUT = 10.0  # seconds; a wedged driver must not hang `commbench env`
 
@@ -163,3 +169,52 @@ def collect_all() -> dict[str, Any]:
         "env": collect_env(),
         "backend": choose_backend("auto"),
     }
+
+
+def now() -> str:
+    """The time as meta.json records it: UTC, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def collect_run(world: World, config: SweepConfig, plan: list[Point]) -> dict[str, Any]:
+    """meta.json as a sweep starts: every rank's versions, host and device (gathered over
+    the control group, so every rank calls this), the groups, the config and its hash."""
+    from commbench.groups import group_ranks
+
+    ranks = world.gather_objects(collect_rank(world.device))
+    hostnames = [rank["hostname"] for rank in ranks]
+    versions = [rank["versions"] for rank in ranks]
+    disagree = sorted(
+        {name for v in versions for name in v if v.get(name) != versions[0].get(name)}
+    )
+    return {
+        "label": config.label,
+        "versions": versions[0],
+        "ranks_disagree": {name: [v.get(name) for v in versions] for name in disagree},
+        "backend": world.backend,
+        "world_size": world.size,
+        "nodes": len(set(hostnames)),
+        "hostnames": hostnames,
+        "devices": [rank["device"] for rank in ranks],
+        "layout": world.layout,
+        "groups": {
+            tp: group_ranks(world.size, tp, world.layout) for tp in sorted({p.tp for p in plan})
+        },
+        "config": config.model_dump(),
+        "config_hash": config.config_hash(),
+        "points": len(plan),
+        "env": collect_env(),
+        "topology": collect_topology() if world.rank == 0 else None,
+        "host": collect_host(),
+        "started": now(),
+        "finished": None,
+    }
+
+
+def collect_apis(rows: dict[Point, dict[str, Any]]) -> dict[str, list[str]]:
+    """The torch.distributed calls each collective and variant was timed with."""
+    apis: dict[str, set[str]] = {}
+    for point, row in rows.items():
+        if row.get("api"):
+            apis.setdefault(f"{point.collective}.{point.variant}", set()).add(row["api"])
+    return {name: sorted(used) for name, used in sorted(apis.items())}

@@ -10,6 +10,7 @@ disk before the run exits.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -27,10 +28,6 @@ WATCHDOG_GRACE = 1.2
 # (groups.group_timeouts).
 NCCL_GRACE = 2.0
 
-# runner.py's names for them, until its split (issue 15, item 1) reads ExitCode itself
-EXIT_INCOMPLETE = ExitCode.INCOMPLETE
-EXIT_INTERRUPTED = ExitCode.INTERRUPTED
-
 
 class RunInterrupted(Exception):
     """A rank was asked to stop (Ctrl-C, SIGTERM); every rank agreed to stop here."""
@@ -41,7 +38,7 @@ class Watchdog:
 
     `beat(where)` marks progress (a collective completed) and says what runs now;
     `on_expire(where, idle_s)` runs on the watchdog thread, then the process exits
-    with EXIT_INCOMPLETE: the main thread is stuck in the backend and cannot.
+    with ExitCode.INCOMPLETE: the main thread is stuck in the backend and cannot.
     """
 
     def __init__(self, timeout_s: float, on_expire: Callable[[str, float], None]) -> None:
@@ -73,7 +70,7 @@ class Watchdog:
                     self._on_expire(self._where, idle)
                 finally:
                     sys.stderr.flush()
-                    os._exit(EXIT_INCOMPLETE)
+                    os._exit(ExitCode.INCOMPLETE)
 
 
 class StopRequest:
@@ -101,3 +98,32 @@ class StopRequest:
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+
+def is_communication_failure(err: RuntimeError) -> bool:
+    """A peer died or hung: NCCL raises DistError, gloo a RuntimeError from its transport."""
+    import torch.distributed as dist
+
+    return isinstance(err, dist.DistError) or "gloo" in str(err)
+
+
+def backend_message(err: BaseException) -> str:
+    """The first line of a backend's error, without gloo's [source/file.cc:123] prefix."""
+    return re.sub(r"^\[[^\]]*\]\s*", "", str(err).splitlines()[0])
+
+
+def stopped_message(points: tuple[int, int], rounds: tuple[int, int], path: object) -> str:
+    """What an early stop kept ((finished, planned) points and rounds) and how to finish."""
+    return (
+        f"commbench: kept {points[0]} of {points[1]} finished points and {rounds[0]} of"
+        f" {rounds[1]} measured rounds in {path}; to measure the rest, run the same command"
+        f" with --resume {path}"
+    )
+
+
+def hung_message(rank: int, idle_s: float, where: str, timeout_s: float) -> str:
+    """The watchdog's line: no collective completed for `idle_s` during `where`."""
+    return (
+        f"commbench: error: rank {rank}: no collective completed for {idle_s:.0f} s during"
+        f" {where}: a peer rank is hung or dead (--timeout {timeout_s:g})"
+    )

@@ -383,7 +383,7 @@ def check_device_peak() -> Check:
     must still count the 1 GiB (the probe resets CUDA's own peak statistics)."""
     import torch
 
-    from commbench.timing import DeviceMemory
+    from commbench.memory import DeviceMemory
 
     device = torch.device("cuda", 0)
     memory = DeviceMemory.of(device)

@@ -28,6 +28,8 @@ class Agreeing(Protocol):
     rank: int
     device: torch.device
 
+    def all_true(self, flag: bool) -> bool: ...
+
     def gather_objects(self, value: object) -> list[object]: ...
 
 
@@ -39,7 +41,8 @@ def is_out_of_memory(err: BaseException) -> bool:
 def agree_or_skip(world: Agreeing, what: str, step: Callable[[], T]) -> T:
     """`step()` on every rank; if it ran out of memory on any rank, PointSkipped on all.
 
-    The agreement is a gather over the control group, so it is also a barrier.
+    The agreement is a gather of one number over the control group (so also a barrier);
+    the reasons travel only when some rank has one.
     """
     value, problem = None, None
     try:
@@ -50,7 +53,6 @@ def agree_or_skip(world: Agreeing, what: str, step: Callable[[], T]) -> T:
         problem = f"skipped: out of memory on rank {world.rank} during {what}"
         if world.device.type == "cuda":
             torch.cuda.empty_cache()
-    reason = next((p for p in world.gather_objects(problem) if p), None)
-    if reason:
-        raise PointSkipped(reason)
+    if not world.all_true(problem is None):
+        raise PointSkipped(next(p for p in world.gather_objects(problem) if p))
     return value  # type: ignore[return-value]

@@ -15,241 +15,44 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import resource
 import sys
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from commbench import envinfo
 from commbench.buffers import Arena, return_freed_memory
+from commbench.check import prepare_check, timed_check
 from commbench.config import SweepConfig, check_backend
-from commbench.errors import UsageError
+from commbench.errors import ExitCode, UsageError
 from commbench.faults import (
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
     RunInterrupted,
     StopRequest,
     Watchdog,
+    backend_message,
+    hung_message,
+    is_communication_failure,
 )
-from commbench.groups import World, choose_backend, close_world, group_ranks, init_world
+from commbench.groups import World, choose_backend, close_world, init_world
 from commbench.launch import world_size_from_env
+from commbench.memory import DeviceMemory, memory_figures, resident_bytes, temporary_bytes
 from commbench.nccl import verify_preloaded
 from commbench.oom import PointSkipped, agree_or_skip, is_out_of_memory
 from commbench.ops import REGISTRY, Footprint, bind, footprint
 from commbench.ops.base import Bound
-from commbench.phases import PhaseClock, render_phases
+from commbench.phases import PhaseClock
 from commbench.plan import build_plan, round_order
 from commbench.point import Point
-from commbench.results import KEY_COLUMNS, RunWriter, default_run_dir
-from commbench.resume import RunProgress, read_meta, recover, resume_mismatch, row_key
-from commbench.stats import summarize
-from commbench.timing import (
-    EAGER,
-    DeviceMemory,
-    Measurement,
-    cuda_graphs,
-    measure,
-    synchronize,
-)
-
-EXIT_CHECK_FAILED = 1
-
-
-def prepare_check(bound: Bound) -> torch.Tensor:
-    """Everything the check allocates before its collective: the pattern in the inputs,
-    the expected output, and room for the backend's flat buffer (allocated and freed
-    again: the caching allocator keeps the block for the collective to reuse)."""
-    bound.fill()
-    expected = bound.expected()
-    if bound.hidden_bytes:
-        room = torch.empty(bound.hidden_bytes, dtype=torch.uint8, device=bound.output.device)
-        del room
-    return expected
-
-
-def check(bound: Bound, world: World, expected: torch.Tensor | None = None) -> bool:
-    """Run once on the check pattern and compare bit for bit, agreed over all ranks.
-    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs).
-
-    An operation this torch's backend lacks (gloo's list reduce_scatter before torch 2.8:
-    "ProcessGroupGloo does not support reduce_scatter") is refused on every rank before
-    anything is sent: PointSkipped, with the backend's words, on every rank.
-    """
-    if expected is None:
-        expected = prepare_check(bound)
-    problem = None
-    try:
-        bound.run()
-    except (RuntimeError, NotImplementedError) as err:  # refused before communicating
-        if "does not support" not in str(err):
-            raise
-        problem = f"skipped: {backend_message(err)} (torch {torch.__version__})"
-    reason = next((p for p in world.gather_objects(problem) if p), None)
-    if reason:
-        raise PointSkipped(reason)
-    synchronize(world.device)
-    return world.all_true(torch.equal(bound.output, expected))
-
-
-@dataclass
-class PointState:
-    """One point's row and its measurements so far, accumulated over rounds."""
-
-    row: dict[str, Any] = field(default_factory=dict)
-    iters: int | None = None  # K, chosen in the first round and kept for the others
-    rounds: list[Measurement] = field(default_factory=list)
-    checked: bool = False  # by this process: a resumed point is checked again
-    final: bool = False  # its results row is written: nothing left to do
-
-    def samples_s(self) -> np.ndarray:
-        return np.concatenate([m.samples for m in self.rounds])
-
-    def final_row(self, bus_factor: float) -> dict[str, Any]:
-        """The row's statistics over the samples of every round (METHOD.md, "Timing")."""
-        summary = summarize(self.samples_s() * 1e6)
-        algbw = self.row["bytes"] / (summary.median / 1e6) / 1e9
-        stops = Counter(m.stop for m in self.rounds)
-        return {
-            **self.row,
-            "time_us": summary.median,
-            "time_us_p10": summary.p10,
-            "time_us_p90": summary.p90,
-            "time_us_min": summary.min,
-            "time_us_mean": summary.mean,
-            "time_us_std": summary.std,
-            "ci_low_us": summary.ci_low,
-            "ci_high_us": summary.ci_high,
-            "cv": summary.cv,
-            "outliers": summary.outliers,
-            "samples": summary.samples,
-            "rounds": len(self.rounds),
-            "iters": self.iters,
-            "stop": stops.most_common(1)[0][0],
-            "algbw_gbps": algbw,
-            "busbw_gbps": algbw * bus_factor,
-        }
-
-
-def fixed_row(point: Point, world: World, config: SweepConfig) -> dict[str, Any]:
-    """The row's columns known before anything is allocated."""
-    return {
-        **point.key(),
-        "backend": world.backend,
-        "bytes": REGISTRY[point.collective].bytes(point),
-        **REGISTRY[point.collective].columns(point),
-        "layout": world.layout,
-        "cuda_graph": config.cuda_graph,
-    }
-
-
-def bound_row(bound: Bound) -> dict[str, Any]:
-    """The row's columns the bound variant decides."""
-    return {
-        "padded_tokens": bound.padded_tokens,
-        "padded_vocab": bound.padded_vocab,
-        "api": bound.api,
-        "note": bound.note,
-    }
-
-
-def sample_rows(
-    key: dict[str, Any], measurement: Measurement, round_: int, first: int
-) -> tuple[list[dict], list[dict]]:
-    """samples.csv and rank_samples.csv rows of one round; `first` numbers its first sample."""
-    samples, rank_samples = [], []
-    for i, per_rank in enumerate(measurement.rank_samples, start=first):
-        slowest = int(np.argmax(per_rank))
-        common = {**key, "round": round_, "sample": i}
-        samples.append({**common, "time_us": per_rank[slowest] * 1e6, "slowest_rank": slowest})
-        rank_samples += [
-            {**common, "rank": rank, "time_us": t * 1e6} for rank, t in enumerate(per_rank)
-        ]
-    return samples, rank_samples
-
-
-def backend_message(err: RuntimeError) -> str:
-    """The first line of a backend's error, without gloo's [source/file.cc:123] prefix."""
-    return re.sub(r"^\[[^\]]*\]\s*", "", str(err).splitlines()[0])
-
-
-def _is_communication_failure(err: RuntimeError) -> bool:
-    """A peer died or hung: NCCL raises DistError, gloo a RuntimeError from its transport."""
-    return isinstance(err, torch.distributed.DistError) or "gloo" in str(err)
-
-
-def _recorded_state(progress: RunProgress, key: tuple[str, ...], rounds: int) -> PointState:
-    """A point's state as an interrupted run left it."""
-    finished = progress.finished.get(key)
-    if finished is not None:
-        return PointState(row=finished, checked=True, final=True)
-    state = PointState()
-    for round_ in range(rounds):
-        recorded = progress.rounds.get((key, round_))
-        if recorded is None:
-            break
-        state.iters = recorded.iters
-        state.rounds.append(
-            Measurement(
-                recorded.iters,
-                np.array(recorded.samples_us) / 1e6,
-                np.array(recorded.rank_samples_us) / 1e6,
-                recorded.stop,
-            )
-        )
-    return state
-
-
-def check_resumable(
-    path: Path,
-    config: SweepConfig,
-    world_size: int,
-    backend: str,
-    versions: dict[str, Any] | None = None,
-) -> None:
-    """Refuse to resume `path` with another config, world, backend or software stack.
-
-    `versions`: what the workers will record, where that is not this process's own (with
-    `--nccl-lib` only the workers have the library preloaded)."""
-    current = {
-        "config": config.model_dump(),
-        "config_hash": config.config_hash(),
-        "world_size": world_size,
-        "backend": backend,
-        "versions": envinfo.collect_versions() if versions is None else versions,
-    }
-    if problem := resume_mismatch(read_meta(path), current):
-        raise UsageError(f"resume: {str(path)!r}: {problem}")
-
-
-def resident_bytes() -> float:
-    """This process's resident memory now (Linux); NaN where /proc is not there."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except OSError:
-        return math.nan
-    return float(pages * os.sysconf("SC_PAGE_SIZE"))
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """NaN becomes an empty cell: a figure that could not be computed is not invented."""
-    return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+from commbench.pointstate import PointState, bound_row, fixed_row, recorded_state
+from commbench.recorder import Recorder, open_recorder
+from commbench.resume import RunProgress, row_key
+from commbench.stats import ci_ranks_upto
+from commbench.timing import EAGER, cuda_graphs, measure
 
 
 class Sweep:
-    """One rank's sweep: its states, its buffers, and (rank 0) its run directory."""
+    """One rank's sweep: its states, its buffers, and its recorder (rank 0's writes)."""
 
     def __init__(
         self, world: World, config: SweepConfig, plan: list[Point], console: Console
@@ -259,12 +62,13 @@ class Sweep:
         self.plan = plan
         self.console = console
         self.arena = Arena(world.device)
+        self.expected = Arena(world.device)  # the check's expected outputs, point after point
         self.memory = DeviceMemory.of(world.device)
         self.clock = PhaseClock()
         self.rss_start = resident_bytes()
         self.states: dict[Point, PointState] = {}
         self.footprints: dict[Point, Footprint] = {}  # per point, on this rank
-        self.writer: RunWriter | None = None
+        self.recorder = Recorder()  # rank 0's RunRecorder once the output is open
         self.meta: dict[str, Any] = {}
         self.where = "start-up"
         self.stop = StopRequest()
@@ -274,67 +78,41 @@ class Sweep:
     def run(self, resume: bool, force: bool) -> int:
         with self.watchdog, self.stop:
             try:
-                progress = self._open_output(resume, force)
+                self.recorder, progress = open_recorder(self.world, self.config, resume, force)
                 self._start(progress)
                 self._loop()
             except RunInterrupted:
                 self._say_stopped("interrupted by a signal")
-                return EXIT_INTERRUPTED
+                return ExitCode.INTERRUPTED
             except RuntimeError as err:
-                if not _is_communication_failure(err):
+                if not is_communication_failure(err):
                     raise
                 reason = f"{self.where}: {backend_message(err)}"
                 print(f"commbench: error: rank {self.world.rank}: {reason}", file=sys.stderr)
                 self._say_stopped(f"a collective failed at {reason}")
-                return EXIT_INCOMPLETE
+                return ExitCode.INCOMPLETE
         return self._finish()
 
-    def _open_output(self, resume: bool, force: bool) -> RunProgress | None:
-        """Rank 0 creates (or, resuming, checks and repairs) the run directory; every rank
-        learns the outcome, and that all ranks run the same configuration."""
-        error, progress = None, None
-        if self.world.rank == 0:
-            try:
-                progress = self._open_on_rank0(resume, force)
-            except UsageError as err:
-                error = str(err)
-        hashes = self.world.gather_objects(self.config.config_hash())
-        error, progress = self.world.from_rank0((error, progress))
-        if error:
-            raise UsageError(error)
-        if len(set(hashes)) > 1:
-            raise UsageError(f"config: ranks were given different configurations: {hashes}")
-        return progress
-
-    def _open_on_rank0(self, resume: bool, force: bool) -> RunProgress | None:
-        config = self.config
-        path = Path(config.out) if config.out else default_run_dir(config.label)
-        if not resume:
-            self.writer = RunWriter.create(path, force)
-            return None
-        check_resumable(path, config, self.world.size, self.world.backend)
-        progress = recover(path)
-        self.writer = RunWriter(path)
-        return progress
-
     def _start(self, progress: RunProgress | None) -> None:
-        meta = _meta(self.world, self.config, self.plan, _now())
+        meta = envinfo.collect_run(self.world, self.config, self.plan)
         if progress is not None:
             resumed = [*progress.meta.resumed, meta["started"]]
             meta.update(started=progress.meta.started, resumed=resumed)
             for point in self.plan:
                 key = row_key(fixed_row(point, self.world, self.config))
-                self.states[point] = _recorded_state(progress, key, self.config.rounds)
+                self.states[point] = recorded_state(progress, key, self.config.rounds)
         for name, values in meta["ranks_disagree"].items():
             self.console.print(f"[yellow]warning: ranks disagree on {name}: {values}[/yellow]")
         self.meta = meta
-        if self.writer:
-            self.writer.write_meta(meta)  # a run that dies still says what it was
+        timing = self.config.timing
+        ci_ranks_upto(max(timing.min_samples, timing.max_samples))  # scipy, before any point
+        self.recorder.write_meta(meta)  # a run that dies still says what it was
         self._reserve_largest()
 
     def _reserve_largest(self) -> None:
-        """Size the buffers once, for the largest point that may run. If that does not fit,
-        each point reserves what it needs and the ones that do not fit are skipped."""
+        """Size the buffers (and the check's expected values) once, for the largest point
+        that may run. If that does not fit, each point reserves what it needs and the ones
+        that do not fit are skipped."""
         limit = self.config.max_bytes or math.inf
         self.footprints = {p: footprint(p, self.world.split(p.tp)) for p in self.plan}
         sizes = [fp.total for fp in self.footprints.values()]
@@ -343,10 +121,10 @@ class Sweep:
                 f"max-bytes: {limit} is below every point (the smallest needs {min(sizes)}"
                 " bytes per rank)"
             )
+        fitting = [fp for fp in self.footprints.values() if fp.total <= limit]
         try:
-            self.arena.reserve(
-                max(fp.buffers for fp in self.footprints.values() if fp.total <= limit)
-            )
+            self.arena.reserve(max(fp.buffers for fp in fitting))
+            self.expected.reserve(max(fp.output for fp in fitting))
         except RuntimeError as err:
             if not is_out_of_memory(err):
                 raise
@@ -354,15 +132,7 @@ class Sweep:
     def _loop(self) -> None:
         order = round_order(self.plan, self.config.rounds, self.config.seed)
         todo = [(r, p) for r, p in order if not self._done(p, r)]
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            auto_refresh=False,  # no refresh thread competing with the timed loop for a core
-            disable=self.world.rank != 0,
-        )
+        bar = self.recorder.progress_bar(self.console)
         with bar:
             task = bar.add_task("sweep", total=len(order), completed=len(order) - len(todo))
             last_use = {point.tp: step for step, (_, point) in enumerate(todo)}
@@ -428,14 +198,17 @@ class Sweep:
         step that allocates is agreed on (commbench/oom.py): PointSkipped on every rank."""
         clock, world = self.clock, self.world
         state = self.states.setdefault(point, PointState())
+        ran_s = None  # the check's operation, when it ran just now: the warm-up's first
         if not state.checked:
             state.checked = True
             state.row = {**row, **bound_row(bound), "check": "pass"}
             with clock("check"):
                 expected = agree_or_skip(
-                    world, "the check's expected values", lambda: prepare_check(bound)
+                    world,
+                    "the check's expected values",
+                    lambda: prepare_check(bound, self.expected),
                 )
-                passed = check(bound, world, expected)
+                passed, ran_s = timed_check(bound, world, expected)
                 del expected
             if not passed:
                 state.row["check"] = "fail"
@@ -444,12 +217,7 @@ class Sweep:
                     return
                 state.row["note"] = "; ".join(filter(None, (bound.note, bound.defect)))
             with clock("temp_mem"):
-                nbytes = agree_or_skip(
-                    world,
-                    "the temporary-memory probe",
-                    lambda: self.memory.temporary_bytes(bound.run),
-                )
-                state.row["temp_mem_bytes"] = _peak_over_ranks(nbytes, world)
+                state.row["temp_mem_bytes"] = temporary_bytes(world, self.memory, bound.run)
         with clock("bind"):
             for tensor in bound.inputs:  # benign values: in-place sums must not overflow
                 tensor.zero_()
@@ -460,155 +228,51 @@ class Sweep:
             iters=state.iters,
             batching=cuda_graphs(world.device) if self.config.cuda_graph else EAGER,
             clock=clock,
+            ran_s=ran_s,
         )
         state.iters = measurement.iters
         first = sum(len(m.samples) for m in state.rounds)
         state.rounds.append(measurement)
         with clock("write"):
-            if self.writer:
-                self._write_round(row, measurement, round_, first)
+            self.recorder.round(row, measurement, round_, first)
             if len(state.rounds) == self.config.rounds:
                 bus_factor = REGISTRY[point.collective].bus_factor(point.tp)
                 self._finalize(point, state, state.final_row(bus_factor))
-
-    def _write_round(
-        self, row: dict[str, Any], measurement: Measurement, round_: int, first: int
-    ) -> None:
-        """The round's samples, then its record: a record means its samples are on disk."""
-        key = {column: row[column] for column in KEY_COLUMNS}
-        samples, rank_samples = sample_rows(key, measurement, round_, first)
-        self.writer.samples.append(samples)
-        self.writer.rank_samples.append(rank_samples)
-        record = {
-            **key,
-            "round": round_,
-            "iters": measurement.iters,
-            "samples": len(measurement.samples),
-            "stop": measurement.stop,
-        }
-        self.writer.rounds.append([record])
 
     def _finalize(self, point: Point, state: PointState, row: dict | None = None) -> None:
         """The point is done: its results row is written and it is never run again."""
         state.final = True
         self.states[point] = state
-        if self.writer:
-            self.writer.results.append([_clean(row or state.row)])
-
-    def _memory(self) -> dict[str, list[float]]:
-        """Every rank's memory: RSS once its groups existed, its peak and the growth between
-        them, the arena, and on CUDA the allocator's peak (NaN elsewhere)."""
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # KiB on Linux
-        every = self.world.gather_floats(
-            [
-                self.rss_start,
-                peak,
-                peak - self.rss_start,
-                self.arena.capacity,
-                self.memory.sweep_peak(),
-            ]
-        )
-        names = ("rss_start_bytes", "rss_peak_bytes", "rss_growth_bytes", "arena_bytes")
-        columns = dict(zip((*names, "device_peak_bytes"), every.T.tolist(), strict=True))
-        return {
-            name: [None if math.isnan(v) else v for v in values] for name, values in columns.items()
-        }
+        self.recorder.result(row or state.row)
 
     def _finish(self) -> int:
         failed = sum(state.row.get("check") == "fail" for state in self.states.values())
-        memory = self._memory()
-        if self.writer:
-            apis: dict[str, set[str]] = {}
-            for point, state in self.states.items():
-                if state.row.get("api"):
-                    name = f"{point.collective}.{point.variant}"
-                    apis.setdefault(name, set()).add(state.row["api"])
-            apis_used = {name: sorted(used) for name, used in sorted(apis.items())}
-            phases = self.clock.report()
-            self.writer.write_meta(
-                {
-                    **self.meta,
-                    "apis": apis_used,
-                    "phases": phases,
-                    "memory": memory,
-                    "finished": _now(),
-                }
-            )
-            self.writer.close()
-            from commbench.report import render_run
-
-            render_run(self.writer.path, self.console)
-            if self.config.profile_phases:
-                render_phases(phases, self.console)
-            if failed:
-                self.console.print(
-                    f"[red]{failed} point(s) failed the exact-output check: see their note[/red]"
-                )
-        return EXIT_CHECK_FAILED if failed else 0
+        memory = memory_figures(self.world, self.rss_start, self.arena.capacity, self.memory)
+        meta = {
+            **self.meta,
+            "apis": envinfo.collect_apis({p: state.row for p, state in self.states.items()}),
+            "phases": self.clock.report(),
+            "memory": memory,
+            "finished": envinfo.now(),
+        }
+        self.recorder.finish(meta, self.console, self.config.profile_phases, failed)
+        return ExitCode.FAILED if failed else 0
 
     def _say_stopped(self, reason: str) -> None:
         """Rank 0 records why the run stopped and says what is kept and how to finish."""
-        if not self.writer:
-            return
-        if self.meta:
-            self.writer.write_meta({**self.meta, "stopped": {"at": _now(), "reason": reason}})
         points = sum(state.final for state in self.states.values())
         rounds = sum(len(state.rounds) for state in self.states.values())
-        path = self.writer.path
-        print(
-            f"commbench: kept {points} of {len(self.plan)} finished points and"
-            f" {rounds} of {len(self.plan) * self.config.rounds} measured rounds in {path};"
-            f" to measure the rest, run the same command with --resume {path}",
-            file=sys.stderr,
+        self.recorder.stopped(
+            self.meta,
+            {"at": envinfo.now(), "reason": reason},
+            (points, len(self.plan)),
+            (rounds, len(self.plan) * self.config.rounds),
         )
 
     def _expired(self, where: str, idle_s: float) -> None:
         """The watchdog's last word, on its own thread: the main one is stuck."""
-        print(
-            f"commbench: error: rank {self.world.rank}: no collective completed for"
-            f" {idle_s:.0f} s during {where}: a peer rank is hung or dead"
-            f" (--timeout {self.config.timeout:g})",
-            file=sys.stderr,
-        )
+        print(hung_message(self.world.rank, idle_s, where, self.config.timeout), file=sys.stderr)
         self._say_stopped(f"no progress for {idle_s:.0f} s at {where}")
-
-
-def _meta(world: World, config: SweepConfig, plan: list[Point], started: str) -> dict[str, Any]:
-    ranks = world.gather_objects(envinfo.collect_rank(world.device))
-    hostnames = [rank["hostname"] for rank in ranks]
-    versions = [rank["versions"] for rank in ranks]
-    disagree = sorted(
-        {name for v in versions for name in v if v.get(name) != versions[0].get(name)}
-    )
-    return {
-        "label": config.label,
-        "versions": versions[0],
-        "ranks_disagree": {name: [v.get(name) for v in versions] for name in disagree},
-        "backend": world.backend,
-        "world_size": world.size,
-        "nodes": len(set(hostnames)),
-        "hostnames": hostnames,
-        "devices": [rank["device"] for rank in ranks],
-        "layout": world.layout,
-        "groups": {
-            tp: group_ranks(world.size, tp, world.layout) for tp in sorted({p.tp for p in plan})
-        },
-        "config": config.model_dump(),
-        "config_hash": config.config_hash(),
-        "points": len(plan),
-        "env": envinfo.collect_env(),
-        "topology": envinfo.collect_topology() if world.rank == 0 else None,
-        "host": envinfo.collect_host(),
-        "started": started,
-        "finished": None,
-    }
-
-
-def _peak_over_ranks(nbytes: int | None, world: World) -> float:
-    """The largest of every rank's figure; NaN where the device reports none (CPU)."""
-    if nbytes is None:
-        return math.nan
-    return float(world.gather_floats([float(nbytes)]).max())
 
 
 def run_sweep(
@@ -625,17 +289,17 @@ def run_sweep(
     try:
         world = init_world(config.backend, timeout_s=config.timeout, layout=config.group_layout)
     except RuntimeError as err:  # a peer never came: DistStoreError / DistNetworkError
-        if not _is_communication_failure(err):
+        if not is_communication_failure(err):
             raise
         print(
             f"commbench: error: rank {os.environ.get('RANK')}: could not join the world"
             f" within --timeout {config.timeout:g} s: {backend_message(err)}",
             file=sys.stderr,
         )
-        return EXIT_INCOMPLETE
+        return ExitCode.INCOMPLETE
     code = None
     try:
         code = Sweep(world, config, plan, console or Console()).run(resume, force)
         return code
     finally:  # every rank still there settles its groups first; after a fault, none waits
-        close_world(world if code in (0, EXIT_CHECK_FAILED) else None)
+        close_world(world if code in (0, ExitCode.FAILED) else None)

@@ -22,7 +22,7 @@ from commbench.config import TimingConfig
 from commbench.groups import World
 from commbench.oom import agree_or_skip
 from commbench.phases import PhaseClock
-from commbench.stats import stop_reason
+from commbench.stats import StopRule
 
 
 class Timer(Protocol):
@@ -126,6 +126,13 @@ def cuda_graphs(device: torch.device) -> Batching:
 
 
 CALIBRATION_OPS = 2  # the last warm-up operations are timed, to choose K
+# A warm-up stops early once its operations have lasted this long (seconds): what it waits
+# for (lazy set-up in the first calls, caches, pages, a transport's buffers) is passed by
+# then, and five 100 ms operations would cost half a point's sampling budget.
+WARMUP_S = 0.1
+# K is 1 without a calibration batch when a warm-up operation took this many times a
+# sample's minimum: the margin covers a warm-up operation slower than a warm one.
+CLEARLY_ONE = 2.0
 
 
 def _timed_batch(
@@ -157,6 +164,34 @@ def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
     return max(1, min(timing.max_iters, wanted))
 
 
+def warm_up(
+    run: Callable[[], object], ops: int, world: World, timer: Timer, ran_s: float | None = None
+) -> tuple[float, int]:
+    """`ops` untimed operations, or fewer once they have lasted WARMUP_S, on every rank
+    alike; returns one operation's seconds (0.0 when none ran) and how many ran.
+
+    `ran_s`: an operation that has just run on these buffers (the check's), and its
+    seconds: it counts as the first. Otherwise the first is timed, and its time (the
+    fastest rank's: the others' include waiting for it to arrive), agreed in one
+    all_reduce, sets how many follow.
+    """
+    if ran_s is None:
+        if ops <= 0:
+            return 0.0, 0
+        timer.start()
+        run()
+        ran_s = -float(world.max_floats([-timer.stop()])[0])
+    done = max(1, min(ops, warm_ops(ran_s)))
+    for _ in range(done - 1):
+        run()
+    return ran_s, done
+
+
+def warm_ops(op_s: float) -> int:
+    """How many operations of `op_s` seconds last WARMUP_S."""
+    return math.ceil(WARMUP_S / max(op_s, 1e-9))
+
+
 def measure(
     run: Callable[[], object],
     world: World,
@@ -165,27 +200,44 @@ def measure(
     *,
     batching: Batching = EAGER,
     clock: PhaseClock | None = None,
+    ran_s: float | None = None,
 ) -> Measurement:
-    """Warm up, choose K (unless given) from a batch made as the samples' are, make the
-    sample's batch, resync the ranks, then sample until a stop rule fires.
+    """Warm up (`ran_s`: see `warm_up`), choose K (unless given) from a batch made as
+    the samples' are, make the sample's batch, resync the ranks, then sample until a stop
+    rule fires.
 
     Each rank sees the same slowest-rank times, and the time budget is judged on the
     slowest rank's clock, so every rank stops after the same sample. Every rank's own
     times are gathered once, at the end.
 
-    Making a batch can take each rank its own time (a graph capture does), so the ranks
-    meet at a barrier right after each (the calibration's and the samples') and the time
-    budget starts after the samples' one, as nccl-tests does
-    after instantiating its graph (src/common.cu, BenchTime: "Resync CPU, restart timing,
-    launch cuda graph": Barrier(args); tim.reset()). Without it the first sample's
-    slowest rank would carry the ranks' capture-time skew.
+    An operation that took a sample's minimum during the warm-up is calibrated on one
+    operation, not two, and (eager) one that took twice that is not calibrated at all: K
+    is 1. Making a batch can take each rank its own time (a graph capture does), so the
+    ranks meet at a barrier right after a captured one (the calibration's and the
+    samples') and the time budget starts after the samples' one, as nccl-tests does after
+    instantiating its graph (src/common.cu, BenchTime: "Resync CPU, restart timing, launch
+    cuda graph": Barrier(args); tim.reset()). Without it the first sample's slowest rank
+    would carry the ranks' capture-time skew. An eager batch needs none: the barrier after
+    the warm-up, then each all_reduce of times, keep the ranks in step.
     """
     clock = clock or PhaseClock()
     timer = make_timer(world.device)
+    rule = StopRule(  # made before any timing: it looks up what it needs now
+        min_samples=timing.min_samples,
+        max_samples=timing.max_samples,
+        target_ci=timing.target_ci,
+        max_seconds=timing.max_seconds,
+    )
     calibration_ops = 0 if iters is not None else max(1, min(CALIBRATION_OPS, timing.warmup))
+    min_sample_s = timing.min_sample_ms / 1e3
     with clock("warmup"):
-        for _ in range(timing.warmup - calibration_ops):
-            run()
+        op_s, done = warm_up(run, timing.warmup - calibration_ops, world, timer, ran_s)
+        if iters is None and not batching.captured and op_s >= CLEARLY_ONE * min_sample_s:
+            iters = 1  # nothing to calibrate: one operation outlasts a sample's minimum
+            for _ in range(min(calibration_ops, warm_ops(op_s) - done)):
+                run()  # the calibration's share of the warm-up, untimed
+    if op_s >= min_sample_s:
+        calibration_ops = min(calibration_ops, 1)
     with clock("barrier"):
         synchronize(world.device)
         world.barrier()
@@ -198,6 +250,18 @@ def measure(
             )
         iters = choose_iters(slowest, timing)
     batch = _ready(batching, run, iters, world, clock)
+    return _sample(batch, iters, timer, world, clock, rule)
+
+
+def _sample(
+    batch: Callable[[], None],
+    iters: int,
+    timer: Timer,
+    world: World,
+    clock: PhaseClock,
+    rule: StopRule,
+) -> Measurement:
+    """Samples of `batch` until `rule` ends them; every rank's own times gathered last."""
     started = time.perf_counter()
     mine: list[float] = []
     slowest_times: list[float] = []
@@ -206,14 +270,7 @@ def measure(
         mine.append(own)
         slowest_times.append(slowest)
         with clock("stop_rule"):
-            reason = stop_reason(
-                slowest_times,
-                elapsed,
-                min_samples=timing.min_samples,
-                max_samples=timing.max_samples,
-                target_ci=timing.target_ci,
-                max_seconds=timing.max_seconds,
-            )
+            reason = rule.add(slowest, elapsed)
         if reason:
             with clock("gather"):
                 rank_samples = world.gather_floats(mine).numpy().T  # [sample, rank]
@@ -227,81 +284,15 @@ def _ready(
     making it ran out of memory on any), the ranks in step again after it.
 
     A captured graph is replayed once, untimed, after the ranks agree: its first replay
-    uploads it to the device, which no sample should carry.
+    uploads it to the device, which no sample should carry. Only then do the ranks meet
+    at a barrier: making an eager batch takes no time.
     """
-    if batching.captured:
-        with clock("capture"):
-            batch = agree_or_skip(world, "graph capture", lambda: batching.make(run, iters))
-            batch()
-    else:
-        batch = batching.make(run, iters)
+    if not batching.captured:
+        return batching.make(run, iters)
+    with clock("capture"):
+        batch = agree_or_skip(world, "graph capture", lambda: batching.make(run, iters))
+        batch()
     with clock("barrier"):
         synchronize(world.device)
         world.barrier()
     return batch
-
-
-class AllocatorStats(Protocol):
-    """What `DeviceMemory` reads from a device's allocator (CUDA's caching allocator)."""
-
-    def synchronize(self) -> None: ...
-
-    def allocated(self) -> int: ...
-
-    def peak(self) -> int: ...
-
-    def reset_peak(self) -> None: ...
-
-
-class CudaAllocator:
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-
-    def synchronize(self) -> None:
-        torch.cuda.synchronize(self.device)
-
-    def allocated(self) -> int:
-        return torch.cuda.memory_allocated(self.device)
-
-    def peak(self) -> int:
-        return torch.cuda.max_memory_allocated(self.device)
-
-    def reset_peak(self) -> None:
-        torch.cuda.reset_peak_memory_stats(self.device)
-
-
-class DeviceMemory:
-    """A sweep's device memory: each point's temporary bytes, and the peak of the whole
-    sweep, although measuring the former resets the allocator's peak each time.
-
-    Only CUDA's caching allocator reports these (NCCL's own buffers are outside it); on
-    other devices both are unknown (None, NaN), never a guess.
-    """
-
-    def __init__(self, stats: AllocatorStats | None) -> None:
-        self._stats = stats
-        self._peak_before_reset = 0
-
-    @classmethod
-    def of(cls, device: torch.device) -> DeviceMemory:
-        return cls(CudaAllocator(device) if device.type == "cuda" else None)
-
-    def temporary_bytes(self, run: Callable[[], object]) -> int | None:
-        """Peak memory one operation allocates beyond what is already allocated (its inputs
-        and outputs): the hidden flat buffer of a list form, for instance."""
-        stats = self._stats
-        if stats is None:
-            return None
-        stats.synchronize()
-        before = stats.allocated()
-        self._peak_before_reset = max(self._peak_before_reset, stats.peak())
-        stats.reset_peak()
-        run()
-        stats.synchronize()
-        return stats.peak() - before
-
-    def sweep_peak(self) -> float:
-        """The most ever allocated at once since this process started."""
-        if self._stats is None:
-            return math.nan
-        return float(max(self._peak_before_reset, self._stats.peak()))

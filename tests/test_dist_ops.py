@@ -9,10 +9,10 @@ import torch
 from distworld import run_world
 
 from commbench.buffers import Arena
+from commbench.check import check
 from commbench.ops import REGISTRY, bind
 from commbench.ops.base import GroupContext
 from commbench.point import Point
-from commbench.runner import check
 
 DTYPES = ("bfloat16", "float16", "float32")
 TOKENS = (1, 5, 8, 13)  # 1, 5 and 13 are uneven for every tp above 1

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from cli_helpers import TINY_SWEEP, commbench, srun_like, tiny_config
 
-from commbench.faults import EXIT_INCOMPLETE, EXIT_INTERRUPTED, WATCHDOG_GRACE
+from commbench.errors import ExitCode
+from commbench.faults import WATCHDOG_GRACE
 from commbench.results import KEY_COLUMNS
 
 ROUNDS = 3
@@ -95,7 +96,7 @@ def test_ctrl_c_stops_cleanly_then_resume_measures_only_the_rest(tmp_path: Path)
     wait_for_rounds(run, 8, [proc])
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: every process of the group
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == EXIT_INTERRUPTED, stderr
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
     assert f"run the same command with --resume {run}" in stderr
     assert "Traceback" not in stderr
     meta = json.loads((run / "meta.json").read_text())
@@ -132,7 +133,7 @@ def test_a_dead_or_hung_peer_ends_every_other_rank(tmp_path: Path, fault: str) -
             proc.kill()
     for rank, proc in ((0, procs[0]), (2, procs[2])):
         stderr = (tmp_path / f"rank{rank}.err").read_text()
-        assert proc.returncode == EXIT_INCOMPLETE, stderr
+        assert proc.returncode == ExitCode.INCOMPLETE, stderr
         assert f"commbench: error: rank {rank}: " in stderr and "(round " in stderr
         assert "Traceback" not in stderr
     assert f"--resume {run}" in (tmp_path / "rank0.err").read_text()
@@ -271,7 +272,9 @@ with Watchdog(float(sys.argv[1]), last_word) as dog:
 """
 
 
-@pytest.mark.parametrize(("beats", "stuck", "code"), [(20, 0.0, 0), (20, 60.0, EXIT_INCOMPLETE)])
+@pytest.mark.parametrize(
+    ("beats", "stuck", "code"), [(20, 0.0, 0), (20, 60.0, ExitCode.INCOMPLETE)]
+)
 def test_watchdog_ends_a_process_stuck_past_its_timeout(
     beats: int, stuck: float, code: int
 ) -> None:
@@ -293,5 +296,5 @@ def test_a_rank_whose_peers_never_come_gives_up_after_the_timeout(tmp_path: Path
     procs[1].kill()  # rank 1 never joins
     procs[0].wait(timeout=5 + MARGIN)
     stderr = (tmp_path / "rank0.err").read_text()
-    assert procs[0].returncode == EXIT_INCOMPLETE, stderr
+    assert procs[0].returncode == ExitCode.INCOMPLETE, stderr
     assert "commbench: error: rank 0: could not join the world within --timeout 5 s" in stderr

@@ -10,12 +10,13 @@ import pytest
 from commbench.stats import (
     POWER,
     Spread,
+    StopRule,
+    ci_ranks_upto,
     detectable_shift,
     history_spread,
     judge_shift,
     median_ci,
     pool,
-    stop_reason,
     summarize,
     tukey_outliers,
 )
@@ -45,16 +46,102 @@ def test_tukey_outliers_counts_far_points() -> None:
     assert tukey_outliers([10, 11, 10, 12, 11, 10]) == 0
 
 
+def _first_stop(samples: list[float], elapsed: list[float], **rules) -> tuple[int, str] | None:
+    """(how many samples were taken, which rule) when a StopRule fed these ends sampling."""
+    rule = StopRule(**rules)
+    for count, (sample, seconds) in enumerate(zip(samples, elapsed, strict=True), start=1):
+        if reason := rule.add(sample, seconds):
+            return count, reason
+    return None
+
+
 def test_stop_rules() -> None:
     rules = {"min_samples": 5, "max_samples": 20, "target_ci": 0.02, "max_seconds": 1.0}
     tight = [100.0, 100.1, 99.9, 100.0, 100.05, 99.95, 100.0, 100.02]
     noisy = [100.0, 150.0, 80.0, 120.0, 95.0, 130.0]
-    assert stop_reason(tight[:4], 0.1, **rules) is None  # below min_samples
-    assert stop_reason(tight, 0.1, **rules) == "ci"
-    assert stop_reason(noisy, 0.1, **rules) is None
-    assert stop_reason(noisy, 1.5, **rules) == "max_seconds"
-    assert stop_reason(noisy * 4, 0.1, **rules) == "max_samples"
-    assert stop_reason(noisy[:3], 9.0, **rules) is None  # the budget never undercuts the floor
+    assert _first_stop(tight, [0.1] * 8, **rules) == (6, "ci")  # the first count with a CI
+    assert _first_stop(noisy, [0.1] * 6, **rules) is None
+    assert _first_stop(noisy, [0.1] * 5 + [1.5], **rules) == (6, "max_seconds")
+    assert _first_stop(noisy * 4, [0.1] * 24, **rules) == (20, "max_samples")
+    assert _first_stop(noisy[:3], [9.0] * 3, **rules) is None  # the budget never undercuts 5
+
+
+def _old_stop_reason(samples, elapsed_s, *, min_samples, max_samples, target_ci, max_seconds):
+    """The stop rule as it was computed before issue 16: from all the samples, after each
+    new one, with scipy's own interval (quantile_test) and numpy's median."""
+    from scipy.stats import quantile_test
+
+    if len(samples) < min_samples:
+        return None
+    interval = quantile_test(np.asarray(samples), p=0.5).confidence_interval(0.95)
+    if math.isfinite(interval.low) and math.isfinite(interval.high):
+        median = float(np.median(samples))
+        if max(median - interval.low, interval.high - median) <= target_ci * median:
+            return "ci"
+    if len(samples) >= max_samples:
+        return "max_samples"
+    if elapsed_s >= max_seconds:
+        return "max_seconds"
+    return None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_incremental_stop_rule_decides_as_the_whole_computation_did(seed: int) -> None:
+    """Sample by sample, on noisy, tied, drifting and heavy-tailed sequences under random
+    rules: the same decision after every sample as the old computation, until it stops."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    shapes = [
+        rng.lognormal(0, 0.05 * (1 + seed % 4), n),
+        np.round(rng.lognormal(0, 0.05, n), 2),  # ties
+        1 + np.linspace(0, 0.2, n) + rng.normal(0, 0.01, n),  # drift
+        1 + rng.pareto(1.5, n) * 0.01,  # heavy tail
+    ]
+    for samples in shapes:
+        elapsed = np.cumsum(rng.uniform(0, 0.02, n))
+        rules = {
+            "min_samples": int(rng.integers(2, 8)),
+            "max_samples": int(rng.integers(5, n)),
+            "target_ci": float(rng.choice([0.003, 0.01, 0.03])),
+            "max_seconds": float(rng.uniform(0.5, 4)),
+        }
+        rule = StopRule(**rules)
+        for count in range(1, n + 1):
+            old = _old_stop_reason(list(samples[:count]), elapsed[count - 1], **rules)
+            assert rule.add(float(samples[count - 1]), elapsed[count - 1]) == old, count
+            if old:
+                break
+
+
+def test_the_incremental_stop_rule_ends_by_every_rule() -> None:
+    """Each rule ends sampling somewhere, as the old computation has it."""
+    rng = np.random.default_rng(0)
+    noisy = list(rng.lognormal(0, 0.5, 40))
+    tight = list(rng.lognormal(0, 0.001, 40))
+    elapsed = [0.01 * i for i in range(40)]
+    cases = [
+        (tight, {"min_samples": 5, "max_samples": 40, "target_ci": 0.01, "max_seconds": 99.0}),
+        (noisy, {"min_samples": 5, "max_samples": 10, "target_ci": 0.001, "max_seconds": 99.0}),
+        (noisy, {"min_samples": 5, "max_samples": 40, "target_ci": 0.001, "max_seconds": 0.1}),
+    ]
+    for (samples, rules), expected in zip(cases, ("ci", "max_samples", "max_seconds"), strict=True):
+        count, reason = _first_stop(samples, elapsed, **rules)
+        assert reason == expected
+        assert _old_stop_reason(samples[:count], elapsed[count - 1], **rules) == expected
+        assert _old_stop_reason(samples[: count - 1], elapsed[count - 2], **rules) is None
+
+
+def test_the_rank_table_is_scipys_quantile_test_for_every_count() -> None:
+    """The ranks a StopRule looks up, for every count up to 300, are scipy's own."""
+    from scipy.stats import quantile_test
+
+    for n, ranks in enumerate(ci_ranks_upto(300)):
+        if n < 2:
+            assert ranks is None
+            continue
+        interval = quantile_test(np.arange(n, dtype=float), p=0.5).confidence_interval(0.95)
+        finite = math.isfinite(interval.low) and math.isfinite(interval.high)
+        assert ranks == ((int(interval.low), int(interval.high)) if finite else None), n
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 6, 7, 12, 30, 31, 200])

@@ -12,7 +12,8 @@ import torch.distributed as dist
 from distworld import run_world
 
 from commbench.config import TimingConfig
-from commbench.timing import Batching, DeviceMemory, measure
+from commbench.memory import DeviceMemory
+from commbench.timing import WARMUP_S, Batching, HostTimer, measure, warm_up
 
 REPLAY_OP_S = 0.01  # what one operation costs in the slow "replay" below
 
@@ -131,3 +132,45 @@ def test_without_an_allocator_nothing_is_guessed() -> None:
     memory = DeviceMemory.of(torch.device("cpu"))
     assert memory.temporary_bytes(lambda: None) is None
     assert memory.sweep_peak() != memory.sweep_peak()  # NaN
+
+
+def _warm_up_counts(world) -> dict[str, int]:
+    """How many operations warm_up runs for a 60 ms operation and for a fast one, after
+    an operation of 60 ms that just ran (the check's), and how many measure runs in all
+    for the slow one (K, and the operations)."""
+    tensor = torch.ones(4)
+    counts = {"slow": 0, "fast": 0, "after": 0, "measured": 0}
+
+    def op(kind: str) -> None:
+        dist.all_reduce(tensor)
+        counts[kind] += 1
+        if kind != "fast":
+            time.sleep(SLOW_OP_S)
+
+    warm_up(lambda: op("slow"), 5, world, HostTimer())
+    warm_up(lambda: op("fast"), 5, world, HostTimer())
+    warm_up(lambda: op("after"), 5, world, HostTimer(), ran_s=SLOW_OP_S)
+    timing = TimingConfig(
+        warmup=5,
+        min_sample_ms=SLOW_OP_S * 1e3 / 2.5,  # one operation is K = 1, clearly
+        max_iters=1000,
+        min_samples=3,
+        max_samples=3,
+        target_ci=0.5,
+        max_seconds=30,
+    )
+    counts["K"] = measure(lambda: op("measured"), world, timing).iters
+    return counts
+
+
+SLOW_OP_S = 0.06
+
+
+@pytest.mark.dist
+def test_a_warm_up_of_slow_operations_ends_once_it_has_lasted_long_enough() -> None:
+    """Five operations asked for: two 60 ms ones pass WARMUP_S (0.1 s), on every rank
+    alike, the check's one included; a fast operation gets all five. An operation that
+    clearly lasts a sample is not calibrated: K = 1, and 2 + 3 samples' operations."""
+    assert WARMUP_S < 2 * SLOW_OP_S
+    expected = {"slow": 2, "fast": 5, "after": 1, "measured": 2 + 3, "K": 1}
+    assert run_world(2, _warm_up_counts) == [expected, expected]

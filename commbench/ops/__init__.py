@@ -33,6 +33,7 @@ class Footprint:
 
     buffers: int  # its own buffers: views of the arena
     hidden: int  # what the backend allocates at every call: a list form's flat buffer
+    output: int = 0  # its output, as the check's expected values need it again
 
     @property
     def total(self) -> int:
@@ -44,7 +45,8 @@ def footprint(point: Point, ctx: GroupContext) -> Footprint:
     arena = Arena(META)
     variant = REGISTRY[point.collective].variants[point.variant]
     bound = variant(point, replace(ctx, device=META), arena)
-    return Footprint(arena.used, bound.hidden_bytes)
+    output = bound.output.numel() * bound.output.element_size()
+    return Footprint(arena.used, bound.hidden_bytes, output)
 
 
 def bind(point: Point, ctx: GroupContext, arena: Arena, need: int | None = None) -> Bound:

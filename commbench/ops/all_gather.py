@@ -38,7 +38,7 @@ def _gather_parts(point: Point, ctx: GroupContext, sizes: list[int]):
     """The pattern each rank contributes, and the function that fills our own part."""
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
 
-    def part(group_rank: int) -> torch.Tensor:
+    def part(group_rank: int, out: torch.Tensor | None = None) -> torch.Tensor:
         return pattern(
             ctx.ranks[group_rank],
             sizes[group_rank],
@@ -47,10 +47,13 @@ def _gather_parts(point: Point, ctx: GroupContext, sizes: list[int]):
             GATHER_AMPLITUDE,
             point,
             ctx.device,
+            out,
         )
 
-    def expected() -> torch.Tensor:
-        return torch.cat([part(r) for r in range(ctx.size)])
+    def expected(out: torch.Tensor) -> torch.Tensor:
+        for group_rank, (offset, size) in enumerate(zip(offsets, sizes, strict=True)):
+            part(group_rank, out[offset : offset + size])
+        return out
 
     return part, expected
 
@@ -101,7 +104,7 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         run=run,
         inputs=(inp,),
         output=output,
-        fill=lambda: inp.copy_(part(ctx.rank)),
+        fill=lambda: part(ctx.rank, inp),
         expected=expected,
         padded_tokens=point.tokens,
         api=api,
@@ -123,7 +126,7 @@ def tensor_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
         run=lambda: gather(output, inp, group=ctx.group),
         inputs=(inp,),
         output=output,
-        fill=lambda: inp.copy_(part(ctx.rank)),
+        fill=lambda: part(ctx.rank, inp),
         expected=expected,
         padded_tokens=tokens,
         api=api,

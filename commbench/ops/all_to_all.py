@@ -86,7 +86,7 @@ class Exchange:
             chunk[: len(rows)].copy_(rows)
             chunk[len(rows) :].zero_()
 
-    def expected(self, capacity: int | None = None) -> torch.Tensor:
+    def expected(self, out: torch.Tensor, capacity: int | None = None) -> torch.Tensor:
         """What we must receive: each peer's rows in rank order, each chunk padded with
         zeros to `capacity` rows when given."""
         parts = []
@@ -95,7 +95,7 @@ class Exchange:
             parts.append(rows)
             if capacity is not None:
                 parts.append(rows.new_zeros((capacity - len(rows), self.point.hidden)))
-        return torch.cat(parts)
+        return torch.cat(parts, out=out)
 
 
 def dispatch(point: Point, ctx: GroupContext) -> Exchange:
@@ -182,7 +182,7 @@ def padded_variant(exchange: Exchange, arena: Arena) -> Bound:
         inputs=(inp,),
         output=output,
         fill=lambda: exchange.fill(ins),
-        expected=lambda: exchange.expected(capacity),
+        expected=lambda out: exchange.expected(out, capacity),
         padded_tokens=point.tokens,
         api="all_to_all_single",
     )

@@ -52,7 +52,9 @@ class Bound:
     inputs: tuple[torch.Tensor, ...]
     output: torch.Tensor
     fill: Callable[[], None]  # write the check pattern into the inputs
-    expected: Callable[[], torch.Tensor]  # what `output` must equal after one `run`
+    # What `output` must equal after one `run`, written into the tensor given (of the
+    # output's shape and dtype) and returned: the caller owns the memory (commbench/check.py).
+    expected: Callable[[torch.Tensor], torch.Tensor]
     padded_tokens: int
     api: str  # the torch.distributed call that was measured
     padded_vocab: int = 0  # logits_gather: the vocab actually moved (a multiple of tp)
@@ -106,21 +108,73 @@ def padded(tokens: int, parts: int) -> int:
 
 
 def pattern(
-    seed: int, rows: int, first_row: int, hidden: int, amplitude: int, point: Point, device
+    seed: int,
+    rows: int,
+    first_row: int,
+    hidden: int,
+    amplitude: int,
+    point: Point,
+    device,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Small integers that depend on (seed rank, row, column): exact in every dtype.
 
     Values lie in [-amplitude, amplitude]; distinct coefficients for row, column and
     rank make a chunk written to the wrong place or from the wrong rank show up. The value
-    is (row * 7919 + column * 31 + seed * 1009) mod (2 * amplitude + 1) - amplitude, built
-    from the row and column terms reduced first, so the [rows, hidden] work is one int16
-    add and remainder: the check stays cheap beside the timing even at prefill sizes.
+    is (row * 7919 + column * 31 + seed * 1009) mod (2 * amplitude + 1) - amplitude: a row
+    depends on its row term (row * 7919 + seed * 1009) mod (2 * amplitude + 1) alone, so
+    past that many rows every row is a copy of one of a small table's, and the pattern is
+    that table's rows gathered (one copy per row, written into `out` when given): the check
+    stays cheap beside the timing even at prefill sizes.
     """
     modulus = 2 * amplitude + 1
+    terms = _row_terms(seed, rows, first_row, modulus, device)
+    if rows <= modulus:
+        values = _pattern_rows(terms, hidden, modulus, amplitude, point, device)
+        return values if out is None else out.copy_(values)
+    table = _pattern_rows(
+        torch.arange(modulus, device=device), hidden, modulus, amplitude, point, device
+    )
+    return torch.index_select(table, 0, terms, out=out)
+
+
+ADD_BLOCK_ROWS = 256  # rows `add_pattern` gathers at a time: a buffer that stays in cache
+
+
+def add_pattern(
+    out: torch.Tensor, seed: int, first_row: int, amplitude: int, point: Point
+) -> torch.Tensor:
+    """`out += pattern(seed, len(out) rows from first_row)`, through a buffer of a few
+    rows: the expected sums of the reducing collectives allocate nothing as large as `out`
+    (a large allocation's first touch costs more than the gather itself on CPU)."""
+    rows, hidden = out.shape
+    modulus = 2 * amplitude + 1
+    terms = _row_terms(seed, rows, first_row, modulus, out.device)
+    table = _pattern_rows(
+        torch.arange(modulus, device=out.device), hidden, modulus, amplitude, point, out.device
+    )
+    buffer = torch.empty((min(rows, ADD_BLOCK_ROWS), hidden), dtype=out.dtype, device=out.device)
+    for start in range(0, rows, ADD_BLOCK_ROWS):
+        block = out[start : start + ADD_BLOCK_ROWS]
+        gathered = buffer[: len(block)]
+        torch.index_select(table, 0, terms[start : start + len(block)], out=gathered)
+        block += gathered
+    return out
+
+
+def _row_terms(seed: int, rows: int, first_row: int, modulus: int, device) -> torch.Tensor:
     row = torch.arange(first_row, first_row + rows, device=device, dtype=torch.int64)
-    row = ((row * 7919 + seed * 1009) % modulus).to(torch.int16)
+    return (row * 7919 + seed * 1009) % modulus
+
+
+def _pattern_rows(
+    terms: torch.Tensor, hidden: int, modulus: int, amplitude: int, point: Point, device
+) -> torch.Tensor:
+    """The pattern's rows for the given row terms: (term + column * 31) mod modulus -
+    amplitude, the column terms reduced first so the [rows, hidden] work is one int16 add
+    and remainder."""
     col = ((torch.arange(hidden, device=device, dtype=torch.int64) * 31) % modulus).to(torch.int16)
-    mixed = row[:, None] + col[None, :]  # < 2 * modulus <= 1026: int16 holds it
+    mixed = terms.to(torch.int16)[:, None] + col[None, :]  # < 2 * modulus <= 1026: int16 holds it
     return (mixed.remainder_(modulus).sub_(amplitude)).to(DTYPES[point.dtype])
 
 

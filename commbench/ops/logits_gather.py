@@ -41,7 +41,7 @@ def _expected(point: Point, ctx: GroupContext, widths: list[int]):
         width = widths[group_rank]
         return pattern(seed, point.tokens, 0, width, GATHER_AMPLITUDE, point, ctx.device)
 
-    return part, lambda: torch.cat([part(r) for r in range(ctx.size)], dim=1)
+    return part, lambda out: torch.cat([part(r) for r in range(ctx.size)], dim=1, out=out)
 
 
 def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:

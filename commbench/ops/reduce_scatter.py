@@ -11,6 +11,7 @@ from commbench.ops.base import (
     Bound,
     Collective,
     GroupContext,
+    add_pattern,
     flat_bytes,
     gather_factor,
     padded,
@@ -32,14 +33,14 @@ def _buffers(point: Point, ctx: GroupContext, arena: Arena, tokens: int) -> dict
     output = arena.empty((sizes[ctx.rank], point.hidden), dtype)
 
     def fill() -> None:
-        inp.copy_(pattern(ctx.global_rank, tokens, 0, point.hidden, amplitude, point, ctx.device))
+        pattern(ctx.global_rank, tokens, 0, point.hidden, amplitude, point, ctx.device, inp)
 
-    def expected() -> torch.Tensor:
-        rows = sizes[ctx.rank]  # summed in the dtype itself: exact, see EXACT_LIMIT
-        return sum(
-            pattern(src, rows, first_row, point.hidden, amplitude, point, ctx.device)
-            for src in ctx.ranks
-        )
+    def expected(out: torch.Tensor) -> torch.Tensor:
+        first, *others = ctx.ranks  # summed in the dtype itself: exact, see EXACT_LIMIT
+        pattern(first, len(out), first_row, point.hidden, amplitude, point, ctx.device, out)
+        for src in others:
+            add_pattern(out, src, first_row, amplitude, point)
+        return out
 
     return {"inputs": (inp,), "output": output, "fill": fill, "expected": expected}
 
