@@ -143,8 +143,10 @@ def test_sweep_with_nproc_writes_consistent_files(local_run: SharedRun, tmp_path
     report = commbench("report", str(out), "--markdown", str(markdown))
     assert report.returncode == 0, report.stderr
     assert "Summary (local, gloo, world 2)" in report.stdout
-    # the whole summary the sweep printed, every table and line, from the files alone
-    assert report.stdout.strip() and report.stdout in done.stdout
+    assert_every_row_reported(report.stdout, pd.read_csv(out / "results.csv"))
+    # the summary the sweep printed before its phase table, from the files alone
+    summary = done.stdout[: done.stdout.index("Time per phase (rank 0)")]
+    assert summary[: summary.rfind("\n") + 1].endswith(report.stdout)
     assert_issue_ready(out, markdown)
     for fmt, schema in (("bencher", BMF_SCHEMA), ("github", GITHUB_BENCHMARK_SCHEMA)):
         exported = commbench_here("export", str(out), "--format", fmt)
@@ -178,6 +180,19 @@ def test_the_stop_rule_check_catches_a_round_stopped_early(
     rounds.to_csv(run / "rounds.csv", index=False)
     with pytest.raises(AssertionError):
         assert_stopped_by_the_rule(run, min_samples=3, max_samples=8, target_ci=0.5)
+
+
+def assert_every_row_reported(text: str, results: pd.DataFrame) -> None:
+    """A table line per shape: list vs tensor with their ratio, all_reduce alone."""
+    lines = [line for line in text.splitlines() if line.startswith("│")]
+    assert len(lines) == len(results) - len(results[results["variant"] == "list"])
+    shape = ["collective", "dtype", "tokens", "tp"]
+    times = results.pivot_table(index=shape, columns="variant", values="time_us")
+    paired = times.dropna()
+    assert len(paired) == 8  # all_gather and reduce_scatter: 2 dtypes x 2 token counts
+    for (_, _, tokens, _), row in paired.iterrows():
+        ratio = f"{row['list'] / row['tensor']:.2f}x"
+        assert any(f"│ {tokens:>6} │" in line and ratio in line for line in lines), ratio
 
 
 def assert_issue_ready(run: Path, markdown: Path) -> None:
