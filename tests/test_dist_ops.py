@@ -16,8 +16,6 @@ from commbench.ops.base import GroupContext
 from commbench.point import Point
 from commbench.runner import check
 
-pytestmark = pytest.mark.xdist_group("dist-ops-worlds")  # one worker makes the worlds once
-
 DTYPES = ("bfloat16", "float16", "float32")
 TOKENS = (1, 5, 8, 13)  # 1, 5 and 13 are uneven for every tp above 1
 HIDDEN = 24
