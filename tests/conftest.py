@@ -58,16 +58,3 @@ def forced_run(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
         env=USER_ENV,  # the gate compares the recorded NCCL settings: the same user's
     )  # fmt: skip
     return SharedRun(out, done, root, frozenset())
-
-
-# Fixtures whose one run or world several tests share: under pytest-xdist (`make test` runs
-# two workers), the tests that use one go to the same worker, so it is made once.
-# (test_dist_ops's shared worlds group that module's tests alike.)
-SHARED_FIXTURES = {"local_run": "shared-runs", "forced_run": "shared-runs"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        groups = {SHARED_FIXTURES[name] for name in item.fixturenames if name in SHARED_FIXTURES}
-        for group in groups:
-            item.add_marker(pytest.mark.xdist_group(group))
