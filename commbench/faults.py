@@ -38,13 +38,21 @@ class Watchdog:
 
     `beat(where)` marks progress (a collective completed) and says what runs now;
     `on_expire(where, idle_s)` runs on the watchdog thread, then the process exits
-    with ExitCode.INCOMPLETE: the main thread is stuck in the backend and cannot.
+    with ExitCode.INCOMPLETE: the main thread is stuck in the backend and cannot. Idle time
+    is read from `clock` (tests pass one they advance themselves); the thread only
+    decides how often it looks.
     """
 
-    def __init__(self, timeout_s: float, on_expire: Callable[[str, float], None]) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        on_expire: Callable[[str, float], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._limit = timeout_s * WATCHDOG_GRACE
         self._on_expire = on_expire
-        self._last = time.monotonic()
+        self._clock = clock
+        self._last = clock()
         self._where = "start-up"
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="commbench-watchdog", daemon=True)
@@ -58,13 +66,13 @@ class Watchdog:
         self._thread.join()
 
     def beat(self, where: str | None = None) -> None:
-        self._last = time.monotonic()
+        self._last = self._clock()
         if where is not None:
             self._where = where
 
     def _watch(self) -> None:
         while not self._done.wait(min(1.0, self._limit / 10)):
-            idle = time.monotonic() - self._last
+            idle = self._clock() - self._last
             if idle > self._limit:
                 try:
                     self._on_expire(self._where, idle)

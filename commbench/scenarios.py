@@ -100,10 +100,10 @@ def padding_cost(results: pd.DataFrame) -> pd.DataFrame:
     (`cost`, above 1: padding to capacity is slower) and the bytes it moves over the
     routed ones (`bytes_ratio`)."""
     passed = measured(results)
+    if not {"padded", "tensor"} <= set(passed["variant"]):  # before the costly pivot
+        return pd.DataFrame()
     shape = [*SPLIT, "hidden", "tokens"]
     times = passed.pivot_table(index=shape, columns="variant", values="time_us", aggfunc="first")
-    if not {"padded", "tensor"} <= set(times.columns):
-        return pd.DataFrame()
     padded = passed[passed["variant"] == "padded"].set_index(shape)
     table = pd.DataFrame(
         {
@@ -142,12 +142,12 @@ def round_trip(results: pd.DataFrame) -> pd.DataFrame:
     """reduce_scatter + all_gather (what DP attention does around the norm) next to one
     all_reduce of the same [T, H], per variant where both halves were measured."""
     passed = measured(results)
+    if "all_reduce" not in set(passed["collective"]):  # before the costly pivot
+        return pd.DataFrame()
     shape = ["tp", "dp", "dtype", "hidden", "tokens"]
     times = passed.pivot_table(
         index=shape, columns=["collective", "variant"], values="time_us", aggfunc="first"
     )
-    if "all_reduce" not in times.columns.get_level_values(0):
-        return pd.DataFrame()
     table = pd.DataFrame({"all_reduce us": times[("all_reduce", "tensor")]})
     for variant in ("list", "tensor"):
         halves = [("reduce_scatter", variant), ("all_gather", variant)]

@@ -1,10 +1,15 @@
-"""Run the real CLI in a subprocess, as a user would."""
+"""Run the real CLI: in a subprocess, as a user would, or in this process through the
+same entry point where only the command's own work is under test (argument validation:
+an interpreter start each would cost more than the rest of the suite's unit tests)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the tree whose commbench the tests run
@@ -15,19 +20,50 @@ hidden = [32]
 dtypes = ["bfloat16", "float32"]
 [timing]
 warmup = 1
-min_sample_ms = 1.0
-max_iters = 20
+min_sample_ms = 1000.0
+max_iters = 3
 min_samples = 3
 max_samples = 4
 target_ci = 0.5
 max_seconds = 0.2
 """
+# No tiny operation lasts a third of a second: K is max_iters on any machine, so a row's
+# `iters` is known (a calibration that always chose K = 1 would show).
+TINY_ITERS = 3
+# What the shared runs add: rounds of up to 8 samples, so the stop rule can stop on the
+# confidence interval (6 samples at least) and every row has one.
+SHARED_FLAGS = ["--rounds", "2", "--max-samples", "8"]
+
+# Every secret, and the name that is not allowlisted, carries the marker "s3cr3t".
+ALLOWLISTED_SECRETS = {
+    "NCCL_FAKE_TOKEN": "abc-s3cr3t",  # a secret name
+    "NCCL_PROXY_URL": "https://alice:s3cr3t@proxy.example:3128",  # credentials in a URL
+    "CUDA_FAKE_SETTING": "hf_AbCdEfGhIjKlMnOps3cr3tQrStUvWx",  # a token
+}
+UNLISTED = {"MY_PASSWORD_S3CR3T": "plain"}
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A real sweep that several tests read, each for a different thing: they must not
+    change it (write next to it, in their own tmp_path)."""
+
+    path: Path  # the run directory
+    done: subprocess.CompletedProcess  # the sweep's CompletedProcess
+    root: Path  # the only tree the sweep may write to: cwd, HOME, TMPDIR, config, run
+    written: frozenset[Path]  # the files the sweep added under root
 
 
 def tiny_config(directory: Path) -> Path:
     path = directory / "tiny.toml"
     path.write_text(TINY_SWEEP)
     return path
+
+
+def files_under(root: Path) -> set[Path]:
+    """Every file under root. Directories are left out: torch's elastic launcher leaves its
+    (empty) log directories in TMPDIR, which is not the run's output."""
+    return {path for path in root.rglob("*") if not path.is_dir()}
 
 
 def commbench(
@@ -47,6 +83,30 @@ def commbench(
         cwd=cwd,
         env={**inherited, "PYTHONPATH": python_path, **(env or {})},
     )
+
+
+def commbench_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`commbench ARGS` run in this process (in `cwd`) by the console script's entry point
+    (`commbench.cli.main`): the same parsing, the same one-line errors and exit codes, its
+    output captured. For what needs no launch; a command that would start workers runs
+    them as the subprocess would."""
+    from commbench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, ["commbench", *args]
+    here = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    finally:
+        sys.argv = argv
+        os.chdir(here)
+    return subprocess.CompletedProcess(["commbench", *args], code, out.getvalue(), err.getvalue())
 
 
 def torchrun(

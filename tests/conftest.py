@@ -2,3 +2,59 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/distworld.py for spawned ranks too
+
+import pytest
+from cli_helpers import (
+    ALLOWLISTED_SECRETS,
+    SHARED_FLAGS,
+    UNLISTED,
+    SharedRun,
+    commbench,
+    files_under,
+    tiny_config,
+)
+
+# What the user who runs the shared sweeps has in the environment: an NCCL setting, and
+# secrets the runs must not record.
+USER_ENV = {"NCCL_DEBUG": "WARN", **ALLOWLISTED_SECRETS, **UNLISTED}
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
+    """The tiny sweep on 2 local ranks (`sweep --nproc 2`) over two rounds, labelled and
+    profiled, run as a user with secrets in the environment, from a directory of their own.
+    Its files, summary, report and exports (test_cli_sweep); what it writes and records
+    (test_security); run A of the gate's real pair."""
+    root = tmp_path_factory.mktemp("local-run")
+    cwd, home, tmp = root / "cwd", root / "home", root / "tmp"
+    for directory in (cwd, home, tmp):
+        directory.mkdir()
+    config = tiny_config(root)
+    out = root / "run"
+    before = files_under(root)
+    done = commbench(
+        "sweep", "--nproc", "2", "--config", str(config), "--out", str(out), *SHARED_FLAGS,
+        "--label", "local", "--profile-phases",
+        cwd=cwd,
+        env={"HOME": str(home), "TMPDIR": str(tmp), **USER_ENV},
+    )  # fmt: skip
+    return SharedRun(out, done, root, frozenset(files_under(root) - before))
+
+
+@pytest.fixture(scope="session")
+def forced_run(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
+    """The same sweep again, with --force, into a directory holding an earlier run and a
+    file of the user's: what --force replaces and keeps (test_faults); run B of the gate's
+    real pair (test_cli_sweep)."""
+    root = tmp_path_factory.mktemp("forced-run")
+    out = root / "b"
+    out.mkdir()
+    (out / "meta.json").write_text("{}")
+    (out / "results.csv").write_text("old\n")
+    (out / "notes.txt").write_text("mine\n")
+    config = str(tiny_config(root))
+    done = commbench(
+        "sweep", "--nproc", "2", "--config", config, "--out", str(out), *SHARED_FLAGS, "--force",
+        env=USER_ENV,  # the gate compares the recorded NCCL settings: the same user's
+    )  # fmt: skip
+    return SharedRun(out, done, root, frozenset())

@@ -59,3 +59,29 @@ def run_world(size: int, fn: Callable, *args: Any, timeout: float = 180) -> list
     errors = [value for _, ok, value in outcomes if not ok]
     assert not errors, errors[0]
     return [value for _, _, value in outcomes]
+
+
+def _each(world, fns: dict[str, Callable]) -> dict[str, tuple[bool, Any]]:
+    """Each of `fns` in turn on one world: name -> (True, result) or (False, traceback)."""
+    done = {}
+    for name, fn in fns.items():
+        try:
+            done[name] = (True, fn(world))
+        except Exception:
+            done[name] = (False, traceback.format_exc())
+    return done
+
+
+class SharedWorld:
+    """One gloo world that runs several tests' functions, one after the other: a world
+    costs every rank an interpreter and `import torch`, the functions milliseconds.
+    `world(name)` is that function's result on every rank, or its first rank's error."""
+
+    def __init__(self, size: int, fns: dict[str, Callable], timeout: float = 300) -> None:
+        self.per_rank = run_world(size, _each, fns, timeout=timeout)
+
+    def __call__(self, name: str) -> list[Any]:
+        outcomes = [done[name] for done in self.per_rank]
+        errors = [value for ok, value in outcomes if not ok]
+        assert not errors, errors[0]
+        return [value for _, value in outcomes]

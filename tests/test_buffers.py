@@ -7,7 +7,10 @@ every point of a sweep with every collective, both variants, odd token counts an
 from __future__ import annotations
 
 import itertools
+import re
+import resource
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -105,13 +108,39 @@ def test_shapes_are_those_of_the_point(world: World, plan: list[Point]):
         assert bound.output.dtype == bound.inputs[0].dtype
 
 
-def test_growing_frees_the_old_buffer_first_and_never_shrinks(world: World, plan: list[Point]):
+def test_growing_takes_what_the_largest_point_needs_and_never_shrinks(
+    world: World, plan: list[Point]
+):
     arena = Arena(torch.device("cpu"))
     largest = 0
     for point in sorted(plan, key=lambda p: footprint(p, world.split(p.tp)).buffers):
         buffers(point, world, arena)
         largest = max(largest, arena.used)
         assert arena.capacity == largest  # exactly what the largest point so far needs
+
+
+GIB = 2**30
+
+
+def _mapped_bytes() -> int:
+    """The address space this process maps now (VmSize)."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"^VmSize:\s+(\d+) kB", status, re.MULTILINE).group(1)) * 1024
+
+
+def test_growing_frees_the_old_buffer_before_taking_the_new() -> None:
+    """Growing from OLD to NEW bytes, the process never holds both: with the address
+    space capped below what both need (and above what NEW alone needs), growing works."""
+    old, new = GIB, 3 * GIB // 2
+    arena = Arena(torch.device("cpu"))
+    arena.reserve(old)  # mapped, never written: costs no memory
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (_mapped_bytes() + new - old // 2, hard))
+    try:
+        arena.reserve(new)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert arena.capacity == new
 
 
 def test_a_list_forms_hidden_flat_buffer_is_in_its_footprint(world: World, plan: list[Point]):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import commbench, tiny_config, torchrun
+from cli_helpers import commbench, commbench_here, tiny_config, torchrun
 
 from commbench.results import RESULT_COLUMNS
 from commbench.routing import route
@@ -18,7 +18,8 @@ ROUTING_FLAGS = ["--experts", "8", "--topk", "2", "--skew", "0,1.2"]
 @pytest.mark.dist
 def test_the_done_when_sweep_and_its_consumers(tmp_path: Path) -> None:
     """The issue's command (with the tiny timing budget): 24 exact rows, padded bytes never
-    below the routed ones and growing with skew; then report, plot, compare and gate."""
+    below the routed ones and growing with skew; then report, plot, compare and gate. The
+    suite's torchrun launch of a world of 4 (test_cli_sweep runs --nproc 2)."""
     out = tmp_path / "run"
     done = torchrun(
         4, "sweep", "--config", str(tiny_config(tmp_path)), "--out", str(out),
@@ -26,8 +27,11 @@ def test_the_done_when_sweep_and_its_consumers(tmp_path: Path) -> None:
         "--hidden", "256", "--tp", "2,4", "--dtypes", "bfloat16", *ROUTING_FLAGS,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Summary (") == 1  # torchrun's 4 workers: only rank 0 prints
     rows = pd.read_csv(out / "results.csv", dtype={"note": str}).fillna({"note": ""})
     assert list(rows.columns) == RESULT_COLUMNS and len(rows) == 24
+    assert set(zip(rows["tp"], rows["dp"], strict=True)) == {(2, 2), (4, 1)}
+    assert (rows["world_size"] == 4).all()
     assert (rows["check"] == "pass").all()
     assert (rows["padded_bytes"] >= rows["routed_bytes"]).all()
     for (tp, tokens), pair in rows.groupby(["tp", "tokens"]):
@@ -92,6 +96,6 @@ def test_combine_is_its_own_collective(tmp_path: Path) -> None:
     ],
 )
 def test_bad_routing_is_one_line_and_exit_2(flags: list[str], message: str) -> None:
-    done = commbench("sweep", "--nproc", "4", "--collectives", "all_to_all", *flags)
+    done = commbench_here("sweep", "--nproc", "4", "--collectives", "all_to_all", *flags)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and message in done.stderr

@@ -1,4 +1,8 @@
-"""Bad input: one line naming field and value, exit 2, no traceback, never a hang."""
+"""Bad input: one line naming field and value, exit 2, no traceback, never a hang.
+
+Each kind of bad value is refused in this process, through the CLI's entry point
+(`commbench_here`); the whole path (a fresh interpreter, a launcher, every rank, said once)
+is run end to end by the tests below that start `python -m commbench` or torchrun."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import ROOT, commbench, tiny_config, torchrun
+from cli_helpers import ROOT, commbench, commbench_here, tiny_config, torchrun
 
 from commbench.config import CONFIG_DIR
 
@@ -68,7 +72,7 @@ def _assert_one_line_error(stderr: str, expected: str) -> None:
 
 @pytest.mark.parametrize(("args", "expected"), CASES)
 def test_bad_flags_exit_2(args: list[str], expected: str) -> None:
-    done = commbench("sweep", "--nproc", "2", *args, timeout=60)
+    done = commbench_here("sweep", "--nproc", "2", *args)
     assert done.returncode == 2, done.stderr
     _assert_one_line_error(done.stderr, expected)
 
@@ -76,7 +80,7 @@ def test_bad_flags_exit_2(args: list[str], expected: str) -> None:
 def test_bad_config_file_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("tokens = [1]\nflavour = 'x'\n")
-    done = commbench("sweep", "--nproc", "2", "--config", str(config), timeout=60)
+    done = commbench_here("sweep", "--nproc", "2", "--config", str(config))
     assert done.returncode == 2
     _assert_one_line_error(done.stderr, "unknown key 'flavour'")
 
@@ -86,7 +90,7 @@ def test_every_kind_of_bad_config_file_exits_2(tmp_path: Path, text: str, expect
     config = tmp_path / "bad.toml"
     config.write_text(text)
     out = str(tmp_path / "run")
-    done = commbench("sweep", "--nproc", "2", "--config", str(config), "--out", out, timeout=120)
+    done = commbench_here("sweep", "--nproc", "2", "--config", str(config), "--out", out)
     assert done.returncode == 2, done.stderr
     _assert_one_line_error(done.stderr, expected)
 
@@ -95,15 +99,8 @@ def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "results.csv").write_text("precious\n")
-    done = commbench(
-        "sweep",
-        "--nproc",
-        "2",
-        "--config",
-        str(tiny_config(tmp_path)),
-        "--out",
-        str(out),
-        timeout=120,
+    done = commbench_here(
+        "sweep", "--nproc", "2", "--config", str(tiny_config(tmp_path)), "--out", str(out)
     )
     assert done.returncode == 2
     _assert_one_line_error(done.stderr, "already exists and is not empty")
@@ -224,3 +221,29 @@ def test_the_launcher_relays_each_line_once_and_names_a_silent_death(
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert (done.returncode, done.stderr) == expected
+
+
+BASELINE_RUN = ROOT / "results" / "baselines" / "ci-gloo-4" / "run-1"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["report", "/nonexistent/run"], "/nonexistent/run: not a run directory"),
+        (["gate", "/nonexistent/a", "/nonexistent/b"], "/nonexistent/a: not a run directory"),
+        (["compare", "/nonexistent/a"], "runs: need at least two run directories to compare"),
+        (["plot", "/nonexistent/a"], "/nonexistent/a: not a run directory"),
+        (["export", str(BASELINE_RUN), "--format", "csv"], "format: must be one of bencher"),
+        (["env", "--bogus"], "No such option: --bogus"),
+        (["presets", "extra"], "Got unexpected extra argument(s) (extra)"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else None,
+)
+def test_every_command_refuses_bad_input_in_one_line_end_to_end(
+    args: list[str], expected: str
+) -> None:
+    """Each command's refusal from a fresh interpreter: the other tests of bad input run
+    the commands in this process (the sweep's, under launchers, are above)."""
+    done = commbench(*args, timeout=120)
+    _exactly_one_line(done, expected)
+    assert done.stdout == ""

@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import jsonschema
 import pandas as pd
 import pytest
-from cli_helpers import commbench, tiny_config, torchrun
+from cli_helpers import TINY_ITERS, SharedRun, commbench, commbench_here, tiny_config
 from trackerschemas import BMF_SCHEMA, GITHUB_BENCHMARK_SCHEMA
 
 from commbench.phases import PHASES
-from commbench.results import RANK_SAMPLE_COLUMNS, RESULT_COLUMNS, SAMPLE_COLUMNS
+from commbench.results import KEY_COLUMNS, RANK_SAMPLE_COLUMNS, RESULT_COLUMNS, SAMPLE_COLUMNS
+from commbench.stats import ci_within, median_ci
 
 ELEMENT = {"bfloat16": 2, "float32": 4}
 BUS = {"all_gather": lambda n: (n - 1) / n, "reduce_scatter": lambda n: (n - 1) / n}
 BUS["all_reduce"] = lambda n: 2 * (n - 1) / n
 
 
-def assert_consistent_run(run: Path, world_size: int, rounds: int = 1) -> pd.DataFrame:
+def assert_consistent_run(
+    run: Path, world_size: int, rounds: int = 1, max_samples: int = 4
+) -> pd.DataFrame:
     results = pd.read_csv(run / "results.csv")
     samples = pd.read_csv(run / "samples.csv")
     ranks = pd.read_csv(run / "rank_samples.csv")
@@ -47,7 +51,7 @@ def assert_consistent_run(run: Path, world_size: int, rounds: int = 1) -> pd.Dat
         is_padded = row.variant == "tensor" and row.collective != "all_reduce"
         assert row.padded_tokens == (pad if is_padded else row.tokens)
         assert row.time_us_min <= row.time_us_p10 <= row.time_us <= row.time_us_p90
-        assert 3 * rounds <= row.samples <= 4 * rounds and row.iters >= 1
+        assert 3 * rounds <= row.samples <= max_samples * rounds and row.iters == TINY_ITERS
         assert row.rounds == rounds
         assert row.stop in {"ci", "max_samples", "max_seconds"}
         mine = samples[
@@ -61,6 +65,11 @@ def assert_consistent_run(run: Path, world_size: int, rounds: int = 1) -> pd.Dat
         assert sorted(set(mine["round"])) == list(range(rounds))
         assert mine["time_us"].median() == pytest.approx(row.time_us)
         assert mine["time_us"].min() == pytest.approx(row.time_us_min)
+        if row.samples >= 6:  # the 95% CI of the median over every round's samples
+            assert (row.ci_low_us, row.ci_high_us) == pytest.approx(median_ci(mine["time_us"]))
+            assert row.ci_low_us <= row.time_us <= row.ci_high_us
+        else:  # too few for one: none is made up
+            assert math.isnan(row.ci_low_us) and math.isnan(row.ci_high_us)
 
     per_sample_max = ranks.groupby([*SAMPLE_COLUMNS[:9], "sample"])["time_us"].max()
     merged = samples.set_index([*SAMPLE_COLUMNS[:9], "sample"])["time_us"]
@@ -89,47 +98,107 @@ def assert_consistent_run(run: Path, world_size: int, rounds: int = 1) -> pd.Dat
     assert memory["device_peak_bytes"] == [None] * world_size  # CPU: none reported, none made up
     assert 0 < max(memory["arena_bytes"]) < 4096  # the tiny sweep's largest point, once
     assert min(memory["rss_peak_bytes"]) > min(memory["rss_start_bytes"]) > 0
+    assert_stopped_by_the_rule(run, min_samples=3, max_samples=max_samples, target_ci=0.5)
     return results
 
 
+def assert_stopped_by_the_rule(
+    run: Path, min_samples: int, max_samples: int, target_ci: float
+) -> Counter:
+    """Each round stopped where the stop rule says, judged on the slowest-rank samples
+    the run wrote: never before its CI was narrow enough once min_samples were in, on
+    the CI only then, at max_samples only there, on the time budget only in between.
+    Returns how many rounds each rule stopped."""
+    rounds = pd.read_csv(run / "rounds.csv")
+    samples = pd.read_csv(run / "samples.csv").sort_values("sample")
+    by_round = dict(iter(samples.groupby([*KEY_COLUMNS, "round"])["time_us"]))
+    stops: Counter = Counter()
+    for row in rounds.itertuples(index=False):
+        times = by_round[tuple(getattr(row, c) for c in [*KEY_COLUMNS, "round"])].to_numpy()
+        count = len(times)
+        assert count == row.samples and min_samples <= count <= max_samples
+        assert not any(ci_within(times[:k], target_ci) for k in range(min_samples, count))
+        assert ci_within(times, target_ci) == (row.stop == "ci"), (row.stop, times)
+        if row.stop == "max_samples":
+            assert count == max_samples
+        else:
+            assert row.stop in ("ci", "max_seconds")
+            assert row.stop == "ci" or count < max_samples
+        stops[row.stop] += 1
+    return stops
+
+
 @pytest.mark.dist
-def test_sweep_with_nproc_writes_consistent_files(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    done = commbench(
-        "sweep",
-        "--nproc",
-        "2",
-        "--config",
-        str(tiny_config(tmp_path)),
-        "--out",
-        str(out),
-        "--label",
-        "local",
-        "--profile-phases",
-    )
+def test_sweep_with_nproc_writes_consistent_files(local_run: SharedRun, tmp_path: Path) -> None:
+    done, out = local_run.done, local_run.path
     assert done.returncode == 0, done.stderr
-    assert_consistent_run(out, 2)
+    assert_consistent_run(out, 2, rounds=2, max_samples=8)
     assert "Time per phase (rank 0)" in done.stdout
     assert "all_gather  tp=2 dp=1" in done.stdout
     assert "Summary (local, gloo, world 2)" in done.stdout
     assert "geometric-mean speedup" in done.stdout and "Recommendation:" in done.stdout
+    assert done.stdout.count("Summary (") == 1  # only rank 0 prints
 
-    report = commbench("report", str(out), "--markdown", str(out / "report.md"))
+    markdown = tmp_path / "report.md"
+    report = commbench("report", str(out), "--markdown", str(markdown))
     assert report.returncode == 0, report.stderr
     assert "Summary (local, gloo, world 2)" in report.stdout
-    assert_issue_ready(out)
+    assert_every_row_reported(report.stdout, pd.read_csv(out / "results.csv"))
+    # the summary the sweep printed before its phase table, from the files alone
+    summary = done.stdout[: done.stdout.index("Time per phase (rank 0)")]
+    assert summary[: summary.rfind("\n") + 1].endswith(report.stdout)
+    assert_issue_ready(out, markdown)
     for fmt, schema in (("bencher", BMF_SCHEMA), ("github", GITHUB_BENCHMARK_SCHEMA)):
-        exported = commbench("export", str(out), "--format", fmt)
+        exported = commbench_here("export", str(out), "--format", fmt)
         assert exported.returncode == 0 and exported.stderr == "", exported.stderr
         entries = json.loads(exported.stdout)
         jsonschema.validate(entries, schema, cls=jsonschema.Draft7Validator)
         assert len(entries) == len(pd.read_csv(out / "results.csv"))  # every row measured
+    smoke = commbench("export", str(out), "--format", "github")  # the same, from a new process
+    assert (smoke.returncode, smoke.stdout, smoke.stderr) == (0, exported.stdout, "")
 
 
-def assert_issue_ready(run: Path) -> None:
+def test_the_stop_rule_check_catches_a_round_stopped_early(
+    local_run: SharedRun, tmp_path: Path
+) -> None:
+    """assert_stopped_by_the_rule can fail: a round that stopped on its CI or at
+    max_samples, cut one sample short, is caught (one stopped by the time budget could
+    have stopped anywhere: the files do not say when the budget ran out)."""
+    run = tmp_path / "cut"
+    shutil.copytree(local_run.path, run)
+    rounds = pd.read_csv(run / "rounds.csv")
+    samples = pd.read_csv(run / "samples.csv")
+    cut = rounds.index[rounds["stop"] != "max_seconds"][0]
+    mine = (samples[[*KEY_COLUMNS, "round"]] == rounds.loc[cut, [*KEY_COLUMNS, "round"]]).all(
+        axis=1
+    )
+    last = samples[mine]["sample"].max()
+    samples.drop(samples.index[mine & (samples["sample"] == last)]).to_csv(
+        run / "samples.csv", index=False
+    )
+    rounds.loc[cut, "samples"] -= 1
+    rounds.to_csv(run / "rounds.csv", index=False)
+    with pytest.raises(AssertionError):
+        assert_stopped_by_the_rule(run, min_samples=3, max_samples=8, target_ci=0.5)
+
+
+def assert_every_row_reported(text: str, results: pd.DataFrame) -> None:
+    """A table line per shape: list vs tensor with their ratio, all_reduce alone."""
+    lines = [line for line in text.splitlines() if line.startswith("│")]
+    assert len(lines) == len(results) - len(results[results["variant"] == "list"])
+    shape = ["collective", "dtype", "tokens", "tp"]
+    times = results.pivot_table(index=shape, columns="variant", values="time_us")
+    paired = times.dropna()
+    assert len(paired) == 8  # all_gather and reduce_scatter: 2 dtypes x 2 token counts
+    for (_, _, tokens, _), row in paired.iterrows():
+        ratio = f"{row['list'] / row['tensor']:.2f}x"
+        assert any(f"│ {tokens:>6} │" in line and ratio in line for line in lines), ratio
+
+
+def assert_issue_ready(run: Path, markdown: Path) -> None:
     """report --markdown of a real run: the summary in words, the environment
     a maintainer asks for, every measured row."""
-    text = (run / "report.md").read_text()
+    text = markdown.read_text()
     meta = json.loads((run / "meta.json").read_text())
     results = pd.read_csv(run / "results.csv")
     assert text.startswith("## commbench run `local`")
@@ -148,32 +217,37 @@ def assert_issue_ready(run: Path) -> None:
 
 
 @pytest.mark.dist
-def test_torchrun_launch_with_four_ranks(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    config = str(tiny_config(tmp_path))
-    done = torchrun(4, "sweep", "--config", config, "--out", str(out), "--rounds", "2")
-    assert done.returncode == 0, done.stderr
-    results = assert_consistent_run(out, 4, rounds=2)
-    assert set(zip(results["tp"], results["dp"], strict=True)) == {(2, 2), (4, 1)}
-    assert done.stdout.count("Summary (") == 1  # only rank 0 prints
-
-
-@pytest.mark.dist
-def test_two_real_runs_gated_against_each_other(tmp_path: Path) -> None:
-    config = str(tiny_config(tmp_path))
-    runs = [tmp_path / "a", tmp_path / "b"]
-    for run in runs:
-        done = commbench("sweep", "--nproc", "2", "--config", config, "--out", str(run))
-        assert done.returncode == 0, done.stderr
+def test_two_real_runs_gated_against_each_other(
+    local_run: SharedRun, forced_run: SharedRun, tmp_path: Path
+) -> None:
+    runs = [local_run.path, forced_run.path]
+    for shared in (local_run, forced_run):
+        assert shared.done.returncode == 0, shared.done.stderr
     real = commbench("gate", str(runs[0]), str(runs[1]), "--json", str(tmp_path / "g.json"))
-    assert real.returncode in (0, 1), real.stderr  # a real A/B pair on a noisy machine
     verdict = json.loads((tmp_path / "g.json").read_text())
     assert verdict["exit_code"] == real.returncode
     assert sum(verdict["counts"].values()) == 20 and verdict["counts"]["missing"] == 0
+    # A real A/B pair on a noisy machine may pass or fail; the exit code must be the one the
+    # rows and aggregates call for, and each row the two runs' medians
+    statuses = {row["status"] for row in verdict["rows"]}
+    aggregates = {aggregate["status"] for aggregate in verdict["aggregates"]}
+    expected = (
+        1 if statuses & {"regression", "failed"} or "regression" in aggregates
+        else 3 if "insufficient" in statuses | aggregates
+        else 0
+    )  # fmt: skip
+    assert real.returncode == expected, real.stdout
+    medians = [pd.read_csv(run / "results.csv").set_index(KEY_COLUMNS)["time_us"] for run in runs]
+    for row in verdict["rows"]:
+        key = tuple(row[c] for c in KEY_COLUMNS)
+        assert row["baseline_us"] == pytest.approx(medians[0][key])
+        assert row["current_us"] == pytest.approx(medians[1][key])
+        assert row["ratio"] == pytest.approx(medians[1][key] / medians[0][key])
 
-    same = commbench("gate", str(runs[0]), str(runs[0]))
+    same = commbench_here("gate", str(runs[0]), str(runs[0]), "--json", str(tmp_path / "s.json"))
     assert same.returncode == 0, same.stdout
     assert "20 row(s) unchanged" in same.stdout
+    assert all(row["ratio"] == 1 for row in json.loads((tmp_path / "s.json").read_text())["rows"])
 
     def slowed(factor: float) -> Path:  # run b, `factor` times slower in every figure
         slow = tmp_path / f"slow-{factor:g}"
@@ -191,14 +265,14 @@ def test_two_real_runs_gated_against_each_other(tmp_path: Path) -> None:
     # 3x is below what the gate can see; it passes and says so: its detectable shift is larger.
     history = [str(runs[0]), str(runs[1])]
     report = tmp_path / "slow.json"
-    unseen = commbench("gate", *history, str(slowed(3)), "--json", str(report))
+    unseen = commbench_here("gate", *history, str(slowed(3)), "--json", str(report))
     assert unseen.returncode == 0, unseen.stdout
     assert all(a["detectable"] > 3 for a in json.loads(report.read_text())["aggregates"])
-    caught = commbench("gate", *history, str(slowed(100)))
+    caught = commbench_here("gate", *history, str(slowed(100)))
     assert caught.returncode == 1, caught.stdout
 
     slow = slowed(50)
-    compared = commbench(
+    compared = commbench_here(
         "compare", str(runs[0]), str(runs[1]), str(slow), "--csv", str(tmp_path / "c.csv")
     )
     assert compared.returncode == 0, compared.stderr

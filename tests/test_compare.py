@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import commbench
+from cli_helpers import commbench, commbench_here
 from runfixtures import key, samples_around, write_run
 
 from commbench.compare import compare_runs, size_bucket
@@ -105,10 +105,10 @@ def test_without_a_measured_spread_there_are_no_intervals(tmp_path: Path) -> Non
     ],
 )
 def test_bad_labels_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
-    done = commbench("compare", *map(str, _runs(tmp_path)), *args)
+    done = commbench_here("compare", *map(str, _runs(tmp_path)), *args)
     assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr
 
 
 def test_one_run_is_not_a_comparison(tmp_path: Path) -> None:
-    done = commbench("compare", str(_runs(tmp_path)[0]))
+    done = commbench_here("compare", str(_runs(tmp_path)[0]))
     assert done.returncode == 2 and "need at least two" in done.stderr

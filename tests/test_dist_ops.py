@@ -1,4 +1,6 @@
-"""Every collective x variant x dtype gives the exact expected output on real gloo worlds."""
+"""Every collective x variant x dtype gives the exact expected output on real gloo worlds.
+
+One world of 2 ranks and one of 4 run every test's function (`two_ranks`, `four_ranks`)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import itertools
 
 import pytest
 import torch
-from distworld import run_world
+from distworld import SharedWorld
 
 from commbench.buffers import Arena
 from commbench.check import check
@@ -65,10 +67,30 @@ def _scrambled_by_nccl(point: Point) -> bool:
     )
 
 
+@pytest.fixture(scope="module")
+def two_ranks() -> SharedWorld:
+    return SharedWorld(
+        2,
+        {
+            "split": _same_split,  # first: nothing built before it
+            "exact": _check_all,
+            "wrong": _wrong_rank_chunk,
+            "round_trip": _round_trip,
+            "misrouted": _misrouted,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def four_ranks() -> SharedWorld:
+    return SharedWorld(4, {"exact": _check_all, "combine": _dispatch_then_combine})
+
+
 @pytest.mark.dist
 @pytest.mark.parametrize("world_size", [2, 4])
-def test_every_variant_is_exact(world_size: int) -> None:
-    per_rank = run_world(world_size, _check_all)
+def test_every_variant_is_exact(world_size: int, request: pytest.FixtureRequest) -> None:
+    world = request.getfixturevalue({2: "two_ranks", 4: "four_ranks"}[world_size])
+    per_rank = world("exact")
     assert all(outcomes == per_rank[0] for outcomes in per_rank), "ranks disagree"
     failed = {point for point, ok, _, _ in per_rank[0] if not ok}
     assert failed == {p for p in _points(world_size) if _scrambled_by_nccl(p)}
@@ -101,14 +123,14 @@ def _wrong_rank_chunk(world) -> tuple[bool, bool]:
 
 
 @pytest.mark.dist
-def test_check_detects_a_wrong_result_on_any_rank() -> None:
-    per_rank = run_world(2, _wrong_rank_chunk)
+def test_check_detects_a_wrong_result_on_any_rank(two_ranks: SharedWorld) -> None:
+    per_rank = two_ranks("wrong")
     assert per_rank == [(True, False), (True, False)]
 
 
 @pytest.mark.dist
-def test_groups_are_built_once_per_split() -> None:
-    assert run_world(2, _same_split) == [True, True]
+def test_groups_are_built_once_per_split(two_ranks: SharedWorld) -> None:
+    assert two_ranks("split") == [True, True]
 
 
 def _same_split(world) -> bool:
@@ -139,8 +161,8 @@ def _round_trip(world) -> bool:
 
 
 @pytest.mark.dist
-def test_the_round_trip_equals_one_all_reduce() -> None:
-    assert run_world(2, _round_trip) == [True, True]
+def test_the_round_trip_equals_one_all_reduce(two_ranks: SharedWorld) -> None:
+    assert two_ranks("round_trip") == [True, True]
 
 
 def _routed(world, name: str, variant: str, tokens: int, skew: float):
@@ -164,8 +186,8 @@ def _dispatch_then_combine(world) -> bool:
 
 
 @pytest.mark.dist
-def test_combine_returns_what_dispatch_sent() -> None:
-    assert run_world(4, _dispatch_then_combine) == [True] * 4
+def test_combine_returns_what_dispatch_sent(four_ranks: SharedWorld) -> None:
+    assert four_ranks("combine") == [True] * 4
 
 
 def _misrouted(world) -> list[tuple[bool, bool]]:
@@ -187,5 +209,5 @@ def _misrouted(world) -> list[tuple[bool, bool]]:
 
 
 @pytest.mark.dist
-def test_all_to_all_check_detects_misplaced_rows() -> None:
-    assert run_world(2, _misrouted) == [[(True, False)] * 3] * 2
+def test_all_to_all_check_detects_misplaced_rows(two_ranks: SharedWorld) -> None:
+    assert two_ranks("misrouted") == [[(True, False)] * 3] * 2

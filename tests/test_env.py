@@ -106,7 +106,17 @@ def test_env_table(secret_env: None) -> None:
         assert "CPU only: no GPU visible; sweeps use gloo" in done.stdout
 
 
-def test_env_json(secret_env: None) -> None:
+FAKE_NVIDIA_SMI = """#!/bin/sh
+# A driver's nvidia-smi on two GPUs, for its driver version only; anything else fails.
+[ "$1" = "--query-gpu=driver_version" ] && printf '570.86.15\\n570.86.15\\n' && exit 0
+exit 9
+"""
+
+
+def test_env_json(secret_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (tmp_path / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     done = commbench("env", "--json", timeout=120)
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
@@ -117,13 +127,15 @@ def test_env_json(secret_env: None) -> None:
     assert {"nccl_built", "nccl_runtime", "nccl_path", "cuda", "python"} <= versions.keys()
     assert info["nccl"].keys() == {"built", "runtime", "path", "mapped", "mismatch"}
     assert {"count", "names", "driver"} <= info["gpus"].keys()
+    assert info["gpus"]["driver"] == "570.86.15"  # nvidia-smi's, both GPUs', said once
+    assert info["topology"] is None  # nvidia-smi topo failed: nothing made up
     assert info["env"]["NCCL_SECRET_TOKEN"] == "<redacted>"
     assert info["env"]["NCCL_DEBUG"] == "WARN"
     assert "MY_API_KEY" not in info["env"]
     assert SECRET not in done.stdout
     if CPU_ONLY:
         assert info["backend"] == "gloo"
-        assert info["gpus"] == {"count": 0, "names": [], "driver": info["gpus"]["driver"]}
+        assert info["gpus"] == {"count": 0, "names": [], "driver": "570.86.15"}
     nccl = info["nccl"]
     assert nccl["built"] == BUILT
     if BUILT is None:  # a CPU build of torch has no NCCL

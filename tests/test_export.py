@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from cli_helpers import ROOT, commbench
+from cli_helpers import ROOT, commbench_here
 from runfixtures import key, samples_around, write_run
 from trackerschemas import (
     BMF_MEASURE_MAX,
@@ -47,7 +47,7 @@ def _run(path: Path, **meta) -> Path:
 
 def export(fmt: str, *runs: Path, out: Path | None = None):
     args = ["export", *map(str, runs), "--format", fmt]
-    return commbench(*args, *(["--out", str(out)] if out else []), timeout=60)
+    return commbench_here(*args, *(["--out", str(out)] if out else []))
 
 
 def test_bencher_output_is_bmf_with_latency_in_ns_and_busbw(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_out_file_and_a_real_schema_1_run(tmp_path: Path) -> None:
     ],
 )
 def test_bad_export_input_is_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
-    done = commbench("export", str(BASELINE), *args, timeout=60)
+    done = commbench_here("export", str(BASELINE), *args)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"commbench: error: {expected}")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import TINY_SWEEP, commbench, srun_like, tiny_config
+from cli_helpers import TINY_SWEEP, SharedRun, commbench, commbench_here, srun_like, tiny_config
 
 from commbench.errors import ExitCode
 from commbench.faults import WATCHDOG_GRACE
@@ -60,7 +61,7 @@ def read_intact(run: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def assert_complete(run: Path) -> dict[str, pd.DataFrame]:
+def assert_complete(run: Path, resumes: int = 1) -> dict[str, pd.DataFrame]:
     """A finished run: every point once, every round once, each row from all its rounds."""
     tables = read_intact(run)
     results, rounds = tables["results"], tables["rounds"]
@@ -71,7 +72,7 @@ def assert_complete(run: Path) -> dict[str, pd.DataFrame]:
     merged = results.merge(per_point, on=KEY_COLUMNS)
     assert (merged["samples"] == merged["total"]).all()
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["finished"] and len(meta["resumed"]) == 1
+    assert meta["finished"] and len(meta["resumed"]) == resumes
     return tables
 
 
@@ -82,12 +83,31 @@ def assert_kept(before: pd.DataFrame, after: pd.DataFrame) -> None:
     assert (merged["samples"] == merged["samples_after"]).all()
 
 
+def rounds_on_disk(run: Path) -> pd.DataFrame:
+    """The rounds a running sweep has recorded so far: its whole lines."""
+    text = (run / "rounds.csv").read_text()
+    return pd.read_csv(io.StringIO(text[: text.rfind("\n") + 1]))
+
+
+def assert_stopped_by_a_signal(proc: subprocess.Popen, run: Path) -> pd.DataFrame:
+    """Exit 130 at a point boundary, said once how to go on, the files whole; returns them."""
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    assert stderr.count(f"run the same command with --resume {run}") == 1, stderr
+    assert "Traceback" not in stderr
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["stopped"]["reason"] == "interrupted by a signal" and meta["finished"] is None
+    return read_intact(run)["rounds"]
+
+
 @pytest.mark.dist
-def test_ctrl_c_stops_cleanly_then_resume_measures_only_the_rest(tmp_path: Path) -> None:
+def test_ctrl_c_or_sigterm_stops_cleanly_then_resume_measures_only_the_rest(
+    tmp_path: Path,
+) -> None:
     run = tmp_path / "run"
-    sweep = [sys.executable, "-m", "commbench", "sweep", "--nproc", "2"]
+    sweep = [sys.executable, "-m", "commbench", "sweep"]
     proc = subprocess.Popen(
-        [*sweep, "--config", str(fault_config(tmp_path)), "--out", str(run)],
+        [*sweep, "--nproc", "2", "--config", str(fault_config(tmp_path)), "--out", str(run)],
         start_new_session=True,  # its own process group, as a terminal's foreground job
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -95,24 +115,29 @@ def test_ctrl_c_stops_cleanly_then_resume_measures_only_the_rest(tmp_path: Path)
     )
     wait_for_rounds(run, 8, [proc])
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: every process of the group
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == ExitCode.INTERRUPTED, stderr
-    assert f"run the same command with --resume {run}" in stderr
-    assert "Traceback" not in stderr
-    meta = json.loads((run / "meta.json").read_text())
-    assert meta["stopped"]["reason"] == "interrupted by a signal" and meta["finished"] is None
-    before = read_intact(run)["rounds"]
+    before = assert_stopped_by_a_signal(proc, run)
     assert 8 <= len(before) < POINTS * ROUNDS
 
-    other = commbench("sweep", "--resume", str(run), "--tokens", "1,2", timeout=120)
+    other = commbench_here("sweep", "--resume", str(run), "--tokens", "1,2")
     assert other.returncode == 2
     assert "resume: " in other.stderr and "tokens: [1, 8] there, [1, 2] here" in other.stderr
 
     with (run / "samples.csv").open("a") as samples:  # a write cut short by a power cut
         samples.write("all_gather,list,gloo,2,1,2,bfl")
+    proc = subprocess.Popen(
+        [*sweep, "--resume", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for_rounds(run, len(before) + 4, [proc])
+    recorded = rounds_on_disk(run)
+    proc.send_signal(signal.SIGTERM)  # the launcher alone, as `kill` or a batch system does
+    after_sigterm = assert_stopped_by_a_signal(proc, run)
+    assert_kept(before, after_sigterm)
+    assert_kept(recorded, after_sigterm)  # nothing measured before the signal is lost
+    assert len(after_sigterm) < POINTS * ROUNDS
+
     done = commbench("sweep", "--resume", str(run), timeout=300)
     assert done.returncode == 0, done.stderr
-    assert_kept(before, assert_complete(run)["rounds"])
+    assert_kept(after_sigterm, assert_complete(run, resumes=2)["rounds"])
 
 
 @pytest.mark.dist
@@ -232,61 +257,93 @@ def test_max_bytes_skips_what_does_not_fit(tmp_path: Path) -> None:
     assert report.returncode == 0, report.stderr
 
 
-def test_force_replaces_only_a_previous_run(tmp_path: Path) -> None:
+def test_force_replaces_only_a_previous_run(forced_run: SharedRun, tmp_path: Path) -> None:
+    """The shared forced run went into a directory holding an earlier run and the user's
+    notes.txt: replaced, kept. Without --force, or over what is not a run, refused."""
     config = str(tiny_config(tmp_path))
     run = tmp_path / "run"
     run.mkdir()
     (run / "meta.json").write_text("{}")
     (run / "results.csv").write_text("old\n")
-    (run / "notes.txt").write_text("mine\n")
-    refused = commbench("sweep", "--nproc", "2", "--config", config, "--out", str(run))
+    refused = commbench_here("sweep", "--nproc", "2", "--config", config, "--out", str(run))
     assert refused.returncode == 2 and "--force replaces a previous run" in refused.stderr
     assert (run / "results.csv").read_text() == "old\n"
 
-    done = commbench("sweep", "--nproc", "2", "--config", config, "--out", str(run), "--force")
+    done, forced = forced_run.done, forced_run.path
     assert done.returncode == 0, done.stderr
-    assert len(pd.read_csv(run / "results.csv")) == POINTS
-    assert (run / "notes.txt").read_text() == "mine\n"
+    assert len(pd.read_csv(forced / "results.csv")) == POINTS
+    assert (forced / "notes.txt").read_text() == "mine\n"
 
     other = tmp_path / "not-a-run"
     other.mkdir()
     (other / "thesis.tex").write_text("precious\n")
-    refused = commbench("sweep", "--nproc", "2", "--config", config, "--out", str(other), "--force")
+    refused = commbench_here(
+        "sweep", "--nproc", "2", "--config", config, "--out", str(other), "--force"
+    )
     assert refused.returncode == 2 and "not a commbench run directory" in refused.stderr
     assert (other / "thesis.tex").read_text() == "precious\n"
 
 
 WATCHED = """
-import sys, time
+import sys, threading
 from commbench.faults import Watchdog
 
-def last_word(where, idle):
-    print(f"expired during {where}", file=sys.stderr)
+class SteppedClock:
+    # A clock that moves only when told to; `advance` returns once the watchdog thread
+    # has read the new time, so the watchdog has judged exactly that idle time.
 
-with Watchdog(float(sys.argv[1]), last_word) as dog:
+    def __init__(self):
+        self.now, self.seen = 0.0, None
+        self.read = threading.Condition()
+
+    def __call__(self):
+        now = self.now
+        if threading.current_thread() is not threading.main_thread():
+            with self.read:
+                self.seen = now
+                self.read.notify_all()
+        return now
+
+    def advance(self, seconds):
+        self.now += seconds
+        with self.read:
+            self.read.wait_for(lambda: self.seen == self.now)
+
+def last_word(where, idle):
+    print(f"expired during {where} after {idle:g} s idle", file=sys.stderr)
+
+clock = SteppedClock()
+timeout, beats, step, stuck = float(sys.argv[1]), int(sys.argv[2]), *map(float, sys.argv[3:])
+with Watchdog(timeout, last_word, clock) as dog:
     dog.beat("the only point")
-    for _ in range(int(sys.argv[2])):  # progress: a beat every 0.1 s
-        time.sleep(0.1)
+    for _ in range(beats):  # progress, each beat after `step` idle seconds
+        clock.advance(step)
         dog.beat()
-    time.sleep(float(sys.argv[3]))  # then stuck, as in a collective that never returns
+    clock.advance(stuck)  # then stuck, as in a collective that never returns
 """
+
+TIMEOUT_S = 1.0  # the watchdog expires past TIMEOUT_S * WATCHDOG_GRACE idle seconds
+BEYOND_TIMEOUT_S = 1.125  # idle past the timeout but within the grace: not yet expired
+PAST_GRACE_S = 1.25  # idle past the grace: expired (both exact in binary, as their sums)
 
 
 @pytest.mark.parametrize(
-    ("beats", "stuck", "code"), [(20, 0.0, 0), (20, 60.0, ExitCode.INCOMPLETE)]
+    ("stuck", "code"), [(BEYOND_TIMEOUT_S, 0), (PAST_GRACE_S, ExitCode.INCOMPLETE)]
 )
-def test_watchdog_ends_a_process_stuck_past_its_timeout(
-    beats: int, stuck: float, code: int
-) -> None:
-    """Beating every 0.1 s for 2 s keeps a 0.5 s watchdog quiet; being stuck does not."""
+def test_watchdog_ends_a_process_stuck_past_its_timeout(stuck: float, code: int) -> None:
+    """On a clock the test moves: beats BEYOND_TIMEOUT_S apart keep the watchdog quiet,
+    however late its thread looks; PAST_GRACE_S without one ends the process, saying
+    where it was stuck and for how long. No wall-clock margin decides either."""
+    assert TIMEOUT_S < BEYOND_TIMEOUT_S < TIMEOUT_S * WATCHDOG_GRACE < PAST_GRACE_S
     done = subprocess.run(
-        [sys.executable, "-c", WATCHED, "0.5", str(beats), str(stuck)],
+        [sys.executable, "-c", WATCHED, str(TIMEOUT_S), "4", str(BEYOND_TIMEOUT_S), str(stuck)],
         capture_output=True,
         text=True,
-        timeout=MARGIN,
+        timeout=MARGIN,  # a liveness bound: the thread looks every 0.12 s
     )
-    assert done.returncode == code
-    assert ("expired during the only point" in done.stderr) == bool(code)
+    assert done.returncode == code, done.stderr
+    expired = f"expired during the only point after {PAST_GRACE_S:g} s idle\n"
+    assert done.stderr == (expired if code else "")
 
 
 def test_a_rank_whose_peers_never_come_gives_up_after_the_timeout(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import commbench
+from cli_helpers import commbench_here
 from runfixtures import key, samples_around, write_run
 
 from commbench.gate import gate_runs, judge_aggregates, run_gate
@@ -139,7 +139,8 @@ def _env() -> dict[str, str]:
 
 
 def _gate(*args: str) -> subprocess.CompletedProcess:
-    return commbench("gate", *args, timeout=60)
+    """`commbench gate ARGS` in this process (test_cli_exit_codes_and_reports starts one)."""
+    return commbench_here("gate", *args)
 
 
 def test_exit_0_on_a_clean_pass(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import matplotlib.image as mpimg
 import pytest
-from cli_helpers import commbench
+from cli_helpers import commbench, commbench_here
 from runfixtures import key, samples_around, write_run
 
 from commbench.errors import UsageError
@@ -153,7 +153,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
         "format": ([str(run), "--format", "jpg"], "format: must be png or svg (got 'jpg')"),
         "missing": ([str(run), str(tmp_path / "missing")], f"{tmp_path / 'missing'}: not a run"),
     }[case]
-    done = commbench("plot", *args)
+    done = commbench_here("plot", *args)
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"commbench: error: {message}")

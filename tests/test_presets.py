@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import commbench
+from cli_helpers import commbench, commbench_here
 
 from commbench.config import SweepConfig, load_config, preset_names, preset_path, read_toml
 from commbench.errors import UsageError
@@ -142,7 +142,7 @@ def test_preset_and_config_are_exclusive(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_sweep_refuses_in_one_line(args: list[str], expected: str) -> None:
-    done = commbench("sweep", "--nproc", "8", *args, timeout=60)
+    done = commbench_here("sweep", "--nproc", "8", *args)
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith(expected), done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import test_config
-from cli_helpers import commbench, tiny_config
+from cli_helpers import ALLOWLISTED_SECRETS, UNLISTED, SharedRun, commbench_here
 
 from commbench.config import load_config
 from commbench.envinfo import REDACTED, SECRET_VALUES, collect_env
@@ -111,7 +111,7 @@ def test_literal_outs_are_accepted(out: str) -> None:
 def test_bad_label_or_out_flag_is_one_line_and_writes_nothing(
     tmp_path: Path, args: list[str], expected: str
 ) -> None:
-    done = commbench("sweep", "--nproc", "2", *args, cwd=tmp_path, timeout=60)
+    done = commbench_here("sweep", "--nproc", "2", *args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("commbench: error:")]
@@ -133,7 +133,7 @@ def test_bad_label_or_out_in_a_file_is_one_line_and_writes_nothing(
 ) -> None:
     config = tmp_path / "sweep.toml"
     config.write_text(text)
-    done = commbench("sweep", "--nproc", "2", "--config", str(config), cwd=tmp_path, timeout=60)
+    done = commbench_here("sweep", "--nproc", "2", "--config", str(config), cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert f"commbench: error: {config}: {expected}" in done.stderr.splitlines()
@@ -206,39 +206,15 @@ def test_every_value_rule_is_needed(pattern: re.Pattern[str]) -> None:
 
 # --- a whole run: its files only under --out, no secret in any of them --------------------
 
-# Every secret, and the name that is not allowlisted, carries the marker "s3cr3t".
-ALLOWLISTED_SECRETS = {
-    "NCCL_FAKE_TOKEN": "abc-s3cr3t",  # a secret name
-    "NCCL_PROXY_URL": "https://alice:s3cr3t@proxy.example:3128",  # credentials in a URL
-    "CUDA_FAKE_SETTING": "hf_AbCdEfGhIjKlMnOps3cr3tQrStUvWx",  # a token
-}
-UNLISTED = {"MY_PASSWORD_S3CR3T": "plain"}
-
-
-def _files(root: Path) -> set[Path]:
-    """Every file under root. Directories are left out: torch's elastic launcher leaves its
-    (empty) log directories in TMPDIR, which is not the run's output."""
-    return {path for path in root.rglob("*") if not path.is_dir()}
-
 
 @pytest.mark.dist
-def test_a_run_writes_only_under_out_and_records_no_secret(tmp_path: Path) -> None:
-    cwd, home, tmp = tmp_path / "cwd", tmp_path / "home", tmp_path / "tmp"
-    for directory in (cwd, home, tmp):
-        directory.mkdir()
-    config = tiny_config(tmp_path)
-    out = tmp_path / "run"
-    before = _files(tmp_path)
-    done = commbench(
-        "sweep", "--nproc", "2", "--config", str(config), "--out", str(out),
-        "--collectives", "all_gather", "--tokens", "8",
-        cwd=cwd,
-        env={"HOME": str(home), "TMPDIR": str(tmp), "NCCL_DEBUG": "WARN",
-             **ALLOWLISTED_SECRETS, **UNLISTED},
-    )  # fmt: skip
+def test_a_run_writes_only_under_out_and_records_no_secret(local_run: SharedRun) -> None:
+    """The shared run was started from its own cwd with its own HOME and TMPDIR, secrets in
+    the environment: it added its run files and nothing else, anywhere under them."""
+    done, out = local_run.done, local_run.path
     assert done.returncode == 0, done.stderr
     written = {out / name for name in RUN_FILES}
-    assert _files(tmp_path) - before == written
+    assert local_run.written == written
 
     env = json.loads((out / META_JSON).read_text())["env"]
     assert env["NCCL_DEBUG"] == "WARN"  # the allowlist was read ...

@@ -13,9 +13,30 @@ from distworld import run_world
 
 from commbench.config import TimingConfig
 from commbench.memory import DeviceMemory
-from commbench.timing import WARMUP_S, Batching, HostTimer, measure, warm_up
+from commbench.timing import WARMUP_S, Batching, HostTimer, choose_iters, measure, warm_up
 
 REPLAY_OP_S = 0.01  # what one operation costs in the slow "replay" below
+
+
+def test_k_is_the_fewest_operations_that_last_min_sample_ms_within_max_iters() -> None:
+    timing = TimingConfig(
+        warmup=1,
+        min_sample_ms=1.0,
+        max_iters=20,
+        min_samples=3,
+        max_samples=4,
+        target_ci=0.5,
+        max_seconds=1,
+    )
+    assert choose_iters(1e-4, timing) == 10  # 0.1 ms operations: 10 make 1 ms
+    assert choose_iters(2.5e-4, timing) == 4
+    assert choose_iters(3e-4, timing) == 4  # 3 would be 0.9 ms: at least, not about
+    assert choose_iters(1e-3, timing) == 1
+    assert choose_iters(5e-3, timing) == 1  # one operation outlasts a sample: K = 1
+    assert choose_iters(1e-5, timing) == 20  # 100 wanted: max_iters bounds K
+    assert choose_iters(0.0, timing) == 20  # a clock too coarse to see it: bounded too
+    longer = timing.model_copy(update={"min_sample_ms": 2.5, "max_iters": 100})
+    assert choose_iters(1e-4, longer) == 25  # K scales with the sample's length
 
 
 def _slow_replay(run, iters):
