@@ -45,12 +45,12 @@ class Prior:
 
 MEASURED = {  # backend -> (world size, rounds) -> prior
     "gloo": {
-        (2, 1): Prior(shared_sd=0.196, row_sd=0.306, runs=10, source="gloo prior (2 ranks)"),
+        (2, 1): Prior(shared_sd=0.139, row_sd=0.256, runs=10, source="gloo prior (2 ranks)"),
         (2, 5): Prior(
-            shared_sd=0.052, row_sd=0.071, runs=10, source="gloo prior (2 ranks, 5 rounds)"
+            shared_sd=0.058, row_sd=0.086, runs=10, source="gloo prior (2 ranks, 5 rounds)"
         ),
         (4, 5): Prior(
-            shared_sd=0.071, row_sd=0.090, runs=10, source="gloo prior (4 ranks, 5 rounds)"
+            shared_sd=0.117, row_sd=0.091, runs=10, source="gloo prior (4 ranks, 5 rounds)"
         ),
     },
 }
