@@ -39,7 +39,6 @@ def launch_workers(
     force: bool,
 ) -> int:
     """No launcher: validate what the workers would refuse, then start them here."""
-    from commbench.config import check_backend
     from commbench.launch import default_nproc, launch_local
     from commbench.results import check_new_run_dir, default_run_dir
 
@@ -54,7 +53,7 @@ def launch_workers(
     from commbench.plan import build_plan
 
     build_plan(config, world)  # validate against the world before starting any worker
-    from commbench.groups import check_gpu_count, choose_backend, sharing_allowed
+    from commbench.groups import check_backend, check_gpu_count, choose_backend, sharing_allowed
 
     backend = choose_backend(config.backend)
     check_backend(config, backend)
