@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,20 +24,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
 )
-
-
-def _forwarded_args(out: str | None) -> list[str]:
-    """The sweep's own flags for the workers, without --nproc and with the chosen --out
-    (none when resuming: the run directory is the one to resume)."""
-    args, skip = [], False
-    for arg in sys.argv[sys.argv.index("sweep") + 1 :]:
-        if skip:
-            skip = False
-        elif arg in ("--nproc", "--out"):
-            skip = True
-        elif not arg.startswith(("--nproc=", "--out=")):
-            args.append(arg)
-    return args if out is None else [*args, "--out", out]
 
 
 class _WithSettingFlags:
@@ -97,7 +82,7 @@ def sweep(
 
     Layers: default.toml < --config FILE, or --preset NAME alone; < flags; then --max-tokens.
     """
-    from commbench.config import check_backend, load_config
+    from commbench.config import load_config
     from commbench.launch import is_launched
     from commbench.sweepflags import overrides as flag_layer
 
@@ -119,80 +104,16 @@ def sweep(
         max_tokens=max_tokens,
         recorded=recorded.config if recorded else None,
     )
+    from commbench.sweepstart import launch_workers, run_as_worker
+
     if is_launched():
-        if nproc is not None:
-            raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
-        if nccl_lib is not None:  # preloaded by the launcher (or not): verified, not loaded
-            _check_preloaded_worker(nccl_lib)
-        from commbench.runner import run_sweep
-
-        raise typer.Exit(run_sweep(sweep_config, resume=resume is not None, force=force))
-
-    from commbench.launch import default_nproc, launch_local
-    from commbench.results import check_new_run_dir, default_run_dir
-
-    if nproc is None:  # a resumed run needs the world it was measured with
-        nproc = recorded.world_size if recorded else default_nproc()
-    world = nproc
-    if world < 1:
-        raise UsageError(f"nproc: must be at least 1 (got {world})")
-    run_dir = sweep_config.out or str(default_run_dir(sweep_config.label))
-    if resume is None:  # before importing torch (the plan's catalogue does): said at once
-        check_new_run_dir(Path(run_dir), force)
-    from commbench.plan import build_plan
-
-    build_plan(sweep_config, world)  # validate against the world before starting any worker
-    from commbench.groups import check_gpu_count, choose_backend, sharing_allowed
-
-    backend = choose_backend(sweep_config.backend)
-    check_backend(sweep_config, backend)
-    versions = None  # the workers' versions: with --nccl-lib, not this process's
-    if nccl_lib is not None:
-        from commbench.nccl import preload_env
-        from commbench.ncclcheck import check_compatible
-
-        versions = check_compatible(nccl_lib, os.environ)
-        os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
-    if backend == "nccl":
-        import torch
-
-        check_gpu_count(world, torch.cuda.device_count(), sharing_allowed())
-    if resume is not None:
-        from commbench.recorder import check_resumable
-
-        check_resumable(resume, sweep_config, world, backend, versions)
-    forwarded = _forwarded_args(None if resume else run_dir)
-    raise typer.Exit(launch_local(world, ["-m", "commbench", "sweep", *forwarded]))
+        code = run_as_worker(sweep_config, nproc, nccl_lib, resume=resume is not None, force=force)
+    else:
+        code = launch_workers(sweep_config, recorded, nproc, nccl_lib, resume=resume, force=force)
+    raise typer.Exit(code)
 
 
 app.command(name="sweep")(_WithSettingFlags(sweep))
-
-
-def _check_preloaded_worker(nccl_lib: Path) -> None:
-    """A worker's side of `--nccl-lib`, before `import torch` could die of the library:
-    it can serve torch (every rank says the same line if not), and it is preloaded. Under
-    torchrun or srun nothing preloaded it (preloading torchrun itself would hand it to the
-    agent's own `import torch`): the worker then executes itself again with the library
-    first in LD_PRELOAD, the same process to its launcher. The runner then checks that
-    NCCL's calls resolve to it."""
-    from commbench.nccl import NCCL_LIB_VAR, preload_env, preloaded_first
-    from commbench.ncclcheck import check_preloadable
-
-    version = check_preloadable(nccl_lib)
-    if not preloaded_first(nccl_lib, os.environ):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        argv = [sys.executable, "-m", "commbench", *sys.argv[1:]]
-        os.execve(sys.executable, argv, preload_env(nccl_lib, os.environ))
-    os.environ[NCCL_LIB_VAR] = str(nccl_lib.resolve())
-    try:
-        import torch  # noqa: F401
-    except (ImportError, OSError) as err:
-        said = str(err).strip().splitlines()
-        raise UsageError(
-            f"nccl-lib: torch does not import with '{nccl_lib}' (NCCL {version}) preloaded:"
-            f" {said[0] if said else type(err).__name__}"
-        ) from err
 
 
 @app.command()

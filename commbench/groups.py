@@ -8,6 +8,7 @@ a GPU stream and never allocate device memory.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from commbench.config import SweepConfig
 from commbench.errors import UsageError
 from commbench.faults import NCCL_GRACE
 from commbench.launch import SLURM_TO_TORCH, launcher_env
@@ -31,6 +33,31 @@ def choose_backend(requested: str) -> str:
     if requested == "nccl" and not has_gpu:
         raise UsageError("backend: 'nccl' needs CUDA GPUs and an NCCL build of torch; none here")
     return requested
+
+
+# ProcessGroupNCCL stopped calling recordStream on collectives' tensors in torch 2.8
+# (TORCH_NCCL_AVOID_RECORD_STREAMS became the default, its stash path unconditional).
+GRAPH_SAFE_LIST_TORCH = (2, 8)
+
+
+def check_backend(config: SweepConfig, backend: str, torch_version: str | None = None) -> None:
+    """What the chosen backend (and torch, `torch_version` or the installed one) cannot
+    do, refused before anything starts."""
+    if config.cuda_graph and backend != "nccl":
+        raise UsageError(
+            f"cuda-graph: needs the nccl backend on CUDA GPUs; this run uses {backend} on CPU"
+        )
+    if config.cuda_graph and "list" in config.variants:
+        if torch_version is None:
+            torch_version = torch.__version__
+        release = tuple(int(part) for part in re.findall(r"\d+", torch_version)[:2])
+        if release < GRAPH_SAFE_LIST_TORCH:
+            raise UsageError(
+                f"cuda-graph: the list forms need torch 2.8 or later under CUDA graphs (this"
+                f" is {torch_version}): before it ProcessGroupNCCL records the flat buffer on"
+                " its stream, capture defers those frees and every captured operation keeps"
+                " its own; add --variants tensor or use torch >= 2.8"
+            )
 
 
 SHARED_GPU_VAR = "COMMBENCH_SHARE_GPU"  # "1": ranks may share a GPU, for correctness only

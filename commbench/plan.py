@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import random
 
-from commbench.config import SweepConfig, resolve_tp
+from commbench.config import SweepConfig
 from commbench.errors import UsageError
 from commbench.ops import REGISTRY
 from commbench.point import Point
 from commbench.routing import check_routing
 
 Routing = tuple[int, int, float]  # experts, topk, skew
+
+
+def resolve_tp(config: SweepConfig, world_size: int) -> list[int]:
+    """The group sizes to sweep; each must divide the world (dp = world / tp)."""
+    if config.tp is None:
+        return [n for n in range(2, world_size + 1) if world_size % n == 0] or [world_size]
+    for tp in config.tp:
+        if world_size % tp:
+            raise UsageError(f"tp: {tp} does not divide the world size {world_size}")
+    return sorted(set(config.tp))
 
 
 def widths(config: SweepConfig, collective: str) -> list[tuple[int, int]]:

@@ -24,7 +24,7 @@ from rich.console import Console
 from commbench import envinfo
 from commbench.buffers import Arena, return_freed_memory
 from commbench.check import prepare_check, timed_check
-from commbench.config import SweepConfig, check_backend
+from commbench.config import SweepConfig
 from commbench.errors import ExitCode, UsageError
 from commbench.faults import (
     RunInterrupted,
@@ -34,7 +34,7 @@ from commbench.faults import (
     hung_message,
     is_communication_failure,
 )
-from commbench.groups import World, choose_backend, close_world, init_world
+from commbench.groups import World, check_backend, choose_backend, close_world, init_world
 from commbench.launch import world_size_from_env
 from commbench.memory import DeviceMemory, memory_figures, resident_bytes, temporary_bytes
 from commbench.nccl import verify_preloaded

@@ -9,12 +9,12 @@ import pytest
 from commbench.config import (
     CONFIG_DIR,
     DEFAULT_CONFIG,
-    check_backend,
     load_config,
-    resolve_tp,
     split_list,
 )
 from commbench.errors import UsageError
+from commbench.groups import check_backend
+from commbench.plan import resolve_tp
 
 MODEL = """
 [model]

@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from commbench.gpucheck import (
-    EXIT_NO_GPU,
-    NO_GPU,
-    Check,
-    exit_code,
+from commbench.gpucheck.judge import (
     first_sample_outliers,
     flat_bytes,
     judge_exact,
     judge_temp_mem,
-    render,
 )
+from commbench.gpucheck.verdict import EXIT_NO_GPU, NO_GPU, Check, exit_code, render
 
 REPO = Path(__file__).resolve().parent.parent
 
