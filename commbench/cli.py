@@ -29,23 +29,27 @@ app = typer.Typer(
 class _WithSettingFlags:
     """The sweep command with one flag per setting of the config model (sweepflags.py).
 
-    Its signature is made when typer builds the command, not when this module is imported:
-    the model costs pydantic, which the commands that only read results need not import
-    before they run."""
+    Its signature is made when typer builds the command, and has the settings' flags only
+    when the sweep is the command being run (`wanted`, set by `main`; True when it is not
+    known): typer builds every command's flags on every call, and building the config
+    model's would cost `report`, `gate` and `--help` for flags they never parse."""
 
     def __init__(self, command: Callable[..., None]) -> None:
         functools.update_wrapper(self, command)
         self._command = command
+        self.wanted = True
 
     def __call__(self, **values: Any) -> None:
         self._command(**values)
 
     @property
     def __signature__(self) -> inspect.Signature:
-        from commbench.sweepflags import parameters
-
         fixed = inspect.signature(self._command).parameters.values()
         own = [p for p in fixed if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        if not self.wanted:
+            return inspect.Signature(own)
+        from commbench.sweepflags import parameters
+
         return inspect.Signature([*own, *parameters()])
 
 
@@ -113,7 +117,8 @@ def sweep(
     raise typer.Exit(code)
 
 
-app.command(name="sweep")(_WithSettingFlags(sweep))
+_SWEEP = _WithSettingFlags(sweep)
+app.command(name="sweep")(_SWEEP)
 
 
 @app.command()
@@ -274,8 +279,10 @@ except ImportError:  # pragma: no cover
 def main() -> None:
     """Every bad input, the flags' own parsing included, ends as one line and exit code 2.
     Every rank says it: a launcher may kill the others before rank 0 gets to print."""
+    args = sys.argv[1:] or ["--help"]
+    _SWEEP.wanted = next((arg for arg in args if not arg.startswith("-")), None) == "sweep"
     try:
-        sys.exit(app(args=sys.argv[1:] or ["--help"], standalone_mode=False) or 0)
+        sys.exit(app(args=args, standalone_mode=False) or 0)
     except UsageError as err:
         print(f"commbench: error: {err}", file=sys.stderr)
         sys.exit(ExitCode.USAGE)

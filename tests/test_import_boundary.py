@@ -12,7 +12,8 @@ from runfixtures import key, samples_around, write_run
 
 BASELINE = Path("results/baselines/ci-gloo-4/run-1")  # a real run of schema 1
 
-HEAVY = ("torch", "scipy", "matplotlib")
+# commbench.sweepflags builds the config model's flags: only the sweep needs them
+HEAVY = ("torch", "scipy", "matplotlib", "commbench.sweepflags")
 
 PROBE = f"""
 import sys
@@ -30,7 +31,7 @@ print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
     ("command", "needs"),
     [
         (["--help"], []),
-        (["sweep", "--help"], []),
+        (["sweep", "--help"], ["commbench.sweepflags"]),
         (["presets"], []),
         (["report", "{a}"], []),
         (["report", "{a}", "--markdown", "{a}/report.md"], []),
