@@ -32,7 +32,8 @@ TORCH_NEWEST ?= 2.15.0
 FLOOR_VENV ?= $(CI_CACHE)/venv-floor
 FLOOR_PACKAGES := numpy scipy pandas pydantic typer rich
 FLOOR_SPEC := $(foreach p,$(FLOOR_PACKAGES),$(shell sed -n 's/^ *"$(p)>=\([0-9.]*\)".*/$(p)==\1.*/p' pyproject.toml))
-FLOOR_TESTS := tests/test_stats.py tests/test_gate.py
+FLOOR_TESTS := tests/test_stats.py tests/test_gate.py tests/test_priors.py tests/test_compare.py \
+	tests/test_runreader.py tests/test_sweepflags.py tests/test_import_cycles.py
 
 .PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format gate baseline benchmark floor clean
 

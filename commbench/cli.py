@@ -289,3 +289,5 @@ def main() -> None:
     except ClickException as err:  # the flags' parser: unknown option, wrong type, ...
         print(f"commbench: error: {err.format_message()}", file=sys.stderr)
         sys.exit(err.exit_code)
+    finally:
+        _SWEEP.wanted = True  # whoever builds the app next (a test, a caller) gets every flag
