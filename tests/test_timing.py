@@ -15,17 +15,30 @@ from commbench.config import TimingConfig
 from commbench.memory import DeviceMemory
 from commbench.timing import WARMUP_S, Batching, HostTimer, choose_iters, measure, warm_up
 
+QUICK_TIMING = {
+    "warmup": 3,
+    "min_sample_ms": 1.0,
+    "max_iters": 1000,
+    "min_samples": 3,
+    "max_samples": 3,
+    "target_ci": 0.5,
+    "max_seconds": 30,
+}
+
+
+def timing_config(**fields: object) -> TimingConfig:
+    """A timing config with the fields a test does not care about at quick values."""
+    return TimingConfig(**{**QUICK_TIMING, **fields})
+
+
 REPLAY_OP_S = 0.01  # what one operation costs in the slow "replay" below
 
 
 def test_k_is_the_fewest_operations_that_last_min_sample_ms_within_max_iters() -> None:
-    timing = TimingConfig(
+    timing = timing_config(
         warmup=1,
-        min_sample_ms=1.0,
         max_iters=20,
-        min_samples=3,
         max_samples=4,
-        target_ci=0.5,
         max_seconds=1,
     )
     assert choose_iters(1e-4, timing) == 10  # 0.1 ms operations: 10 make 1 ms
@@ -52,13 +65,10 @@ def _slow_replay(run, iters):
 
 def _k_from_a_replay(world) -> int:
     tensor = torch.ones(4)
-    timing = TimingConfig(
-        warmup=3,
+    timing = timing_config(
         min_sample_ms=50,
-        max_iters=1000,
         min_samples=2,
         max_samples=2,
-        target_ci=0.5,
         max_seconds=5,
     )
     batching = Batching(_slow_replay, captured=True)
@@ -85,14 +95,10 @@ def _skewed_capture(run, iters):
 
 def _first_samples(world) -> list[float]:
     tensor = torch.ones(4)
-    timing = TimingConfig(
+    timing = timing_config(
         warmup=2,
         min_sample_ms=0.01,
         max_iters=1,
-        min_samples=3,
-        max_samples=3,
-        target_ci=0.5,
-        max_seconds=30,
     )
     batching = Batching(_skewed_capture, captured=True)
     measurement = measure(lambda: dist.all_reduce(tensor), world, timing, batching=batching)
@@ -171,14 +177,9 @@ def _warm_up_counts(world) -> dict[str, int]:
     warm_up(lambda: op("slow"), 5, world, HostTimer())
     warm_up(lambda: op("fast"), 5, world, HostTimer())
     warm_up(lambda: op("after"), 5, world, HostTimer(), ran_s=SLOW_OP_S)
-    timing = TimingConfig(
+    timing = timing_config(
         warmup=5,
         min_sample_ms=SLOW_OP_S * 1e3 / 2.5,  # one operation is K = 1, clearly
-        max_iters=1000,
-        min_samples=3,
-        max_samples=3,
-        target_ci=0.5,
-        max_seconds=30,
     )
     counts["K"] = measure(lambda: op("measured"), world, timing).iters
     return counts
