@@ -105,7 +105,7 @@ class Sweep:
             self.console.print(f"[yellow]warning: ranks disagree on {name}: {values}[/yellow]")
         self.meta = meta
         timing = self.config.timing
-        ci_ranks_upto(max(timing.min_samples, timing.max_samples))  # scipy, before any point
+        ci_ranks_upto(max(timing.min_samples, timing.max_samples))  # computed before any point
         self.recorder.write_meta(meta)  # a run that dies still says what it was
         self._reserve_largest()
 

@@ -7,6 +7,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -53,30 +54,39 @@ def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
 
 def ci_ranks_upto(largest: int) -> list[tuple[int, int] | None]:
     """`median_ci_ranks` of every count up to `largest`: what a StopRule looks up. A sweep
-    calls it before its first point, so scipy is imported then, not inside a point."""
+    calls it before its first point, so no point pays for computing it."""
     return [median_ci_ranks(n) for n in range(largest + 1)]
 
 
 @functools.cache
 def _rank_table(size: int, confidence: float) -> tuple[tuple[int, int] | None, ...]:
-    """`median_ci_ranks` for every n below `size`, computed at once.
+    """`median_ci_ranks` for every n below `size`, in one walk over n.
 
-    The interval depends on the ranks only: scipy's `quantile_test(x, p=0.5)` takes the
-    lower one at `binom(n, 1/2).ppf(tail) - 1` and the upper at `.isf(tail)`, valid when
-    inside 0..n-1; these are the same calls, over every n in one array (tested identical
-    to `quantile_test`). Cached: one `quantile_test` costs about 2 ms, as much as a
-    sample's collective, and a table of hundreds costs about as much as one.
+    scipy's `quantile_test(x, p=0.5)` takes the lower rank at `binom(n, 1/2).ppf(tail) - 1`
+    (ppf: the smallest k with P(X <= k) >= tail) and, by the symmetry of Binomial(n, 1/2),
+    the upper at n - 1 - lower; valid when inside 0..n-1. These are the same ranks, in
+    exact integer arithmetic: the count of outcomes with X <= k, S_n(k), against
+    tail * 2**n. Going from n - 1 to n trials, S_n(k) = 2 S_(n-1)(k) - C(n-1, k), and the
+    lower rank never goes down, so a table costs a few big-integer steps per n.
+
+    Not scipy.stats: importing it costs each rank of a sweep about as long as importing
+    torch (1.9 s here), for a table of integers; tests/test_stats.py holds every count
+    to scipy's `quantile_test` and `binom.ppf`.
     """
-    from scipy.stats import binom
-
-    counts = np.arange(size)
-    tail = (1 - confidence) / 2
-    lows = binom.ppf(tail, counts, 0.5) - 1
-    highs = binom.isf(tail, counts, 0.5)
-    return tuple(
-        (int(low), int(high)) if n >= 2 and low >= 0 and high < n else None
-        for n, low, high in zip(counts.tolist(), lows.tolist(), highs.tolist(), strict=True)
-    )
+    tail = Fraction((1 - confidence) / 2)  # the float scipy computes with, exactly
+    table: list[tuple[int, int] | None] = []
+    k, choose, at_most_k = 0, 1, 1  # n = 0: k = 0, C(0, 0), S_0(0)
+    for n in range(size):
+        if n:
+            at_most_k = 2 * at_most_k - choose
+            choose = choose * n // (n - k)
+        while at_most_k * tail.denominator < tail.numerator << n:  # P(X <= k) < tail
+            choose = choose * (n - k) // (k + 1)
+            k += 1
+            at_most_k += choose
+        low = k - 1  # ppf - 1
+        table.append((low, n - 1 - low) if n >= 2 and low >= 0 else None)
+    return tuple(table)
 
 
 def tukey_outliers(samples: Sequence[float]) -> int:
@@ -116,8 +126,8 @@ class StopRule:
     has used its budget. The samples are kept sorted as they arrive (`bisect.insort`: a
     binary search and one memmove of pointers), so the median and the interval's order
     statistics are looked up, not recomputed: a sample costs the same whether it is the
-    5th or the 500th. The ranks of every count this rule can reach are computed (scipy
-    imported) when it is made, before the first sample, never between samples.
+    5th or the 500th. The ranks of every count this rule can reach are looked up when it
+    is made, before the first sample, never between samples.
     """
 
     def __init__(

@@ -3,6 +3,7 @@ each imports the statistics or plotting library only if it uses it (issue 8)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,22 @@ print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["2 32 ['a', 'baseline-1']", "imported: []"]
+
+
+def test_a_sweeps_rank_imports_neither_scipy_nor_matplotlib(tmp_path: Path) -> None:
+    """Every rank of every sweep would pay them at start-up (scipy.stats takes about as
+    long as torch here): a real sweep, this interpreter rank 0 of a world of 1."""
+    from cli_helpers import tiny_config
+    from distworld import free_port
+
+    world = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
+    address = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    sweep = ["sweep", "--config", str(tiny_config(tmp_path)), "--out", str(tmp_path / "run")]
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *sweep, "--tokens", "1", "--dtypes", "float32"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **world, **address},
+    )
+    assert "exit 0" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.strip().endswith("imported: ['commbench.sweepflags', 'torch']")

@@ -16,6 +16,7 @@ from commbench.stats import (
     history_spread,
     judge_shift,
     median_ci,
+    median_ci_ranks,
     pool,
     summarize,
     tukey_outliers,
@@ -142,6 +143,22 @@ def test_the_rank_table_is_scipys_quantile_test_for_every_count() -> None:
         interval = quantile_test(np.arange(n, dtype=float), p=0.5).confidence_interval(0.95)
         finite = math.isfinite(interval.low) and math.isfinite(interval.high)
         assert ranks == ((int(interval.low), int(interval.high)) if finite else None), n
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_the_exact_ranks_are_scipys_binomial_quantiles_far_beyond_any_sweep(
+    confidence: float,
+) -> None:
+    """The walk over n (exact integers, no scipy) gives `binom.ppf(tail) - 1` and
+    `binom.isf(tail)` for every count up to 4096, the rule quantile_test applies."""
+    from scipy.stats import binom
+
+    counts = np.arange(4097)
+    tail = (1 - confidence) / 2
+    lows, highs = binom.ppf(tail, counts, 0.5) - 1, binom.isf(tail, counts, 0.5)
+    for n, low, high in zip(counts.tolist(), lows.tolist(), highs.tolist(), strict=True):
+        expected = (int(low), int(high)) if n >= 2 and low >= 0 and high < n else None
+        assert median_ci_ranks(n, confidence) == expected, n
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 6, 7, 12, 30, 31, 200])
