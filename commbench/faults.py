@@ -82,10 +82,15 @@ class Watchdog:
 
 
 class StopRequest:
-    """SIGINT and SIGTERM set `requested` instead of killing; restored on exit.
+    """SIGINT and SIGTERM set `requested` instead of killing; restored on exit unless a
+    stop was requested.
 
-    torchrun forwards the terminal's Ctrl-C as a second signal: further signals
-    change nothing, the ranks are already stopping at the next point.
+    torchrun forwards the terminal's Ctrl-C as a second signal, and a user or a batch
+    system may send more: further signals change nothing, the ranks are already stopping.
+    That holds until the process ends, not only until this block does: a signal that
+    reached a stopping rank after its handlers were restored would raise
+    KeyboardInterrupt in whatever runs then (an interpreter finalizer, a file being
+    written) and print a traceback after the clean stop.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -104,6 +109,8 @@ class StopRequest:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.requested:
+            return  # stopping: later signals stay harmless to the end (see above)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
