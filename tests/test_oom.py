@@ -6,13 +6,21 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.distributed as dist
-from distworld import run_world
+from distworld import SharedWorld
 
 from commbench.config import TimingConfig
 from commbench.oom import PointSkipped, agree_or_skip
 from commbench.timing import Batching, measure
 
 TOO_MUCH = 2**60  # bytes: no allocator grants it, so the failure is real
+
+
+@pytest.fixture(scope="module")
+def two_ranks() -> SharedWorld:
+    """One gloo world of 2 runs both tests' functions: a skipped point leaves it usable."""
+    return SharedWorld(
+        2, {"allocate": _allocate_on_rank1, "capture": _measure_with_a_failing_capture}
+    )
 
 
 def _allocate_on_rank1(world) -> str:
@@ -25,9 +33,9 @@ def _allocate_on_rank1(world) -> str:
 
 
 @pytest.mark.dist
-def test_out_of_memory_on_one_rank_skips_on_every_rank() -> None:
+def test_out_of_memory_on_one_rank_skips_on_every_rank(two_ranks: SharedWorld) -> None:
     reason = "skipped: out of memory on rank 1 during the check's expected values"
-    assert run_world(2, _allocate_on_rank1) == [reason, reason]
+    assert two_ranks("allocate") == [reason, reason]
 
 
 def _capture_too_large_on_rank1(run, iters):
@@ -52,6 +60,8 @@ def _measure_with_a_failing_capture(world) -> str:
 
 
 @pytest.mark.dist
-def test_a_capture_out_of_memory_on_one_rank_skips_the_point_on_every_rank() -> None:
+def test_a_capture_out_of_memory_on_one_rank_skips_the_point_on_every_rank(
+    two_ranks: SharedWorld,
+) -> None:
     reason = "skipped: out of memory on rank 1 during graph capture"
-    assert run_world(2, _measure_with_a_failing_capture) == [reason, reason]
+    assert two_ranks("capture") == [reason, reason]

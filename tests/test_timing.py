@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 import torch.distributed as dist
-from distworld import run_world
+from distworld import SharedWorld
 
 from commbench.config import TimingConfig
 from commbench.memory import DeviceMemory
@@ -32,6 +32,20 @@ def timing_config(**fields: object) -> TimingConfig:
 
 
 REPLAY_OP_S = 0.01  # what one operation costs in the slow "replay" below
+
+
+@pytest.fixture(scope="module")
+def two_ranks() -> SharedWorld:
+    """One gloo world of 2 runs each loop test's function in turn (the skewed capture
+    last: it leaves rank 1 behind until its own gather)."""
+    return SharedWorld(
+        2,
+        {
+            "warm_up_counts": _warm_up_counts,
+            "k_from_a_replay": _k_from_a_replay,
+            "first_samples": _first_samples,
+        },
+    )
 
 
 def test_k_is_the_fewest_operations_that_last_min_sample_ms_within_max_iters() -> None:
@@ -76,10 +90,10 @@ def _k_from_a_replay(world) -> int:
 
 
 @pytest.mark.dist
-def test_k_is_chosen_from_a_batch_made_as_the_samples_are() -> None:
+def test_k_is_chosen_from_a_batch_made_as_the_samples_are(two_ranks: SharedWorld) -> None:
     """An eager all_reduce of 4 floats takes well under 1 ms here: K from it would be
     hundreds. The samples replay batches whose operations take 10 ms: K must be about 5."""
-    for iters in run_world(2, _k_from_a_replay):
+    for iters in two_ranks("k_from_a_replay"):
         assert iters <= 10, iters
 
 
@@ -106,10 +120,10 @@ def _first_samples(world) -> list[float]:
 
 
 @pytest.mark.dist
-def test_the_first_sample_does_not_carry_the_ranks_capture_skew() -> None:
+def test_the_first_sample_does_not_carry_the_ranks_capture_skew(two_ranks: SharedWorld) -> None:
     """K is 1, so without a resync after the capture rank 0's first sample would wait
     SKEW_S for rank 1 inside its all_reduce, and the slowest rank's time would show it."""
-    for samples in run_world(2, _first_samples):
+    for samples in two_ranks("first_samples"):
         assert samples[0] < SKEW_S / 2, samples
 
 
@@ -189,10 +203,12 @@ SLOW_OP_S = 0.06
 
 
 @pytest.mark.dist
-def test_a_warm_up_of_slow_operations_ends_once_it_has_lasted_long_enough() -> None:
+def test_a_warm_up_of_slow_operations_ends_once_it_has_lasted_long_enough(
+    two_ranks: SharedWorld,
+) -> None:
     """Five operations asked for: two 60 ms ones pass WARMUP_S (0.1 s), on every rank
     alike, the check's one included; a fast operation gets all five. An operation that
     clearly lasts a sample is not calibrated: K = 1, and 2 + 3 samples' operations."""
     assert WARMUP_S < 2 * SLOW_OP_S
     expected = {"slow": 2, "fast": 5, "after": 1, "measured": 2 + 3, "K": 1}
-    assert run_world(2, _warm_up_counts) == [expected, expected]
+    assert two_ranks("warm_up_counts") == [expected, expected]
