@@ -43,6 +43,16 @@ ALLOWLISTED_SECRETS = {
 UNLISTED = {"MY_PASSWORD_S3CR3T": "plain"}
 
 
+# The MoE all_to_all sweep of the issue that added it (with the tiny timing budget).
+HIDDEN_MOE = 256
+EXPERTS, TOPK, SKEWS = 8, 2, (0.0, 1.2)
+MOE_SWEEP = [
+    "--collectives", "all_to_all", "--variants", "list,tensor,padded", "--tokens", "8,128",
+    "--hidden", str(HIDDEN_MOE), "--tp", "2,4", "--dtypes", "bfloat16",
+    "--experts", str(EXPERTS), "--topk", str(TOPK), "--skew", ",".join(map(str, SKEWS)),
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SharedRun:
     """A real sweep that several tests read, each for a different thing: they must not
@@ -129,6 +139,35 @@ def torchrun(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def two_nodes(args: list[str], logs: Path) -> list[subprocess.CompletedProcess]:
+    """Two torchrun agents on loopback, `--nnodes 2 --nproc-per-node 2`, joined through a
+    c10d rendezvous into one world of 4: each node's exit code, and its output and errors
+    (logs/node<N>.log) as stdout."""
+    from distworld import free_port
+
+    port = free_port()
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=2",
+        "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+        "--rdzv-id=commbench-two-nodes", "-m", "commbench", *args,
+    ]  # fmt: skip
+    paths = [logs / f"node{n}.log" for n in range(2)]
+    nodes = []
+    for path in paths:
+        with path.open("w") as log:
+            nodes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        for node in nodes:
+            node.wait(timeout=300)
+    finally:
+        for node in nodes:
+            node.kill()
+    return [
+        subprocess.CompletedProcess(command, node.returncode, path.read_text(), "")
+        for node, path in zip(nodes, paths, strict=True)
+    ]
 
 
 def srun_like(

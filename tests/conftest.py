@@ -6,12 +6,14 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/distworld.py for spawned
 import pytest
 from cli_helpers import (
     ALLOWLISTED_SECRETS,
+    MOE_SWEEP,
     SHARED_FLAGS,
     UNLISTED,
     SharedRun,
     commbench,
     files_under,
     tiny_config,
+    two_nodes,
 )
 
 # What the user who runs the shared sweeps has in the environment: an NCCL setting, and
@@ -58,3 +60,15 @@ def forced_run(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
         env=USER_ENV,  # the gate compares the recorded NCCL settings: the same user's
     )  # fmt: skip
     return SharedRun(out, done, root, frozenset())
+
+
+@pytest.fixture(scope="session")
+def two_node_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """The MoE all_to_all sweep on the suite's one launched world of 4: two torchrun
+    'nodes' of 2 ranks on loopback, one c10d rendezvous, the groups strided. Its path and
+    each node's CompletedProcess. What it measured and who reads it (test_cli_all_to_all);
+    how the world was made (test_multinode)."""
+    root = tmp_path_factory.mktemp("two-node-run")
+    out = root / "run"
+    args = ["sweep", "--config", str(tiny_config(root)), "--out", str(out), *MOE_SWEEP]
+    return out, two_nodes([*args, "--group-layout", "strided"], root)

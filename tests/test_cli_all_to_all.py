@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import commbench, commbench_here, tiny_config, torchrun
+from cli_helpers import EXPERTS, HIDDEN_MOE, TOPK, commbench, commbench_here, tiny_config
 
 from commbench.results import RESULT_COLUMNS
 from commbench.routing import route
 
-ROUTING_FLAGS = ["--experts", "8", "--topk", "2", "--skew", "0,1.2"]
-
 
 @pytest.mark.dist
-def test_the_done_when_sweep_and_its_consumers(tmp_path: Path) -> None:
-    """The issue's command (with the tiny timing budget): 24 exact rows, padded bytes never
-    below the routed ones and growing with skew; then report, plot, compare and gate. The
-    suite's torchrun launch of a world of 4 (test_cli_sweep runs --nproc 2)."""
-    out = tmp_path / "run"
-    done = torchrun(
-        4, "sweep", "--config", str(tiny_config(tmp_path)), "--out", str(out),
-        "--collectives", "all_to_all", "--variants", "list,tensor,padded", "--tokens", "8,128",
-        "--hidden", "256", "--tp", "2,4", "--dtypes", "bfloat16", *ROUTING_FLAGS,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count("Summary (") == 1  # torchrun's 4 workers: only rank 0 prints
+def test_the_done_when_sweep_and_its_consumers(
+    two_node_run: tuple[Path, list[subprocess.CompletedProcess]], tmp_path: Path
+) -> None:
+    """The issue's command (with the tiny timing budget), on the suite's world of 4: 24
+    exact rows, padded bytes never below the routed ones and growing with skew; then
+    report, plot, compare and gate."""
+    out, nodes = two_node_run
+    assert [node.returncode for node in nodes] == [0, 0], [node.stdout for node in nodes]
+    assert sum(node.stdout.count("Summary (") for node in nodes) == 1  # only rank 0 prints
     rows = pd.read_csv(out / "results.csv", dtype={"note": str}).fillna({"note": ""})
     assert list(rows.columns) == RESULT_COLUMNS and len(rows) == 24
     assert set(zip(rows["tp"], rows["dp"], strict=True)) == {(2, 2), (4, 1)}
@@ -37,9 +33,9 @@ def test_the_done_when_sweep_and_its_consumers(tmp_path: Path) -> None:
     for (tp, tokens), pair in rows.groupby(["tp", "tokens"]):
         by_skew = pair.groupby("skew")["padded_bytes"].first()
         assert by_skew[1.2] >= by_skew[0.0]
-        routing = route(tokens, tp, 8, 2, 1.2)  # the row's figures are the routing's
+        routing = route(tokens, tp, EXPERTS, TOPK, 1.2)  # the row's figures are the routing's
         skewed = pair[pair["skew"] == 1.2].iloc[0]
-        assert skewed["routed_bytes"] == routing.routed_rows * 256 * 2
+        assert skewed["routed_bytes"] == routing.routed_rows * HIDDEN_MOE * 2
         assert skewed["bytes"] == pytest.approx(skewed["routed_bytes"] / tp)
         assert skewed["imbalance"] == pytest.approx(routing.imbalance)
     busbw = rows["algbw_gbps"] * (rows["tp"] - 1) / rows["tp"]
@@ -49,23 +45,23 @@ def test_the_done_when_sweep_and_its_consumers(tmp_path: Path) -> None:
                     "padded": {"all_to_all_single"}}  # fmt: skip
     assert "gloo refuses an uneven list all_to_all" in rows.loc[0, "note"]
 
-    summary = commbench("report", str(out))
+    summary = commbench_here("report", str(out))  # in this process: the reading commands
     assert summary.returncode == 0, summary.stderr
     assert "all_to_all  tp=4 dp=1  bfloat16 H=256 E=8 k=2 s=1.2" in summary.stdout
     assert "padding to capacity, all_to_all tp=2 dp=2 bfloat16 E=8 k=2" in summary.stdout
 
-    plots = commbench("plot", str(out), "--out", str(tmp_path / "plots"))
+    plots = commbench_here("plot", str(out), "--out", str(tmp_path / "plots"))
     assert plots.returncode == 0, plots.stderr
     assert (
         tmp_path / "plots" / "plot-all_to_all-tp4-dp1-bfloat16-H256-E8-k2-s1.2-time.png"
     ).exists()
 
-    compared = commbench(
+    compared = commbench_here(
         "compare", str(out), str(out), "--labels", "a,b", "--csv", str(tmp_path / "c.csv")
     )
     assert compared.returncode == 0, compared.stderr
     assert len(pd.read_csv(tmp_path / "c.csv")) == 24  # the skews are rows of their own
-    gated = commbench("gate", str(out), str(out), "--json", str(tmp_path / "g.json"))
+    gated = commbench_here("gate", str(out), str(out), "--json", str(tmp_path / "g.json"))
     assert gated.returncode == 0, gated.stdout
     assert json.loads((tmp_path / "g.json").read_text())["counts"]["missing"] == 0
 
