@@ -21,7 +21,7 @@ import torch.distributed as dist
 from commbench.config import SweepConfig
 from commbench.errors import UsageError
 from commbench.faults import NCCL_GRACE
-from commbench.launch import SLURM_TO_TORCH, launcher_env
+from commbench.launch import SLURM_TO_TORCH, check_rendezvous, launcher_env
 from commbench.ops.base import GroupContext, tensor_api
 
 
@@ -208,12 +208,7 @@ def init_world(
     """Join the process group that torchrun, the elastic launcher or srun set up."""
     env = launcher_env()
     os.environ.update({k: env[k] for k in SLURM_TO_TORCH.values() if k in env})
-    for name in ("MASTER_ADDR", "MASTER_PORT"):  # torchrun sets them; srun does not
-        if name not in os.environ:
-            raise UsageError(
-                f"{name}: not set; under srun export MASTER_ADDR (the first node's address)"
-                " and MASTER_PORT (a free port) before launching, see the README's SLURM recipe"
-            )
+    check_rendezvous()
     backend = choose_backend(requested_backend)
     local_rank = int(env.get("LOCAL_RANK", "0"))
     if backend == "nccl":

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from commbench.errors import ExitCode
+from commbench.errors import ExitCode, UsageError
 
 SLURM_TO_TORCH = {
     "SLURM_PROCID": "RANK",
@@ -41,6 +41,18 @@ def is_launched(environ: dict[str, str] | None = None) -> bool:
     """True inside a worker started by torchrun, the elastic launcher or srun."""
     env = launcher_env(environ)
     return "RANK" in env and "WORLD_SIZE" in env
+
+
+def check_rendezvous(environ: dict[str, str] | None = None) -> None:
+    """torchrun sets MASTER_ADDR and MASTER_PORT; srun does not: the recipe, said before
+    the rank spends seconds importing torch."""
+    env = launcher_env(environ)
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        if name not in env:
+            raise UsageError(
+                f"{name}: not set; under srun export MASTER_ADDR (the first node's address)"
+                " and MASTER_PORT (a free port) before launching, see the README's SLURM recipe"
+            )
 
 
 def world_size_from_env() -> int:

@@ -20,8 +20,11 @@ def run_as_worker(
     config: SweepConfig, nproc: int | None, nccl_lib: Path | None, *, resume: bool, force: bool
 ) -> int:
     """This process is one rank its launcher started: measure."""
+    from commbench.launch import check_rendezvous
+
     if nproc is not None:
         raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
+    check_rendezvous()
     if nccl_lib is not None:  # preloaded by the launcher (or not): verified, not loaded
         _check_preloaded_worker(nccl_lib)
     from commbench.runner import run_sweep
