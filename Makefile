@@ -48,10 +48,14 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/commbench sweep $(if $(NPROC),--nproc $(NPROC)) $(ARGS)
 
-# The real-NCCL tests need the CUDA build of torch and downloaded libnccl builds: they run
-# in `make test-cuda-build`, not here.
+# One pytest worker per CPU (pytest-xdist); tests/conftest.py groups the tests that share a
+# run or a world, so each is made once. The real-NCCL tests need the CUDA build of torch and
+# downloaded libnccl builds: they run in `make test-cuda-build`, not here.
+PYTEST_WORKERS ?= auto
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(PY) -m pytest -q -m "not real_nccl" tests
+	$(PY) -m pytest -q $(PARALLEL) -m "not real_nccl" tests
 
 # The whole suite under the registry's CUDA build of torch (imports on a machine without a
 # GPU), plus the tests that preload real libnccl builds from nvidia-nccl-cu13 wheels: older
@@ -91,7 +95,7 @@ $(NCCL_DIR)/%/libnccl.so.2: | $(CUDA_PY)
 
 # PYTHONPATH: this clone's commbench, whichever clone last installed into the shared venv.
 test-cuda-build: cuda-venv $(NCCL_LIBS)
-	PYTHONPATH=$(CURDIR) COMMBENCH_TEST_NCCL_DIR=$(NCCL_DIR) $(CUDA_PY) -m pytest -q tests
+	PYTHONPATH=$(CURDIR) COMMBENCH_TEST_NCCL_DIR=$(NCCL_DIR) $(CUDA_PY) -m pytest -q $(PARALLEL) tests
 
 # A short gloo sweep under the oldest and the newest supported torch, each in its own venv
 # cached in ~/.cache/commbench-ci (the registry's builds: several GB each, the first time).

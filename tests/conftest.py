@@ -72,3 +72,18 @@ def two_node_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
     out = root / "run"
     args = ["sweep", "--config", str(tiny_config(root)), "--out", str(out), *MOE_SWEEP]
     return out, two_nodes([*args, "--group-layout", "strided"], root)
+
+
+# The session runs and each module's shared worlds are made once per pytest process: under
+# pytest-xdist (`make test` runs `-n auto --dist loadgroup`) every test that reads one runs
+# in the same worker as the others that do, and a module's tests stay together.
+SHARED_RUNS = {"local_run": "two-rank-runs", "forced_run": "two-rank-runs",
+               "two_node_run": "two-node-run"}  # fmt: skip
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        runs = [SHARED_RUNS[name] for name in item.fixturenames if name in SHARED_RUNS]
+        group = runs[0] if runs else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
