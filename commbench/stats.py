@@ -48,14 +48,19 @@ def median_ci(samples: Sequence[float], confidence: float = 0.95) -> tuple[float
 
 def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
     """Which order statistics bound the interval for n samples, or None if none do."""
-    table = _rank_table(max(64, 1 << n.bit_length()), confidence)  # a few tables, each once
-    return table[n]
+    return _table_upto(n, confidence)[n]
 
 
-def ci_ranks_upto(largest: int) -> list[tuple[int, int] | None]:
+def ci_ranks_upto(largest: int, confidence: float = 0.95) -> tuple[tuple[int, int] | None, ...]:
     """`median_ci_ranks` of every count up to `largest`: what a StopRule looks up. A sweep
     calls it before its first point, so no point pays for computing it."""
-    return [median_ci_ranks(n) for n in range(largest + 1)]
+    return _table_upto(largest, confidence)[: largest + 1]
+
+
+def _table_upto(largest: int, confidence: float) -> tuple[tuple[int, int] | None, ...]:
+    """A cached rank table reaching `largest`: sizes are powers of two, so a few tables
+    serve every count, each computed once."""
+    return _rank_table(max(64, 1 << largest.bit_length()), confidence)
 
 
 @functools.cache
