@@ -132,9 +132,7 @@ def pattern(
     if rows <= modulus:
         values = _pattern_rows(terms, hidden, modulus, amplitude, point, device)
         return values if out is None else out.copy_(values)
-    table = _pattern_rows(
-        torch.arange(modulus, device=device), hidden, modulus, amplitude, point, device
-    )
+    table = _pattern_table(hidden, amplitude, point, device)
     return torch.index_select(table, 0, terms, out=out)
 
 
@@ -150,9 +148,7 @@ def add_pattern(
     rows, hidden = out.shape
     modulus = 2 * amplitude + 1
     terms = _row_terms(seed, rows, first_row, modulus, out.device)
-    table = _pattern_rows(
-        torch.arange(modulus, device=out.device), hidden, modulus, amplitude, point, out.device
-    )
+    table = _pattern_table(hidden, amplitude, point, out.device)
     buffer = torch.empty((min(rows, ADD_BLOCK_ROWS), hidden), dtype=out.dtype, device=out.device)
     for start in range(0, rows, ADD_BLOCK_ROWS):
         block = out[start : start + ADD_BLOCK_ROWS]
@@ -162,9 +158,31 @@ def add_pattern(
     return out
 
 
+def summed_pattern(
+    out: torch.Tensor, sources: list[int], first_row: int, amplitude: int, point: Point
+) -> torch.Tensor:
+    """What a reducing collective's rows from `first_row` on must hold: the sum of every
+    source rank's pattern, written into `out` (summed in the dtype itself: exact while
+    the amplitude keeps to EXACT_LIMIT)."""
+    first, *others = sources
+    rows, hidden = out.shape
+    pattern(first, rows, first_row, hidden, amplitude, point, out.device, out)
+    for src in others:
+        add_pattern(out, src, first_row, amplitude, point)
+    return out
+
+
 def _row_terms(seed: int, rows: int, first_row: int, modulus: int, device) -> torch.Tensor:
     row = torch.arange(first_row, first_row + rows, device=device, dtype=torch.int64)
     return (row * 7919 + seed * 1009) % modulus
+
+
+def _pattern_table(hidden: int, amplitude: int, point: Point, device) -> torch.Tensor:
+    """Every distinct row of the pattern, indexed by its row term."""
+    modulus = 2 * amplitude + 1
+    return _pattern_rows(
+        torch.arange(modulus, device=device), hidden, modulus, amplitude, point, device
+    )
 
 
 def _pattern_rows(

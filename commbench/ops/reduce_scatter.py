@@ -11,13 +11,13 @@ from commbench.ops.base import (
     Bound,
     Collective,
     GroupContext,
-    add_pattern,
     flat_bytes,
     gather_factor,
     padded,
     pattern,
     split_sizes,
     sum_amplitude,
+    summed_pattern,
     tensor_api,
 )
 from commbench.point import Point
@@ -36,11 +36,7 @@ def _buffers(point: Point, ctx: GroupContext, arena: Arena, tokens: int) -> dict
         pattern(ctx.global_rank, tokens, 0, point.hidden, amplitude, point, ctx.device, inp)
 
     def expected(out: torch.Tensor) -> torch.Tensor:
-        first, *others = ctx.ranks  # summed in the dtype itself: exact, see EXACT_LIMIT
-        pattern(first, len(out), first_row, point.hidden, amplitude, point, ctx.device, out)
-        for src in others:
-            add_pattern(out, src, first_row, amplitude, point)
-        return out
+        return summed_pattern(out, ctx.ranks, first_row, amplitude, point)
 
     return {"inputs": (inp,), "output": output, "fill": fill, "expected": expected}
 
