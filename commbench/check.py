@@ -9,7 +9,7 @@ import torch
 from commbench.buffers import Arena
 from commbench.faults import backend_message
 from commbench.groups import World
-from commbench.oom import PointSkipped
+from commbench.oom import PointSkipped, first_problem
 from commbench.ops.base import Bound
 from commbench.timing import make_timer
 
@@ -83,5 +83,5 @@ def timed_check(
     passed = problem is None and same_bits(bound.output, expected)
     every = world.gather_floats([problem is not None, passed, seconds])
     if every[:, 0].max() > 0:
-        raise PointSkipped(next(p for p in world.gather_objects(problem) if p))
+        raise PointSkipped(first_problem(world, problem))
     return bool(every[:, 1].min() > 0), float(every[:, 2].min())

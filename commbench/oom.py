@@ -38,6 +38,12 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, CUDA_OUT_OF_MEMORY) or "can't allocate memory" in str(err)
 
 
+def first_problem(world: Agreeing, problem: str | None) -> str:
+    """The lowest rank's problem, once the ranks have agreed some rank has one: every rank
+    calls it, with its own problem or None (the reasons travel only then)."""
+    return next(p for p in world.gather_objects(problem) if p)
+
+
 def agree_or_skip(world: Agreeing, what: str, step: Callable[[], T]) -> T:
     """`step()` on every rank; if it ran out of memory on any rank, PointSkipped on all.
 
@@ -54,5 +60,5 @@ def agree_or_skip(world: Agreeing, what: str, step: Callable[[], T]) -> T:
         if world.device.type == "cuda":
             torch.cuda.empty_cache()
     if not world.all_true(problem is None):
-        raise PointSkipped(next(p for p in world.gather_objects(problem) if p))
+        raise PointSkipped(first_problem(world, problem))
     return value  # type: ignore[return-value]

@@ -38,7 +38,7 @@ from commbench.groups import World, check_backend, choose_backend, close_world, 
 from commbench.launch import world_size_from_env
 from commbench.memory import DeviceMemory, memory_figures, resident_bytes, temporary_bytes
 from commbench.nccl import verify_preloaded
-from commbench.oom import PointSkipped, agree_or_skip, is_out_of_memory
+from commbench.oom import PointSkipped, agree_or_skip, first_problem, is_out_of_memory
 from commbench.ops import REGISTRY, Footprint, bind, footprint
 from commbench.ops.base import Bound
 from commbench.phases import PhaseClock
@@ -183,7 +183,7 @@ class Sweep:
             raise RunInterrupted
         if agreed[:, 0].min() == 0:  # skipped on every rank, for the first reason given
             with clock("agree"):
-                reason = next(p for p in self.world.gather_objects(problem) if p)
+                reason = first_problem(self.world, problem)
             self._finalize(point, PointState({**row, "check": "skipped", "note": reason}))
             return
         try:
