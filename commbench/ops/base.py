@@ -159,7 +159,7 @@ def add_pattern(
 
 
 def summed_pattern(
-    out: torch.Tensor, sources: list[int], first_row: int, amplitude: int, point: Point
+    out: torch.Tensor, sources: tuple[int, ...], first_row: int, amplitude: int, point: Point
 ) -> torch.Tensor:
     """What a reducing collective's rows from `first_row` on must hold: the sum of every
     source rank's pattern, written into `out` (summed in the dtype itself: exact while
