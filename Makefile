@@ -32,8 +32,9 @@ TORCH_NEWEST ?= 2.15.0
 FLOOR_VENV ?= $(CI_CACHE)/venv-floor
 FLOOR_PACKAGES := numpy scipy pandas pydantic typer rich
 FLOOR_SPEC := $(foreach p,$(FLOOR_PACKAGES),$(shell sed -n 's/^ *"$(p)>=\([0-9.]*\)".*/$(p)==\1.*/p' pyproject.toml))
-FLOOR_TESTS := tests/test_stats.py tests/test_gate.py tests/test_priors.py tests/test_compare.py \
-	tests/test_runreader.py tests/test_sweepflags.py tests/test_import_cycles.py
+# The test modules marked `floor` (pytestmark): the others import torch, which the floor
+# venv does not have.
+FLOOR_TESTS = $(shell grep -rl "^pytestmark = pytest.mark.floor" tests)
 
 .PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format gate baseline benchmark floor clean
 
@@ -141,7 +142,7 @@ baseline: setup
 FLOOR_STAMP := $(FLOOR_VENV)/.installed-$(shell echo "$(FLOOR_SPEC)" | sha1sum | cut -c1-12)
 
 floor: $(FLOOR_STAMP)
-	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_TESTS)
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m floor $(FLOOR_TESTS)
 
 $(FLOOR_STAMP):
 	rm -rf $(FLOOR_VENV)

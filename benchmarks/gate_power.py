@@ -31,15 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from commbench.analysis.gate import AGGREGATE_TOLERANCE, gate_runs
+from commbench.analysis.gate_verdict import GateResult
+from commbench.analysis.medians import run_medians
+from commbench.analysis.priors import prior_for
+from commbench.analysis.stats import Spread, detectable_shift, family_confidence, pool
 from commbench.errors import ExitCode
-from commbench.gate import AGGREGATE_TOLERANCE, gate_runs
-from commbench.gateresult import GateResult
-from commbench.priors import prior_for
-from commbench.results import RESULTS_CSV
-from commbench.runmedians import run_medians
-from commbench.runmeta import RunMeta
-from commbench.runreader import Run, read_run
-from commbench.stats import Spread, detectable_shift, family_confidence, pool
+from commbench.rundir.meta import RunMeta
+from commbench.rundir.reader import Run, read_run
+from commbench.rundir.schema import RESULTS_CSV
 
 ISSUE = [  # issue 14's A/A experiment: 2 rows per collective and variant
     "--tokens", "128,512", "--hidden", "1024", "--tp", "2",

@@ -23,11 +23,11 @@ import torch
 import torch.distributed as dist
 from torch.testing._internal.distributed.fake_pg import FakeStore
 
-from commbench.config import load_config
-from commbench.groups import World
+from commbench.config.settings import load_config
 from commbench.ops import footprint
-from commbench.plan import build_plan
 from commbench.point import Point
+from commbench.sweep.plan import build_plan
+from commbench.sweep.world import World
 
 GOAL = 1.10
 MIB = 2**20

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from commbench.buffers import Arena
-from commbench.check import check
-from commbench.config import load_config
-from commbench.groups import World, close_world, init_world
-from commbench.launch import is_launched, launch_local
+from commbench.config.settings import load_config
 from commbench.ops import REGISTRY, bind
+from commbench.ops.arena import Arena
 from commbench.point import Point
-from commbench.timing import make_timer, measure, synchronize
+from commbench.sweep.exact_check import check
+from commbench.sweep.launch import is_launched, launch_local
+from commbench.sweep.timing import make_timer, measure, synchronize
+from commbench.sweep.world import World, close_world, init_world
 
 
 def _newest(old: str, new: str):

@@ -25,9 +25,9 @@ import torch
 import torch.distributed as dist
 from torch.testing._internal.distributed.fake_pg import FakeStore
 
-from commbench.config import load_config
-from commbench.groups import World
-from commbench.plan import build_plan
+from commbench.config.settings import load_config
+from commbench.sweep.plan import build_plan
+from commbench.sweep.world import World
 
 LAYOUTS = ("contiguous", "strided")
 

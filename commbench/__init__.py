@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from commbench.runreader import Run
+    from commbench.rundir.reader import Run
 
 __version__ = "0.1.0"
 
@@ -24,7 +24,7 @@ def load_run(path: str | PathLike[str]) -> Run:
     wrote them, and `.meta`, meta.json as `commbench.runmeta.RunMeta`. Raises
     `commbench.errors.UsageError` with a one-line reason for a directory it cannot read.
     Never imports torch."""
-    from commbench.runreader import read_run
+    from commbench.rundir.reader import read_run
 
     return read_run(Path(path))
 

@@ -1,10 +1,10 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/distworld.py for spawned ranks too
+sys.path.insert(0, str(Path(__file__).parent))  # tests/support for ranks started by spawn too
 
 import pytest
-from cli_helpers import (
+from support.cli import (
     ALLOWLISTED_SECRETS,
     MOE_SWEEP,
     SHARED_FLAGS,

@@ -3,33 +3,11 @@ file or inside a function, read from the source with ast."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+import pytest
+from support.imports import import_graph
 
-PACKAGE = Path(__file__).resolve().parent.parent / "commbench"
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def import_graph() -> dict[str, set[str]]:
-    """module -> the commbench modules it imports (a name imported from a package counts
-    as its submodule where there is one)."""
-    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    submodule = f"{node.module}.{alias.name}"
-                    targets.add(submodule if submodule in modules else node.module)
-        graph[name] = {target for target in targets if target in modules and target != name}
-    return graph
+# Also run under the oldest dependencies pyproject.toml declares (`make floor`).
+pytestmark = pytest.mark.floor
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -66,9 +44,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read_from_the_real_source() -> None:
     graph = import_graph()
-    assert "commbench.runreader" in graph["commbench.gate"]
-    assert "commbench.export.tables" in graph["commbench.export.runreport"]
-    assert "commbench.runmeta" in graph["commbench.export.runreport"]  # under TYPE_CHECKING
+    assert "commbench.rundir.reader" in graph["commbench.analysis.gate"]
+    assert "commbench.output.tables" in graph["commbench.output.run_markdown"]
+    assert "commbench.rundir.meta" in graph["commbench.output.run_markdown"]  # under TYPE_CHECKING
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

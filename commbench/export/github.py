@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from commbench.export import benchmark_name
-from commbench.identity import identity
+from commbench.rundir.identity import identity
 
 UNIT = "us"  # one of the time units the action converts between (s, ms, us, ns)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from commbench.gateresult import GateResult
+from commbench.analysis.gate_verdict import GateResult
 
 
 def gate_json(result: GateResult, path: Path) -> None:

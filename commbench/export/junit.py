@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from commbench.gateresult import GateResult
+from commbench.analysis.gate_verdict import GateResult
 from commbench.point import row_label
 
 FAILING = {"regression", "failed"}

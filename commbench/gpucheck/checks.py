@@ -14,7 +14,7 @@ from commbench.gpucheck.judge import first_sample_outliers, judge_exact, judge_t
 from commbench.gpucheck.ranks import Runner
 from commbench.gpucheck.verdict import Check
 from commbench.point import ELEMENT_SIZE
-from commbench.runreader import Run, read_meta, read_run
+from commbench.rundir.reader import Run, read_meta, read_run
 
 DTYPES = tuple(ELEMENT_SIZE)
 TOKENS = (1, 5, 8, 13)
@@ -155,7 +155,7 @@ def check_device_peak() -> Check:
     must still count the 1 GiB (the probe resets CUDA's own peak statistics)."""
     import torch
 
-    from commbench.memory import DeviceMemory
+    from commbench.sweep.memory import DeviceMemory
 
     device = torch.device("cuda", 0)
     memory = DeviceMemory.of(device)
@@ -218,7 +218,7 @@ def _stopped(out: Path) -> bool:
 
 NCCL_VERSION = """
 import sys
-from commbench.nccl import library_version
+from commbench.env.nccl import library_version
 print(library_version(sys.argv[1]))
 """
 

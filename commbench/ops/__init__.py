@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, replace
 
-from commbench.buffers import META, Arena
 from commbench.ops import (
     all_gather,
     all_reduce,
@@ -11,6 +10,7 @@ from commbench.ops import (
     logits_gather,
     reduce_scatter,
 )
+from commbench.ops.arena import META, Arena
 from commbench.ops.base import Bound, Collective, GroupContext
 from commbench.point import Point
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.distributed as dist
 
-from commbench.buffers import Arena
+from commbench.ops.arena import Arena
 from commbench.ops.base import (
     DTYPES,
     Bound,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch.distributed as dist
 
-from commbench.buffers import Arena
+from commbench.ops.arena import Arena
 from commbench.ops.base import (
     DTYPES,
     Bound,

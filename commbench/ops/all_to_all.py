@@ -28,11 +28,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from commbench.buffers import Arena
 from commbench.ops.all_gather import GATHER_AMPLITUDE
+from commbench.ops.arena import Arena
 from commbench.ops.base import DTYPES, Bound, Collective, GroupContext, gather_factor, pattern
+from commbench.ops.routing import Routing, route
 from commbench.point import Point
-from commbench.routing import Routing, route
 
 GLOO_UNEVEN_NOTE = (
     "gloo refuses an uneven list all_to_all: ran ProcessGroupNCCL's way, one grouped"

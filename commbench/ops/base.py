@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
-from commbench.buffers import Arena
+from commbench.ops.arena import Arena
 from commbench.point import ELEMENT_SIZE, Point
 
 DTYPES = {name: getattr(torch, name) for name in ELEMENT_SIZE}

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from commbench.buffers import Arena
 from commbench.ops.all_gather import GATHER_AMPLITUDE, list_gather
+from commbench.ops.arena import Arena
 from commbench.ops.base import (
     DTYPES,
     Bound,

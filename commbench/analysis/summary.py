@@ -1,0 +1,108 @@
+"""The end-of-run summary in numbers and words: list and tensor side by side, where the
+tensor form wins beyond noise, and what was not measured. Pure: pandas only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from commbench.analysis.scenarios import (
+    recommendation,
+)
+from commbench.analysis.stats import UNSTABLE_CV, geomean
+from commbench.point import width_label
+from commbench.rundir.reader import measured
+from commbench.rundir.schema import KEY_COLUMNS
+
+SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
+SIDE_COLUMNS = [
+    "bytes",
+    "padded_vocab",
+    "time_us",
+    "low",
+    "high",
+    "busbw_gbps",
+    "padded_tokens",
+    "note",
+]
+
+
+def _interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The 95% CI of the median where there were enough samples, else p10..p90."""
+    low = rows["ci_low_us"].fillna(rows["time_us_p10"])
+    high = rows["ci_high_us"].fillna(rows["time_us_p90"])
+    return low, high
+
+
+def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per shape and split with the list and tensor forms next to each other.
+
+    `speedup` is list time / tensor time (above 1: the tensor form is faster).
+    `verdict` is `win` or `loss` only when the two confidence intervals do not overlap:
+    a difference inside the noise is a `tie`, whatever the ratio.
+    """
+    passed = measured(results).copy()
+    passed["low"], passed["high"] = _interval(passed)
+    sides = {
+        variant: passed[passed["variant"] == variant].set_index(SHAPE_COLUMNS)[SIDE_COLUMNS]
+        for variant in ("list", "tensor")
+    }
+    both = (
+        sides["list"].add_suffix("_list").join(sides["tensor"].add_suffix("_tensor"), how="inner")
+    )
+    both["speedup"] = both["time_us_list"] / both["time_us_tensor"]
+    both["verdict"] = np.select(
+        [both["high_tensor"] < both["low_list"], both["low_tensor"] > both["high_list"]],
+        ["win", "loss"],
+        default="tie",
+    )
+    return both.reset_index()
+
+
+def _where(row: pd.Series) -> str:
+    return f"tp={row['tp']} dp={row['dp']} T={row['tokens']} {width_label(row)} {row['dtype']}"
+
+
+def verdict_lines(comparison: pd.DataFrame) -> list[str]:
+    """The summary in words, one paragraph per collective, derived from the numbers only."""
+    lines = []
+    for collective, rows in comparison.groupby("collective", sort=False):
+        wins = int((rows["verdict"] == "win").sum())
+        losses = rows[rows["verdict"] == "loss"]
+        best = rows.loc[rows["speedup"].idxmax()]
+        mean = geomean(rows["speedup"])
+        text = (
+            f"{collective}: the tensor form is faster beyond noise in {wins} of {len(rows)}"
+            f" points; geometric-mean speedup {mean:.2f}x; largest win {best['speedup']:.2f}x"
+            f" at {_where(best)}."
+        )
+        if len(losses):
+            worst = losses.sort_values("speedup").head(3)
+            places = "; ".join(f"{_where(r)} ({r['speedup']:.2f}x)" for _, r in worst.iterrows())
+            text += f" Slower beyond noise in {len(losses)}: {places}."
+        else:
+            text += " Never slower beyond noise."
+        lines.append(f"{text} Recommendation: {recommendation(wins, len(losses), mean)}.")
+    return lines
+
+
+def problem_lines(results: pd.DataFrame) -> list[str]:
+    """Failed checks, skipped points and unstable rows: reported, never hidden."""
+    lines = []
+    for _, row in results[results["check"] != "pass"].iterrows():
+        lines.append(
+            f"[red]{row['check']}[/red]: {row['collective']}/{row['variant']} {_where(row)}"
+            + (f" ({row['note']})" if row["note"] else "")
+        )
+    unstable = results[results["cv"] >= UNSTABLE_CV]
+    if len(unstable):
+        lines.append(
+            f"[yellow]{len(unstable)} unstable row(s)[/yellow] (cv >= {UNSTABLE_CV:.2f}; "
+            f"{int(unstable['outliers'].sum())} Tukey outliers among their samples): "
+            + "; ".join(
+                f"{r['collective']}/{r['variant']} {_where(r)} cv={r['cv']:.2f}"
+                for _, r in unstable.head(5).iterrows()
+            )
+        )
+    return lines

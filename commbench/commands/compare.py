@@ -1,0 +1,24 @@
+"""`commbench compare`: several runs side by side, the first the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories; the first is the reference."),
+    labels: str | None = typer.Option(None, help="Comma-separated labels, one per run."),
+    markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
+    csv: Path | None = typer.Option(None, help="Write the per-row table as CSV here."),
+) -> None:
+    """Side by side: each run's medians and ratios to the first, with significance."""
+    from commbench.analysis.compare import run_compare
+    from commbench.output.writers import write_compare
+
+    write_compare(run_compare(runs, split_labels(labels)), markdown, csv)
+
+
+def split_labels(labels: str | None) -> list[str] | None:
+    return None if labels is None else [label.strip() for label in labels.split(",")]

@@ -1,0 +1,30 @@
+"""`commbench report`: a run's summary rendered again from its files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from commbench.errors import UsageError
+
+
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory written by sweep."),
+    markdown: Path | None = typer.Option(
+        None, help="Also write the summary, environment and tables here, for a GitHub issue."
+    ),
+) -> None:
+    """Re-render a run's summary from its files (does not import torch)."""
+    from commbench.output.summary import render_run
+
+    run = render_run(run_dir)
+    if markdown:
+        from commbench.output.run_markdown import run_markdown
+
+        try:
+            markdown.write_text(run_markdown(run))
+        except OSError as err:
+            raise UsageError(
+                f"markdown: {str(markdown)!r} cannot be written: {err.strerror}"
+            ) from None

@@ -1,0 +1,110 @@
+"""`commbench sweep`: time list vs tensor collectives over the configured points.
+
+Its settings' flags are made from the config model (`commbench.config.flags`) and
+added only when the sweep is the command being run (`SweepCommand`)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from commbench.errors import UsageError
+
+
+class SweepCommand:
+    """The sweep command with one flag per setting of the config model (commbench.config.flags).
+
+    Its signature is made when typer builds the command, and has the settings' flags only
+    when the sweep is the command being run (`wanted`, set by `main`; True when it is not
+    known): typer builds every command's flags on every call, and building the config
+    model's would cost `report`, `gate` and `--help` for flags they never parse."""
+
+    def __init__(self, command: Callable[..., None]) -> None:
+        functools.update_wrapper(self, command)
+        self._command = command
+        self.wanted = True
+
+    def __call__(self, **values: Any) -> None:
+        self._command(**values)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        fixed = inspect.signature(self._command).parameters.values()
+        own = [p for p in fixed if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        if not self.wanted:
+            return inspect.Signature(own)
+        from commbench.config.flags import parameters
+
+        return inspect.Signature([*own, *parameters()])
+
+
+def sweep(
+    config: Path | None = typer.Option(None, help="TOML file with the same keys as the flags."),
+    preset: str | None = typer.Option(
+        None,
+        help="A model's serving shapes: configs/NAME.toml, a complete config, is the base"
+        " instead of default.toml; flags still override; not with --config."
+        " `commbench presets` lists them.",
+    ),
+    max_tokens: int | None = typer.Option(
+        None,
+        help="Reduced run for small machines: drop token counts above this, whichever"
+        " layer (preset, config, flags) set them.",
+    ),
+    resume: Path | None = typer.Option(
+        None,
+        help="Finish an interrupted run: measure only what DIR lacks, with DIR's recorded"
+        " config (flags given must agree with it).",
+    ),
+    force: bool = typer.Option(False, help="Replace an existing run in --out."),
+    nccl_lib: Path | None = typer.Option(
+        None,
+        help="Run the workers with this libnccl.so preloaded (LD_PRELOAD): refused up front"
+        " if torch cannot run on it, and every rank checks NCCL's calls resolve to it.",
+    ),
+    nproc: int | None = typer.Option(
+        None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
+    ),
+    **settings: Any,
+) -> None:
+    """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits.
+
+    Layers: default.toml < --config FILE, or --preset NAME alone; < flags; then --max-tokens.
+    """
+    from commbench.config.flags import overrides as flag_layer
+    from commbench.config.settings import load_config
+    from commbench.sweep.launch import is_launched
+
+    overrides = flag_layer(settings)
+    out = settings["out"]
+    recorded = None
+    if resume is not None:
+        from commbench.rundir.resume import read_meta
+
+        if out is not None or force:
+            raise UsageError("resume: cannot be combined with --out or --force (DIR is the run)")
+        recorded = read_meta(resume)
+        overrides["out"] = str(resume)
+    sweep_config = load_config(
+        config,
+        overrides,
+        source="command line",
+        preset=preset,
+        max_tokens=max_tokens,
+        recorded=recorded.config if recorded else None,
+    )
+    from commbench.sweep.start import launch_workers, run_as_worker
+
+    if is_launched():
+        code = run_as_worker(sweep_config, nproc, nccl_lib, resume=resume is not None, force=force)
+    else:
+        code = launch_workers(sweep_config, recorded, nproc, nccl_lib, resume=resume, force=force)
+    raise typer.Exit(code)
+
+
+COMMAND = SweepCommand(sweep)

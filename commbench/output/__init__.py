@@ -1,0 +1,1 @@
+"""For people: terminal tables, markdown, plots. No torch."""

@@ -1,0 +1,117 @@
+"""`report --markdown`: one run as markdown that pastes into a GitHub issue.
+
+What an NCCL regression report needs, in the order a maintainer reads it: the summary,
+the environment that makes the numbers comparable (versions, NCCL built and loaded,
+devices, topology, the NCCL environment, the command line), then every measured row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from rich.text import Text
+
+from commbench.analysis.scenarios import round_trip, round_trip_lines, scenario_lines
+from commbench.analysis.summary import _interval, problem_lines, side_by_side, verdict_lines
+from commbench.export import number
+from commbench.output.summary import _size, _time
+from commbench.output.tables import markdown_table
+from commbench.point import width_label
+from commbench.rundir.reader import Run, measured
+
+if TYPE_CHECKING:
+    from commbench.rundir.meta import RunMeta
+
+
+def _plain(line: str) -> str:
+    """A line of the terminal summary without its rich markup."""
+    return Text.from_markup(line).plain
+
+
+def _code(value: Any) -> str:
+    """A value in a table cell, as code; `|` escaped, which would end the cell."""
+    return "-" if value in (None, "", [], {}) else "`{}`".format(str(value).replace("|", "\\|"))
+
+
+def environment_rows(meta: RunMeta) -> list[list[str]]:
+    versions, host = meta.versions, meta.host
+    devices = Counter(meta.device_names)
+    rows = [
+        ["commbench", _code(versions.commbench)],
+        ["torch", _code(versions.torch)],
+        ["python", _code(versions.python)],
+        ["CUDA (torch built with)", _code(versions.cuda)],
+        ["NCCL built (torch)", _code(versions.nccl_built)],
+        ["NCCL loaded (runtime)", _code(versions.nccl_runtime)],
+        ["NCCL loaded from", _code(versions.nccl_path)],
+        ["backend", _code(meta.backend)],
+        ["world size, nodes", f"{meta.world_size}, {meta.nodes}"],
+        ["devices", ", ".join(f"{n} x `{name}`" for name, n in devices.items()) or "-"],
+        ["group layout", _code(meta.layout)],
+        ["platform", _code(host.platform)],
+        ["config hash", _code(meta.config_hash)],
+        ["started, finished", f"{meta.started}, {meta.finished or 'not finished'}"],
+    ]
+    if host.argv:
+        rows.append(["command", _code("commbench " + " ".join(host.argv))])
+    for name, value in meta.env.items():
+        rows.append([f"env `{name}`", _code(value)])
+    for name, values in meta.ranks_disagree.items():
+        rows.append([f"ranks disagree on {name}", _code(values)])
+    return rows
+
+
+def _comparison_table(rows: pd.DataFrame) -> list[str]:
+    return markdown_table(
+        ["tp", "dp", "dtype", "width", "T", "bytes", "list", "tensor", "list/tensor", "verdict",
+         "tensor busbw GB/s"],
+        [
+            [str(r["tp"]), str(r["dp"]), r["dtype"], width_label(r), str(r["tokens"]),
+             _size(r["bytes_tensor"]), _time(r["time_us_list"]), _time(r["time_us_tensor"]),
+             f"{r['speedup']:.2f}x", r["verdict"], number(r["busbw_gbps_tensor"], ".3g")]
+            for _, r in rows.iterrows()
+        ],
+    )  # fmt: skip
+
+
+def _row_table(rows: pd.DataFrame) -> list[str]:
+    low, high = _interval(rows)
+    return markdown_table(
+        ["variant", "tp", "dp", "dtype", "width", "T", "bytes", "median", "95% CI", "busbw GB/s",
+         "cv"],
+        [
+            [r["variant"], str(r["tp"]), str(r["dp"]), r["dtype"], width_label(r),
+             str(r["tokens"]), _size(r["bytes"]), _time(r["time_us"]),
+             f"{_time(lo)} to {_time(hi)}", number(r["busbw_gbps"], ".3g"), f"{r['cv']:.2f}"]
+            for (_, r), lo, hi in zip(rows.iterrows(), low, high, strict=True)
+        ],
+    )  # fmt: skip
+
+
+ORDER = ["tp", "dp", "dtype", "hidden", "vocab", "tokens"]
+
+
+def run_markdown(run: Run) -> str:
+    results = run.results.sort_values(["collective", "variant", *ORDER], kind="stable")
+    comparison = side_by_side(results).sort_values(["collective", *ORDER], kind="stable")
+    lines = [f"## commbench run `{run.label}`", ""]
+    if stopped := run.meta.stopped:
+        lines += [f"> **Stopped early** at {stopped.at}: {stopped.reason}", ""]
+    lines += ["### Summary", ""]
+    lines += [f"- {line}" for line in verdict_lines(comparison)]
+    lines += [f"- {line}" for line in scenario_lines(comparison)]
+    lines += [f"- {line}" for line in round_trip_lines(round_trip(results))]
+    lines += [f"- {_plain(line)}" for line in problem_lines(results)]
+    lines += ["", "### Environment", ""]
+    lines += markdown_table(["", ""], environment_rows(run.meta))
+    if topology := run.meta.topology:
+        lines += ["", "Topology (`nvidia-smi topo -m`):", "", "```", topology.rstrip(), "```"]
+    lines += ["", "### List vs tensor (median time; verdict beyond the 95% CIs)", ""]
+    for collective, rows in comparison.groupby("collective", sort=False):
+        lines += [f"#### {collective}", "", *_comparison_table(rows), ""]
+    lines += ["### Every measured row", ""]
+    lines += _row_table(measured(results))
+    lines += ["", f"Files: `{run.path}` (schema {run.schema_version})."]
+    return "\n".join(lines) + "\n"

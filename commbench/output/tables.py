@@ -1,0 +1,92 @@
+"""Tables built once, drawn by every markup (hyperfine's `table_results`): the cells are
+text; markdown draws them with pipes, the terminal with rich, colouring a status cell."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+from rich.table import Table
+
+from commbench.analysis.compare import Comparison
+from commbench.analysis.gate_verdict import STATUSES, GateResult
+from commbench.export import number
+from commbench.point import row_label
+
+
+@dataclass(frozen=True)
+class Cells:
+    header: list[str]
+    rows: list[list[str]]
+    left: int  # how many leading columns are text (aligned left); the rest are figures
+
+
+def gate_rows(result: GateResult) -> Cells:
+    """The rows that moved or could not be compared, worst first."""
+    shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
+    return Cells(
+        ["status", "row", "baseline us", "current us", "ratio", "99% interval", "tolerance", "p",
+         "detectable"],
+        [
+            [r["status"], row_label(r), number(r["baseline_us"], ".1f"),
+             number(r["current_us"], ".1f"), number(r["ratio"], ".3f"),
+             interval(r["low"], r["high"]), f"{r['tolerance']:.0%}",
+             number(r["p_value"], ".2g"), multiple(r["detectable"])]
+            for _, r in shown.iterrows()
+        ],
+        left=2,
+    )  # fmt: skip
+
+
+def compare_aggregates(comparison: Comparison) -> Cells:
+    """The geometric mean of each other run's ratios per group, with its interval."""
+    return Cells(
+        ["run", "group", "rows", "geomean", "99% interval"],
+        [
+            [a.label, a.group, str(a.rows), number(a.ratio, ".3f"),
+             f"{number(a.low, '.3f')} to {number(a.high, '.3f')}"]
+            for a in comparison.aggregates.itertuples()
+        ],
+        left=2,
+    )  # fmt: skip
+
+
+def sort_for_report(rows: pd.DataFrame) -> pd.DataFrame:
+    """Grouped by status, worst status first; within a status, worst ratio first."""
+    order = {status: i for i, status in enumerate(STATUSES)}
+    return (
+        rows.assign(_order=rows["status"].map(order))
+        .sort_values(["_order", "ratio"], ascending=[True, False], na_position="last")
+        .drop(columns="_order")
+    )
+
+
+def interval(low: float, high: float) -> str:
+    """An interval's cell; empty where there is none (too little data to judge)."""
+    return "" if math.isnan(low) else f"{low:.3f} to {high:.3f}"
+
+
+def multiple(value: float) -> str:
+    """A shift as a factor (1.25x); empty where it could not be computed."""
+    return number(value, ".2f") and f"{value:.2f}x"
+
+
+def markdown(cells: Cells) -> list[str]:
+    return markdown_table(cells.header, cells.rows)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def rich(cells: Cells, title: str, styles: dict[str, str] | None = None) -> Table:
+    """A rich table of the cells; a first cell found in `styles` is drawn in that style."""
+    table = Table(title=title)
+    for i, name in enumerate(cells.header):
+        table.add_column(name, justify="left" if i < cells.left else "right")
+    for first, *rest in cells.rows:
+        style = (styles or {}).get(first, "")
+        table.add_row(f"[{style}]{first}[/{style}]" if style else first, *rest)
+    return table

@@ -1,0 +1,88 @@
+"""The gate's terminal view: worst first, grouped by status, unchanged rows folded."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from commbench.analysis.compare import Comparison
+from commbench.analysis.gate_verdict import GateResult, power_note
+from commbench.errors import ExitCode
+from commbench.output.tables import compare_aggregates, gate_rows, rich
+from commbench.point import row_label
+
+STYLE = {
+    "regression": "red",
+    "failed": "red",
+    "missing": "yellow",
+    "insufficient": "yellow",
+    "improvement": "green",
+}
+
+
+def render_gate(result: GateResult, console: Console) -> None:
+    for name, (before, now) in result.mismatches.items():
+        console.print(f"[yellow]warning: {name} differs: baseline {before}, current {now}[/yellow]")
+    moved = gate_rows(result)
+    if moved.rows:
+        title = "commbench gate: rows that moved or could not be compared"
+        console.print(rich(moved, title, STYLE))
+    console.print(f"{result.counts['unchanged']} row(s) unchanged (within tolerance).")
+    for a in result.aggregates.itertuples():
+        style = STYLE.get(a.status, "")
+        status = f"[{style}]{a.status}[/{style}]" if style else a.status
+        judged = (
+            f"99% {a.low:.3f} to {a.high:.3f}, {a.rows} rows, tolerance {a.tolerance:.0%},"
+            f" detectable {a.detectable:.2f}x"
+            if a.spread
+            else f"{a.rows} rows, no between-run spread"
+        )
+        console.print(f"geomean {a.collective}/{a.variant}: {a.geomean:.3f} ({judged}): {status}")
+    console.print(power_note(result), soft_wrap=True)
+    colour = {ExitCode.OK: "green", ExitCode.REGRESSION: "red"}.get(result.exit_code, "yellow")
+    console.print(
+        f"[bold {colour}]{result.verdict()}[/bold {colour}] (exit {result.exit_code})",
+        soft_wrap=True,  # one line, whatever the width: CI logs grep for it
+    )
+
+
+def _ratio_cell(row: Any, label: str) -> str:
+    ratio = row[f"{label} ratio"]
+    if math.isnan(ratio):
+        return ""
+    interval = f" [{row[f'{label} low']:.2f}-{row[f'{label} high']:.2f}]"
+    text = f"{ratio:.3f}{'' if math.isnan(row[f'{label} low']) else interval}"
+    if not row[f"{label} significant"]:
+        return text
+    colour = "red" if ratio > 1 else "green"
+    return f"[{colour}]{text} *[/{colour}]"
+
+
+def render_compare(comparison: Comparison, console: Console) -> None:
+    labels = comparison.labels
+    console.print(f"Reference: [bold]{labels[0]}[/bold]; ratios are time / reference time.")
+    console.print(comparison.spread_note, soft_wrap=True)
+    for name, values in comparison.differs.items():
+        shown = ", ".join(f"{label}={value}" for label, value in zip(labels, values, strict=True))
+        console.print(f"[yellow]differs[/yellow] {name}: {shown}")
+    same = ", ".join(f"{name}={value}" for name, value in comparison.same.items() if value)
+    console.print(f"same: {same}", soft_wrap=True)
+    table = Table(title="median us (busbw GB/s) per run; ratio [99% interval], * beyond it")
+    table.add_column("row")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for label in labels[1:]:
+        table.add_column(f"{label}/{labels[0]}", justify="right")
+    for _, row in comparison.rows.iterrows():
+        cells = [
+            "" if math.isnan(row[f"{label} us"])
+            else f"{row[f'{label} us']:.1f} ({row[f'{label} busbw']:.2f})"
+            for label in labels
+        ]  # fmt: skip
+        table.add_row(row_label(row), *cells, *(_ratio_cell(row, label) for label in labels[1:]))
+    console.print(table)
+    title = "geometric mean of ratios (99% interval from the between-run spread)"
+    console.print(rich(compare_aggregates(comparison), title))

@@ -1,0 +1,1 @@
+"""The run directory: its schema, meta.json, the one reader, and resuming."""

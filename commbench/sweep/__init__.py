@@ -1,0 +1,2 @@
+"""Running a sweep on every rank: launch, world and groups, plan, exact check, timing,
+rank agreement, faults, memory and the recorder."""

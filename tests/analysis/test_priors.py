@@ -1,0 +1,53 @@
+"""Which measured between-run spread the gate assumes for a run (commbench/priors.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from commbench.analysis.priors import MEASURED, prior_for, prior_for_runs
+from commbench.rundir.meta import RunMeta
+
+# Also run under the oldest dependencies pyproject.toml declares (`make floor`).
+pytestmark = pytest.mark.floor
+
+GLOO = MEASURED["gloo"]
+
+
+def meta(world_size: int, rounds: int | None) -> RunMeta:
+    config = {} if rounds is None else {"rounds": rounds}
+    return RunMeta(
+        schema_version=4, backend="gloo", world_size=world_size, layout="contiguous", config=config
+    )
+
+
+def test_a_measured_world_size_and_rounds_get_their_own_prior() -> None:
+    assert prior_for("gloo", 2, 1) is GLOO[(2, 1)]
+    assert prior_for("gloo", 2, 5) is GLOO[(2, 5)]
+    assert prior_for("gloo", 4, 5) is GLOO[(4, 5)]
+
+
+def test_more_rounds_than_measured_take_the_most_measured_and_fewer_never_borrow_more() -> None:
+    # a prior from more rounds than the run took would be too narrow for it
+    assert prior_for("gloo", 2, 8) is GLOO[(2, 5)]
+    assert prior_for("gloo", 2, 4) is GLOO[(2, 1)]
+
+
+def test_a_world_size_not_measured_gets_the_largest_figures_that_fit_its_rounds() -> None:
+    eight = prior_for("gloo", 8, 5)
+    assert eight is not None and eight.source == "gloo prior (largest measured)"
+    assert eight.shared_sd == max(p.shared_sd for p in GLOO.values())
+    assert eight.row_sd == max(p.row_sd for p in GLOO.values())
+    # 4 ranks were measured with 5 rounds only: one round takes what one round spread
+    one_round = prior_for("gloo", 4, 1)
+    assert one_round is not None
+    assert (one_round.shared_sd, one_round.row_sd) == (GLOO[(2, 1)].shared_sd, GLOO[(2, 1)].row_sd)
+
+
+def test_a_backend_never_measured_has_no_prior() -> None:
+    assert prior_for("nccl", 8, 5) is None
+
+
+def test_runs_judged_together_take_the_fewest_rounds_any_took() -> None:
+    assert prior_for_runs([meta(2, 5), meta(2, 5)]) is GLOO[(2, 5)]
+    assert prior_for_runs([meta(2, 5), meta(2, 1)]) is GLOO[(2, 1)]
+    assert prior_for_runs([meta(2, None), meta(2, 5)]) is GLOO[(2, 1)]  # before `rounds`: one

@@ -1,0 +1,327 @@
+"""End to end: the real CLI in subprocesses, on real gloo worlds, writing real files."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+from support.cli import TINY_ITERS, SharedRun, commbench, commbench_here, tiny_config
+from support.trackerschemas import BMF_SCHEMA, GITHUB_BENCHMARK_SCHEMA
+
+from commbench.analysis.stats import median_ci
+from commbench.rundir.schema import KEY_COLUMNS, RANK_SAMPLE_COLUMNS, RESULT_COLUMNS, SAMPLE_COLUMNS
+from commbench.sweep.phases import PHASES
+
+ELEMENT = {"bfloat16": 2, "float32": 4}
+BUS = {"all_gather": lambda n: (n - 1) / n, "reduce_scatter": lambda n: (n - 1) / n}
+BUS["all_reduce"] = lambda n: 2 * (n - 1) / n
+
+
+def ci_within(samples: np.ndarray, target: float) -> bool:
+    """The stop rule's `ci` condition from its definition (README, "Timing"): the 95% CI
+    of the median within +-target of the median; the harness computes it incrementally."""
+    low, high = median_ci(samples)
+    median = float(np.median(samples))
+    return not math.isnan(low) and max(median - low, high - median) <= target * median
+
+
+def assert_consistent_run(
+    run: Path, world_size: int, rounds: int = 1, max_samples: int = 4
+) -> pd.DataFrame:
+    results = pd.read_csv(run / "results.csv")
+    samples = pd.read_csv(run / "samples.csv")
+    ranks = pd.read_csv(run / "rank_samples.csv")
+    meta = json.loads((run / "meta.json").read_text())
+    assert list(results.columns) == RESULT_COLUMNS
+    assert list(samples.columns) == SAMPLE_COLUMNS
+    assert list(ranks.columns) == RANK_SAMPLE_COLUMNS
+
+    assert (results["check"] == "pass").all()
+    assert results["temp_mem_bytes"].isna().all()  # CPU reports no allocator peak: empty
+    assert (results["world_size"] == world_size).all()
+    assert (results["dp"] * results["tp"] == world_size).all()
+    assert set(results["tp"]) == {n for n in range(2, world_size + 1) if world_size % n == 0}
+    expected_rows = 2 * 2 * len(set(results["tp"])) * 5  # tokens x dtypes x splits x variants
+    assert len(results) == expected_rows
+
+    for row in results.itertuples():
+        assert row.bytes == row.tokens * row.hidden * ELEMENT[row.dtype]
+        algbw = row.bytes / (row.time_us * 1e-6) / 1e9
+        assert row.algbw_gbps == pytest.approx(algbw, rel=1e-9)
+        assert row.busbw_gbps == pytest.approx(algbw * BUS[row.collective](row.tp), rel=1e-9)
+        pad = math.ceil(row.tokens / row.tp) * row.tp
+        is_padded = row.variant == "tensor" and row.collective != "all_reduce"
+        assert row.padded_tokens == (pad if is_padded else row.tokens)
+        assert row.time_us_min <= row.time_us_p10 <= row.time_us <= row.time_us_p90
+        assert 3 * rounds <= row.samples <= max_samples * rounds and row.iters == TINY_ITERS
+        assert row.rounds == rounds
+        assert row.stop in {"ci", "max_samples", "max_seconds"}
+        mine = samples[
+            (samples["collective"] == row.collective)
+            & (samples["variant"] == row.variant)
+            & (samples["dtype"] == row.dtype)
+            & (samples["tokens"] == row.tokens)
+            & (samples["tp"] == row.tp)
+        ]
+        assert len(mine) == row.samples
+        assert sorted(set(mine["round"])) == list(range(rounds))
+        assert mine["time_us"].median() == pytest.approx(row.time_us)
+        assert mine["time_us"].min() == pytest.approx(row.time_us_min)
+        if row.samples >= 6:  # the 95% CI of the median over every round's samples
+            assert (row.ci_low_us, row.ci_high_us) == pytest.approx(median_ci(mine["time_us"]))
+            assert row.ci_low_us <= row.time_us <= row.ci_high_us
+        else:  # too few for one: none is made up
+            assert math.isnan(row.ci_low_us) and math.isnan(row.ci_high_us)
+
+    per_sample_max = ranks.groupby([*SAMPLE_COLUMNS[:9], "sample"])["time_us"].max()
+    merged = samples.set_index([*SAMPLE_COLUMNS[:9], "sample"])["time_us"]
+    assert per_sample_max.sort_index().to_numpy() == pytest.approx(merged.sort_index().to_numpy())
+    assert len(ranks) == len(samples) * world_size
+
+    assert meta["world_size"] == world_size and meta["backend"] == "gloo"
+    assert meta["versions"]["torch"] and meta["versions"]["commbench"]
+    assert meta["finished"] and meta["started"]
+    assert meta["config"]["tokens"] == [1, 8]
+    assert meta["apis"]["all_gather.list"] == ["all_gather", "broadcast"]  # gloo: uneven
+    assert meta["apis"]["all_gather.tensor"] in (["all_gather_single"], ["all_gather_into_tensor"])
+    assert len(meta["hostnames"]) == world_size
+    assert all(not k.startswith(("HOME", "PATH")) for k in meta["env"])
+    assert (results["layout"] == "contiguous").all() and not results["cuda_graph"].any()
+
+    phases = meta["phases"]  # rank 0's time per phase: they add up to the points' time
+    assert set(phases) == {*PHASES, "other", "steps"}
+    assert phases["samples"] > 0 and phases["capture"] == 0
+    assert all(seconds >= 0 for seconds in phases.values())  # disjoint phases: none counted twice
+    assert sum(phases[phase] for phase in PHASES) + phases["other"] == pytest.approx(
+        phases["steps"]
+    )
+    memory = meta["memory"]
+    assert all(len(values) == world_size for values in memory.values())
+    assert memory["device_peak_bytes"] == [None] * world_size  # CPU: none reported, none made up
+    assert 0 < max(memory["arena_bytes"]) < 4096  # the tiny sweep's largest point, once
+    assert min(memory["rss_peak_bytes"]) > min(memory["rss_start_bytes"]) > 0
+    assert_stopped_by_the_rule(run, min_samples=3, max_samples=max_samples, target_ci=0.5)
+    return results
+
+
+def assert_stopped_by_the_rule(
+    run: Path, min_samples: int, max_samples: int, target_ci: float
+) -> Counter:
+    """Each round stopped where the stop rule says, judged on the slowest-rank samples
+    the run wrote: never before its CI was narrow enough once min_samples were in, on
+    the CI only then, at max_samples only there, on the time budget only in between.
+    Returns how many rounds each rule stopped."""
+    rounds = pd.read_csv(run / "rounds.csv")
+    samples = pd.read_csv(run / "samples.csv").sort_values("sample")
+    by_round = dict(iter(samples.groupby([*KEY_COLUMNS, "round"])["time_us"]))
+    stops: Counter = Counter()
+    for row in rounds.itertuples(index=False):
+        times = by_round[tuple(getattr(row, c) for c in [*KEY_COLUMNS, "round"])].to_numpy()
+        count = len(times)
+        assert count == row.samples and min_samples <= count <= max_samples
+        assert not any(ci_within(times[:k], target_ci) for k in range(min_samples, count))
+        assert ci_within(times, target_ci) == (row.stop == "ci"), (row.stop, times)
+        if row.stop == "max_samples":
+            assert count == max_samples
+        else:
+            assert row.stop in ("ci", "max_seconds")
+            assert row.stop == "ci" or count < max_samples
+        stops[row.stop] += 1
+    return stops
+
+
+def test_sweep_with_nproc_writes_consistent_files(local_run: SharedRun, tmp_path: Path) -> None:
+    done, out = local_run.done, local_run.path
+    assert done.returncode == 0, done.stderr
+    assert_consistent_run(out, 2, rounds=2, max_samples=8)
+    assert "Time per phase (rank 0)" in done.stdout
+    assert "all_gather  tp=2 dp=1" in done.stdout
+    assert "Summary (local, gloo, world 2)" in done.stdout
+    assert "geometric-mean speedup" in done.stdout and "Recommendation:" in done.stdout
+    assert done.stdout.count("Summary (") == 1  # only rank 0 prints
+
+    markdown = tmp_path / "report.md"
+    report = commbench("report", str(out), "--markdown", str(markdown))
+    assert report.returncode == 0, report.stderr
+    assert "Summary (local, gloo, world 2)" in report.stdout
+    assert_every_row_reported(report.stdout, pd.read_csv(out / "results.csv"))
+    # the summary the sweep printed before its phase table, from the files alone
+    summary = done.stdout[: done.stdout.index("Time per phase (rank 0)")]
+    assert summary[: summary.rfind("\n") + 1].endswith(report.stdout)
+    assert_issue_ready(out, markdown)
+    for fmt, schema in (("bencher", BMF_SCHEMA), ("github", GITHUB_BENCHMARK_SCHEMA)):
+        exported = commbench_here("export", str(out), "--format", fmt)
+        assert exported.returncode == 0 and exported.stderr == "", exported.stderr
+        entries = json.loads(exported.stdout)
+        jsonschema.validate(entries, schema, cls=jsonschema.Draft7Validator)
+        assert len(entries) == len(pd.read_csv(out / "results.csv"))  # every row measured
+    smoke = commbench("export", str(out), "--format", "github")  # the same, from a new process
+    assert (smoke.returncode, smoke.stdout, smoke.stderr) == (0, exported.stdout, "")
+
+
+def test_the_stop_rule_check_catches_a_round_stopped_early(
+    local_run: SharedRun, tmp_path: Path
+) -> None:
+    """assert_stopped_by_the_rule can fail: a round that stopped on its CI or at
+    max_samples, cut one sample short, is caught (one stopped by the time budget could
+    have stopped anywhere: the files do not say when the budget ran out)."""
+    run = tmp_path / "cut"
+    shutil.copytree(local_run.path, run)
+    rounds = pd.read_csv(run / "rounds.csv")
+    samples = pd.read_csv(run / "samples.csv")
+    cut = rounds.index[rounds["stop"] != "max_seconds"][0]
+    mine = (samples[[*KEY_COLUMNS, "round"]] == rounds.loc[cut, [*KEY_COLUMNS, "round"]]).all(
+        axis=1
+    )
+    last = samples[mine]["sample"].max()
+    samples.drop(samples.index[mine & (samples["sample"] == last)]).to_csv(
+        run / "samples.csv", index=False
+    )
+    rounds.loc[cut, "samples"] -= 1
+    rounds.to_csv(run / "rounds.csv", index=False)
+    with pytest.raises(AssertionError):
+        assert_stopped_by_the_rule(run, min_samples=3, max_samples=8, target_ci=0.5)
+
+
+def assert_every_row_reported(text: str, results: pd.DataFrame) -> None:
+    """A table line per shape: list vs tensor with their ratio, all_reduce alone."""
+    lines = [line for line in text.splitlines() if line.startswith("│")]
+    assert len(lines) == len(results) - len(results[results["variant"] == "list"])
+    shape = ["collective", "dtype", "tokens", "tp"]
+    times = results.pivot_table(index=shape, columns="variant", values="time_us")
+    paired = times.dropna()
+    assert len(paired) == 8  # all_gather and reduce_scatter: 2 dtypes x 2 token counts
+    for (_, _, tokens, _), row in paired.iterrows():
+        ratio = f"{row['list'] / row['tensor']:.2f}x"
+        assert any(f"│ {tokens:>6} │" in line and ratio in line for line in lines), ratio
+
+
+def assert_issue_ready(run: Path, markdown: Path) -> None:
+    """report --markdown of a real run: the summary in words, the environment
+    a maintainer asks for, every measured row."""
+    text = markdown.read_text()
+    meta = json.loads((run / "meta.json").read_text())
+    results = pd.read_csv(run / "results.csv")
+    assert text.startswith("## commbench run `local`")
+    for heading in ("### Summary", "### Environment", "### List vs tensor", "### Every measured"):
+        assert heading in text
+    for collective in ("all_gather", "reduce_scatter"):  # the verdicts, in words
+        assert f"- {collective}: the tensor form is faster beyond noise in" in text
+    versions = meta["versions"]
+    assert f"| torch | `{versions['torch']}` |" in text
+    assert "| NCCL built (torch) |" in text and "| NCCL loaded (runtime) |" in text
+    assert f"| world size, nodes | 2, {meta['nodes']} |" in text
+    assert "| command | `commbench sweep --config" in text  # as the workers ran it
+    rows = [line for line in text.split("### Every measured row")[1].splitlines()
+            if line.startswith("| ") and not line.startswith("| variant")]  # fmt: skip
+    assert len(rows) == len(results)
+
+
+def test_two_real_runs_gated_against_each_other(
+    local_run: SharedRun, forced_run: SharedRun, tmp_path: Path
+) -> None:
+    runs = [local_run.path, forced_run.path]
+    for shared in (local_run, forced_run):
+        assert shared.done.returncode == 0, shared.done.stderr
+    real = commbench("gate", str(runs[0]), str(runs[1]), "--json", str(tmp_path / "g.json"))
+    verdict = json.loads((tmp_path / "g.json").read_text())
+    assert verdict["exit_code"] == real.returncode
+    assert sum(verdict["counts"].values()) == 20 and verdict["counts"]["missing"] == 0
+    # A real A/B pair on a noisy machine may pass or fail; the exit code must be the one the
+    # rows and aggregates call for, and each row the two runs' medians
+    statuses = {row["status"] for row in verdict["rows"]}
+    aggregates = {aggregate["status"] for aggregate in verdict["aggregates"]}
+    expected = (
+        1 if statuses & {"regression", "failed"} or "regression" in aggregates
+        else 3 if "insufficient" in statuses | aggregates
+        else 0
+    )  # fmt: skip
+    assert real.returncode == expected, real.stdout
+    medians = [pd.read_csv(run / "results.csv").set_index(KEY_COLUMNS)["time_us"] for run in runs]
+    for row in verdict["rows"]:
+        key = tuple(row[c] for c in KEY_COLUMNS)
+        assert row["baseline_us"] == pytest.approx(medians[0][key])
+        assert row["current_us"] == pytest.approx(medians[1][key])
+        assert row["ratio"] == pytest.approx(medians[1][key] / medians[0][key])
+
+    same = commbench_here("gate", str(runs[0]), str(runs[0]), "--json", str(tmp_path / "s.json"))
+    assert same.returncode == 0, same.stdout
+    assert "20 row(s) unchanged" in same.stdout
+    assert all(row["ratio"] == 1 for row in json.loads((tmp_path / "s.json").read_text())["rows"])
+
+    def slowed(factor: float) -> Path:  # run b, `factor` times slower in every figure
+        slow = tmp_path / f"slow-{factor:g}"
+        shutil.copytree(runs[1], slow)
+        samples = pd.read_csv(slow / "samples.csv")
+        samples["time_us"] *= factor
+        samples.to_csv(slow / "samples.csv", index=False)
+        results = pd.read_csv(slow / "results.csv")
+        times = [c for c in results.columns if c.startswith(("time_us", "ci_"))]
+        results[times] *= factor
+        results.to_csv(slow / "results.csv", index=False)
+        return slow
+
+    # Against a history of two runs, a slowdown the between-run spread cannot tell from
+    # drift passes, and the gate says it could not have seen it. Which slowdown that is
+    # depends on how these two real runs came out, so it is read from the gate itself:
+    # run b judged unchanged gives each row's and aggregate's interval low end, and b made
+    # 0.9 / (the highest of them) times slower puts every low end below 1.
+    history = [str(runs[0]), str(runs[1])]
+    plain, report = tmp_path / "plain.json", tmp_path / "slow.json"
+    commbench_here("gate", *history, str(runs[1]), "--json", str(plain))
+    judged = json.loads(plain.read_text())
+    lows = [item["low"] for item in [*judged["rows"], *judged["aggregates"]]]
+    factor = 0.9 / max(lows)
+    unseen = commbench_here("gate", *history, str(slowed(factor)), "--json", str(report))
+    assert unseen.returncode == 0, unseen.stdout
+    for aggregate in json.loads(report.read_text())["aggregates"]:
+        assert aggregate["low"] < 1 and aggregate["geomean"] < aggregate["detectable"], aggregate
+    caught = commbench_here("gate", *history, str(slowed(100)))
+    assert caught.returncode == 1, caught.stdout
+
+    slow = slowed(50)
+    compared = commbench_here(
+        "compare", str(runs[0]), str(runs[1]), str(slow), "--csv", str(tmp_path / "c.csv")
+    )
+    assert compared.returncode == 0, compared.stderr
+    table = pd.read_csv(tmp_path / "c.csv")
+    assert len(table) == 20
+    assert table[f"{slow.name} ratio"].to_numpy() == pytest.approx(50 * table["b ratio"].to_numpy())
+
+
+def test_logits_gather_with_an_odd_vocab(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = commbench(
+        "sweep", "--nproc", "2", "--config", str(tiny_config(tmp_path)), "--out", str(out),
+        "--collectives", "logits_gather", "--vocab", "24,25", "--tokens", "3",
+        "--dtypes", "bfloat16",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the list path of an odd vocab: see below
+    rows = pd.read_csv(out / "results.csv", dtype={"note": str}).fillna({"note": ""})
+    assert (rows["hidden"] == 0).all()
+    shapes = {(r.variant, r.vocab): (r.padded_vocab, r.bytes) for r in rows.itertuples()}
+    assert shapes == {
+        ("list", 24): (24, 3 * 24 * 2),
+        ("tensor", 24): (24, 3 * 24 * 2),
+        ("list", 25): (25, 3 * 25 * 2),
+        ("tensor", 25): (26, 3 * 25 * 2),  # the padded what-if; bytes count the real vocab
+    }
+    odd = rows[(rows["vocab"] == 25)].set_index("variant")
+    assert odd.loc["list", "api"] == "broadcast"  # gloo: the uneven list gather's fallback
+    assert "padded what-if" in odd.loc["tensor", "note"]
+    # ProcessGroupNCCL's raw-byte broadcasts scramble SGLang's transposed views for T > 1:
+    # the row says so and is measured all the same; every other row is exact
+    assert odd.loc["list", "check"] == "fail" and "_broadcast_oop" in odd.loc["list", "note"]
+    assert odd.loc["list", "samples"] > 0
+    assert (
+        rows.drop(rows.index[(rows["vocab"] == 25) & (rows["variant"] == "list")])["check"]
+        == "pass"
+    ).all()
+    assert "fail: logits_gather/list tp=2 dp=1 T=3 V=25" in done.stdout

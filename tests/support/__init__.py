@@ -1,0 +1,1 @@
+"""What the tests share: launching the real CLI, gloo worlds, run fixtures, paths."""

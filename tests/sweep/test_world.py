@@ -1,0 +1,69 @@
+"""Launcher environments (torchrun, the elastic launcher, srun), devices, timeouts and
+group layouts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from commbench.errors import UsageError
+from commbench.sweep.backend import SHARED_GPU_VAR, check_gpu_count, cuda_index, sharing_allowed
+from commbench.sweep.faults import WATCHDOG_GRACE
+from commbench.sweep.launch import is_launched, launcher_env
+from commbench.sweep.world import group_ranks, group_timeouts
+
+
+def test_srun_launches_are_translated_to_torch_names() -> None:
+    slurm = {"SLURM_PROCID": "5", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1"}
+    env = launcher_env(slurm)
+    assert (env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"]) == ("5", "16", "1")
+    assert is_launched(slurm) and not is_launched({})
+    torchrun = {**slurm, "RANK": "0", "WORLD_SIZE": "2"}  # torchrun inside an allocation wins
+    assert launcher_env(torchrun)["RANK"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("tp", "layout", "groups"),
+    [
+        (2, "contiguous", [(0, 1), (2, 3), (4, 5), (6, 7)]),
+        (4, "contiguous", [(0, 1, 2, 3), (4, 5, 6, 7)]),
+        (8, "contiguous", [(0, 1, 2, 3, 4, 5, 6, 7)]),
+        (2, "strided", [(0, 4), (1, 5), (2, 6), (3, 7)]),
+        (4, "strided", [(0, 2, 4, 6), (1, 3, 5, 7)]),
+        (8, "strided", [(0, 1, 2, 3, 4, 5, 6, 7)]),
+    ],
+)
+def test_group_ranks_of_a_world_of_8(tp: int, layout: str, groups: list[tuple[int, ...]]) -> None:
+    assert group_ranks(8, tp, layout) == groups
+
+
+def test_an_unknown_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown group layout 'diagonal'"):
+        group_ranks(8, 2, "diagonal")
+
+
+def test_a_task_that_sees_one_gpu_owns_it_whatever_its_local_rank() -> None:
+    """srun --gpus-per-task=1: LOCAL_RANK 3 sees one GPU, cuda:0, not cuda:3."""
+    assert [cuda_index(rank, 1) for rank in range(4)] == [0, 0, 0, 0]
+    assert [cuda_index(rank, 8) for rank in range(8)] == list(range(8))
+
+
+def test_more_ranks_than_gpus_is_refused_unless_sharing_is_asked_for() -> None:
+    with pytest.raises(UsageError, match="local rank 4 has no GPU of its own"):
+        cuda_index(4, 2)
+    assert cuda_index(4, 2, shared=True) == 0
+    with pytest.raises(UsageError, match="nproc: 3 ranks but 2 GPU"):
+        check_gpu_count(3, 2)
+    check_gpu_count(2, 2)
+    check_gpu_count(2, 1, shared=sharing_allowed({SHARED_GPU_VAR: "1"}))
+    assert not sharing_allowed({})
+
+
+def test_commbench_watchdog_acts_before_the_nccl_watchdog() -> None:
+    """PyTorch's NCCL watchdog aborts the process once a collective exceeds its group's
+    timeout; commbench's fires at WATCHDOG_GRACE x --timeout and must come first."""
+    control, measured = group_timeouts("nccl", 10)
+    assert control == timedelta(seconds=10)
+    assert measured > timedelta(seconds=10 * WATCHDOG_GRACE)
+    assert group_timeouts("gloo", 10) == (timedelta(seconds=10), timedelta(seconds=10))
