@@ -15,8 +15,10 @@ def compare(
 ) -> None:
     """Side by side: each run's medians and ratios to the first, with significance."""
     from commbench.analysis.compare import run_compare
+    from commbench.output.paths import check_files
     from commbench.output.writers import write_compare
 
+    check_files({"markdown": markdown, "csv": csv})
     write_compare(run_compare(runs, split_labels(labels)), markdown, csv)
 
 

@@ -24,11 +24,13 @@ def export(
     from commbench.export import measured_rows
     from commbench.export.bencher import bencher_json
     from commbench.export.github import github_json
+    from commbench.output.paths import check_files
     from commbench.rundir.reader import read_run
 
     formats = {"bencher": bencher_json, "github": github_json}
     if format not in formats:
         raise UsageError(f"format: must be one of {', '.join(formats)} (got {format!r})")
+    check_files({"out": out})
     measured, left_out = measured_rows([read_run(path) for path in runs])
     if left_out:
         counts = ", ".join(f"{n} {check}" for check, n in sorted(left_out.items()))

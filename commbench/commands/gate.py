@@ -31,8 +31,10 @@ def gate(
     """Exit 0 if CURRENT has no regression against BASELINE, 1 if it has, 3 if not comparable."""
     from commbench.analysis.gate import run_gate
     from commbench.analysis.rules import load_rules
+    from commbench.output.paths import check_files, step_summary
     from commbench.output.writers import write_gate
 
+    check_files({"markdown": markdown, "junit": junit, "json": json, **step_summary()})
     if len(runs) < 2:
         raise UsageError("runs: need at least a BASELINE and a CURRENT run directory")
     for name, value in (("tolerance", tolerance), ("aggregate-tolerance", aggregate_tolerance)):

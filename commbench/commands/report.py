@@ -16,8 +16,10 @@ def report(
     ),
 ) -> None:
     """Re-render a run's summary from its files (does not import torch)."""
+    from commbench.output.paths import check_files
     from commbench.output.summary import render_run
 
+    check_files({"markdown": markdown})
     run = render_run(run_dir)
     if markdown:
         from commbench.output.run_markdown import run_markdown

@@ -14,12 +14,12 @@ import csv
 import io
 import json
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from commbench.errors import UsageError
+from commbench.output.paths import check_directory
 from commbench.rundir.schema import (
     META_JSON,
     RANK_SAMPLE_COLUMNS,
@@ -89,8 +89,6 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 def check_new_run_dir(path: Path, force: bool = False) -> None:
     """Refuse, before anything starts, a run directory that would overwrite results
     (unless `force`, and then only a commbench run) or that cannot be created."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"out: {str(path)!r} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()):
         if not force:
             raise UsageError(
@@ -101,29 +99,7 @@ def check_new_run_dir(path: Path, force: bool = False) -> None:
             raise UsageError(
                 f"out: {str(path)!r} is not a commbench run directory; --force only replaces runs"
             )
-    existing = next(parent for parent in (path, *path.parents) if parent.exists())
-    if not existing.is_dir():
-        raise UsageError(f"out: {str(path)!r} cannot be created: {str(existing)!r} is a file")
-    _probe_writable(path)
-
-
-def _probe_writable(path: Path) -> None:
-    """Create `path` and a file in it, then remove what the probe made: permission bits
-    do not tell (root passes os.access on /proc and on read-only mounts), trying does."""
-    made = []
-    try:
-        for directory in (*reversed(path.parents), path):
-            if not directory.exists():
-                directory.mkdir()
-                made.append(directory)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        where = f" in {err.filename!r}" if err.filename and err.filename != str(path) else ""
-        raise UsageError(f"out: {str(path)!r} cannot be created{where}: {err.strerror}") from None
-    finally:
-        for directory in reversed(made):
-            directory.rmdir()
+    check_directory("out", path)
 
 
 class RunWriter:

@@ -7,6 +7,7 @@ is run end to end by the tests below that start `python -m commbench` or torchru
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -244,3 +245,84 @@ def test_every_command_refuses_bad_input_in_one_line_end_to_end(
     done = commbench(*args, timeout=120)
     _exactly_one_line(done, expected)
     assert done.stdout == ""
+
+
+# --- every output path, checked before any work, by one rule ------------------------------
+
+OTHER_RUN = ROOT / "results" / "baselines" / "ci-gloo-4" / "run-2"
+RUNS = [str(BASELINE_RUN), str(OTHER_RUN)]
+# (command line up to the output flag, the flag, what the output is: "file" or "dir")
+OUTPUTS = [
+    (["gate", *RUNS, "--allow-mismatch"], "--json", "json"),
+    (["gate", *RUNS, "--allow-mismatch"], "--markdown", "markdown"),
+    (["gate", *RUNS, "--allow-mismatch"], "--junit", "junit"),
+    (["compare", *RUNS], "--csv", "csv"),
+    (["compare", *RUNS], "--markdown", "markdown"),
+    (["report", RUNS[0]], "--markdown", "markdown"),
+    (["export", RUNS[0], "--format", "github"], "--out", "out"),
+]
+
+
+@pytest.mark.parametrize(("args", "flag", "name"), OUTPUTS, ids=lambda v: v[0] if v else None)
+@pytest.mark.parametrize("where", ["nodir/x", "file/x", "dir"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path, args: list[str], flag: str, name: str, where: str
+) -> None:
+    """A missing folder, a file where the folder should be, a directory where the file
+    should be: one line naming the flag and the path, exit 2 (never 1, which CI reads as a
+    regression), nothing written. The same command into a folder that exists writes."""
+    (tmp_path / "file").write_text("mine\n")
+    (tmp_path / "dir").mkdir()
+    bad = tmp_path / where
+    done = commbench_here(*args, flag, str(bad))
+    why = {"nodir/x": "folder '.*nodir' does not exist", "file/x": "'.*file' is not a folder",
+           "dir": "it is a directory"}[where]  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert re.match(f"commbench: error: {name}: '{re.escape(str(bad))}' cannot be written: {why}",
+                    done.stderr), done.stderr  # fmt: skip
+    assert done.stdout == "" and not (tmp_path / "nodir").exists()
+    assert (tmp_path / "file").read_text() == "mine\n" and not any((tmp_path / "dir").iterdir())
+
+    good = tmp_path / "dir" / "written"
+    done = commbench_here(*args, flag, str(good))
+    assert done.returncode == 0, done.stderr
+    assert good.stat().st_size > 0
+
+
+def test_the_step_summary_of_a_ci_job_is_checked_like_any_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "nodir" / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    done = commbench_here("gate", *RUNS, "--allow-mismatch")
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr == (
+        f"commbench: error: GITHUB_STEP_SUMMARY: '{summary}' cannot be written:"
+        f" folder '{summary.parent}' does not exist\n"
+    )
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    done = commbench_here("gate", *RUNS, "--allow-mismatch")
+    assert done.returncode == 0, done.stderr
+    assert summary.read_text().startswith("earlier step\n") and len(summary.read_text()) > 20
+
+
+def test_a_directory_output_is_created_with_its_parents_unless_it_cannot_be(
+    tmp_path: Path,
+) -> None:
+    """plot --out and sweep --out name directories: made, parents included (the rule for
+    every directory output); a file in the way is refused in one line before any work."""
+    (tmp_path / "file").write_text("mine\n")
+    for args in (["plot", RUNS[0]], ["sweep", "--nproc", "2"]):
+        done = commbench_here(*args, "--out", str(tmp_path / "file" / "x"))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == (
+            f"commbench: error: out: '{tmp_path / 'file' / 'x'}' cannot be created:"
+            f" '{tmp_path / 'file'}' is a file\n"
+        )
+    made = tmp_path / "plots" / "nested"
+    done = commbench_here("plot", RUNS[0], "--out", str(made))
+    assert done.returncode == 0, done.stderr
+    assert sorted(made.iterdir()) and done.stdout.startswith(str(made))
