@@ -32,8 +32,10 @@ def export(
         raise UsageError(f"format: must be one of {', '.join(formats)} (got {format!r})")
     check_files({"out": out})
     measured, left_out = measured_rows([read_run(path) for path in runs])
+    counts = ", ".join(f"{n} {check}" for check, n in sorted(left_out.items()))
+    if not measured:  # a tracker rejects an empty list: said here, where the cause is known
+        raise UsageError(f"runs: no measured row to export ({counts or 'no rows'})")
     if left_out:
-        counts = ", ".join(f"{n} {check}" for check, n in sorted(left_out.items()))
         print(f"commbench: export: left out {sum(left_out.values())} row(s) not measured"
               f" ({counts})", file=sys.stderr)  # fmt: skip
     text = formats[format](measured)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -21,6 +22,8 @@ def report(
 
     check_files({"markdown": markdown})
     run = render_run(run_dir)
+    if run.incomplete:
+        print(f"commbench: warning: {run.incomplete}", file=sys.stderr)
     if markdown:
         from commbench.output.run_markdown import run_markdown
 

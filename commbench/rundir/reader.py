@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commbench.errors import UsageError, describe_invalid
+from commbench.rundir.integrity import check_rows, check_whole, incomplete
 from commbench.rundir.schema import (
     META_JSON,
     RESULT_COLUMNS,
@@ -61,6 +62,11 @@ class Run:
         return self.meta.label or self.path.name
 
     @property
+    def incomplete(self) -> str | None:
+        """What an unfinished run lacks and how to finish it (None when finished)."""
+        return incomplete(self.meta, self.path, len(self.results))
+
+    @property
     def schema_version(self) -> int:
         """The schema the files were written in."""
         return self.meta.schema_version
@@ -80,6 +86,11 @@ def read_meta(path: Path) -> RunMeta:
         data = json.loads((path / META_JSON).read_text())
     except FileNotFoundError:
         raise UsageError(f"{path}: not a commbench run (no {META_JSON})") from None
+    except json.JSONDecodeError as err:
+        raise UsageError(
+            f"{path / META_JSON} line {err.lineno}: cut short or not JSON ({err.msg});"
+            " commbench writes it whole, so this copy is damaged: copy the run again"
+        ) from None
     except (OSError, ValueError) as err:
         raise UsageError(f"{path / META_JSON}: unreadable: {err}") from None
     if not isinstance(data, dict):
@@ -116,6 +127,8 @@ def read_run(path: Path) -> Run:
 
     meta = read_meta(path)
     try:
+        for name in (RESULTS_CSV, SAMPLES_CSV):
+            check_whole(path, name)
         results = pd.read_csv(path / RESULTS_CSV, dtype={"note": str, "stop": str})
         samples = pd.read_csv(path / SAMPLES_CSV)
     except FileNotFoundError as err:
@@ -128,6 +141,7 @@ def read_run(path: Path) -> Run:
     if missing:
         raise UsageError(f"{path / RESULTS_CSV}: missing columns {missing}")
     results["note"] = results["note"].fillna("")
+    check_rows(path, meta, results, samples)
     return Run(path, results, samples, meta)
 
 

@@ -1,15 +1,18 @@
 """What an interrupted run already holds, so `sweep --resume` measures only the rest.
 
 A point is finished when its row is in results.csv. A round of an unfinished point is
-complete when its record is in rounds.csv, which is written after that round's samples:
-samples without a record (the run died between the files) are dropped, and so is a
-torn last line. Only standard-library csv here: resuming must not need pandas.
+complete when its record is in rounds.csv, which is written after that round's samples,
+and every sample it counts is there: samples without a record (the run died between the
+files) are dropped, and so is a torn last line; a finished point whose samples were cut
+(a partial copy) is measured again. Only standard-library csv here: resuming must not need pandas.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +86,11 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _keep_rows(path: Path, rows: list[dict[str, str]], keep: set[RoundId]) -> list[dict[str, str]]:
-    """Rewrite `path` (atomically) with the rows of complete rounds only."""
-    kept = [row for row in rows if (row_key(row), int(row["round"])) in keep]
+def _keep_rows(
+    path: Path, rows: list[dict[str, str]], keep: Callable[[dict[str, str]], bool]
+) -> list[dict[str, str]]:
+    """Rewrite `path` (atomically) with the rows to `keep` only."""
+    kept = [row for row in rows if keep(row)]
     if len(kept) < len(rows):
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(rows[0]))
@@ -95,29 +100,51 @@ def _keep_rows(path: Path, rows: list[dict[str, str]], keep: set[RoundId]) -> li
     return kept
 
 
+def round_id(row: dict[str, str]) -> RoundId:
+    return row_key(row), int(row["round"])
+
+
 def recover(path: Path) -> RunProgress:
-    """Read an interrupted run and repair its files to what is complete (rank 0 only)."""
+    """Read an interrupted or damaged run and repair its files to what is complete (rank
+    0 only): a round is complete when its record is in rounds.csv and all the samples it
+    counts are in samples.csv; a point is finished when its results row is there and each
+    of its recorded rounds is complete. What is not is dropped, and measured again."""
     meta = read_meta(path)
-    finished = {row_key(row): row for row in _read_rows(path / RESULTS_CSV)}
+    samples = _read_rows(path / SAMPLES_CSV)
+    counted = Counter(round_id(row) for row in samples)
     records = _read_rows(path / ROUNDS_CSV)
+    complete = {round_id(row) for row in records if counted[round_id(row)] == int(row["samples"])}
+    broken = {row_key(row) for row in records if round_id(row) not in complete}
+    results = _keep_rows(
+        path / RESULTS_CSV, _read_rows(path / RESULTS_CSV), lambda row: row_key(row) not in broken
+    )
+    finished = {row_key(row): row for row in results}
+    # every round recorded but no row (cut off, or the run died before writing it): the
+    # last round is measured again, after which the point is final
+    recorded = Counter(key for key, _ in complete if key not in finished)
+    complete -= {(key, meta.rounds - 1) for key, n in recorded.items() if n >= meta.rounds}
+    records = _keep_rows(path / ROUNDS_CSV, records, lambda row: round_id(row) in complete)
     rounds = {
-        (row_key(row), int(row["round"])): RecordedRound(int(row["iters"]), row["stop"])
+        round_id(row): RecordedRound(int(row["iters"]), row["stop"])
         for row in records
         if row_key(row) not in finished
     }
-    complete = {(row_key(row), int(row["round"])) for row in records}
-    for row in _keep_rows(path / SAMPLES_CSV, _read_rows(path / SAMPLES_CSV), complete):
-        if (round_id := (row_key(row), int(row["round"]))) in rounds:
-            rounds[round_id].samples_us.append(float(row["time_us"]))
+    for row in _keep_rows(path / SAMPLES_CSV, samples, lambda row: round_id(row) in complete):
+        if (rid := round_id(row)) in rounds:
+            rounds[rid].samples_us.append(float(row["time_us"]))
     by_sample: dict[RoundId, dict[int, dict[int, float]]] = {}
-    rank_rows = _keep_rows(path / RANK_SAMPLES_CSV, _read_rows(path / RANK_SAMPLES_CSV), complete)
+    rank_rows = _keep_rows(
+        path / RANK_SAMPLES_CSV,
+        _read_rows(path / RANK_SAMPLES_CSV),
+        lambda row: round_id(row) in complete,
+    )
     for row in rank_rows:
-        if (round_id := (row_key(row), int(row["round"]))) in rounds:
-            sample = by_sample.setdefault(round_id, {}).setdefault(int(row["sample"]), {})
+        if (rid := round_id(row)) in rounds:
+            sample = by_sample.setdefault(rid, {}).setdefault(int(row["sample"]), {})
             sample[int(row["rank"])] = float(row["time_us"])
-    for round_id, samples in by_sample.items():
-        rounds[round_id].rank_samples_us = [
-            [times[rank] for rank in sorted(times)] for _, times in sorted(samples.items())
+    for rid, by_rank in by_sample.items():
+        rounds[rid].rank_samples_us = [
+            [times[rank] for rank in sorted(times)] for _, times in sorted(by_rank.items())
         ]
     return RunProgress(meta, finished, rounds)
 
