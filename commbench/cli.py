@@ -46,6 +46,13 @@ def main() -> None:
     except ClickException as err:  # the flags' parser: unknown option, wrong type, ...
         print(f"commbench: error: {err.format_message()}", file=sys.stderr)
         sys.exit(err.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C while starting: a sweep's run stops on its own
+        from commbench.sweep.launch import launched_here
+
+        if not launched_here():  # `sweep --nproc` says it for its workers
+            said = ": nothing was measured" if sweep.COMMAND.wanted else ""
+            print(f"commbench: interrupted{said}", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)
     finally:
         # whoever builds the app next (a test, a caller) gets every flag
         sweep.COMMAND.wanted = True

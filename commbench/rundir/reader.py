@@ -133,6 +133,8 @@ def read_run(path: Path) -> Run:
         samples = pd.read_csv(path / SAMPLES_CSV)
     except FileNotFoundError as err:
         raise UsageError(f"{path}: missing {Path(err.filename).name}") from None
+    except OSError as err:  # a directory where a file should be, no permission, ...
+        raise UsageError(f"{err.filename}: unreadable: {err.strerror}") from None
     except (ValueError, pd.errors.ParserError) as err:
         raise UsageError(f"{path}: unreadable results: {str(err).splitlines()[0]}") from None
     results = _upgrade_columns(results, RESULT_COLUMNS)

@@ -81,9 +81,12 @@ def _cut_torn_tail(path: Path) -> None:
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
-    _cut_torn_tail(path)
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    try:
+        _cut_torn_tail(path)
+        with path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError as err:
+        raise UsageError(f"resume: {path}: unreadable: {err.strerror}") from None
 
 
 def _keep_rows(

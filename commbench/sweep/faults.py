@@ -16,9 +16,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from commbench.errors import ExitCode
+from commbench.rundir.integrity import resume_command
 
 # The process group's own timeout fires first with the backend's message; the
 # watchdog is the backstop for a collective that ignores it.
@@ -127,12 +129,34 @@ def backend_message(err: BaseException) -> str:
     return re.sub(r"^\[[^\]]*\]\s*", "", str(err).splitlines()[0])
 
 
-def stopped_message(points: tuple[int, int], rounds: tuple[int, int], path: object) -> str:
-    """What an early stop kept ((finished, planned) points and rounds) and how to finish."""
+def stopped_message(
+    points: tuple[int, int], rounds: tuple[int, int], path: Path, nproc: int | None
+) -> str:
+    """What an early stop kept ((finished, planned) points and rounds) and the command
+    that finishes the run: `--nproc N` where `sweep --nproc N` launched it (None: a
+    launcher did, which must start the same world again)."""
+    if nproc is None:
+        finish = f"launch {resume_command(path)} as this run was launched, the same world"
+    else:
+        finish = f"run {resume_command(path, nproc)}"
+    if not points[0] and not rounds[0]:
+        return (
+            f"commbench: stopped before the first point: nothing was measured; {path} holds"
+            f" the run's meta.json only: to measure it, {finish}, or remove {path}"
+        )
     return (
         f"commbench: kept {points[0]} of {points[1]} finished points and {rounds[0]} of"
-        f" {rounds[1]} measured rounds in {path}; to measure the rest, run the same command"
-        f" with --resume {path}"
+        f" {rounds[1]} measured rounds in {path}; to measure the rest, {finish}"
+    )
+
+
+def interrupted_early(path: Path, existed: bool) -> str:
+    """The launcher's line when a signal ends `sweep --nproc` before any worker recorded
+    the run (once one has, the workers say what they kept)."""
+    left = "left as it was" if existed else "not created"
+    return (
+        f"commbench: interrupted before the first point: nothing was measured, and {path}"
+        f" was {left}"
     )
 
 

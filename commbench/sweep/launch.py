@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -55,6 +56,32 @@ def check_rendezvous(environ: dict[str, str] | None = None) -> None:
             )
 
 
+# The run id `sweep --nproc` gives its workers (TORCHELASTIC_RUN_ID): how a worker knows
+# that commbench itself launched it, and that `--nproc N` relaunches its world.
+RUN_ID_PREFIX = "commbench-"
+
+
+def launched_here(environ: dict[str, str] | None = None) -> bool:
+    """True in a worker that `sweep --nproc` started (not torchrun, not srun)."""
+    return launcher_env(environ).get("TORCHELASTIC_RUN_ID", "").startswith(RUN_ID_PREFIX)
+
+
+def die_with_launcher() -> None:
+    """In a worker of `sweep --nproc`: end (SIGTERM) when the launcher does. The launcher
+    starts each worker in a session of its own, so a Ctrl-C reaches the workers only
+    through it; one that lands while it is still starting them can end it before it
+    stops them all, and a worker left behind would wait for its peers for --timeout."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher ended before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def world_size_from_env() -> int:
     return int(launcher_env()["WORLD_SIZE"])
 
@@ -66,14 +93,16 @@ def default_nproc() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 4
 
 
-def relay_worker_stderr(log_dir: Path, out: TextIO) -> set[int]:
-    """Every worker's standard error, each distinct line once, in rank order: what every
-    rank refuses alike (bad input, an unwritable --out) reaches the user once, not glued
-    together from several ranks. Returns the ranks that wrote anything."""
+def relay_worker_stderr(log_dir: Path, out: TextIO, prefix: str = "") -> set[int]:
+    """Every worker's standard error (its lines that start with `prefix`), each distinct
+    line once, in rank order: what every rank refuses alike (bad input, an unwritable
+    --out) reaches the user once, not glued together from several ranks. Returns the
+    ranks that wrote anything."""
     said: set[str] = set()  # by lower ranks: a rank's own repeated lines (a traceback's) stay
     speakers: set[int] = set()
     for path in sorted(log_dir.glob("**/stderr.log"), key=lambda p: int(p.parent.name)):
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        text = path.read_text(errors="replace")
+        lines = [line for line in text.splitlines() if line.strip() and line.startswith(prefix)]
         for line in lines:
             if line not in said:
                 print(line, file=out)
@@ -102,7 +131,7 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
             min_nodes=1,
             max_nodes=1,
             nproc_per_node=nproc,
-            run_id=f"commbench-{uuid.uuid4().hex[:8]}",
+            run_id=f"{RUN_ID_PREFIX}{uuid.uuid4().hex[:8]}",
             rdzv_backend="c10d",
             rdzv_endpoint="localhost:0",
             max_restarts=0,
@@ -121,7 +150,8 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
             failures = sorted(err.failures.items())  # by global rank
             return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)
         except SignalException:  # Ctrl-C: the workers got it too, stopped cleanly and said so
-            relay_worker_stderr(Path(log_dir), sys.stderr)
+            # (their own lines: one still starting Python dies of it with a traceback)
+            relay_worker_stderr(Path(log_dir), sys.stderr, prefix="commbench: ")
             return ExitCode.INTERRUPTED
         finally:
             logging.disable(logging.NOTSET)

@@ -25,6 +25,7 @@ from commbench.rundir.resume import RunProgress, read_meta, recover, resume_mism
 from commbench.rundir.schema import KEY_COLUMNS
 from commbench.rundir.writer import RunWriter, default_run_dir
 from commbench.sweep.faults import stopped_message
+from commbench.sweep.launch import launched_here
 from commbench.sweep.phases import render_phases
 from commbench.sweep.timing import Measurement
 from commbench.sweep.world import World
@@ -59,8 +60,9 @@ class Recorder:
 class RunRecorder(Recorder):
     """Rank 0's recorder, over the run directory's files."""
 
-    def __init__(self, writer: RunWriter) -> None:
+    def __init__(self, writer: RunWriter, nproc: int | None = None) -> None:
         self.writer = writer
+        self.nproc = nproc  # `sweep --nproc N` launched the run: its resume needs N again
 
     @classmethod
     def open(
@@ -69,11 +71,12 @@ class RunRecorder(Recorder):
         """A new run directory (an existing run replaced only with `force`), or, resuming,
         the interrupted run's, checked against this run and repaired (its progress)."""
         path = Path(config.out) if config.out else default_run_dir(config.label)
+        nproc = world_size if launched_here() else None
         if not resume:
-            return cls(RunWriter.create(path, force)), None
+            return cls(RunWriter.create(path, force), nproc), None
         check_resumable(path, config, world_size, backend)
         progress = recover(path)
-        return cls(RunWriter(path)), progress
+        return cls(RunWriter(path), nproc), progress
 
     @property
     def path(self) -> Path:
@@ -120,7 +123,7 @@ class RunRecorder(Recorder):
     ) -> None:
         if meta:
             self.writer.write_meta({**meta, "stopped": stop})
-        print(stopped_message(points, rounds, self.writer.path), file=sys.stderr)
+        print(stopped_message(points, rounds, self.writer.path, self.nproc), file=sys.stderr)
 
 
 def open_recorder(
@@ -129,18 +132,18 @@ def open_recorder(
     """Rank 0 creates (or, resuming, checks and repairs) the run directory and records;
     every rank learns the outcome (a UsageError on all, or the progress to resume), and
     that all ranks run the same configuration. Every rank calls this."""
+    hashes = world.gather_objects(config.config_hash())
+    if len(set(hashes)) > 1:  # before anything is written
+        raise UsageError(f"config: ranks were given different configurations: {hashes}")
     recorder, error, progress = Recorder(), None, None
     if world.rank == 0:
         try:
             recorder, progress = RunRecorder.open(config, world.size, world.backend, resume, force)
         except UsageError as err:
             error = str(err)
-    hashes = world.gather_objects(config.config_hash())
     error, progress = world.from_rank0((error, progress))
     if error:
         raise UsageError(error)
-    if len(set(hashes)) > 1:
-        raise UsageError(f"config: ranks were given different configurations: {hashes}")
     return recorder, progress
 
 

@@ -24,8 +24,8 @@ from rich.console import Console
 from commbench.analysis.stats import ci_ranks_upto
 from commbench.config.settings import SweepConfig
 from commbench.env.nccl import verify_preloaded
-from commbench.errors import ExitCode, UsageError
-from commbench.ops import REGISTRY, Footprint, bind, footprint
+from commbench.errors import ExitCode
+from commbench.ops import REGISTRY, Footprint, bind
 from commbench.ops.arena import Arena, return_freed_memory
 from commbench.ops.base import Bound
 from commbench.point import Point
@@ -43,7 +43,14 @@ from commbench.sweep.faults import (
     is_communication_failure,
 )
 from commbench.sweep.launch import world_size_from_env
-from commbench.sweep.memory import DeviceMemory, memory_figures, resident_bytes, temporary_bytes
+from commbench.sweep.memory import (
+    DeviceMemory,
+    MemoryBudget,
+    memory_figures,
+    resident_bytes,
+    size_points,
+    temporary_bytes,
+)
 from commbench.sweep.phases import PhaseClock
 from commbench.sweep.plan import build_plan, round_order
 from commbench.sweep.point_state import PointState, bound_row, fixed_row, recorded_state
@@ -69,6 +76,7 @@ class Sweep:
         self.rss_start = resident_bytes()
         self.states: dict[Point, PointState] = {}
         self.footprints: dict[Point, Footprint] = {}  # per point, on this rank
+        self.budget = MemoryBudget(math.inf, 1, "memory")  # what this rank can have
         self.recorder = Recorder()  # rank 0's RunRecorder once the output is open
         self.meta: dict[str, Any] = {}
         self.where = "start-up"
@@ -79,6 +87,7 @@ class Sweep:
     def run(self, resume: bool, force: bool) -> int:
         with self.watchdog, self.stop:
             try:
+                self._size_points()  # before anything is written or allocated
                 self.recorder, progress = open_recorder(self.world, self.config, resume, force)
                 self._start(progress)
                 self._loop()
@@ -110,19 +119,23 @@ class Sweep:
         self.recorder.write_meta(meta)  # a run that dies still says what it was
         self._reserve_largest()
 
+    def _size_points(self) -> None:
+        """Every point's bytes and this rank's memory, before anything is written or
+        allocated (refused on every rank when no point fits); said if ranks crowd."""
+        self.footprints, self.budget = size_points(self.world, self.plan, self.config.max_bytes)
+
     def _reserve_largest(self) -> None:
         """Size the buffers (and the check's expected values) once, for the largest point
         that may run. If that does not fit, each point reserves what it needs and the ones
         that do not fit are skipped."""
         limit = self.config.max_bytes or math.inf
-        self.footprints = {p: footprint(p, self.world.split(p.tp)) for p in self.plan}
-        sizes = [fp.total for fp in self.footprints.values()]
-        if not self.world.all_true(min(sizes) <= limit):
-            raise UsageError(
-                f"max-bytes: {limit} is below every point (the smallest needs {min(sizes)}"
-                " bytes per rank)"
-            )
-        fitting = [fp for fp in self.footprints.values() if fp.total <= limit]
+        fitting = [
+            fp
+            for p, fp in self.footprints.items()
+            if fp.total <= limit and self.budget.refuses(p, fp) is None
+        ]
+        if not fitting:  # none fits on this rank: each point is skipped on its own
+            return
         try:
             self.arena.reserve(max(fp.buffers for fp in fitting))
             self.expected.reserve(max(fp.output for fp in fitting))
@@ -161,6 +174,8 @@ class Sweep:
         if self.config.max_bytes and need.total > self.config.max_bytes:
             hidden = f" ({need.hidden} of them the backend's flat copy)" if need.hidden else ""
             return None, f"skipped: needs {need.total} bytes per rank{hidden}, over --max-bytes"
+        if problem := self.budget.refuses(point, need):
+            return None, problem
         try:
             return bind(point, self.world.split(point.tp), self.arena, need.buffers), None
         except RuntimeError as err:

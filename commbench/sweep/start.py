@@ -12,15 +12,20 @@ import sys
 from pathlib import Path
 
 from commbench.config.settings import SweepConfig
-from commbench.errors import UsageError
+from commbench.errors import ExitCode, UsageError
 from commbench.rundir.meta import RunMeta
+from commbench.rundir.schema import META_JSON
+from commbench.sweep.faults import interrupted_early
 
 
 def run_as_worker(
     config: SweepConfig, nproc: int | None, nccl_lib: Path | None, *, resume: bool, force: bool
 ) -> int:
     """This process is one rank its launcher started: measure."""
-    from commbench.sweep.launch import check_rendezvous
+    from commbench.sweep.launch import check_rendezvous, die_with_launcher, launched_here
+
+    if launched_here():
+        die_with_launcher()
 
     if nproc is not None:
         raise UsageError("nproc: cannot be used under torchrun or srun (the launcher decides)")
@@ -41,8 +46,33 @@ def launch_workers(
     resume: Path | None,
     force: bool,
 ) -> int:
-    """No launcher: validate what the workers would refuse, then start them here."""
-    from commbench.rundir.writer import check_new_run_dir, default_run_dir
+    """No launcher: validate what the workers would refuse, then start them here. A
+    signal before any worker recorded the run is said in one line (what happened, that
+    nothing was measured, what became of the directory)."""
+    from commbench.rundir.writer import default_run_dir
+
+    run_dir = Path(config.out or default_run_dir(config.label))
+    meta = run_dir / META_JSON
+    existed, before = run_dir.exists(), meta.read_bytes() if meta.exists() else None
+    try:
+        code = _launch_workers(config, recorded, nproc, nccl_lib, run_dir, resume, force)
+    except KeyboardInterrupt:
+        code = ExitCode.INTERRUPTED
+    if code == ExitCode.INTERRUPTED and (meta.read_bytes() if meta.exists() else None) == before:
+        print(interrupted_early(run_dir, existed), file=sys.stderr)
+    return code
+
+
+def _launch_workers(
+    config: SweepConfig,
+    recorded: RunMeta | None,
+    nproc: int | None,
+    nccl_lib: Path | None,
+    run_dir: Path,
+    resume: Path | None,
+    force: bool,
+) -> int:
+    from commbench.rundir.writer import check_new_run_dir
     from commbench.sweep.launch import default_nproc, launch_local
 
     if nproc is None:  # a resumed run needs the world it was measured with
@@ -50,9 +80,8 @@ def launch_workers(
     world = nproc
     if world < 1:
         raise UsageError(f"nproc: must be at least 1 (got {world})")
-    run_dir = config.out or str(default_run_dir(config.label))
     if resume is None:  # before importing torch (the plan's catalogue does): said at once
-        check_new_run_dir(Path(run_dir), force)
+        check_new_run_dir(run_dir, force)
     from commbench.sweep.plan import build_plan
 
     build_plan(config, world)  # validate against the world before starting any worker
@@ -72,15 +101,21 @@ def launch_workers(
 
         versions = check_compatible(nccl_lib, os.environ)
         os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
+    gpus = 0
     if backend == "nccl":
         import torch
 
-        check_gpu_count(world, torch.cuda.device_count(), sharing_allowed())
+        gpus = torch.cuda.device_count()
+        check_gpu_count(world, gpus, sharing_allowed())
     if resume is not None:
         from commbench.sweep.recorder import check_resumable
 
         check_resumable(resume, config, world, backend, versions)
-    forwarded = _forwarded_args(None if resume else run_dir)
+    from commbench.sweep.memory import crowding
+
+    if warning := crowding(world, backend, gpus):  # now: the workers' words come at the end
+        print(warning, file=sys.stderr)
+    forwarded = _forwarded_args(None if resume else str(run_dir))
     return launch_local(world, ["-m", "commbench", "sweep", *forwarded])
 
 

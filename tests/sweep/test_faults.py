@@ -93,15 +93,28 @@ def rounds_on_disk(run: Path) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text[: text.rfind("\n") + 1]))
 
 
+RESUME = "commbench sweep --resume {run} --nproc 2"  # the world `sweep --nproc 2` made
+
+
 def assert_stopped_by_a_signal(proc: subprocess.Popen, run: Path) -> pd.DataFrame:
-    """Exit 130 at a point boundary, said once how to go on, the files whole; returns them."""
+    """Exit 130 at a point boundary, said once with the command that goes on, the files
+    whole, and `report` says the run is incomplete; returns the rounds."""
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == ExitCode.INTERRUPTED, stderr
-    assert stderr.count(f"run the same command with --resume {run}") == 1, stderr
+    assert stderr.count(f"to measure the rest, run `{RESUME.format(run=run)}`") == 1, stderr
     assert "Traceback" not in stderr, stderr
     meta = json.loads((run / "meta.json").read_text())
     assert meta["stopped"]["reason"] == "interrupted by a signal" and meta["finished"] is None
-    return read_intact(run)["rounds"]
+    tables = read_intact(run)
+    report = commbench_here("report", str(run))
+    finished = len(tables["results"])  # none: nothing to report, and said so (exit 2)
+    said = "commbench: warning: " if finished else "commbench: error: "
+    assert report.returncode == (0 if finished else 2), report.stderr
+    assert (
+        f"{said}{run} is incomplete: {finished} of {FAULT_POINTS} points finished"
+        f" (stopped {meta['stopped']['at']}: interrupted by a signal)"
+    ) in report.stderr
+    return tables["rounds"]
 
 
 def test_ctrl_c_or_sigterm_stops_cleanly_then_resume_measures_only_the_rest(
@@ -138,9 +151,11 @@ def test_ctrl_c_or_sigterm_stops_cleanly_then_resume_measures_only_the_rest(
     assert_kept(recorded, after_sigterm)  # nothing measured before the signal is lost
     assert len(after_sigterm) < FAULT_POINTS * ROUNDS
 
-    done = commbench("sweep", "--resume", str(run), timeout=300)
+    done = commbench(*RESUME.format(run=run).split()[1:], timeout=300)  # what it said
     assert done.returncode == 0, done.stderr
     assert_kept(after_sigterm, assert_complete(run, resumes=2)["rounds"])
+    report = commbench_here("report", str(run))
+    assert report.returncode == 0 and "incomplete" not in report.stderr, report.stderr
 
 
 @pytest.mark.parametrize("fault", ["kill", "hang"])
@@ -163,7 +178,8 @@ def test_a_dead_or_hung_peer_ends_every_other_rank(tmp_path: Path, fault: str) -
         assert proc.returncode == ExitCode.INCOMPLETE, stderr
         assert f"commbench: error: rank {rank}: " in stderr and "(round " in stderr
         assert "Traceback" not in stderr
-    assert f"--resume {run}" in (tmp_path / "rank0.err").read_text()
+    resume = f"launch `commbench sweep --resume {run}` as this run was launched, the same world"
+    assert resume in (tmp_path / "rank0.err").read_text()  # srun's world: no --nproc to give
     assert json.loads((run / "meta.json").read_text())["stopped"]
     before = read_intact(run)["rounds"]
     if fault == "kill":  # a new world finishes what the broken one left
@@ -381,3 +397,104 @@ def test_a_rank_whose_peers_never_come_gives_up_after_the_timeout(tmp_path: Path
     stderr = (tmp_path / "rank0.err").read_text()
     assert procs[0].returncode == ExitCode.INCOMPLETE, stderr
     assert "commbench: error: rank 0: could not join the world within --timeout 5 s" in stderr
+
+
+def workers_of(pid: int) -> list[int]:
+    """The commbench workers a launcher has started (its children running commbench)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = []
+    for child in map(int, children):
+        try:
+            if b"commbench" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:  # ended meanwhile
+            pass
+    return found
+
+
+def test_ctrl_c_before_the_first_point_says_nothing_was_measured(tmp_path: Path) -> None:
+    """A Ctrl-C while the workers start (before any of them wrote the run): one line,
+    exit 130, no traceback, no directory left behind."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "commbench", "sweep", "--nproc", "2",
+         "--config", str(tiny_config(tmp_path)), "--out", str(run)],
+        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not workers_of(proc.pid):  # until the workers are being started
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    assert not (run / "meta.json").exists()  # a worker takes seconds to import torch
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    assert stderr == (
+        f"commbench: interrupted before the first point: nothing was measured, and {run}"
+        " was not created\n"
+    )
+    assert not run.exists()
+
+
+def mem_available() -> int:
+    """The host's MemAvailable, in bytes: what the sweep divides among its ranks."""
+    line = next(x for x in Path("/proc/meminfo").read_text().splitlines() if "MemAvailable" in x)
+    return int(line.split()[1]) * 1024
+
+
+def test_a_sweep_no_point_of_which_fits_in_memory_is_refused_not_killed(
+    tmp_path: Path,
+) -> None:
+    """`--hidden` so wide that the check's pattern alone exceeds the host's memory: without
+    the guard the kernel's OOM killer ends a rank (exit 1, an empty run left)."""
+    run = tmp_path / "run"
+    hidden = max(10**9, mem_available() // 4)
+    done = commbench(
+        "sweep", "--nproc", "2", "--hidden", str(hidden), "--tokens", "1", "--out", str(run),
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("commbench: error: memory: no point fits:")
+    assert "each of the 2 rank(s) sharing its memory can have" in lines[0]
+    assert not run.exists()
+
+
+def test_a_point_over_the_memory_the_ranks_can_have_is_skipped_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """T = 1 fits; T = MemAvailable / 16 cannot (its row terms alone would take all the
+    host's memory): skipped with the reason, as --max-bytes skips, nothing allocated."""
+    run = tmp_path / "run"
+    huge = mem_available() // 16
+    done = commbench(
+        "sweep", "--nproc", "2", "--config", str(tiny_config(tmp_path)), "--out", str(run),
+        "--tokens", f"1,{huge}", timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = pd.read_csv(run / "results.csv")
+    assert (results.loc[results["tokens"] == 1, "check"] == "pass").all()
+    over = results[results["tokens"] == huge]
+    assert len(over) == len(results) // 2 and (over["check"] == "skipped").all()
+    assert over["note"].str.contains("rank\\(s\\) sharing host memory can have").all()
+    assert huge not in set(pd.read_csv(run / "samples.csv")["tokens"])
+
+
+def test_a_refused_sweep_writes_nothing_and_crowded_ranks_are_warned_of(tmp_path: Path) -> None:
+    """--max-bytes below every point is refused by the workers, before any of them writes
+    --out (a rerun is not told it 'already exists'). Two ranks pinned to one core: the
+    launcher warns first, once."""
+    run = tmp_path / "run"
+    done = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-m", "commbench", "sweep", "--nproc", "2",
+         "--config", str(tiny_config(tmp_path)), "--out", str(run), "--max-bytes", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "commbench: warning: 2 ranks share 1 CPU core(s) on this host: they wait for each"
+        " other, and the times measure that wait",
+        "commbench: error: max-bytes: 1 is below every point (the smallest needs 64 bytes"
+        " per rank)",
+    ]
+    assert not run.exists()
