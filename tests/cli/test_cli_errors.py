@@ -94,6 +94,7 @@ def test_every_kind_of_bad_config_file_exits_2(tmp_path: Path, text: str, expect
     done = commbench_here("sweep", "--nproc", "2", "--config", str(config), "--out", out)
     assert done.returncode == 2, done.stderr
     _assert_one_line_error(done.stderr, expected)
+    assert not Path(out).exists()  # refused before anything is written, by the workers too
 
 
 def test_existing_output_is_never_overwritten(tmp_path: Path) -> None:
