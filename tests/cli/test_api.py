@@ -58,7 +58,7 @@ def test_repeated_labels_fall_back_to_paths(tmp_path: Path) -> None:
     ("damage", "expected"),
     [
         (lambda p: (p / "meta.json").unlink(), "run: not a commbench run (no meta.json)"),
-        (lambda p: (p / "meta.json").write_text("{"), "meta.json: unreadable"),
+        (lambda p: (p / "meta.json").write_text("{"), "meta.json line 1: cut short or not JSON"),
         (
             lambda p: (p / "meta.json").write_text(json.dumps({"schema_version": 99})),
             "run: written by a newer commbench (schema 99; this one reads 1 to",
