@@ -141,8 +141,8 @@ def stopped_message(
         finish = f"run {resume_command(path, nproc)}"
     if not points[0] and not rounds[0]:
         return (
-            f"commbench: stopped before the first point: nothing was measured; {path} holds"
-            f" the run's meta.json only: to measure it, {finish}, or remove {path}"
+            f"commbench: stopped before the first point: nothing was measured, and {path}"
+            f" holds no measurement: to measure it, {finish}, or remove {path}"
         )
     return (
         f"commbench: kept {points[0]} of {points[1]} finished points and {rounds[0]} of"

@@ -148,7 +148,9 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
                 how = first.signal_name() if first.exitcode < 0 else f"exit code {first.exitcode}"
                 print(f"commbench: error: rank {rank} ended with {how}", file=sys.stderr)
             failures = sorted(err.failures.items())  # by global rank
-            return next((f.exitcode for _, f in failures if f.exitcode > 0), 1)
+            # a rank killed by a signal (the OOM killer's SIGKILL) is a peer that died: the
+            # run is incomplete (3), not a failed check (1)
+            return next((f.exitcode for _, f in failures if f.exitcode > 0), ExitCode.INCOMPLETE)
         except SignalException:  # Ctrl-C: the workers got it too, stopped cleanly and said so
             # (their own lines: one still starting Python dies of it with a traceback)
             relay_worker_stderr(Path(log_dir), sys.stderr, prefix="commbench: ")

@@ -206,7 +206,7 @@ sys.exit(launch_local(2, ['-c', sys.argv[1]]))
          (2, "commbench: error: x: bad\n")),
         ("import os, signal, time\nif os.environ['RANK'] == '1':\n"
          "    os.kill(os.getpid(), signal.SIGKILL)\ntime.sleep(60)",
-         (1, "commbench: error: rank 1 ended with SIGKILL\n")),
+         (3, "commbench: error: rank 1 ended with SIGKILL\n")),
     ],
 )  # fmt: skip
 def test_the_launcher_relays_each_line_once_and_names_a_silent_death(
