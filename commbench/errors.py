@@ -11,8 +11,8 @@ if TYPE_CHECKING:
 
 
 class ExitCode(IntEnum):
-    """What a command's exit status means (README, "When a run goes wrong" and "Use as a
-    CI gate"): the contract CI scripts read. A sweep and the gate share the numbers."""
+    """What a command's exit status means (docs/usage.md, "When a run goes wrong", and
+    docs/gate.md): the contract CI scripts read. A sweep and the gate share the numbers."""
 
     OK = 0  # sweep: every point measured (or skipped, said in its row); gate: pass
     FAILED = 1  # sweep: a point failed its exact-output check

@@ -1,7 +1,8 @@
 """What the documentation shows exists: every relative link resolves (to a file, and to a
 heading where it names one), every `commbench SUBCOMMAND` shown is a real subcommand and
 every flag shown with it one that subcommand accepts, every `make TARGET` a Makefile
-target (and every VAR=value a Makefile variable), every repository path shown a file."""
+target (and every VAR=value a Makefile variable), every repository path shown a file.
+And every section of docs/ the code cites (`docs/method.md, "Timing"`) is there."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ REPO_PATH = re.compile(
     r"(?<![\w./-])((?:benchmarks|scripts|configs|commbench|tests|docs|results/baselines"
     r"|\.github/workflows|\.ci)/[\w./*-]*)"
 )
+# A citation in code, comments included: docs/PAGE.md, "Section" (wrapped lines too).
+CITATION = re.compile(r'docs/([\w-]+\.md),?[\s#]*"([^"]+)"')
 SEPARATORS = ("&&", "||", ";", "|", "#", ")")
 COMMENT = re.compile(r"(?:^|\s)#.*")
 
@@ -134,6 +137,27 @@ def problems(page: Path, text: str | None = None) -> list[str]:
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_link_and_command_a_page_shows_exists(page: Path) -> None:
     assert problems(page) == []
+
+
+def citation_problems(text: str) -> list[str]:
+    return [
+        f"docs/{page}, {section!r}: no such section"
+        for page, section in CITATION.findall(text)
+        if not (REPO / "docs" / page).exists() or slug(section) not in anchors(REPO / "docs" / page)
+    ]
+
+
+def test_every_section_the_code_cites_exists() -> None:
+    sources = [
+        *(REPO / "commbench").rglob("*.py"),
+        *(REPO / "tests").rglob("*.py"),
+        *(REPO / "benchmarks").glob("*.py"),
+        REPO / "Makefile",
+    ]
+    cited = [p for p in sources if p != Path(__file__) and CITATION.search(p.read_text())]
+    assert cited  # the code does cite the docs
+    assert [problem for path in cited for problem in citation_problems(path.read_text())] == []
+    assert citation_problems('(docs/method.md, "No such section")')  # and this can fail
 
 
 def test_the_checks_catch_what_does_not_exist() -> None:
