@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 
 
 class ExitCode(IntEnum):
-    """What a command's exit status means (docs/usage.md and docs/ci.md): the contract CI
-    scripts read. A sweep, the gate and an A/B experiment share the numbers."""
+    """What a command's exit status means (docs/usage.md, "When a run goes wrong", and
+    docs/ci.md): the contract CI scripts read. A sweep, the gate and an A/B experiment
+    share the numbers."""
 
     OK = 0  # sweep: every point measured (or skipped, said in its row); gate: pass
     FAILED = 1  # sweep: a point failed its exact-output check

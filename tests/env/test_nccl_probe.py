@@ -4,7 +4,7 @@ Small C libraries that export `ncclGetVersion` (and one that does not) are compi
 gcc, loaded with ctypes, and preloaded into real subprocesses: the corner cases. Where
 torch itself must run with the library preloaded, the libraries are ones this torch can
 run on: those fakes under a CPU build (it needs no NCCL symbol), real libnccl builds
-under the CUDA build (tests/support/realnccl.py; test_nccl_real.py has the real libraries' cases).
+under the CUDA build (tests/support/realnccl.py; test_nccl_real.py has those cases).
 """
 
 from __future__ import annotations
