@@ -218,9 +218,9 @@ def assert_issue_ready(run: Path, markdown: Path) -> None:
     assert f"| torch | `{versions['torch']}` |" in text
     assert "| NCCL built (torch) |" in text and "| NCCL loaded (runtime) |" in text
     assert f"| world size, nodes | 2, {meta['nodes']} |" in text
-    assert "| command | `commbench sweep --config" in text  # as the workers ran it
+    assert "| command | `commbench sweep --nproc 2 --config" in text  # as the user typed it
     rows = [line for line in text.split("### Every measured row")[1].splitlines()
-            if line.startswith("| ") and not line.startswith("| variant")]  # fmt: skip
+            if line.startswith("| ") and not line.startswith("| collective")]  # fmt: skip
     assert len(rows) == len(results)
 
 
