@@ -32,7 +32,8 @@ def _comparison(speedups: dict[int, float], tp: int = 4, verdict: str = "win") -
     [
         ({1: True, 64: True, 2048: True}, "tensor faster at every token count"),
         ({1: False, 64: False}, "list faster at every token count"),
-        ({1: False, 64: False, 2048: True}, "crossover between T=64 and T=2048 (tensor faster above)"),
+        ({1: False, 64: False, 2048: True},
+         "crossover between T=64 and T=2048 (tensor faster above)"),
         ({1: True, 64: False}, "crossover between T=1 and T=64 (list faster above)"),
         ({1: True, 64: False, 2048: True}, "no single crossover (the sign changes 2 times)"),
         ({1: None, 64: None}, "no difference beyond noise at any T"),
