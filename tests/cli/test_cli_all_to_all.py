@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from support.cli import EXPERTS, HIDDEN_MOE, TOPK, commbench, commbench_here, tiny_config
 
-from commbench.ops.routing import route
+from commbench.routing import route
 from commbench.rundir.schema import RESULT_COLUMNS
 
 
