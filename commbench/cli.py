@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+import commbench
 from commbench.commands import compare, env, export, gate, plot, presets, report, sweep
 from commbench.errors import ExitCode, UsageError
 
@@ -18,8 +19,25 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits them
     help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"commbench {commbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter."""
+
 
 # The command table: each command's function lives in commands/, one module per command.
 app.command(name="sweep")(sweep.COMMAND)

@@ -119,7 +119,7 @@ class SweepConfig(BaseModel):
         default=300.0,
         gt=0,
         description="Seconds a collective may go without completing before the run is ended"
-        " as hung (a dead or stuck peer). Default 300.",
+        " as hung (a dead or stuck peer).",
     )
     max_bytes: ByteSize | None = Field(
         default=None,
