@@ -12,7 +12,7 @@ import sys
 import typer
 
 import commbench
-from commbench.commands import compare, env, export, gate, plot, presets, report, sweep
+from commbench.commands import compare, env, export, gate, plot, presets, report, runs, sweep
 from commbench.errors import ExitCode, UsageError
 
 app = typer.Typer(
@@ -44,6 +44,7 @@ app.command(name="sweep")(sweep.COMMAND)
 for command in (presets.presets, report.report, gate.gate, env.env, compare.compare, plot.plot):
     app.command()(command)
 app.command()(export.export)
+app.command()(runs.runs)
 
 try:  # typer >= 0.22 parses with its own copy of click, older ones with click itself
     from typer._click.exceptions import ClickException

@@ -42,6 +42,11 @@ print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
         (["gate", "{a}", "{b}"], ["scipy"]),
         (["compare", "{a}", "{b}"], ["scipy"]),
         (["plot", "{a}"], ["matplotlib"]),
+        (["runs", "{a}"], []),
+        (["report", "{a}", "--json"], []),
+        (["compare", "{a}", "{b}", "--json"], ["scipy"]),
+        (["sweep", "--dry-run", "--nproc", "2"], ["commbench.config.flags"]),
+        (["--version"], []),
     ],
 )
 def test_reading_commands_import_only_what_they_use(
