@@ -153,3 +153,17 @@ def test_json_on_standard_output(tmp_path: Path) -> None:
     assert data["differs"]["nccl_runtime"] == [None, None, "2.23.4"]
     assert [round(row["c ratio"], 3) for row in data["rows"]] == [50.0, 50.0, 1.0, 1.0]
     assert {a["group"] for a in data["aggregates"]} >= {"overall", "size small (< 1 MiB)"}
+
+
+def test_every_command_prints_times_by_one_rule(tmp_path: Path) -> None:
+    """1576.8 us is 1.58 ms in report, compare and gate alike (b is 20x slower: the gate
+    shows its rows)."""
+    rows = [key(variant=v, tokens=t) for t in (8, 64) for v in ("list", "tensor")]
+    steady = samples_around(1576.8, 12, 0.0001, 1)
+    paths = [str(write_run(tmp_path / n, [(k, steady * f) for k in rows])) for n, f in
+             (("a", 1.0), ("b", 20.0))]  # fmt: skip
+    for args, code in (["report", paths[0]], 0), (["compare", *paths], 0), (["gate", *paths], 1):
+        done = commbench_here(*args)
+        assert done.returncode == code, done.stderr
+        assert "1.58 ms" in done.stdout and "1576" not in done.stdout, args
+        assert "31536" not in done.stdout

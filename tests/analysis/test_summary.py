@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -172,3 +173,29 @@ def test_clean_rows_never_say_both_never_slower_and_list_faster(
     else:
         assert "tensor faster at every token count." in scenario
         assert verdict.endswith("Recommendation: use the tensor form.")
+
+
+def test_report_markdown_names_collectives_counts_unstable_rows_and_heads_tables(
+    tmp_path: Path,
+) -> None:
+    """Eight unstable rows: five named, 'and 3 more'; every measured row says its
+    collective; the environment table has a header; the command is the one typed."""
+    run = _run(tmp_path / "run", {t: (200.0, 0.5, 100.0, 0.5) for t in (1, 8, 64, 4096)})
+    meta = json.loads((run / "meta.json").read_text())
+    meta["host"] = {"argv": ["sweep", "--nproc", "2", "--tokens", "1,8,64,4096"]}
+    (run / "meta.json").write_text(json.dumps(meta))
+    markdown = tmp_path / "report.md"
+    done = commbench_here("report", str(run), "--markdown", str(markdown))
+    assert done.returncode == 0, done.stderr
+    text = markdown.read_text()
+    (unstable,) = [line for line in text.splitlines() if "unstable row(s)" in line]
+    assert unstable.startswith("- 8 unstable row(s)") and unstable.endswith("; and 3 more")
+    assert unstable.count(" cv=") == 5
+    assert "; and 3 more" in done.stdout  # the terminal summary says the same
+    assert "| setting | value |" in text
+    assert "| command | `commbench sweep --nproc 2 --tokens 1,8,64,4096` |" in text
+    every = text.split("### Every measured row")[1].splitlines()
+    table = [line for line in every if line.startswith("| ")]
+    assert table[0].startswith("| collective | variant | tp |")
+    assert len(table) == 1 + 8 and all(line.startswith("| all_gather | ") for line in table[1:])
+    assert "| unstable |" in text  # the list vs tensor table's verdict
