@@ -42,26 +42,30 @@ def verdict_counts(rows: pd.DataFrame) -> VerdictCounts:
 
 
 def recommendation(counts: VerdictCounts, geomean_speedup: float) -> str:
-    """What to do, from the shapes where one form is faster beyond noise and both are
-    stable; none such: no recommendation, and why."""
+    """What to do, as a sentence, from the shapes where one form is faster beyond noise
+    and both are stable; where there are none, no recommendation, and why."""
     wins, losses = counts.wins, counts.losses
-    if wins and not losses:
-        return "use the tensor form"
-    if losses and not wins:
-        if losses > 1 and geomean_speedup < 1:
-            return "keep the list form; the tensor form is slower here"
-        return "no gain from the tensor form; it is slower at the shapes above"
-    if wins and losses:
-        lead = "the tensor form" if geomean_speedup >= 1 else "the list form"
-        return f"{lead} is faster overall; choose per shape (it loses at the shapes above)"
-    if counts.unstable:
+    if counts.unstable and not wins and not losses:
         ties = f", {counts.ties} tie(s) within noise" if counts.ties else ""
         return (
-            f"no recommendation: {counts.unstable} of {counts.total} points are unstable"
+            f"No recommendation: {counts.unstable} of {counts.total} points are unstable"
             f" (cv >= {UNSTABLE_CV:.2f}){ties}, none faster beyond noise; measure on a"
-            " quieter machine"
+            " quieter machine."
         )
-    return "no difference beyond noise; either form"
+    if wins and not losses:
+        advice = "use the tensor form"
+    elif losses and not wins:
+        advice = (
+            "keep the list form; the tensor form is slower here"
+            if losses > 1 and geomean_speedup < 1
+            else "no gain from the tensor form; it is slower at the shapes above"
+        )
+    elif wins and losses:
+        lead = "the tensor form" if geomean_speedup >= 1 else "the list form"
+        advice = f"{lead} is faster overall; choose per shape (it loses at the shapes above)"
+    else:
+        advice = "no difference beyond noise; either form"
+    return f"Recommendation: {advice}."
 
 
 def routing_label(row: pd.Series) -> str:
@@ -136,8 +140,7 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
                 f" list form's uneven fallback: {geomean(uneven['speedup']):.2f}x"
                 f" ({len(uneven)} point{'s' * (len(uneven) > 1)})"
             )
-        advice = recommendation(verdict_counts(rows), geomean(rows["speedup"]))
-        lines.append(f"{text}. Recommendation: {advice}.")
+        lines.append(f"{text}. {recommendation(verdict_counts(rows), geomean(rows['speedup']))}")
     return lines
 
 

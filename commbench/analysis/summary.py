@@ -97,7 +97,7 @@ def verdict_lines(comparison: pd.DataFrame) -> list[str]:
             text += f" Slower beyond noise in {len(losses)}: {places}."
         elif counts.wins:
             text += " Never slower beyond noise."
-        lines.append(f"{text} Recommendation: {recommendation(counts, mean)}.")
+        lines.append(f"{text} {recommendation(counts, mean)}")
     return lines
 
 

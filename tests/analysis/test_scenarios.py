@@ -62,7 +62,7 @@ def test_unstable_shapes_carry_no_claim() -> None:
     (line,) = scenario_lines(comparison)
     assert "no difference beyond noise at any T" in line
     assert line.endswith(
-        "Recommendation: no recommendation: 2 of 2 points are unstable (cv >= 0.10), none"
+        "No recommendation: 2 of 2 points are unstable (cv >= 0.10), none"
         " faster beyond noise; measure on a quieter machine."
     )
 

@@ -85,14 +85,16 @@ def test_failed_rows_are_left_out_of_the_comparison() -> None:
 
 
 def test_recommendation_table() -> None:
-    assert recommendation(VerdictCounts(3, 0, 0, 0), 1.5) == "use the tensor form"
-    assert recommendation(VerdictCounts(0, 3, 0, 0), 0.7).startswith("keep the list form")
-    assert recommendation(VerdictCounts(0, 1, 0, 0), 0.98).startswith("no gain from the tensor")
-    assert recommendation(VerdictCounts(0, 0, 2, 0), 1.0).startswith("no difference beyond noise")
+    assert recommendation(VerdictCounts(3, 0, 0, 0), 1.5) == "Recommendation: use the tensor form."
+    assert "keep the list form" in recommendation(VerdictCounts(0, 3, 0, 0), 0.7)
+    assert "no gain from the tensor" in recommendation(VerdictCounts(0, 1, 0, 0), 0.98)
+    assert "no difference beyond noise" in recommendation(VerdictCounts(0, 0, 2, 0), 1.0)
     assert recommendation(VerdictCounts(0, 0, 1, 3), 1.5) == (
-        "no recommendation: 3 of 4 points are unstable (cv >= 0.10), 1 tie(s) within noise,"
-        " none faster beyond noise; measure on a quieter machine"
+        "No recommendation: 3 of 4 points are unstable (cv >= 0.10), 1 tie(s) within noise,"
+        " none faster beyond noise; measure on a quieter machine."
     )
+    # one stable win among unstable rows is enough: the advice rests on it alone
+    assert recommendation(VerdictCounts(1, 0, 0, 9), 1.0) == "Recommendation: use the tensor form."
 
 
 # Real run directories: per token count, the list and tensor forms' median (us) and the
@@ -122,15 +124,19 @@ def test_all_unstable_rows_recommend_nothing(tmp_path: Path) -> None:
     assert "faster beyond noise in 0 of 3 points (3 unstable, not counted)" in verdict
     assert "largest win" not in verdict and "Never slower" not in verdict
     assert verdict.endswith(
-        "Recommendation: no recommendation: 3 of 3 points are unstable (cv >= 0.10), none"
+        "No recommendation: 3 of 3 points are unstable (cv >= 0.10), none"
         " faster beyond noise; measure on a quieter machine."
     )
     assert "no difference beyond noise at any T" in scenario
-    assert "Recommendation: no recommendation: 3 of 3 points are unstable" in scenario
+    assert scenario.endswith(
+        "No recommendation: 3 of 3 points are unstable (cv >= 0.10), none"
+        " faster beyond noise; measure on a quieter machine."
+    )
     done = commbench_here("report", str(run))
     assert done.returncode == 0, done.stderr
     assert "use the tensor form" not in done.stdout
-    assert done.stdout.count("no recommendation: 3 of 3 points are unstable") == 2
+    assert done.stdout.count("No recommendation: 3 of 3 points are unstable") == 2
+    assert "Recommendation:" not in done.stdout
 
 
 def test_mixed_rows_rest_on_the_stable_ones(tmp_path: Path) -> None:
