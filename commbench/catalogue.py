@@ -34,6 +34,10 @@ CATALOGUE: dict[str, Entry] = {
 }
 
 
+# Every variant any collective has, in catalogue order: what the config accepts.
+VARIANTS = tuple(dict.fromkeys(v for entry in CATALOGUE.values() for v in entry.variants))
+
+
 def row_bytes(point: Point) -> float:
     """A row's size (nccl-tests' conventions). The full [tokens, width] buffer per rank;
     for a routed collective what a rank sends (its whole send buffer, its own chunk

@@ -36,7 +36,7 @@ def _options(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    """Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter."""
+    pass  # the app's own options: --version (and -h, --help)
 
 
 # The command table: each command's function lives in commands/, one module per command.

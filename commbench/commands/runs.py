@@ -9,7 +9,9 @@ import typer
 
 def runs(
     folder: Path = typer.Argument(
-        Path("results"), help="Where to look for run directories (searched recursively)."
+        Path("results"),
+        metavar="DIR",
+        help="Where to look for run directories (searched recursively).",
     ),
 ) -> None:
     """List the run directories under DIR: label, start, backend, world, points recorded of

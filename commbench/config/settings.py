@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from commbench.catalogue import CATALOGUE
+from commbench.catalogue import CATALOGUE, VARIANTS
 from commbench.config.serving_model import ModelInfo, MoeConfig, check_model
 from commbench.errors import UsageError, describe_invalid
 from commbench.point import ELEMENT_SIZE, Dtype
@@ -39,7 +39,7 @@ else:  # pragma: no cover
 CONFIG_DIR = Path(str(resources.files("commbench") / "configs"))
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
-Variant = Literal[tuple({v: 0 for e in CATALOGUE.values() for v in e.variants})]  # type: ignore[valid-type]
+Variant = Literal[VARIANTS]  # type: ignore[valid-type]
 CollectiveName = Literal[tuple(CATALOGUE)]  # type: ignore[valid-type]
 Backend = Literal["auto", "nccl", "gloo"]
 GroupLayout = Literal["contiguous", "strided"]
@@ -91,7 +91,8 @@ class SweepConfig(BaseModel):
         min_length=1, description="Collectives to time: " + ", ".join(CATALOGUE) + "."
     )
     variants: list[Variant] = Field(
-        min_length=1, description="Forms to time: list, tensor, padded (where it has them)."
+        min_length=1,
+        description="Forms to time: " + ", ".join(VARIANTS) + " (those a collective has).",
     )
     backend: Backend = Field(default="auto", description="auto | nccl | gloo.")
     rounds: PositiveInt = Field(

@@ -94,9 +94,8 @@ def render(run: Run, console: Console) -> None:
                 console.print(table)
     console.print(
         "list/tensor > 1: the tensor form is faster (green/red: beyond noise; yellow: unstable,"
-        " no verdict). pad N: the"
-        " tensor form pads the tokens to N, a multiple of tp, while the list form runs uneven;"
-        " * the list form ran as the note below says."
+        " no verdict). pad N: the tensor form pads the tokens to N, a multiple of tp, while the"
+        " list form runs uneven; * the list form ran as the note below says."
     )
     for note in sorted(set(results["note"]) - {""}):
         console.print(f"* {note}")
