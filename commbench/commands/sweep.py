@@ -106,7 +106,8 @@ def sweep(
     if dry_run:
         from commbench.sweep.dry_run import dry_run_here
 
-        raise typer.Exit(dry_run_here(sweep_config, nproc))
+        world = recorded.world_size if recorded and nproc is None else nproc
+        raise typer.Exit(dry_run_here(sweep_config, world))
     from commbench.sweep.start import launch_workers, run_as_worker
 
     if is_launched():

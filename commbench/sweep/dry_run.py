@@ -85,13 +85,14 @@ DRY_RUN_WORLD = 4  # without --nproc: what a sweep starts on a machine without G
 
 def dry_run_here(config: SweepConfig, nproc: int | None) -> int:
     """The dry run in this process: under a launcher its world (rank 0 prints), else
-    --nproc ranks, else DRY_RUN_WORLD (counting GPUs would import torch)."""
+    `nproc` ranks (--nproc, or a resumed run's world), else DRY_RUN_WORLD (counting GPUs
+    would import torch)."""
     if is_launched():
         if os.environ.get("RANK") == "0":
             dry_run(config, world_size_from_env(), "the launcher's")
         return 0
     if nproc is not None and nproc < 1:
         raise UsageError(f"nproc: must be at least 1 (got {nproc})")
-    note = "--nproc" if nproc else "assumed; a sweep without --nproc starts one rank per GPU"
+    note = "given" if nproc else "assumed; a sweep without --nproc starts one rank per GPU"
     dry_run(config, nproc or DRY_RUN_WORLD, note)
     return 0
