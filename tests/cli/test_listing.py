@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support.cli import commbench_here, tiny_config
+from support.cli import commbench_here
 from support.runfixtures import key, samples_around, write_run
-
-from commbench.config.settings import load_config
 
 
 def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path: Path) -> None:
-    config = tiny_config(tmp_path)
     before = sorted(tmp_path.rglob("*"))
     done = commbench_here(
-        "sweep", "--dry-run", "--nproc", "4", "--config", str(config), "--tokens", "8,2048",
-        "--hidden", "1024", "--dtypes", "float32", "--rounds", "3", cwd=tmp_path,
+        "sweep", "--dry-run", "--nproc", "4", "--tokens", "8,2048", "--hidden", "1024",
+        "--dtypes", "float32", "--rounds", "3", "--min-sample-ms", "10", "--min-samples", "5",
+        "--max-samples", "30", "--max-seconds", "1", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -29,10 +27,9 @@ def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path: Pa
     # bytes per rank: the full [T, H] float32 buffer
     assert any("2048" in row and "8.0 MiB" in row for row in rows)
     assert any("│    8 │" in row and "32.0 KiB" in row for row in rows)
-    timing = load_config(config).timing  # 3 to 4 samples of 1000 ms, at most 0.2 s each
-    low = points * 3 * timing.min_samples * timing.min_sample_ms / 1e3
-    high = points * 3 * max(timing.min_samples * timing.min_sample_ms / 1e3, timing.max_seconds)
-    assert f"estimated sampling time: {low / 60:.0f} min to {high / 60:.0f} min" in out
+    # 20 points x 3 rounds, each 5 samples of 10 ms (0.05 s) at the least, and at most
+    # 30 samples of 10 ms (0.3 s, inside the 1 s budget): 3 s to 18 s
+    assert "estimated sampling time: 3 s to 18 s (20 points x 3 round(s)" in out
     assert "Nothing was launched or written." in out
     assert sorted(tmp_path.rglob("*")) == before
 
