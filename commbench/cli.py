@@ -11,21 +11,40 @@ import sys
 
 import typer
 
-from commbench.commands import compare, env, export, gate, plot, presets, report, sweep
+import commbench
+from commbench.commands import compare, env, export, gate, plot, presets, report, runs, sweep
 from commbench.errors import ExitCode, UsageError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits them
     help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"commbench {commbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    pass  # the app's own options: --version (and -h, --help)
+
 
 # The command table: each command's function lives in commands/, one module per command.
 app.command(name="sweep")(sweep.COMMAND)
 for command in (presets.presets, report.report, gate.gate, env.env, compare.compare, plot.plot):
     app.command()(command)
 app.command()(export.export)
+app.command()(runs.runs)
 
 try:  # typer >= 0.22 parses with its own copy of click, older ones with click itself
     from typer._click.exceptions import ClickException

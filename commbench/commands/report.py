@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -14,11 +15,21 @@ def report(
     markdown: Path | None = typer.Option(
         None, help="Also write the summary, environment and tables here, for a GitHub issue."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON on standard output instead of the summary."
+    ),
 ) -> None:
     """Re-render a run's summary from its files (does not import torch)."""
-    from commbench.output.summary import render_run
+    if as_json:
+        from commbench.export.jsonfile import run_json
+        from commbench.rundir.reader import read_run
 
-    run = render_run(run_dir)
+        run = read_run(run_dir)
+        sys.stdout.write(run_json(run))
+    else:
+        from commbench.output.summary import render_run
+
+        run = render_run(run_dir)
     if markdown:
         from commbench.output.run_markdown import run_markdown
 

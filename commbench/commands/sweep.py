@@ -70,6 +70,11 @@ def sweep(
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
     ),
+    dry_run: bool = typer.Option(
+        False,
+        help="Print the points, their bytes per rank and an estimated time for --nproc"
+        " ranks (4 if not given); launch and write nothing.",
+    ),
     **settings: Any,
 ) -> None:
     """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits.
@@ -98,6 +103,11 @@ def sweep(
         max_tokens=max_tokens,
         recorded=recorded.config if recorded else None,
     )
+    if dry_run:
+        from commbench.sweep.dry_run import dry_run_here
+
+        world = recorded.world_size if recorded and nproc is None else nproc
+        raise typer.Exit(dry_run_here(sweep_config, world))
     from commbench.sweep.start import launch_workers, run_as_worker
 
     if is_launched():

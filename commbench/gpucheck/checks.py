@@ -13,6 +13,7 @@ from commbench.errors import UsageError
 from commbench.gpucheck.judge import first_sample_outliers, judge_exact, judge_temp_mem
 from commbench.gpucheck.ranks import Runner
 from commbench.gpucheck.verdict import Check
+from commbench.output.units import format_time
 from commbench.point import ELEMENT_SIZE
 from commbench.rundir.reader import Run, read_meta, read_run
 
@@ -107,7 +108,7 @@ def check_against_bare_loop(run: Runner, ranks: int) -> Check:
     return Check(
         name,
         expected,
-        f"{ours:.1f} us vs {bare:.1f} us ({ratio - 1:+.1%})",
+        f"{format_time(ours)} vs {format_time(bare)} ({ratio - 1:+.1%})",
         abs(ratio - 1) <= WITHIN,
     )
 

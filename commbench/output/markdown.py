@@ -15,6 +15,7 @@ from commbench.output.tables import (
     markdown_table,
     multiple,
 )
+from commbench.output.units import format_time
 from commbench.point import row_label
 
 
@@ -63,10 +64,10 @@ def compare_markdown(comparison: Comparison) -> str:
     same = ", ".join(f"`{k}={v}`" for k, v in comparison.same.items() if v)
     lines += [f"Same in every run: {same}", "", "### Geometric mean of ratios", ""]
     lines += markdown(compare_aggregates(comparison))
-    lines += ["", "### Per row (median us; ratio [99% interval], * beyond it)", ""]
+    lines += ["", "### Per row (median time; ratio [99% interval], * beyond it)", ""]
     header = [
         "row",
-        *(f"{label} us" for label in labels),
+        *labels,
         *(f"{name}/{labels[0]}" for name in labels[1:]),
     ]
     body = []
@@ -78,8 +79,6 @@ def compare_markdown(comparison: Comparison) -> str:
             + (" *" if row[f"{name} significant"] else "")
             for name in labels[1:]
         ]  # fmt: skip
-        body.append(
-            [row_label(row), *(number(row[f"{name} us"], ".1f") for name in labels), *ratios]
-        )
+        body.append([row_label(row), *(format_time(row[f"{name} us"]) for name in labels), *ratios])
     lines += markdown_table(header, body)
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ from rich.table import Table
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import STATUSES, GateResult
 from commbench.export import number
+from commbench.output.units import format_time
 from commbench.point import row_label
 
 
@@ -26,11 +27,11 @@ def gate_rows(result: GateResult) -> Cells:
     """The rows that moved or could not be compared, worst first."""
     shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
     return Cells(
-        ["status", "row", "baseline us", "current us", "ratio", "99% interval", "tolerance", "p",
+        ["status", "row", "baseline", "current", "ratio", "99% interval", "tolerance", "p",
          "detectable"],
         [
-            [r["status"], row_label(r), number(r["baseline_us"], ".1f"),
-             number(r["current_us"], ".1f"), number(r["ratio"], ".3f"),
+            [r["status"], row_label(r), format_time(r["baseline_us"]),
+             format_time(r["current_us"]), number(r["ratio"], ".3f"),
              interval(r["low"], r["high"]), f"{r['tolerance']:.0%}",
              number(r["p_value"], ".2g"), multiple(r["detectable"])]
             for _, r in shown.iterrows()
@@ -83,7 +84,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def rich(cells: Cells, title: str, styles: dict[str, str] | None = None) -> Table:
     """A rich table of the cells; a first cell found in `styles` is drawn in that style."""
-    table = Table(title=title)
+    table = Table(title=title, min_width=len(title))  # the title on one line
     for i, name in enumerate(cells.header):
         table.add_column(name, justify="left" if i < cells.left else "right")
     for first, *rest in cells.rows:

@@ -12,7 +12,9 @@ from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import GateResult, power_note
 from commbench.errors import ExitCode
 from commbench.output.tables import compare_aggregates, gate_rows, rich
+from commbench.output.units import format_time
 from commbench.point import row_label
+from commbench.rundir.identity import describe_diff
 
 STYLE = {
     "regression": "red",
@@ -63,14 +65,13 @@ def _ratio_cell(row: Any, label: str) -> str:
 
 def render_compare(comparison: Comparison, console: Console) -> None:
     labels = comparison.labels
+    for line in describe_diff(comparison.differs, labels):  # before any table
+        console.print(f"[yellow]differs[/yellow] {line}", soft_wrap=True, highlight=False)
     console.print(f"Reference: [bold]{labels[0]}[/bold]; ratios are time / reference time.")
     console.print(comparison.spread_note, soft_wrap=True)
-    for name, values in comparison.differs.items():
-        shown = ", ".join(f"{label}={value}" for label, value in zip(labels, values, strict=True))
-        console.print(f"[yellow]differs[/yellow] {name}: {shown}")
     same = ", ".join(f"{name}={value}" for name, value in comparison.same.items() if value)
     console.print(f"same: {same}", soft_wrap=True)
-    table = Table(title="median us (busbw GB/s) per run; ratio [99% interval], * beyond it")
+    table = Table(title="median (busbw GB/s) per run; ratio [99% interval], * beyond it")
     table.add_column("row")
     for label in labels:
         table.add_column(label, justify="right")
@@ -79,7 +80,7 @@ def render_compare(comparison: Comparison, console: Console) -> None:
     for _, row in comparison.rows.iterrows():
         cells = [
             "" if math.isnan(row[f"{label} us"])
-            else f"{row[f'{label} us']:.1f} ({row[f'{label} busbw']:.2f})"
+            else f"{format_time(row[f'{label} us'])} ({row[f'{label} busbw']:.2f})"
             for label in labels
         ]  # fmt: skip
         table.add_row(row_label(row), *cells, *(_ratio_cell(row, label) for label in labels[1:]))

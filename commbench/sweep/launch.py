@@ -20,6 +20,10 @@ from typing import TextIO
 
 from commbench.errors import ExitCode, UsageError
 
+# The command the user typed on `sweep --nproc N`, as JSON, for the workers' meta.json: a
+# worker's own argv lacks --nproc (the launcher decides the world) and names its --out.
+LAUNCHER_ARGV = "COMMBENCH_LAUNCHER_ARGV"
+
 SLURM_TO_TORCH = {
     "SLURM_PROCID": "RANK",
     "SLURM_NTASKS": "WORLD_SIZE",

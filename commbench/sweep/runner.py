@@ -28,6 +28,7 @@ from commbench.errors import ExitCode, UsageError
 from commbench.ops import REGISTRY, Footprint, bind, footprint
 from commbench.ops.arena import Arena, return_freed_memory
 from commbench.ops.base import Bound
+from commbench.output.console import make_console
 from commbench.point import Point
 from commbench.rundir.resume import RunProgress, row_key
 from commbench.sweep import run_meta
@@ -300,7 +301,7 @@ def run_sweep(
         return ExitCode.INCOMPLETE
     code = None
     try:
-        code = Sweep(world, config, plan, console or Console()).run(resume, force)
+        code = Sweep(world, config, plan, console or make_console()).run(resume, force)
         return code
     finally:  # every rank still there settles its groups first; after a fault, none waits
         close_world(world if code in (0, ExitCode.FAILED) else None)
