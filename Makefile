@@ -18,7 +18,7 @@ CI_CACHE ?= $(HOME)/.cache/commbench-ci
 CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
-# Baseline runs in a history: README "Gate power" measured what each count buys here
+# Baseline runs in a history: docs/benchmarks.md, "Gate power", measured what each count buys
 # (10 is where more stop buying much).
 BASELINE_RUNS ?= 10
 
@@ -36,7 +36,7 @@ FLOOR_SPEC := $(foreach p,$(FLOOR_PACKAGES),$(shell sed -n 's/^ *"$(p)>=\([0-9.]
 # venv does not have.
 FLOOR_TESTS = $(shell grep -rl "^pytestmark = pytest.mark.floor" tests)
 
-.PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format gate baseline benchmark floor clean
+.PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format docs gate baseline benchmark floor clean
 
 setup: $(STAMP)
 
@@ -119,6 +119,10 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The documentation site (mkdocs.yml), strictly: a broken link, anchor or nav entry fails.
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 # The CI sweep, gated against the committed baseline. Exit code: 0 pass, 1 regression,
 # 2 bad input, 3 not comparable (e.g. another backend or world size than the baseline).
 gate: setup
@@ -155,4 +159,4 @@ benchmark: setup
 	$(PY) benchmarks/overhead.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache

@@ -11,15 +11,18 @@ if TYPE_CHECKING:
 
 
 class ExitCode(IntEnum):
-    """What a command's exit status means (README, "When a run goes wrong" and "Use as a
-    CI gate"): the contract CI scripts read. A sweep and the gate share the numbers."""
+    """What a command's exit status means (docs/usage.md, "When a run goes wrong", and
+    docs/ci.md): the contract CI scripts read. A sweep, the gate and an A/B experiment
+    share the numbers."""
 
     OK = 0  # sweep: every point measured (or skipped, said in its row); gate: pass
     FAILED = 1  # sweep: a point failed its exact-output check
     REGRESSION = 1  # gate: a row or an aggregate regressed
     USAGE = 2  # bad input: one line naming the field and the value
     INCOMPLETE = 3  # sweep: a peer died or hung; what finished is kept, --resume the rest
-    NOT_COMPARABLE = 3  # gate: the runs differ, rows are missing, or too little data
+    NOT_COMPARABLE = 3  # gate, ab: the runs differ in what is measured, or rows are missing
+    INSUFFICIENT = 4  # gate: it cannot see the shift asked for (more baseline runs would)
+    UNDECIDED = 4  # ab: the budget ended before every interval decided
     INTERRUPTED = 130  # SIGINT/SIGTERM: stopped at a point boundary, resumable
 
 

@@ -34,9 +34,9 @@ from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job
 # (priors.py and a history), not the tolerance's. NCCL on a dedicated GPU node:
-# METHOD.md's 5% and 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine:
-# 50% and 20%, below what its between-run spread lets the gate see anyway (README, "Gate
-# power"), so they never hide a shift the statistics could show.
+# docs/method.md's 5% and 3% (not measured: no GPU yet). gloo on a shared 2-core CPU machine:
+# 50% and 20%, below what its between-run spread lets the gate see anyway (docs/benchmarks.md,
+# "Gate power"), so they never hide a shift the statistics could show.
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
 AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
 

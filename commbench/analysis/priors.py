@@ -9,8 +9,8 @@ median by sqrt(shared**2 + row**2).
 Only backends measured here have a prior, per world size and number of rounds
 measured: the spread differs a lot between them (at 2 gloo ranks, 5 rounds a run spread
 a quarter as much as one). gloo: 10 A/A runs of each of three sweeps on this project's
-2-core CPU machine, each sweep alone on it (benchmarks/gate_power.py; README, "Gate
-power"): issue 14's sweep on 2 ranks (2 rows per collective and variant), once with one
+2-core CPU machine, each sweep alone on it (benchmarks/gate_power.py; docs/benchmarks.md,
+"Gate power"): a sweep on 2 ranks (2 rows per collective and variant), once with one
 round and once with 5, and configs/ci.toml on 4 ranks (5 rounds). Another world size
 gets the larger of each figure measured for the backend, so that nothing measured here
 cries wolf.

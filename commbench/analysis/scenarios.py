@@ -1,7 +1,7 @@
 """The serving view of a run: decode vs prefill, the crossover, padding, the round trip.
 
 SGLang decodes with CUDA-graph batches of up to 512 tokens and prefills in chunks of
-1024 to 16384 tokens per attention group (../shared/SCENARIOS.md); an engineer decides
+1024 to 16384 tokens per attention group; an engineer decides
 per split in those terms. Pure functions of the result tables: no torch.
 """
 

@@ -2,8 +2,8 @@
 
 A field of `SweepConfig` (or of a table in it: [timing], [moe]) that has a description
 is a flag of `commbench sweep` named after the field, with the description as its help.
-Adding a setting to the model adds its flag and its TOML key at once; the README's
-option table is held to the same list by tests/test_sweepflags.py. Flags arrive as text
+Adding a setting to the model adds its flag and its TOML key at once; docs/usage.md's
+option table is held to the same list by tests/config/test_flags.py. Flags arrive as text
 (a list as `a,b,c`) and the model converts them, so a bad flag and the same bad value in
 a TOML file get the same one-line error.
 """

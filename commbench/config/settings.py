@@ -52,7 +52,7 @@ LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 class TimingConfig(BaseModel):
-    """How much effort each point gets (METHOD.md, "Timing")."""
+    """How much effort each point gets (docs/method.md, "Timing")."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,8 +74,8 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Every field with a description is a flag of `commbench sweep` too (sweepflags.py),
-    # and tests/test_sweepflags.py holds the README's option table to the same list.
+    # Every field with a description is a flag of `commbench sweep` too (flags.py), and
+    # tests/config/test_flags.py holds docs/usage.md's option table to the same list.
     tokens: list[PositiveInt] = Field(
         min_length=1, description="Token counts per group, e.g. 1,128,1024."
     )

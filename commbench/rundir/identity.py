@@ -1,4 +1,5 @@
-"""What must match between runs for their numbers to be compared (METHOD.md, "Metadata")."""
+"""What must match between runs for their numbers to be compared (docs/method.md,
+"Metadata and identity")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The exact-output check (METHOD.md, "Checking"): before a point is timed, its operation
+"""The exact-output check (docs/method.md, "Checking"): before a point is timed, its operation
 runs once on a pattern of small integers and its output is compared bit for bit with
 what it must be, and the ranks agree on the verdict."""
 

@@ -51,7 +51,7 @@ def check_rendezvous(environ: dict[str, str] | None = None) -> None:
         if name not in env:
             raise UsageError(
                 f"{name}: not set; under srun export MASTER_ADDR (the first node's address)"
-                " and MASTER_PORT (a free port) before launching, see the README's SLURM recipe"
+                " and MASTER_PORT (a free port) before launching, see docs/usage.md's SLURM recipe"
             )
 
 

@@ -1,5 +1,5 @@
 """A sweep's memory figures: each point's temporary device bytes, the sweep's device peak,
-and every rank's resident memory (meta.json's `memory`, README "Harness cost")."""
+and every rank's resident memory (meta.json's `memory`, docs/benchmarks.md, "Memory")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Timers and the sample loop (METHOD.md, "Timing").
+"""Timers and the sample loop (docs/method.md, "Timing").
 
 One sample is K back-to-back operations between two timestamps, divided by K. On a
 GPU the timestamps are CUDA events on the current stream, read after a sync; on CPU

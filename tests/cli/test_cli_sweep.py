@@ -25,7 +25,7 @@ BUS["all_reduce"] = lambda n: 2 * (n - 1) / n
 
 
 def ci_within(samples: np.ndarray, target: float) -> bool:
-    """The stop rule's `ci` condition from its definition (README, "Timing"): the 95% CI
+    """The stop rule's `ci` condition from its definition (docs/method.md, "Timing"): the 95% CI
     of the median within +-target of the median; the harness computes it incrementally."""
     low, high = median_ci(samples)
     median = float(np.median(samples))

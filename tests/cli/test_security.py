@@ -75,7 +75,7 @@ LABEL_RULE = "must be 1-100 letters, digits, '.', '_', '+' or '-', starting with
 EXPANSION = "'~' and '$' are not expanded; give the path itself"
 
 
-# The README's, the Makefile's and the benchmarks' labels, a commit id, the longest allowed.
+# The docs', the Makefile's and the benchmarks' labels, a commit id, the longest allowed.
 LABELS_IN_USE = ["nccl-2.21.5", "ci-current", "baseline-1", "aa-01", "two-nodes", "v2+cu124"]
 LABELS_IN_USE += ["0f3c2b9e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e", "a" * 100]
 

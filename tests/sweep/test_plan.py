@@ -1,4 +1,4 @@
-"""Plan expansion, and the byte and bandwidth conventions of METHOD.md."""
+"""Plan expansion, and the byte and bandwidth conventions of docs/method.md."""
 
 from __future__ import annotations
 
