@@ -107,6 +107,8 @@ test-torch-range:
 # No venv, no network: the python and torch already there, this repo on PYTHONPATH.
 # NCCL_LIB=/path/libnccl.so.2 (a second NCCL, from an nvidia-nccl wheel) checks --nccl-lib
 # with it (else with a copy of the bound one); KEEP=DIR keeps every run and rank log there.
+NCCL_LIB ?=
+KEEP ?=
 gpu-check:
 	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" PYTHONUNBUFFERED=1 $(PYTHON) \
 		-m commbench.gpucheck $(if $(NCCL_LIB),--nccl-lib $(NCCL_LIB)) $(if $(KEEP),--keep $(KEEP))

@@ -25,7 +25,7 @@ from commbench.gpucheck.verdict import FAIL, NA, Check, judged
 from commbench.rundir.reader import Run, read_run
 
 WITHIN = 0.03  # commbench's median against a bare CUDA-event loop
-SHARED_TIMING = "N/A: two ranks on one GPU time each other"
+SHARED_TIMING = "two ranks on one GPU time each other: a timing verdict would judge that"
 
 
 def finished(started: Ranks, out: Path, limit: float, codes_ok: set[int]) -> Run | str:
@@ -43,6 +43,13 @@ def where(ranks: int, shared: bool) -> str:
     return f"{ranks} rank(s){' on one GPU' if shared else ''}"
 
 
+def kept(check: Check, evidence: Path) -> Check:
+    """`check`, naming where its evidence is kept when it failed."""
+    if not check.failed:
+        return check
+    return Check(check.name, check.status, f"{check.measured}; kept in {evidence}")
+
+
 def check_exact(
     run: Runner, ranks: int, shared: bool, limit: float, backend: str = "nccl"
 ) -> list[Check]:
@@ -52,10 +59,10 @@ def check_exact(
     if isinstance(read, str):
         return [Check("exact rows", FAIL, read), Check("temp_mem_bytes", FAIL, read)]
     text, ok = judge_rows(read.results, exact_unless_scrambled)
-    checks = [judged("exact rows", f"{where(ranks, shared)}, {out}: {text}", ok)]
+    checks = [kept(judged("exact rows", f"{where(ranks, shared)}: {text}", ok), out)]
     if backend != "nccl":
-        return [*checks, Check("temp_mem_bytes", NA, f"N/A: {backend} has no device allocator")]
-    return [*checks, judged("temp_mem_bytes", *judge_temp_mem(read.results))]
+        return [*checks, Check("temp_mem_bytes", NA, f"{backend} has no device allocator")]
+    return [*checks, kept(judged("temp_mem_bytes", *judge_temp_mem(read.results)), out)]
 
 
 def check_huge(run: Runner, ranks: int, shared: bool, limit: float) -> list[Check]:
@@ -64,7 +71,7 @@ def check_huge(run: Runner, ranks: int, shared: bool, limit: float) -> list[Chec
     read = finished(started, out, limit, {0})
     if isinstance(read, str):
         return [Check("out-of-memory point", FAIL, read)]
-    return [judged("out-of-memory point", *judge_rows(read.results, skipped))]
+    return [kept(judged("out-of-memory point", *judge_rows(read.results, skipped)), out)]
 
 
 def check_graph_replay(
@@ -80,7 +87,8 @@ def check_graph_replay(
     rows = pd.DataFrame(json.loads(out.read_text()))
     text, ok = judge_rows(rows, exact_unless_scrambled)
     forms = "" if list_forms else " (tensor forms only: this torch is older than 2.8)"
-    return [judged("graph replay output", f"{where(ranks, shared)}: {text}{forms}", ok)]
+    measured = f"{where(ranks, shared)}: {text}{forms}"
+    return [kept(judged("graph replay output", measured, ok), out)]
 
 
 def check_graph_sweep(
@@ -94,12 +102,14 @@ def check_graph_sweep(
         return [
             Check(name, FAIL, read) for name in ("--cuda-graph sweep", "first --cuda-graph sample")
         ]
-    checks = [judged("--cuda-graph sweep", *judge_rows(read.results, exact_unless_scrambled))]
+    rows = judged("--cuda-graph sweep", *judge_rows(read.results, exact_unless_scrambled))
+    checks = [kept(rows, out)]
     if shared:
         return [*checks, Check("first --cuda-graph sample", NA, SHARED_TIMING)]
     outliers, total = first_sample_outliers(read.samples)
     measured = f"{outliers} of {total} rounds' first sample an outlier"
-    return [*checks, judged("first --cuda-graph sample", measured, outliers == 0 and total > 0)]
+    first = judged("first --cuda-graph sample", measured, outliers == 0 and total > 0)
+    return [*checks, kept(first, out)]
 
 
 BARE_LOOP = """
@@ -142,7 +152,7 @@ def check_gpu_bound(run: Runner, ranks: int, limit: float) -> list[Check]:
     if isinstance(read, str):
         return [Check(name, FAIL, read) for name in names]
     buffers = sweeps.LARGE_BYTES + sweeps.LARGE_BYTES // ranks  # its output and input
-    peak = judged("device_peak_bytes", *judge_device_peak(read.meta.memory, buffers))
+    peak = kept(judged("device_peak_bytes", *judge_device_peak(read.meta.memory, buffers)), out)
     ours = float(read.results["time_us"].iloc[0])
     script = run.next("bare_loop").with_suffix(".py")
     script.write_text(BARE_LOOP.format(numel=sweeps.LARGE_BYTES // 2))
@@ -154,4 +164,4 @@ def check_gpu_bound(run: Runner, ranks: int, limit: float) -> list[Check]:
     theirs = float(json.loads(bare_out.read_text()))
     ratio = ours / theirs
     measured = f"{ours:.1f} us vs {theirs:.1f} us ({ratio - 1:+.1%}), {ranks} rank(s)"
-    return [judged(names[0], measured, abs(ratio - 1) <= WITHIN), peak]
+    return [kept(judged(names[0], measured, abs(ratio - 1) <= WITHIN), out.parent), peak]

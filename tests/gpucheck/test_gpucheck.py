@@ -3,6 +3,7 @@ statuses, time limits, tables and kept evidence, on CPU."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,7 +132,7 @@ def test_a_step_that_breaks_fails_its_checks_and_one_past_the_whole_limit_does_n
 
 
 def test_the_table_says_what_each_check_proves_and_cannot_on_this_many_gpus() -> None:
-    checks = [Check("first --cuda-graph sample", NA, "N/A: two ranks on one GPU time each other")]
+    checks = [Check("first --cuda-graph sample", NA, "two ranks on one GPU time each other")]
     one, eight = render(checks, 1), render(checks, 8)
     assert "cannot on 1 GPU(s)" in one and "cannot on 8 GPU(s)" in eight
     about = ABOUT["first --cuda-graph sample"]
@@ -171,3 +172,12 @@ def test_every_checks_sweep_is_a_valid_plan_on_every_world(tmp_path: Path, ranks
     (huge,) = plans["huge"]
     assert huge.tokens * huge.hidden * huge.element_size == 256 * 2**30
     assert sweeps.LARGE_BYTES == 128 * 2**20
+
+
+def test_the_docs_limits_table_is_the_code_s() -> None:
+    page = (REPO / "docs" / "gpu.md").read_text()
+    rows = re.findall(r"^\| ([a-z -]+) \| (\d+) s \| (.+) \|$", page, re.MULTILINE)
+    assert {step: int(limit) for step, limit, _ in rows} == LIMITS
+    for step, _, names in rows:
+        assert names.split(", ") == checks_of(step)
+    assert f"the whole run's limit,\n{WHOLE_RUN_S} s" in page
