@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from commbench.sweep.backend import SHARED_GPU_VAR
+
 SHARED_GPU = {  # every rank on GPU 0, each its own NCCL host: the socket transport
-    "COMMBENCH_SHARE_GPU": "1",
+    SHARED_GPU_VAR: "1",
     "NCCL_P2P_DISABLE": "1",
     "NCCL_SHM_DISABLE": "1",
     "NCCL_IB_DISABLE": "1",

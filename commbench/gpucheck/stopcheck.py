@@ -32,9 +32,13 @@ COMMBENCH_PATHS = (WATCHDOG, CONTROL)
 
 
 def stop_path(code: int | None, reason: str | None) -> str:
-    """Which path ended rank 0, from its exit code and meta.json's `stopped.reason`."""
+    """Which path ended rank 0, from its exit code and meta.json's `stopped.reason`. A
+    rank that recorded its stop and then never exited hung on its way out (destroying its
+    NCCL groups, after commbench's watchdog had stopped): said so."""
     if code is None:
-        return "none: rank 0 did not exit"
+        if reason is None:
+            return "none: rank 0 did not exit"
+        return f"{stop_path(ExitCode.INCOMPLETE, reason)}, then rank 0 hung on its way out"
     if code in (-signal.SIGABRT, 128 + signal.SIGABRT):
         return f"{NCCL}'s watchdog (SIGABRT)"
     if reason is None:
@@ -74,7 +78,7 @@ def check_stopped_rank(run: Runner, shared: bool, limit: float, backend: str = "
     except subprocess.TimeoutExpired:
         code = None
     started.procs[1].kill()
-    started.wait(10)
+    started.wait(5)  # then kills what is left: rank 0, if it never exited
     reason = stopped_reason(out)
     path = stop_path(code, reason)
     hint = "--resume" in started.stderr(0)

@@ -138,6 +138,8 @@ def test_the_path_that_ended_a_stopped_run() -> None:
     )
     assert stop_path(-signal.SIGABRT, None) == f"{NCCL}'s watchdog (SIGABRT)"
     assert stop_path(None, None) == "none: rank 0 did not exit"
+    hung = stop_path(None, "no progress for 12 s at x")
+    assert hung == f"{WATCHDOG}, then rank 0 hung on its way out"
     assert stop_path(0, None) == "none recorded (exit 0)"
 
 

@@ -15,9 +15,10 @@ from commbench.config.settings import load_config
 from commbench.errors import UsageError
 from commbench.gpucheck import sweeps
 from commbench.gpucheck.catalogue import ABOUT, LIMITS, WHOLE_RUN_S, checks_of
+from commbench.gpucheck.checks import kept
 from commbench.gpucheck.preflight import CARRY, carry_line, distributions
-from commbench.gpucheck.ranks import Runner
-from commbench.gpucheck.run import render, run_steps, work_dir
+from commbench.gpucheck.ranks import Runner, rank_env, shared_env
+from commbench.gpucheck.run import render, run_steps, steps, versions_line, work_dir
 from commbench.gpucheck.verdict import (
     EXIT_CANNOT_RUN,
     FAIL,
@@ -28,6 +29,7 @@ from commbench.gpucheck.verdict import (
     Check,
     exit_code,
 )
+from commbench.sweep.backend import SHARED_GPU_VAR
 from commbench.sweep.plan import build_plan
 
 PYDANTIC_WHEELS = "pydantic pydantic-core annotated-types typing-inspection typing-extensions"
@@ -181,3 +183,33 @@ def test_the_docs_limits_table_is_the_code_s() -> None:
     for step, _, names in rows:
         assert names.split(", ") == checks_of(step)
     assert f"the whole run's limit,\n{WHOLE_RUN_S} s" in page
+
+
+def test_the_versions_line_names_what_was_found() -> None:
+    line = versions_line()
+    assert line.startswith("gpu-check: Python ") and "\n" not in line
+    for found in ("torch ", "CUDA ", "NCCL built ", "bound ", "typer ", "click ", "driver "):
+        assert found in line
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 8])
+def test_every_step_with_a_limit_is_run_in_the_tables_order(gpus: int) -> None:
+    assert [step for step, _ in steps(gpus, None)] == list(LIMITS)
+
+
+def test_ranks_sharing_one_gpu_are_separate_nccl_hosts_on_sockets(tmp_path: Path) -> None:
+    run = Runner(tmp_path, REPO)
+    assert run.env["PYTHONUNBUFFERED"] == "1"
+    base = {**run.env, "CUDA_VISIBLE_DEVICES": "2,3"}
+    envs = [shared_env(rank_env(base, rank, 2, 29500), rank) for rank in range(2)]
+    for rank, env in enumerate(envs):
+        assert (env["RANK"], env["CUDA_VISIBLE_DEVICES"]) == (str(rank), "2")  # the first
+        assert env[SHARED_GPU_VAR] == "1" and env["NCCL_MULTI_RANK_GPU_ENABLE"] == "1"
+        assert env["NCCL_P2P_DISABLE"] == env["NCCL_SHM_DISABLE"] == "1"
+    assert envs[0]["NCCL_HOSTID"] != envs[1]["NCCL_HOSTID"]
+
+
+def test_a_failed_check_names_where_its_evidence_is(tmp_path: Path) -> None:
+    failed = kept(Check("exact rows", FAIL, "2 rows: 1 pass, 1 fail"), tmp_path / "run-1")
+    assert failed.measured == f"2 rows: 1 pass, 1 fail; kept in {tmp_path / 'run-1'}"
+    assert kept(Check("exact rows", PASS, "2 rows"), tmp_path).measured == "2 rows"
