@@ -44,7 +44,7 @@ ABOUT = {
     "temp_mem_bytes": About(
         "exact",
         "a list form's temporary bytes are its flat buffer, a tensor form's 0 (allocator)",
-        "nothing more than on more GPUs: each rank has its own allocator",
+        "",  # each rank has its own allocator, shared GPU or not
         "the routed collectives' temporary bytes (not predicted)",
     ),
     "out-of-memory point": About(
