@@ -103,12 +103,15 @@ test-cuda-build: cuda-venv $(NCCL_LIBS)
 test-torch-range:
 	scripts/torch-range.sh $(TORCH_OLDEST) $(TORCH_NEWEST)
 
-# On a GPU machine, first: checks what only a GPU shows (docs/validation.md, docs/gpu.md).
+# On a GPU machine, first: checks what only a GPU shows, in under 8 minutes (docs/gpu.md).
 # No venv, no network: the python and torch already there, this repo on PYTHONPATH.
-# NCCL_LIB=/path/libnccl.so.2 (a second NCCL, from an nvidia-nccl wheel) checks --nccl-lib.
+# NCCL_LIB=/path/libnccl.so.2 (a second NCCL, from an nvidia-nccl wheel) checks --nccl-lib
+# with it (else with a copy of the bound one); KEEP=DIR keeps every run and rank log there.
+NCCL_LIB ?=
+KEEP ?=
 gpu-check:
-	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m commbench.gpucheck \
-		$(if $(NCCL_LIB),--nccl-lib $(NCCL_LIB))
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" PYTHONUNBUFFERED=1 $(PYTHON) \
+		-m commbench.gpucheck $(if $(NCCL_LIB),--nccl-lib $(NCCL_LIB)) $(if $(KEEP),--keep $(KEEP))
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -34,7 +34,7 @@ from commbench.rundir.resume import RunProgress, row_key
 from commbench.sweep import run_meta
 from commbench.sweep.agreement import PointSkipped, agree_or_skip, first_problem, is_out_of_memory
 from commbench.sweep.backend import check_backend, choose_backend
-from commbench.sweep.exact_check import prepare_check, timed_check
+from commbench.sweep.exact_check import check, prepare_check
 from commbench.sweep.faults import (
     RunInterrupted,
     StopRequest,
@@ -200,7 +200,7 @@ class Sweep:
         step that allocates is agreed on (commbench/oom.py): PointSkipped on every rank."""
         clock, world = self.clock, self.world
         state = self.states.setdefault(point, PointState())
-        ran_s = None  # the check's operation, when it ran just now: the warm-up's first
+        ran_first = False  # the check's operation ran just now: the point's first
         if not state.checked:
             state.checked = True
             state.row = {**row, **bound_row(bound), "check": "pass"}
@@ -210,7 +210,7 @@ class Sweep:
                     "the check's expected values",
                     lambda: prepare_check(bound, self.expected),
                 )
-                passed, ran_s = timed_check(bound, world, expected)
+                passed, ran_first = check(bound, world, expected), True
                 del expected
             if not passed:
                 state.row["check"] = "fail"
@@ -230,7 +230,7 @@ class Sweep:
             iters=state.iters,
             batching=cuda_graphs(world.device) if self.config.cuda_graph else EAGER,
             clock=clock,
-            ran_s=ran_s,
+            ran_first=ran_first,
         )
         state.iters = measurement.iters
         first = sum(len(m.samples) for m in state.rounds)
