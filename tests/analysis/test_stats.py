@@ -11,12 +11,16 @@ from commbench.analysis.stats import (
     POWER,
     Spread,
     StopRule,
+    baselines_needed,
     ci_ranks_upto,
     detectable_shift,
+    family_confidence,
+    flag_power,
     history_spread,
     judge_shift,
     median_ci,
     median_ci_ranks,
+    one_sided,
     pool,
     summarize,
     tukey_outliers,
@@ -213,28 +217,90 @@ def test_judge_shift_is_a_t_prediction_interval_never_of_zero_width() -> None:
     assert (same.low, same.ratio, same.high) == pytest.approx((math.exp(-half), 1, math.exp(half)))
     assert not same.significant and same.p_value == pytest.approx(1.0)
     slow = judge_shift(math.log(2.0), spread, baselines=5, tolerance=0.2)
-    assert slow.significant and slow.low > 1 and slow.p_value < 0.01
+    assert slow.significant and slow.slower and slow.low > 1 and slow.p_value < 0.01
+    fast = judge_shift(-math.log(2.0), spread, baselines=5, tolerance=0.2)
+    assert fast.significant and not fast.slower  # the gate's test is of a slowdown only
     # one baseline run: both sides drift, so the interval is wider than with five
     assert judge_shift(0.0, spread, baselines=1, tolerance=0.2).high > same.high
 
 
-def test_the_minimum_detectable_shift_is_caught_nine_times_in_ten() -> None:
-    """Simulated runs drifting by a known sd: a true shift of the reported size is
-    flagged about POWER of the time, a smaller one less often."""
+def test_family_confidence_and_one_sided_levels_are_bonferroni() -> None:
+    assert family_confidence(1) == pytest.approx(0.99)
+    assert family_confidence(5) == pytest.approx(0.998)
+    assert family_confidence(4, 0.9) == pytest.approx(0.975)
+    assert family_confidence(0) == pytest.approx(0.99)  # no tests: as one
+    assert one_sided(0.01) == pytest.approx(0.98)  # the low end alone: 1% below it
+    assert one_sided(0.01, 4) == pytest.approx(0.995)
+
+
+@pytest.mark.parametrize("df", [1, 2, 4, 9, 10_000])
+def test_flag_power_is_the_noncentral_t_where_the_tolerance_does_not_bind(df: int) -> None:
+    from scipy.stats import nct, t
+
+    critical = t.ppf(0.995, df)
+    for noncentrality in (0.5, 3.0, 8.0):
+        expected = nct.sf(critical, df, noncentrality)
+        assert flag_power(noncentrality, critical, df) == pytest.approx(expected, abs=2e-4)
+
+
+@pytest.mark.parametrize("df", [2, 4, 9])
+def test_the_detectable_shift_solves_the_noncentral_t_for_ninety_percent(df: int) -> None:
+    """At tolerance 0 the detectable shift is exp(l * s * sqrt(1 + 1/n)) where the
+    noncentral t with df degrees of freedom and noncentrality l exceeds the one-sided
+    critical value 9 times in 10 (scipy's nct, solved here on its own)."""
+    from scipy.optimize import brentq
+    from scipy.stats import nct, t
+
+    spread, baselines = Spread(0.1, df, ""), 5
+    critical = t.ppf(0.99, df)
+    noncentrality = brentq(lambda nc: nct.sf(critical, df, nc) - 0.9, 0, 200)
+    expected = math.exp(noncentrality * 0.1 * math.sqrt(1 + 1 / baselines))
+    assert detectable_shift(spread, baselines, 0.0, one_sided(0.01)) == pytest.approx(
+        expected, rel=2e-3
+    )
+
+
+def test_the_minimum_detectable_shift_is_caught_nine_times_in_ten_at_small_df() -> None:
+    """Simulated histories of 5 runs drifting by a known sd, the sd estimated from them
+    (4 df), and the one-sided test at 1% with the tolerance: a true shift of the reported
+    size is flagged about POWER of the time, whatever the estimate came out as."""
     rng = np.random.default_rng(0)
-    sd, n = 0.08, 5
-    spread = Spread(sd, 10_000, "known")  # known sd: only the t quantiles matter
-    detectable = detectable_shift(spread, n, tolerance=0.1)
-    assert detectable > 1.1
+    sd, n, df, tolerance, trials = 0.08, 5, 4, 0.1, 40_000
+    critical = stats_t(0.99, df)
 
     def caught(ratio: float) -> float:
-        base = rng.normal(0, sd, (4000, n)).mean(axis=1)
-        current = math.log(ratio) + rng.normal(0, sd, 4000)
-        flagged = [judge_shift(c - b, spread, n, 0.1) for b, c in zip(base, current, strict=True)]
-        return np.mean([s.significant and s.ratio > 1.1 for s in flagged])
+        history = rng.normal(0, sd, (trials, n))
+        estimate = history.std(axis=1, ddof=1)
+        shift = math.log(ratio) + rng.normal(0, sd, trials) - history.mean(axis=1)
+        flagged = (shift > critical * estimate * math.sqrt(1 + 1 / n)) & (
+            shift > math.log1p(tolerance)
+        )
+        return float(flagged.mean())
 
-    assert caught(detectable) == pytest.approx(POWER, abs=0.03)
-    assert caught(1.0) < 0.01  # false alarms at the interval's one-sided 0.5%
+    detectable = detectable_shift(Spread(sd, df, ""), n, tolerance, one_sided(0.01))
+    assert caught(detectable) == pytest.approx(POWER, abs=0.015)
+    assert caught(1.0) < 0.011  # false alarms at the one-sided 1%
+    # the normal approximation (t quantiles added as if s were sigma) claims less
+    naive = math.exp((critical + stats_t(POWER, df)) * sd * math.sqrt(1 + 1 / n))
+    assert naive < detectable and caught(naive) < POWER - 0.025
     # more baseline runs, or a spread known from more runs, see smaller shifts
-    assert detectable_shift(spread, 20, 0.1) < detectable
-    assert detectable_shift(Spread(sd, 4, "few"), n, 0.1) > detectable
+    assert detectable_shift(Spread(sd, df, ""), 20, tolerance, one_sided(0.01)) < detectable
+    assert detectable_shift(Spread(sd, 2, ""), n, tolerance, one_sided(0.01)) > detectable
+
+
+def stats_t(probability: float, df: float) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(probability, df))
+
+
+def test_baselines_needed_is_the_first_count_that_sees_the_shift() -> None:
+    spread = Spread(0.05, 3, "")  # a prior of 3 df alone
+    confidence = one_sided(0.01)
+    needed = baselines_needed(spread, 1, 0.03, confidence, 1.2, prior_df=3)
+    assert needed is not None and needed > 1
+    seen = detectable_shift(Spread(0.05, 3 + needed - 1, ""), needed, 0.03, confidence)
+    unseen = detectable_shift(Spread(0.05, 3 + needed - 2, ""), needed - 1, 0.03, confidence)
+    assert seen <= 1.2 < unseen
+    # (2.33 + 1.28) * 0.1 = 0.36: above log(1.2) however many runs
+    assert baselines_needed(Spread(0.1, 3, ""), 1, 0.03, confidence, 1.2, prior_df=3) is None
