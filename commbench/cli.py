@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from commbench.commands import compare, env, export, gate, plot, presets, report, sweep
+from commbench.commands import compare, env, export, gate, history, plot, presets, report, sweep
 from commbench.errors import ExitCode, UsageError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command(name="sweep")(sweep.COMMAND)
 for command in (presets.presets, report.report, gate.gate, env.env, compare.compare, plot.plot):
     app.command()(command)
 app.command()(export.export)
+app.add_typer(history.app, name="history")
 
 try:  # typer >= 0.22 parses with its own copy of click, older ones with click itself
     from typer._click.exceptions import ClickException

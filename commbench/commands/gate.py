@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from commbench.commands.history import AGE_OPTION, KEEP_OPTION
 from commbench.errors import UsageError
 
 
@@ -48,6 +49,13 @@ def gate(
         False, help="Pass even where the gate cannot see the asked shift (no exit 4)."
     ),
     allow_mismatch: bool = typer.Option(False, help="Compare even if versions/config differ."),
+    record: Path | None = typer.Option(
+        None,
+        help="Add CURRENT to this history directory when no regression was seen (exit 0 or"
+        " 4), keeping the window (commbench history).",
+    ),
+    keep: int = KEEP_OPTION,
+    max_age_days: float = AGE_OPTION,
     markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
     junit: Path | None = typer.Option(None, help="Write JUnit XML here (one testcase per row)."),
     json: Path | None = typer.Option(None, help="Write the full verdict as JSON here."),
@@ -55,7 +63,9 @@ def gate(
     """Exit 0 if CURRENT has no regression against BASELINE that it could see, 1 if it has,
     3 if not comparable, 4 if it cannot see the asked shift (docs/ci.md)."""
     from commbench.analysis.gate import run_gate
+    from commbench.analysis.history import RECORDED
     from commbench.analysis.rules import load_rules
+    from commbench.commands.history import record_run
     from commbench.output.writers import write_gate
 
     if len(runs) < 2:
@@ -76,4 +86,6 @@ def gate(
         allow_insufficient=allow_insufficient,
     )
     write_gate(result, markdown, junit, json)
+    if record is not None and result.exit_code in RECORDED:
+        record_run(record, runs[-1], keep, max_age_days)
     raise typer.Exit(result.exit_code)

@@ -260,29 +260,39 @@ def test_the_detectable_shift_solves_the_noncentral_t_for_ninety_percent(df: int
     )
 
 
+def _caught(rng, ratio: float, sd: float, tolerance: float, n: int = 5) -> float:
+    """How often the one-sided test at 1% with the tolerance flags a true shift of
+    `ratio`, the sd estimated from a simulated history of n runs."""
+    trials, df = 40_000, n - 1
+    critical = stats_t(0.99, df)
+    history = rng.normal(0, sd, (trials, n))
+    estimate = history.std(axis=1, ddof=1)
+    shift = math.log(ratio) + rng.normal(0, sd, trials) - history.mean(axis=1)
+    flagged = (shift > critical * estimate * math.sqrt(1 + 1 / n)) & (shift > math.log1p(tolerance))
+    return float(flagged.mean())
+
+
+def test_where_the_tolerance_binds_the_detectable_shift_is_its_own() -> None:
+    """Runs that hardly drift (sd 2%) and a 20% tolerance: the tolerance, not the test,
+    decides what shows; still caught 9 times in 10."""
+    rng = np.random.default_rng(1)
+    detectable = detectable_shift(Spread(0.02, 4, ""), 5, 0.2, one_sided(0.01))
+    assert detectable > 1.2
+    assert _caught(rng, detectable, 0.02, 0.2) == pytest.approx(POWER, abs=0.015)
+
+
 def test_the_minimum_detectable_shift_is_caught_nine_times_in_ten_at_small_df() -> None:
     """Simulated histories of 5 runs drifting by a known sd, the sd estimated from them
     (4 df), and the one-sided test at 1% with the tolerance: a true shift of the reported
     size is flagged about POWER of the time, whatever the estimate came out as."""
     rng = np.random.default_rng(0)
-    sd, n, df, tolerance, trials = 0.08, 5, 4, 0.1, 40_000
-    critical = stats_t(0.99, df)
-
-    def caught(ratio: float) -> float:
-        history = rng.normal(0, sd, (trials, n))
-        estimate = history.std(axis=1, ddof=1)
-        shift = math.log(ratio) + rng.normal(0, sd, trials) - history.mean(axis=1)
-        flagged = (shift > critical * estimate * math.sqrt(1 + 1 / n)) & (
-            shift > math.log1p(tolerance)
-        )
-        return float(flagged.mean())
-
+    sd, n, df, tolerance = 0.08, 5, 4, 0.1
     detectable = detectable_shift(Spread(sd, df, ""), n, tolerance, one_sided(0.01))
-    assert caught(detectable) == pytest.approx(POWER, abs=0.015)
-    assert caught(1.0) < 0.011  # false alarms at the one-sided 1%
+    assert _caught(rng, detectable, sd, tolerance) == pytest.approx(POWER, abs=0.015)
+    assert _caught(rng, 1.0, sd, tolerance) < 0.011  # false alarms at the one-sided 1%
     # the normal approximation (t quantiles added as if s were sigma) claims less
-    naive = math.exp((critical + stats_t(POWER, df)) * sd * math.sqrt(1 + 1 / n))
-    assert naive < detectable and caught(naive) < POWER - 0.025
+    naive = math.exp((stats_t(0.99, df) + stats_t(POWER, df)) * sd * math.sqrt(1 + 1 / n))
+    assert naive < detectable and _caught(rng, naive, sd, tolerance) < POWER - 0.025
     # more baseline runs, or a spread known from more runs, see smaller shifts
     assert detectable_shift(Spread(sd, df, ""), 20, tolerance, one_sided(0.01)) < detectable
     assert detectable_shift(Spread(sd, 2, ""), n, tolerance, one_sided(0.01)) > detectable
