@@ -29,7 +29,7 @@ def gate_markdown(result: GateResult) -> str:
     lines += [f"**{result.verdict()}**", ""]
     lines += [f"> Note: {note}" for note in result.notes]
     if result.k_changes:
-        lines.append(f"> Note: K (operations per sample) differs: {'; '.join(result.k_changes)}")
+        lines.append(f"> Note: K (operations per sample) is new: {'; '.join(result.k_changes)}")
     if result.notes or result.k_changes:
         lines.append("")
     if len(result.aggregates):

@@ -37,7 +37,7 @@ def render_gate(result: GateResult, console: Console) -> None:
         console.print(f"[yellow]note: {note}[/yellow]", soft_wrap=True)
     if result.k_changes:
         console.print(
-            f"[yellow]note: K (operations per sample) differs in {len(result.k_changes)}"
+            f"[yellow]note: K (operations per sample) is new in {len(result.k_changes)}"
             f" row(s): {'; '.join(result.k_changes[:5])}[/yellow]",
             soft_wrap=True,
         )

@@ -259,7 +259,7 @@ def test_a_change_of_k_is_reported(tmp_path: Path) -> None:
     (change,) = result.k_changes
     assert "T=2" in change and change.endswith("K 1 -> 8")
     done = _gate(str(history), str(current))
-    assert "K (operations per sample) differs in 1 row(s)" in done.stdout
+    assert "K (operations per sample) is new in 1 row(s)" in done.stdout
 
 
 def test_a_narrow_history_is_said(tmp_path: Path) -> None:
