@@ -21,7 +21,7 @@ import pandas as pd
 from commbench.analysis.gate_model import Judged, Layout
 from commbench.analysis.gate_verdict import AGGREGATE_COLUMNS, GateResult
 from commbench.analysis.medians import RunMedians, run_medians
-from commbench.analysis.priors import prior_for_runs
+from commbench.analysis.priors import Prior, prior_for_runs
 from commbench.analysis.rules import Rules
 from commbench.analysis.stats import UNSTABLE_CV
 from commbench.errors import UsageError
@@ -117,7 +117,7 @@ def judge_runs(
     tolerances: tuple[float, float],
     rules: Rules,
     byte_sizes: dict[tuple, int],
-    layout_prior: Any,
+    layout_prior: Prior | None,
     detect: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows and aggregates: every row's status, the overall and per-collective tests."""
@@ -255,10 +255,12 @@ def gate_runs(
     allow_mismatch: bool = False,
     allow_lost: bool = False,
     allow_insufficient: bool = False,
+    prior: Prior | str | None = "measured",
 ) -> GateResult:
     """The judgement of runs already read (benchmarks/gate_power.py judges many).
     `detect`: the shift that must be seen; the command line's, else the rules file's,
-    else the backend's default."""
+    else the backend's default. `prior`: the backend's measured one, or one given (the
+    benchmark judges runs with a prior fitted on other runs: out of sample)."""
     mismatches: dict[str, tuple] = {}
     for baseline in baselines:
         mismatches.update(identity_diff(baseline.meta, current.meta))
@@ -271,7 +273,8 @@ def gate_runs(
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
     base, now = run_medians(baselines), run_medians([current])
-    prior = prior_for_runs([current.meta, *(baseline.meta for baseline in baselines)])
+    if prior == "measured":
+        prior = prior_for_runs([current.meta, *(baseline.meta for baseline in baselines)])
     rows, aggregates = judge_runs(
         base, now, (row_tolerance, aggregate_tolerance), rules, byte_sizes, prior, wanted
     )
