@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GATE_TESTS = ("tests/analysis/test_gate_calibration.py", "tests/analysis/test_gate.py")
 STATS_TESTS = ("tests/analysis/test_stats.py",)
+POWER_TESTS = ("tests/analysis/test_power.py",)
 PRIOR_TESTS = ("tests/analysis/test_priors.py",)
 READER_TESTS = ("tests/rundir/test_reader.py",)
 
@@ -83,10 +84,10 @@ MUTANTS = [
     ),
     Mutant(
         "normal-approximation",  # the tolerance floor ignored: power of the test alone
-        "commbench/analysis/stats.py",
+        "commbench/analysis/power.py",
         "np.maximum(critical * grid, floor)",
         "critical * grid",
-        STATS_TESTS,
+        POWER_TESTS,
     ),
     Mutant(
         "prior-weighs-nine-df",
@@ -114,7 +115,7 @@ MUTANTS = [
         "commbench/analysis/stats.py",
         "return spread.sd * math.sqrt(1 + 1 / baselines)",
         "return spread.sd * math.sqrt(1 / baselines)",
-        (*STATS_TESTS, *GATE_TESTS),
+        (*STATS_TESTS, *POWER_TESTS, *GATE_TESTS),
     ),
 ]
 
