@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 from commbench.analysis.gate_model import Judged, Layout
 from commbench.analysis.gate_verdict import AGGREGATE_COLUMNS, GateResult
+from commbench.analysis.history import history_notes
 from commbench.analysis.medians import RunMedians, run_medians
 from commbench.analysis.priors import Prior, prior_for_runs
 from commbench.analysis.rules import Rules
@@ -43,7 +43,6 @@ AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
 # on a shared CPU machine drifts by 10-25% between runs, where a history of five sees
 # about 1.8x overall and no history 1.5x (1.56x at the 4-rank prior's spread).
 DETECT = {"nccl": 1.10, "gloo": 2.00}
-SHORT_HISTORY_S = 3600.0  # a history made within an hour is a history made back to back
 
 
 def expand_history(paths: Iterable[Path]) -> list[Path]:
@@ -134,10 +133,12 @@ def judge_runs(
             record.update(baseline_us=baseline_us, current_us=now_us, baselines=len(timed))
             record["ratio"] = now_us / baseline_us
             compared.append(key)
-    if not compared:
-        return pd.DataFrame.from_records(list(records.values())), pd.DataFrame(
-            columns=AGGREGATE_COLUMNS
-        )
+    if not compared:  # rows timed now, none timed before: nothing could be seen
+        unseen = [_unseen(detect, aggregate_tolerance, base.runs)] if any(
+            r["status"] == "new" for r in records.values()
+        ) else []  # fmt: skip
+        rows = pd.DataFrame.from_records(list(records.values()))
+        return rows, pd.DataFrame.from_records(unseen, columns=AGGREGATE_COLUMNS)
     groups: dict[tuple, list[int]] = {}
     for column, key in enumerate(compared):
         groups.setdefault(key[:2], []).append(column)  # (collective, variant)
@@ -177,6 +178,14 @@ def judge_runs(
     return rows, pd.DataFrame.from_records(aggregates, columns=AGGREGATE_COLUMNS)
 
 
+def _unseen(detect: float, tolerance: float, baselines: int) -> dict[str, Any]:
+    """The overall test when no row could be compared: insufficient, nothing seen."""
+    nothing = Judged(*(math.nan,) * 4, False, False, None, math.nan)
+    return _aggregate("overall", ("all", "all"), 0, math.nan, contrast=math.nan,
+                      **_verdict_cells(math.nan, nothing, tolerance, detect),
+                      baselines=baselines)  # fmt: skip
+
+
 def _verdict_cells(ratio: float, judged: Judged, tolerance: float, detect: float) -> dict:
     """An aggregate's status and figures: a regression it saw is one, whatever its
     power; otherwise one that cannot see the asked shift is `insufficient`."""
@@ -214,27 +223,6 @@ def k_changes(base: RunMedians, current: RunMedians) -> list[str]:
             label = row_label(dict(zip(KEY_COLUMNS, key, strict=True)))
             changed.append(f"{label}: K {'/'.join(map(str, before))} -> {now[0]}")
     return changed
-
-
-def history_notes(baselines: list[Run], current: Run) -> list[str]:
-    """What the history lacks: time (runs made back to back understate drift between
-    days) and hosts (node-to-node differences are never in it)."""
-    notes = []
-    started = [datetime.fromisoformat(b.meta.started) for b in baselines if b.meta.started]
-    if len(started) >= 2 and (max(started) - min(started)).total_seconds() < SHORT_HISTORY_S:
-        minutes = (max(started) - min(started)).total_seconds() / 60
-        notes.append(
-            f"the {len(baselines)} baseline runs span {minutes:.0f} minutes: runs made back"
-            " to back understate the drift between days and nodes (keep a rolling history)"
-        )
-    hosts = {h for b in baselines for h in b.meta.hostnames}
-    now = set(current.meta.hostnames)
-    if hosts and now - hosts:
-        notes.append(
-            f"the current run's hosts {sorted(now - hosts)} are not in the history"
-            f" ({len(hosts)} host(s)): node-to-node differences are not in its spread"
-        )
-    return notes
 
 
 def run_gate(baseline_paths: list[Path], current_path: Path, **options: Any) -> GateResult:

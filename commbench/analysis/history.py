@@ -20,6 +20,7 @@ from commbench.rundir.identity import identity_diff
 from commbench.rundir.reader import Run, read_run
 from commbench.rundir.schema import RANK_SAMPLES_CSV, RESULTS_CSV
 
+SHORT_HISTORY_S = 3600.0  # a history made within an hour is a history made back to back
 KEEP = 20  # runs: where more stop buying much (docs/gate.md, "What a history buys")
 MAX_AGE_DAYS = 30.0  # older runs describe machines and drivers that may be gone
 # What a run is admitted on: a gate verdict that saw no regression
@@ -57,6 +58,27 @@ def started(run: Run) -> datetime:
         return datetime.min.replace(tzinfo=timezone.utc)
     when = datetime.fromisoformat(run.meta.started)
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def history_notes(baselines: list[Run], current: Run) -> list[str]:
+    """What the history lacks: time (runs made back to back understate drift between
+    days) and hosts (node-to-node differences are never in it)."""
+    notes = []
+    times = [started(b) for b in baselines if b.meta.started]
+    if len(times) >= 2 and (max(times) - min(times)).total_seconds() < SHORT_HISTORY_S:
+        minutes = (max(times) - min(times)).total_seconds() / 60
+        notes.append(
+            f"the {len(baselines)} baseline runs span {minutes:.0f} minutes: runs made back"
+            " to back understate the drift between days and nodes (keep a rolling history)"
+        )
+    hosts = {h for b in baselines for h in b.meta.hostnames}
+    now = set(current.meta.hostnames)
+    if hosts and now - hosts:
+        notes.append(
+            f"the current run's hosts {sorted(now - hosts)} are not in the history"
+            f" ({len(hosts)} host(s)): node-to-node differences are not in its spread"
+        )
+    return notes
 
 
 def record(

@@ -36,8 +36,7 @@ def list_runs(
     """The history's runs, oldest first, with what the gate will say it lacks."""
     from rich.console import Console
 
-    from commbench.analysis.gate import history_notes
-    from commbench.analysis.history import history_runs, started
+    from commbench.analysis.history import history_notes, history_runs, started
 
     console = Console()
     runs = history_runs(history)
@@ -55,8 +54,7 @@ def record_run(history: Path, run: Path, keep: int, max_age_days: float) -> None
     differs (the `gate --record` path too)."""
     from rich.console import Console
 
-    from commbench.analysis.gate import history_notes
-    from commbench.analysis.history import NotComparable, record
+    from commbench.analysis.history import NotComparable, history_notes, record
     from commbench.errors import ExitCode
 
     console = Console()

@@ -238,6 +238,15 @@ def test_exit_4_names_how_many_baseline_runs_would_see_the_asked_shift(tmp_path:
     assert _gate(str(history), str(current), "--rules", str(rules), "--detect", "2").returncode == 0
 
 
+def test_nothing_to_compare_is_not_a_pass(tmp_path: Path) -> None:
+    """Every row new (none timed in the history): nothing was seen, so exit 4."""
+    history = _history(tmp_path, NCCL[:1])
+    current = _now(tmp_path, NCCL[1:], 1.0, "now")
+    result = run_gate([history], current, allow_missing=True)
+    assert set(result.rows["status"]) == {"new", "missing"}
+    assert result.aggregates["status"].tolist() == ["insufficient"] and result.exit_code == 4
+
+
 def test_a_row_that_failed_once_in_the_history_is_judged_on_its_passes(tmp_path: Path) -> None:
     history = _history(tmp_path, NCCL)
     results = pd.read_csv(history / "run-1" / RESULTS_CSV)
