@@ -28,6 +28,7 @@ STATS_TESTS = ("tests/analysis/test_stats.py",)
 POWER_TESTS = ("tests/analysis/test_power.py",)
 PRIOR_TESTS = ("tests/analysis/test_priors.py",)
 READER_TESTS = ("tests/rundir/test_reader.py",)
+HISTORY_TESTS = ("tests/analysis/test_history.py",)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,34 @@ MUTANTS = [
         "return spread.sd * math.sqrt(1 + 1 / baselines)",
         "return spread.sd * math.sqrt(1 / baselines)",
         (*STATS_TESTS, *POWER_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
+        "prior-never-dropped",  # a history far wider than the prior still pooled with it
+        "commbench/analysis/priors.py",
+        "if ratio > f.ppf(CONTRADICTED, history.df, measured_df):",
+        "if False:",
+        PRIOR_TESTS,
+    ),
+    Mutant(
+        "collective-undiluted",  # a collective's detectable shift as if the mean did not move
+        "commbench/analysis/gate_model.py",
+        "dilution=1 - share",
+        "dilution=1.0",
+        GATE_TESTS,
+    ),
+    Mutant(
+        "history-records-a-regression",
+        "commbench/analysis/history.py",
+        "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT)",
+        "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT, ExitCode.REGRESSION)",
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "window-ignores-age",
+        "commbench/analysis/history.py",
+        "kept = [r for r in runs if started(r) >= oldest][-keep:]",
+        "kept = runs[-keep:]",
+        HISTORY_TESTS,
     ),
 ]
 
