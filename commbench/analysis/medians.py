@@ -1,7 +1,7 @@
 """Each row's median time in each of one or more runs: the unit the gate and compare judge.
 
 A run, not a sample: samples taken back to back inside one run share its drift, and
-the variance that matters is between runs (METHOD.md, "Comparing and gating").
+the variance that matters is between runs (docs/method.md, "Comparing and gating").
 """
 
 from __future__ import annotations

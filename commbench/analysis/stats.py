@@ -16,7 +16,7 @@ UNSTABLE_CV = 0.10
 
 @dataclass(frozen=True)
 class Summary:
-    """The per-point figures of METHOD.md, all in the unit of the samples."""
+    """The per-point figures of docs/method.md, all in the unit of the samples."""
 
     median: float
     p10: float
@@ -124,7 +124,7 @@ def summarize(samples: Sequence[float]) -> Summary:
 
 
 class StopRule:
-    """Which rule ends sampling after each new sample (METHOD.md, "Timing"), or None.
+    """Which rule ends sampling after each new sample (docs/method.md, "Timing"), or None.
 
     In order: never before `min_samples`; `ci` once the 95% CI of the median lies within
     +-`target_ci` (relative) of the median; `max_samples`; `max_seconds` once the point

@@ -71,7 +71,7 @@ def test_stop_rules() -> None:
 
 
 def _old_stop_reason(samples, elapsed_s, *, min_samples, max_samples, target_ci, max_seconds):
-    """The stop rule as it was computed before issue 16: from all the samples, after each
+    """The stop rule as it was once computed: from all the samples, after each
     new one, with scipy's own interval (quantile_test) and numpy's median."""
     from scipy.stats import quantile_test
 
