@@ -281,6 +281,17 @@ def test_two_real_runs_gated_against_each_other(
     assert all(row["ratio"] == 1 for row in json.loads((tmp_path / "s.json").read_text())["rows"])
     allowed = commbench_here("gate", str(runs[0]), str(runs[0]), "--allow-insufficient")
     assert allowed.returncode == 0, allowed.stdout
+    seen = commbench_here("gate", str(runs[0]), str(runs[0]), "--detect", "50x")
+    assert seen.returncode == 0 and seen.stdout.splitlines()[-1].startswith("PASS"), seen.stdout
+    other = tmp_path / "other-config"
+    shutil.copytree(runs[1], other)
+    meta = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps({**meta, "config_hash": "other"}))
+    differs = commbench_here("gate", str(runs[0]), str(other))
+    assert differs.returncode == 3, differs.stdout
+    assert differs.stdout.startswith(
+        f"not comparable: config_hash differs: baseline {meta['config_hash']}, current other"
+    )
 
     def slowed(factor: float) -> Path:  # run b, `factor` times slower in every figure
         slow = tmp_path / f"slow-{factor:g}"
