@@ -57,7 +57,7 @@ class Judged:
 
     low: float
     high: float
-    p_value: float
+    p_value: float  # one-sided: that drift alone makes it this much slower, or more
     detectable: float  # the smallest shift of the judged thing alone that shows, 9 in 10
     slower: bool  # the one-sided test: the interval's low end above 1
     faster: bool
@@ -96,10 +96,11 @@ def judge(
             spread, baselines, tolerance, confidence, wanted**dilution, prior_df
         )
         needed = math.nan if found is None else float(found)
+    half = shift.p_value / 2  # judge_shift's p is two-sided
     return Judged(
         low=shift.low,
         high=shift.high,
-        p_value=shift.p_value,
+        p_value=half if log_shift > 0 else 1 - half,
         detectable=detectable,
         slower=shift.slower,
         faster=shift.high < 1,

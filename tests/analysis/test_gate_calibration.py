@@ -71,6 +71,8 @@ def test_a_row_just_inside_and_just_outside_its_interval(tmp_path: Path) -> None
         assert rows.loc[1, "status"] == expected, (factor, rows.loc[1].to_dict())
         assert rows.loc[1, "contrast"] == pytest.approx((boundary * factor) ** 0.75)
         assert rows.loc[1, "low"] == pytest.approx((boundary * factor) ** 0.75 / boundary**0.75)
+        # p is one-sided: below the row's level exactly when the low end is above 1
+        assert (rows.loc[1, "p_value"] < 0.01 / 4) == (expected == "regression")
 
 
 def _gloo_pair(tmp_path: Path, rows: int, groups: int = 1) -> tuple[list[Path], Path]:
