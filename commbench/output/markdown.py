@@ -27,9 +27,9 @@ def gate_markdown(result: GateResult) -> str:
         ]
         lines.append("")
     lines += [f"**{result.verdict()}**", ""]
-    lines += [f"> Note: {note}" for note in result.notes]
+    lines += [f"- Note: {note}" for note in result.notes]
     if result.k_changes:
-        lines.append(f"> Note: K (operations per sample) is new: {'; '.join(result.k_changes)}")
+        lines.append(f"- Note: K (operations per sample) is new: {'; '.join(result.k_changes)}")
     if result.notes or result.k_changes:
         lines.append("")
     if len(result.aggregates):
