@@ -18,7 +18,15 @@ CI_CACHE ?= $(HOME)/.cache/commbench-ci
 CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
-# Baseline runs in a history: docs/benchmarks.md, "Gate power", measured what each count buys
+# The rolling history `make gate` judges against and, with RECORD=1, grows (docs/ci.md);
+# empty: the committed BASELINE. GATE_FLAGS: more `commbench gate` flags (--detect ...).
+HISTORY ?=
+RECORD ?=
+GATE_FLAGS ?=
+GATE_AGAINST = $(if $(HISTORY),$(HISTORY),$(BASELINE))
+GATE_RECORD = $(if $(and $(HISTORY),$(RECORD)),--record $(HISTORY))
+BASELINE_GAP ?= 0
+# Baseline runs in a history: docs/benchmarks.md, "Gate power", measured what each count buys here
 # (10 is where more stop buying much).
 BASELINE_RUNS ?= 10
 
@@ -125,22 +133,41 @@ format: setup
 docs: setup
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
-# The CI sweep, gated against the committed baseline. Exit code: 0 pass, 1 regression,
-# 2 bad input, 3 not comparable (e.g. another backend or world size than the baseline).
+# The CI sweep, gated (docs/ci.md). Against a rolling HISTORY when one is given (CI keeps
+# it as a cache on main and gates pull requests against it; an empty one is seeded with
+# the committed BASELINE's runs), else against BASELINE. RECORD=1 adds a run the gate saw
+# no regression in to HISTORY. An exit 1 is confirmed once before it is believed: a clean
+# run that drifted is rerun, a real regression fails twice. Exit codes: 0 pass,
+# 1 regression (confirmed), 2 bad input, 3 not comparable, 4 cannot see the asked shift.
 gate: setup
-	rm -rf $(CURRENT)
-	$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) --out $(CURRENT) --label ci-current
-	$(VENV)/bin/commbench gate $(BASELINE) $(CURRENT) \
-		--markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml --json $(CURRENT)/gate.json
+	@if [ -n "$(HISTORY)" ] && [ -z "$$(ls -A $(HISTORY) 2>/dev/null)" ]; then \
+		for run in $(BASELINE)/*/; do \
+			$(VENV)/bin/commbench history add $(HISTORY) $$run || exit $$?; \
+		done; \
+	fi
+	@for try in 1 2; do \
+		rm -rf $(CURRENT); \
+		$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) --out $(CURRENT) \
+			--label ci-current || exit $$?; \
+		$(VENV)/bin/commbench gate $(GATE_AGAINST) $(CURRENT) $(GATE_FLAGS) $(GATE_RECORD) \
+			--markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml \
+			--json $(CURRENT)/gate.json; \
+		code=$$?; \
+		if [ $$code -ne 1 ] || [ $$try -eq 2 ]; then exit $$code; fi; \
+		echo "gate: exit 1; sweeping again once to confirm it before believing it"; \
+	done
 
-# Refresh the committed baseline: BASELINE_RUNS runs of the CI sweep, a history the gate
-# judges against. rank_samples.csv is left out: the gate does not read it.
+# Refresh the committed baseline, the seed of every rolling history: BASELINE_RUNS runs of
+# the CI sweep, BASELINE_GAP seconds apart (runs made back to back understate the drift
+# between hours and days: the gate says so). rank_samples.csv is left out: the gate does
+# not read it.
 baseline: setup
 	rm -rf $(BASELINE).new
 	for i in $$(seq 1 $(BASELINE_RUNS)); do \
 		$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) \
 			--out $(BASELINE).new/run-$$i --label baseline-$$i || exit $$?; \
 		rm $(BASELINE).new/run-$$i/rank_samples.csv; \
+		[ $$i -eq $(BASELINE_RUNS) ] || sleep $(BASELINE_GAP); \
 	done
 	rm -rf $(BASELINE) && mv $(BASELINE).new $(BASELINE)
 

@@ -12,7 +12,18 @@ import sys
 import typer
 
 import commbench
-from commbench.commands import compare, env, export, gate, plot, presets, report, runs, sweep
+from commbench.commands import (
+    compare,
+    env,
+    export,
+    gate,
+    history,
+    plot,
+    presets,
+    report,
+    runs,
+    sweep,
+)
 from commbench.errors import ExitCode, UsageError
 
 app = typer.Typer(
@@ -45,6 +56,7 @@ for command in (presets.presets, report.report, gate.gate, env.env, compare.comp
     app.command()(command)
 app.command()(export.export)
 app.command()(runs.runs)
+app.add_typer(history.app, name="history")
 
 try:  # typer >= 0.22 parses with its own copy of click, older ones with click itself
     from typer._click.exceptions import ClickException

@@ -24,17 +24,34 @@ class Cells:
 
 
 def gate_rows(result: GateResult) -> Cells:
-    """The rows that moved or could not be compared, worst first."""
+    """The rows that moved or could not be compared, worst first. `vs run`: the row's
+    ratio over the overall one, what its test judges, with that test's interval."""
     shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
     return Cells(
-        ["status", "row", "baseline", "current", "ratio", "99% interval", "tolerance", "p",
-         "detectable"],
+        ["status", "row", "baseline", "current", "ratio", "vs run", "interval", "tolerance",
+         "p", "detectable"],
         [
             [r["status"], row_label(r), format_time(r["baseline_us"]),
              format_time(r["current_us"]), number(r["ratio"], ".3f"),
-             interval(r["low"], r["high"]), f"{r['tolerance']:.0%}",
-             number(r["p_value"], ".2g"), multiple(r["detectable"])]
+             number(r["contrast"], ".3f"), interval(r["low"], r["high"]),
+             f"{r['tolerance']:.0%}", number(r["p_value"], ".2g"), multiple(r["detectable"])]
             for _, r in shown.iterrows()
+        ],
+        left=2,
+    )  # fmt: skip
+
+
+def gate_aggregates(result: GateResult) -> Cells:
+    """The overall test, then each collective/variant against the run."""
+    return Cells(
+        ["status", "test", "rows", "geomean", "vs run", "interval", "detectable", "asked",
+         "spread from"],
+        [
+            [a.status, "overall" if a.test == "overall" else f"{a.collective}/{a.variant}",
+             str(a.rows), number(a.geomean, ".3f"), number(a.contrast, ".3f"),
+             interval(a.low, a.high), multiple(a.detectable), multiple(a.detect),
+             a.spread or "-"]
+            for a in result.aggregates.itertuples()
         ],
         left=2,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from rich.table import Table
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import GateResult, power_note
 from commbench.errors import ExitCode
-from commbench.output.tables import compare_aggregates, gate_rows, rich
+from commbench.output.tables import compare_aggregates, gate_aggregates, gate_rows, rich
 from commbench.output.units import format_time
 from commbench.point import row_label
 from commbench.rundir.identity import describe_diff
@@ -19,6 +19,7 @@ from commbench.rundir.identity import describe_diff
 STYLE = {
     "regression": "red",
     "failed": "red",
+    "lost": "red",
     "missing": "yellow",
     "insufficient": "yellow",
     "improvement": "green",
@@ -26,23 +27,30 @@ STYLE = {
 
 
 def render_gate(result: GateResult, console: Console) -> None:
+    """Which settings differ first, before any table: when the runs are not comparable
+    that is the answer, and the tables below it are only a guide."""
     for name, (before, now) in result.mismatches.items():
-        console.print(f"[yellow]warning: {name} differs: baseline {before}, current {now}[/yellow]")
+        word = "warning" if result.allow_mismatch else "not comparable"
+        console.print(
+            f"[yellow]{word}: {name} differs: baseline {before}, current {now}[/yellow]",
+            soft_wrap=True,
+        )
+    for note in result.notes:
+        console.print(f"[yellow]note: {note}[/yellow]", soft_wrap=True)
+    if result.k_changes:
+        console.print(
+            f"[yellow]note: K (operations per sample) is new in {len(result.k_changes)}"
+            f" row(s): {'; '.join(result.k_changes[:5])}[/yellow]",
+            soft_wrap=True,
+        )
     moved = gate_rows(result)
     if moved.rows:
         title = "commbench gate: rows that moved or could not be compared"
         console.print(rich(moved, title, STYLE))
     console.print(f"{result.counts['unchanged']} row(s) unchanged (within tolerance).")
-    for a in result.aggregates.itertuples():
-        style = STYLE.get(a.status, "")
-        status = f"[{style}]{a.status}[/{style}]" if style else a.status
-        judged = (
-            f"99% {a.low:.3f} to {a.high:.3f}, {a.rows} rows, tolerance {a.tolerance:.0%},"
-            f" detectable {a.detectable:.2f}x"
-            if a.spread
-            else f"{a.rows} rows, no between-run spread"
-        )
-        console.print(f"geomean {a.collective}/{a.variant}: {a.geomean:.3f} ({judged}): {status}")
+    if len(result.aggregates):
+        title = "the overall shift and each collective against the run"
+        console.print(rich(gate_aggregates(result), title, STYLE))
     console.print(power_note(result), soft_wrap=True)
     colour = {ExitCode.OK: "green", ExitCode.REGRESSION: "red"}.get(result.exit_code, "yellow")
     console.print(
