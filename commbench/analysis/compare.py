@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from commbench.analysis.power import judge_shift
 from commbench.analysis.priors import Prior, prior_for_runs
-from commbench.analysis.stats import Spread, judge_shift
+from commbench.analysis.stats import Spread
 from commbench.errors import UsageError
 from commbench.rundir.identity import expand_config, identity
 from commbench.rundir.reader import Run, measured, read_run

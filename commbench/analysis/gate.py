@@ -38,10 +38,10 @@ from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV
 # never hide a shift the statistics could show.
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
 AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
-# The shift the gate must be able to see (`--detect`), per backend (docs/gate.md, "The
-# asked shift"): an NCCL regression worth a CI failure is about 10% at every size; gloo
-# on a shared CPU machine drifts by 10-25% between runs, where a history of five sees
-# about 1.8x overall and no history 1.5x (1.56x at the 4-rank prior's spread).
+# The shift the gate must be able to see (`--detect`), per backend (docs/gate.md,
+# "The asked shift (`--detect`)"): an NCCL regression worth a CI failure is about 10% at
+# every size; gloo on a shared CPU machine drifts by 10-25% between runs, where a history
+# of five sees about 1.8x overall and no history 1.5x (1.56x at the 4-rank prior's spread).
 DETECT = {"nccl": 1.10, "gloo": 2.00}
 
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commbench.analysis.power import baselines_needed
+from commbench.analysis.power import baselines_needed, judge_shift
 from commbench.analysis.priors import Prior, weigh
-from commbench.analysis.stats import Spread, history_spread, judge_shift, one_sided
+from commbench.analysis.stats import Spread, history_spread, one_sided
 
 # One-sided false-alarm levels per gate run, each family's split over its tests. Together
 # at most 3% of clean gate runs exit 1; `make gate` reruns once on exit 1 before it

@@ -21,7 +21,8 @@ from commbench.rundir.reader import Run, read_run
 from commbench.rundir.schema import RANK_SAMPLES_CSV, RESULTS_CSV
 
 SHORT_HISTORY_S = 3600.0  # a history made within an hour is a history made back to back
-KEEP = 20  # runs: where more stop buying much (docs/gate.md, "What a history buys")
+# runs: where more stop buying much (docs/gate.md, "What a history buys, and what it cannot")
+KEEP = 20
 MAX_AGE_DAYS = 30.0  # older runs describe machines and drivers that may be gone
 # What a run is admitted on: a gate verdict that saw no regression
 RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT)

@@ -1,11 +1,14 @@
 """The power of the gate's tests: the smallest shift each one catches 9 times in 10, from
 the noncentral t at the interval's real degrees of freedom, and how many baseline runs
-would bring it down to a shift asked for (docs/gate.md, "The detectable shift")."""
+would bring it down to a shift asked for (docs/gate.md, "The detectable shift, from the
+noncentral t"); and
+`judge_shift`, a shift judged on the between-run spread with the power it had."""
 
 from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -94,3 +97,45 @@ def baselines_needed(
         if df >= 1 and detectable_shift(spread_then, runs, tolerance, confidence) <= wanted:
             return runs
     return None
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A current run's value against a baseline's, judged on the between-run spread."""
+
+    ratio: float  # current / baseline (exp of the log shift)
+    low: float  # prediction interval of the ratio under "nothing changed" ...
+    high: float  # ... centred on the observed ratio, as wide as the spread allows
+    p_value: float  # two-sided, that a run differs this much by drift alone
+    detectable: float  # the smallest slowdown (ratio) flagged 9 times in 10 (power.py)
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 1 or self.high < 1
+
+    @property
+    def slower(self) -> bool:
+        """The one-sided test of a slowdown: the low end above 1."""
+        return self.low > 1
+
+
+def judge_shift(
+    log_shift: float,
+    spread: Spread,
+    baselines: int,
+    tolerance: float,
+    confidence: float = CONFIDENCE,
+) -> Shift:
+    """The prediction interval of a new run against the mean of `baselines` runs whose
+    values scatter by `spread` (Student t with the spread's degrees of freedom)."""
+    from scipy.special import stdtr  # the t CDF as a plain ufunc: the gate calls this per row
+
+    scale = drift_scale(spread, baselines)
+    half = t_quantile(0.5 + confidence / 2, spread.df) * scale
+    return Shift(
+        ratio=math.exp(log_shift),
+        low=math.exp(log_shift - half),
+        high=math.exp(log_shift + half),
+        p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
+        detectable=detectable_shift(spread, baselines, tolerance, confidence),
+    )

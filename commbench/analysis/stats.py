@@ -222,26 +222,6 @@ def pool(*spreads: Spread | None) -> Spread | None:
     return Spread(math.sqrt(variance), df, " + ".join(s.source for s in known))
 
 
-@dataclass(frozen=True)
-class Shift:
-    """A current run's value against a baseline's, judged on the between-run spread."""
-
-    ratio: float  # current / baseline (exp of the log shift)
-    low: float  # prediction interval of the ratio under "nothing changed" ...
-    high: float  # ... centred on the observed ratio, as wide as the spread allows
-    p_value: float  # two-sided, that a run differs this much by drift alone
-    detectable: float  # the smallest slowdown (ratio) flagged 9 times in 10 (power.py)
-
-    @property
-    def significant(self) -> bool:
-        return self.low > 1 or self.high < 1
-
-    @property
-    def slower(self) -> bool:
-        """The one-sided test of a slowdown: the low end above 1."""
-        return self.low > 1
-
-
 CONFIDENCE = 0.99  # two-sided: one clean run in 200 looks slower by chance
 
 
@@ -268,30 +248,6 @@ def t_quantile(probability: float, df: float) -> float:
 def drift_scale(spread: Spread, baselines: int) -> float:
     """The sd of current - mean of `baselines` runs: both sides drift."""
     return spread.sd * math.sqrt(1 + 1 / baselines)
-
-
-def judge_shift(
-    log_shift: float,
-    spread: Spread,
-    baselines: int,
-    tolerance: float,
-    confidence: float = CONFIDENCE,
-) -> Shift:
-    """The prediction interval of a new run against the mean of `baselines` runs whose
-    values scatter by `spread` (Student t with the spread's degrees of freedom)."""
-    from scipy.special import stdtr  # the t CDF as a plain ufunc: the gate calls this per row
-
-    from commbench.analysis.power import detectable_shift  # it builds on this module
-
-    scale = drift_scale(spread, baselines)
-    half = t_quantile(0.5 + confidence / 2, spread.df) * scale
-    return Shift(
-        ratio=math.exp(log_shift),
-        low=math.exp(log_shift - half),
-        high=math.exp(log_shift + half),
-        p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
-        detectable=detectable_shift(spread, baselines, tolerance, confidence),
-    )
 
 
 def geomean(values: Sequence[float]) -> float:

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
+from commbench.analysis.power import judge_shift
 from commbench.analysis.stats import (
     Spread,
     StopRule,
     ci_ranks_upto,
     family_confidence,
     history_spread,
-    judge_shift,
     median_ci,
     median_ci_ranks,
     one_sided,
