@@ -54,8 +54,9 @@ def print_progress(state: dict[str, Any], last: Look, left: float | None) -> Non
     )
 
 
-def _differs(root: Path, state: dict[str, Any]) -> dict[str, list[Any]]:
-    """What differs between one measured launch of each arm, as `compare` says it."""
+def _metadata(root: Path, state: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """What differs between one measured launch of each arm, as `compare` says it, and
+    what they share."""
     from commbench.analysis.compare import metadata_diff
     from commbench.rundir.reader import read_run
 
@@ -65,9 +66,9 @@ def _differs(root: Path, state: dict[str, Any]) -> dict[str, list[Any]]:
             (x for x in state["launches"] if x["arm"] == arm["name"] and x["status"] == "ok"), None
         )
         if launch is None:
-            return {}
+            return {}, {}
         runs.append(read_run(root / launch["dir"]))
-    return metadata_diff(runs)[0]
+    return metadata_diff(runs)
 
 
 def _arm_text(arm: dict[str, Any]) -> str:
@@ -88,7 +89,7 @@ def summary_lines(root: Path, state: dict[str, Any]) -> list[str]:
         f"Reference: {names[0]} ({_arm_text(design['arms'][0])})",
     ]
     lines += [f"Arm {a['name']}: {_arm_text(a)}" for a in design["arms"][1:]]
-    for field, values in _differs(root, state).items():
+    for field, values in _metadata(root, state)[0].items():
         lines.append(
             f"  differs: {field}: "
             + ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
@@ -145,7 +146,9 @@ def markdown_text(root: Path, state: dict[str, Any]) -> str:
             out.append(
                 f"| {arm} | {e['name']} | {e['ratio']:.3f}x | {interval} | {e['decision']} |"
             )
-    differs = _differs(root, state)
+    differs, same = _metadata(root, state)
+    if same:
+        out += ["", "Shared by every launch: " + "; ".join(f"{k} {v}" for k, v in same.items())]
     if differs:
         out += [
             "",
