@@ -81,7 +81,11 @@ class Estimate:
     decision: str
 
     def record(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """As experiment.json holds it: no interval is null (JSON has no NaN)."""
+        said = dict(self.__dict__)
+        if math.isnan(self.low):
+            said.update(low=None, high=None)
+        return said
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ VERDICTS = {
 
 
 def _interval(e: dict[str, Any]) -> str:
-    if math.isnan(e["low"]):
-        return f"{e['ratio']:.3f}x [no interval yet]"
-    return f"{e['ratio']:.3f}x [{e['low']:.3f}, {e['high']:.3f}]"
+    if e["low"] is None:
+        return f"{e['ratio']:.4g}x [no interval yet]"
+    return f"{e['ratio']:.4g}x [{e['low']:.4g}, {e['high']:.4g}]"
 
 
 def _aggregates(estimates: list[dict[str, Any]], arm: str) -> list[dict[str, Any]]:
@@ -142,9 +142,9 @@ def markdown_text(root: Path, state: dict[str, Any]) -> str:
     ]
     for arm in names[1:]:
         for e in _aggregates(result.get("estimates", []), arm):
-            interval = "-" if math.isnan(e["low"]) else f"[{e['low']:.3f}, {e['high']:.3f}]"
+            interval = "-" if e["low"] is None else f"[{e['low']:.4g}, {e['high']:.4g}]"
             out.append(
-                f"| {arm} | {e['name']} | {e['ratio']:.3f}x | {interval} | {e['decision']} |"
+                f"| {arm} | {e['name']} | {e['ratio']:.4g}x | {interval} | {e['decision']} |"
             )
     differs, same = _metadata(root, state)
     if same:

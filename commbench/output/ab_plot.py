@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from commbench.analysis.ab import OVERALL
 
@@ -36,7 +37,7 @@ def ab_figure(state: dict[str, Any]) -> Figure:
     for y, (_, e) in enumerate(reversed(entries)):
         low, high = e["low"], e["high"]
         colour = "tab:red" if e["decision"] == "slower" else "tab:blue"
-        if not math.isnan(low):
+        if low is not None:
             forest.plot([low, high], [y, y], color=colour, linewidth=2)
         marker = "D" if e["kind"] != "row" else "o"
         forest.plot([e["ratio"]], [y], marker=marker, color=colour)
@@ -54,6 +55,7 @@ def ab_figure(state: dict[str, Any]) -> Figure:
                 pairs.plot(blocks, e["ratios"], marker="o", label=f"{arm}: {e['name']}")
     pairs.axhspan(1 / (1 + band), 1 + band, color="0.9", zorder=0)
     pairs.set_yscale("log")
+    pairs.xaxis.set_major_locator(MaxNLocator(integer=True))
     pairs.set_xlabel("pair, in launch order")
     pairs.set_ylabel("ratio within the pair")
     pairs.set_title("Per-pair ratios (drift shows as a trend)")

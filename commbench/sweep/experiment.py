@@ -155,7 +155,8 @@ def run_experiment(
                 return _finish(experiment, status, outcome.reason)
             seconds.append(outcome.seconds)
             foreign = _check_identity(experiment, experiment.launches[-1])
-            if foreign is not None:
+            if foreign is not None:  # kept, never paired
+                experiment.launches[-1].update(status="not comparable", reason=foreign)
                 return _finish(experiment, "not comparable", foreign)
     except KeyboardInterrupt:
         return _finish(experiment, "interrupted", "stopped by a signal; --resume continues")

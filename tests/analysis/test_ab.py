@@ -184,3 +184,11 @@ def test_a_large_slowdown_is_found() -> None:
     assert said == "regression"
     (e,) = [e for e in last.estimates if e.name == "all_reduce" and e.kind != "row"]
     assert e.decision == "slower" and e.low > 1.05
+
+
+def test_one_pair_has_no_interval_and_records_it_as_null() -> None:
+    times = {0: launch([1.0, 2.0, 3.0]), 1: launch([1.1, 2.2, 3.3])}
+    got = look(times, [Pair("b", 0, 0, 1)], Design(["a", "b"], 0.05, 3, 5))
+    overall = next(e for e in got.estimates if e.name == "overall")
+    assert overall.ratio == pytest.approx(1.1) and overall.decision == "undecided"
+    assert (overall.record()["low"], overall.record()["high"]) == (None, None)
