@@ -28,7 +28,7 @@ def ab(
         " python or an environment variable's NAME. Repeat for each arm.",
     ),
     arms: Path | None = typer.Option(
-        None, help="TOML file of [[arm]] tables (name, nccl-lib, python, env), after --arm's."
+        None, help="TOML file of arms, one `arm` table each (name, nccl-lib, python, env)."
     ),
     out: Path | None = typer.Option(None, help="The experiment directory (new)."),
     resume: Path | None = typer.Option(

@@ -181,6 +181,22 @@ def test_an_arm_that_changes_more_than_it_says_is_not_comparable(tmp_path: Path)
     assert "not comparable" in done.stdout
 
 
+def test_a_launch_that_hangs_is_recorded_and_retried_once(tmp_path: Path) -> None:
+    hangs = f"hangs:PYTHONPATH={SLOWDOWN}{os.pathsep}{ROOT},COMMBENCH_TEST_HANG=1"
+    out = tmp_path / "exp"
+    args = ["ab", "--arm", hangs, "--arm", "b:COMMBENCH_AB_NOTHING=1", *SWEEP]
+    done = commbench(*args, "--out", str(out), "--launch-timeout", "5", timeout=TIMEOUT)
+    assert done.returncode == 3, done.stdout + done.stderr
+    got = state(out)
+    assert got["status"] == "launch failed"
+    assert [(x["attempt"], x["status"]) for x in got["launches"]] == [
+        (1, "timeout"),
+        (2, "timeout"),
+    ]
+    assert all(x["reason"] == "no end within 5 s" for x in got["launches"])
+    assert "Launch launches/000-hangs: timeout: no end within 5 s" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("arms", "said"),
     [

@@ -15,7 +15,8 @@ Put this directory first on PYTHONPATH in an arm's environment. In the ranks of 
   but its last SPIN_S, which is spun (a sleep alone adds the scheduler's latency, a spin
   alone takes the CPU the other ranks need);
 - COMMBENCH_TEST_SETENV="NAME=VALUE": the rank sets NAME itself, an arm that changes
-  more than it says.
+  more than it says;
+- COMMBENCH_TEST_HANG=1: the rank never starts (a launch that hangs).
 """
 
 import collections
@@ -68,6 +69,8 @@ def _slowed(call, amount):
 def _install():
     if "RANK" not in os.environ:
         return
+    while os.environ.get("COMMBENCH_TEST_HANG"):
+        time.sleep(60)
     name, sep, value = os.environ.get("COMMBENCH_TEST_SETENV", "").partition("=")
     if sep:
         os.environ[name] = value
