@@ -153,7 +153,9 @@ def t_interval(logs: np.ndarray, confidence: float) -> tuple[float, float, float
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
-def _estimate(arm: str, kind: str, name: str, logs: np.ndarray, confidence: float, band: float):
+def _estimate(
+    arm: str, kind: str, name: str, logs: np.ndarray, confidence: float, band: float
+) -> Estimate:
     ratio, low, high = t_interval(logs, confidence)
     ratios = [float(x) for x in np.exp(logs)]
     return Estimate(arm, kind, name, ratios, ratio, low, high, decide(low, high, band))

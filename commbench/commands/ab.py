@@ -50,7 +50,9 @@ def ab(
         help="Multi-node: a shell line that starts one launch's ranks, with {command} where"
         " each rank's command goes, e.g. 'srun -N2 --ntasks-per-node=4 {command}'.",
     ),
-    launch_timeout: float = typer.Option(3600.0, help="Seconds after which a launch is a hang."),
+    launch_timeout: float | None = typer.Option(
+        None, help="Seconds after which a launch is a hang (default 3600; --resume may change it)."
+    ),
     markdown: Path | None = typer.Option(
         None, help="Write a markdown report (an NCCL bug report) here."
     ),
@@ -71,6 +73,8 @@ def ab(
             what = changed[0] if changed else "sweep flags"
             raise UsageError(f"resume: {what} cannot be given; the experiment keeps its design")
         experiment = Experiment.open(resume)
+        if launch_timeout is not None:
+            experiment.state["design"]["launch_timeout_s"] = _timeout(launch_timeout)
     else:
         design = _design(
             arm, arms, out, band, min_pairs, max_pairs, seed, launcher, launch_timeout, nproc,
@@ -82,7 +86,9 @@ def ab(
     raise typer.Exit(code)
 
 
-def _sweep_args(config: Path | None, preset: str | None, max_tokens: int | None, settings: dict):
+def _sweep_args(
+    config: Path | None, preset: str | None, max_tokens: int | None, settings: dict[str, Any]
+) -> list[str]:
     """The launches' sweep flags, validated here as the sweep would (one line, exit 2)."""
     from commbench.config.flags import overrides
     from commbench.config.flags import settings as all_settings
@@ -123,8 +129,6 @@ def _design(arm, arms, out, band, min_pairs, max_pairs, seed, launcher, timeout,
         raise UsageError(f"max-pairs: must be at least --min-pairs {min_pairs} (got {max_pairs})")
     if nproc is not None and nproc < 1:
         raise UsageError(f"nproc: must be at least 1 (got {nproc})")
-    if not timeout > 0:
-        raise UsageError(f"launch-timeout: must be above 0 (got {timeout})")
     if launcher is not None:
         check_template(launcher)
         if nproc is not None:
@@ -141,10 +145,16 @@ def _design(arm, arms, out, band, min_pairs, max_pairs, seed, launcher, timeout,
         "seed": random.SystemRandom().randrange(2**31) if seed is None else seed,
         "nproc": nproc,
         "launcher": launcher,
-        "launch_timeout_s": timeout,
+        "launch_timeout_s": _timeout(3600.0 if timeout is None else timeout),
         "sweep_args": args,
         "argv": ["commbench", *sys.argv[1:]],
     }
+
+
+def _timeout(seconds: float) -> float:
+    if not seconds > 0:
+        raise UsageError(f"launch-timeout: must be above 0 (got {seconds})")
+    return seconds
 
 
 COMMAND = SweepCommand(ab)

@@ -51,7 +51,9 @@ class Outcome:
     seconds: float
 
 
-def command(arm: Arm, sweep_args: list[str], out: Path, nproc: int | None, launcher: str | None):
+def command(
+    arm: Arm, sweep_args: list[str], out: Path, nproc: int | None, launcher: str | None
+) -> list[str] | str:
     """The launch's argv (or shell line under a launcher template)."""
     argv = [arm.python or sys.executable, "-m", "commbench", "sweep", *sweep_args]
     argv += ["--out", str(out)]
