@@ -23,7 +23,8 @@ ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 ITEM_SPLIT = re.compile(r",(?=[A-Za-z_][A-Za-z0-9_-]*=)")  # NCCL_ALGO=Ring,Tree stays one
 # set by whoever starts the ranks, or by nccl-lib itself: an arm may not
 LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LD_PRELOAD")
-# identity fields (commbench.rundir.identity) each kind of change may move
+# identity fields (commbench.rundir.identity) each kind of change may move; the library
+# NCCL's calls resolve to (versions.nccl_path) may move with either
 MAY_CHANGE = {
     "nccl-lib": {"nccl_runtime"},
     "python": {"torch", "cuda", "nccl_built", "nccl_runtime"},

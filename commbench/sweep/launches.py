@@ -144,4 +144,7 @@ def foreign_difference(reference: RunMeta, launch: RunMeta, own: dict) -> str | 
         elif name in allowed:
             continue
         return f"{name}: {mine!r} in the reference launch, {theirs!r} here"
+    paths = (reference.versions.nccl_path, launch.versions.nccl_path)
+    if paths[0] != paths[1] and not {"nccl-lib", "python"} & set(own):  # the library bound
+        return f"nccl_path: {paths[0]!r} in the reference launch, {paths[1]!r} here"
     return None

@@ -20,8 +20,9 @@ from scipy import stats
 from support.cli import ROOT, commbench, commbench_here
 
 import commbench as api
+from commbench.rundir.meta import RunMeta, Versions
 from commbench.rundir.schema import KEY_COLUMNS
-from commbench.sweep.launches import block_order
+from commbench.sweep.launches import block_order, foreign_difference
 
 SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
 SWEEP = [
@@ -195,6 +196,33 @@ def test_a_launch_that_hangs_is_recorded_and_retried_once(tmp_path: Path) -> Non
     ]
     assert all(x["reason"] == "no end within 5 s" for x in got["launches"])
     assert "Launch launches/000-hangs: timeout: no end within 5 s" in done.stdout
+
+
+def meta(env: dict | None = None, config_hash: str = "c", **versions: str) -> RunMeta:
+    stack = Versions(**{"torch": "2.13", "nccl_runtime": "2.27", "nccl_path": "/a.so", **versions})
+    return RunMeta(
+        schema_version=4, backend="nccl", world_size=2, layout="contiguous", versions=stack,
+        env={"NCCL_DEBUG": "WARN", **(env or {})}, config_hash=config_hash,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("launch", "own", "said"),
+    [
+        (meta({"NCCL_ALGO": "Ring"}), {"NCCL_ALGO": (None, "Ring")}, None),
+        (meta({"NCCL_ALGO": "Ring"}), {}, "nccl_env"),
+        (meta({"NCCL_PROTO": "LL"}), {"NCCL_ALGO": (None, "Ring")}, "nccl_env"),
+        (meta(nccl_runtime="2.28", nccl_path="/b.so"), {"nccl-lib": (None, "/b.so")}, None),
+        (meta(nccl_runtime="2.28"), {"NCCL_ALGO": (None, "Ring")}, "nccl_runtime"),
+        (meta(nccl_path="/b.so"), {}, "nccl_path"),
+        (meta(torch="2.14", nccl_path="/b.so"), {"python": (None, "/py")}, None),
+        (meta(torch="2.14"), {"nccl-lib": (None, "/b.so")}, "torch"),
+        (meta(config_hash="d"), {"python": (None, "/py")}, "config_hash"),
+    ],
+)
+def test_a_launch_may_differ_from_the_reference_only_by_its_arm(launch, own, said) -> None:
+    found = foreign_difference(meta(), launch, own)
+    assert found == said if said is None else found.startswith(f"{said}:")
 
 
 @pytest.mark.parametrize(
