@@ -20,9 +20,9 @@ The slowdown is real: tests/support/slowdown's sitecustomize on the arm's PYTHON
 makes its ranks' all_reduce calls wait F times their shortest time longer; the ratio
 that planted is measured from the recording and printed beside the rates.
 
-    python benchmarks/ab_power.py record /tmp/ab-rec --pairs 40            # ~80+ launches
-    python benchmarks/ab_power.py analyse /tmp/ab-rec --draws 2000
-    python benchmarks/ab_power.py live /tmp/ab-live --experiments 5
+    python benchmarks/ab_power.py record results/ab-rec --pairs 40            # ~80+ launches
+    python benchmarks/ab_power.py analyse results/ab-rec --draws 2000
+    python benchmarks/ab_power.py live results/ab-live --experiments 5
 """
 
 from __future__ import annotations
