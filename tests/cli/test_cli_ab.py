@@ -22,6 +22,7 @@ from support.cli import ROOT, commbench, commbench_here
 import commbench as api
 from commbench.rundir.meta import RunMeta, Versions
 from commbench.rundir.schema import KEY_COLUMNS
+from commbench.sweep.arms import Arm, parse_flag, read_arms_file
 from commbench.sweep.launches import block_order, foreign_difference
 
 SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
@@ -196,6 +197,23 @@ def test_a_launch_that_hangs_is_recorded_and_retried_once(tmp_path: Path) -> Non
     ]
     assert all(x["reason"] == "no end within 5 s" for x in got["launches"])
     assert "Launch launches/000-hangs: timeout: no end within 5 s" in done.stdout
+
+
+def test_arms_from_flags_and_from_a_file_are_the_same_arms(tmp_path: Path) -> None:
+    arms = tmp_path / "arms.toml"
+    arms.write_text(
+        '[[arm]]\nname = "base"\n[[arm]]\nname = "mixed"\nnccl-lib = "/x/libnccl.so.2"\n'
+        'env = { NCCL_ALGO = "Ring,Tree", NCCL_PROTO = "Simple" }\n'
+    )
+    flags = [
+        parse_flag("base"),
+        parse_flag("mixed:NCCL_ALGO=Ring,Tree,nccl-lib=/x/libnccl.so.2,NCCL_PROTO=Simple"),
+    ]
+    assert read_arms_file(arms) == flags
+    assert flags[1] == Arm(
+        "mixed", {"NCCL_ALGO": "Ring,Tree", "NCCL_PROTO": "Simple"}, "/x/libnccl.so.2"
+    )
+    assert flags[1].changes(flags[0])["NCCL_ALGO"] == (None, "Ring,Tree")
 
 
 def meta(env: dict | None = None, config_hash: str = "c", **versions: str) -> RunMeta:
