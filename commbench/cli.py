@@ -13,6 +13,7 @@ import typer
 
 import commbench
 from commbench.commands import (
+    ab,
     compare,
     env,
     export,
@@ -52,6 +53,7 @@ def _options(
 
 # The command table: each command's function lives in commands/, one module per command.
 app.command(name="sweep")(sweep.COMMAND)
+app.command(name="ab")(ab.COMMAND)
 for command in (presets.presets, report.report, gate.gate, env.env, compare.compare, plot.plot):
     app.command()(command)
 app.command()(export.export)
@@ -68,7 +70,8 @@ def main() -> None:
     """Every bad input, the flags' own parsing included, ends as one line and exit code 2.
     Every rank says it: a launcher may kill the others before rank 0 gets to print."""
     args = sys.argv[1:] or ["--help"]
-    sweep.COMMAND.wanted = next((arg for arg in args if not arg.startswith("-")), None) == "sweep"
+    first = next((arg for arg in args if not arg.startswith("-")), None)
+    sweep.COMMAND.wanted, ab.COMMAND.wanted = first == "sweep", first == "ab"
     try:
         sys.exit(app(args=args, standalone_mode=False) or 0)
     except UsageError as err:
@@ -79,4 +82,4 @@ def main() -> None:
         sys.exit(err.exit_code)
     finally:
         # whoever builds the app next (a test, a caller) gets every flag
-        sweep.COMMAND.wanted = True
+        sweep.COMMAND.wanted = ab.COMMAND.wanted = True

@@ -49,7 +49,7 @@ class Comparison:
             return f"99% intervals from the between-run spread ({self.spread}, one run a side)"
         return (
             "no intervals: no measured between-run spread for this backend, and one run a side"
-            " cannot show one (gate the runs against a history instead)"
+            " cannot show one (`commbench ab` interleaves launches and gives one; or gate the runs)"
         )
 
 

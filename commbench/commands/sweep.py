@@ -40,7 +40,8 @@ class SweepCommand:
             return inspect.Signature(own)
         from commbench.config.flags import parameters
 
-        return inspect.Signature([*own, *parameters()])
+        taken = {p.name for p in own}  # an own --out or --seed (ab's) replaces the setting
+        return inspect.Signature([*own, *(p for p in parameters() if p.name not in taken)])
 
 
 def sweep(
