@@ -45,10 +45,12 @@ COMMENT = re.compile(r"(?:^|\s)#.*")
 
 
 def subcommands() -> dict[str, set[str]]:
-    """Every subcommand of the real CLI and the options it accepts."""
+    """Every subcommand of the real CLI and the options it accepts (--help included: click
+    adds it to every command, not as one of its params)."""
     group = typer.main.get_command(app)
     return {
-        name: {opt for param in command.params for opt in param.opts if opt.startswith("-")}
+        name: {"--help"}
+        | {opt for param in command.params for opt in param.opts if opt.startswith("-")}
         for name, command in group.commands.items()
     }
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from commbench.analysis.stats import _t
+from commbench.analysis.stats import t_quantile
 from commbench.rundir.reader import measured
 from commbench.rundir.schema import KEY_COLUMNS
 
@@ -148,7 +148,7 @@ def t_interval(logs: np.ndarray, confidence: float) -> tuple[float, float, float
     mean = float(np.mean(logs))
     if len(logs) < 2:
         return math.exp(mean), math.nan, math.nan
-    half = _t(0.5 + confidence / 2, len(logs) - 1) * float(np.std(logs, ddof=1))
+    half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * float(np.std(logs, ddof=1))
     half /= math.sqrt(len(logs))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
