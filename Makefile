@@ -18,7 +18,15 @@ CI_CACHE ?= $(HOME)/.cache/commbench-ci
 CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
-# Baseline runs in a history: README "Gate power" measured what each count buys here
+# The rolling history `make gate` judges against and, with RECORD=1, grows (docs/ci.md);
+# empty: the committed BASELINE. GATE_FLAGS: more `commbench gate` flags (--detect ...).
+HISTORY ?=
+RECORD ?=
+GATE_FLAGS ?=
+GATE_AGAINST = $(if $(HISTORY),$(HISTORY),$(BASELINE))
+GATE_RECORD = $(if $(and $(HISTORY),$(RECORD)),--record $(HISTORY))
+BASELINE_GAP ?= 0
+# Baseline runs in a history: docs/benchmarks.md, "Gate power", measured what each count buys here
 # (10 is where more stop buying much).
 BASELINE_RUNS ?= 10
 
@@ -36,7 +44,7 @@ FLOOR_SPEC := $(foreach p,$(FLOOR_PACKAGES),$(shell sed -n 's/^ *"$(p)>=\([0-9.]
 # venv does not have.
 FLOOR_TESTS = $(shell grep -rl "^pytestmark = pytest.mark.floor" tests)
 
-.PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format gate baseline benchmark floor clean
+.PHONY: setup run test test-cuda-build cuda-venv test-torch-range gpu-check lint format docs gate baseline benchmark floor clean
 
 setup: $(STAMP)
 
@@ -103,12 +111,15 @@ test-cuda-build: cuda-venv $(NCCL_LIBS)
 test-torch-range:
 	scripts/torch-range.sh $(TORCH_OLDEST) $(TORCH_NEWEST)
 
-# On a GPU machine, first: checks what only a GPU shows (README, "What was verified where").
+# On a GPU machine, first: checks what only a GPU shows, in under 8 minutes (docs/gpu.md).
 # No venv, no network: the python and torch already there, this repo on PYTHONPATH.
-# NCCL_LIB=/path/libnccl.so.2 (a second NCCL, from an nvidia-nccl wheel) checks --nccl-lib.
+# NCCL_LIB=/path/libnccl.so.2 (a second NCCL, from an nvidia-nccl wheel) checks --nccl-lib
+# with it (else with a copy of the bound one); KEEP=DIR keeps every run and rank log there.
+NCCL_LIB ?=
+KEEP ?=
 gpu-check:
-	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m commbench.gpucheck \
-		$(if $(NCCL_LIB),--nccl-lib $(NCCL_LIB))
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" PYTHONUNBUFFERED=1 $(PYTHON) \
+		-m commbench.gpucheck $(if $(NCCL_LIB),--nccl-lib $(NCCL_LIB)) $(if $(KEEP),--keep $(KEEP))
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -118,22 +129,45 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The CI sweep, gated against the committed baseline. Exit code: 0 pass, 1 regression,
-# 2 bad input, 3 not comparable (e.g. another backend or world size than the baseline).
-gate: setup
-	rm -rf $(CURRENT)
-	$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) --out $(CURRENT) --label ci-current
-	$(VENV)/bin/commbench gate $(BASELINE) $(CURRENT) \
-		--markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml --json $(CURRENT)/gate.json
+# The documentation site (mkdocs.yml), strictly: a broken link, anchor or nav entry fails.
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
-# Refresh the committed baseline: BASELINE_RUNS runs of the CI sweep, a history the gate
-# judges against. rank_samples.csv is left out: the gate does not read it.
+# The CI sweep, gated (docs/ci.md). Against a rolling HISTORY when one is given (CI keeps
+# it as a cache on main and gates pull requests against it; an empty one is seeded with
+# the committed BASELINE's runs), else against BASELINE. RECORD=1 adds a run the gate saw
+# no regression in to HISTORY. An exit 1 is confirmed once before it is believed: a clean
+# run that drifted is rerun, a real regression fails twice. Exit codes: 0 pass,
+# 1 regression (confirmed), 2 bad input, 3 not comparable, 4 cannot see the asked shift.
+gate: setup
+	@if [ -n "$(HISTORY)" ] && [ -z "$$(ls -A $(HISTORY) 2>/dev/null)" ]; then \
+		for run in $(BASELINE)/*/; do \
+			$(VENV)/bin/commbench history add $(HISTORY) $$run || exit $$?; \
+		done; \
+	fi
+	@for try in 1 2; do \
+		rm -rf $(CURRENT); \
+		$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) --out $(CURRENT) \
+			--label ci-current || exit $$?; \
+		$(VENV)/bin/commbench gate $(GATE_AGAINST) $(CURRENT) $(GATE_FLAGS) $(GATE_RECORD) \
+			--markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml \
+			--json $(CURRENT)/gate.json; \
+		code=$$?; \
+		if [ $$code -ne 1 ] || [ $$try -eq 2 ]; then exit $$code; fi; \
+		echo "gate: exit 1; sweeping again once to confirm it before believing it"; \
+	done
+
+# Refresh the committed baseline, the seed of every rolling history: BASELINE_RUNS runs of
+# the CI sweep, BASELINE_GAP seconds apart (runs made back to back understate the drift
+# between hours and days: the gate says so). rank_samples.csv is left out: the gate does
+# not read it.
 baseline: setup
 	rm -rf $(BASELINE).new
 	for i in $$(seq 1 $(BASELINE_RUNS)); do \
 		$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) \
 			--out $(BASELINE).new/run-$$i --label baseline-$$i || exit $$?; \
 		rm $(BASELINE).new/run-$$i/rank_samples.csv; \
+		[ $$i -eq $(BASELINE_RUNS) ] || sleep $(BASELINE_GAP); \
 	done
 	rm -rf $(BASELINE) && mv $(BASELINE).new $(BASELINE)
 
@@ -154,4 +188,4 @@ benchmark: setup
 	$(PY) benchmarks/overhead.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""What share of a sweep's marginal wall time is spent inside timed samples? (issue 16)
+"""What share of a sweep's marginal wall time is spent inside timed samples?
 
     marginal timed share = (timed work of L - timed work of S) / (wall of L - wall of S)
     timed work of a run  = sum over rows of time_us * iters * samples (results.csv: the

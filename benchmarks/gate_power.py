@@ -1,21 +1,27 @@
-"""How often does `commbench gate` cry wolf, and how often does it catch a slowdown?
+"""How often does `commbench gate` cry wolf, how often does it catch a slowdown, and does it
+ever pass blind?
 
-Real A/A runs (the same sweep, one after another on this machine), never resampled
-from one run:
-  (a) the between-run spread per setting: how much a collective/variant's geometric
-      mean drifts between runs (shared by its rows) and how much each row wobbles on
-      top of it; these are the figures behind commbench/priors.py;
-  (b) false alarms: every pair of runs gated against each other (one baseline run),
-      and every run against draws of 5 other runs (a history); goal <= 5% exit 1;
-  (c) power: the current run made 1.10x, 1.25x and 2x slower at every row; goals: 2x
-      caught >= 95% with one baseline, 1.25x >= 90% with a history of 5;
-  (d) the minimum detectable shift the gate reported in those cases, to hold against
-      the power it had.
+Real A/A runs (the same sweep, again and again on one quiet machine), never resampled
+from one run. Per setting, the runs are split by time: the first half fits the priors
+(priors.py's figures: the drift a collective/variant's rows share and each row's own
+wobble), the second half is judged with them, so no figure is judged on the runs it was
+fitted on (out of sample). On the second half:
+  (a) false alarms (exit 1) with one baseline run, with a history of 5 runs made back to
+      back, and with a history of 5 runs spread over at least an hour; goal <= 5% each;
+  (b) a uniform 2x planted into the current run: caught (exit 1) with a history of 5 in
+      at least 95%; with one baseline, caught in at least 75% at 4 ranks, and where not
+      caught the gate exits 4 (cannot see it), never 0;
+  (c) one collective made 1.25x slower, history of 5: caught once, and confirmed (the
+      gate run again on the next run, slowed alike, exits 1 too: what `make gate` does);
+  (d) the exit codes in full, so a reader sees how often each verdict was given.
 
-    # make 10 runs of each setting, one sweep at a time under the machine's lock
-    python benchmarks/gate_power.py make /tmp/runs --runs 10 --lock /work/measure.lock
-    # judge runs already made (a directory of setting directories of runs)
-    python benchmarks/gate_power.py analyse /tmp/runs
+    # make 20 runs of each setting, a run of each every GAP seconds (the runs then span
+    # hours: a history spread over time exists among them), each sweep alone under LOCK
+    python benchmarks/gate_power.py make RUNS_DIR --runs 20 --gap 600 --lock LOCKFILE
+    # the priors fitted on each setting's first half, in priors.py's format
+    python benchmarks/gate_power.py fit RUNS_DIR
+    # judge the second halves with them
+    python benchmarks/gate_power.py analyse RUNS_DIR
 """
 
 from __future__ import annotations
@@ -23,72 +29,75 @@ from __future__ import annotations
 import argparse
 import fcntl
 import itertools
-import random
 import subprocess
 import sys
+import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from commbench.analysis.gate import AGGREGATE_TOLERANCE, gate_runs
-from commbench.analysis.gate_verdict import GateResult
+from commbench.analysis.gate import gate_runs
+from commbench.analysis.history import started
 from commbench.analysis.medians import run_medians
-from commbench.analysis.priors import prior_for
-from commbench.analysis.stats import Spread, detectable_shift, family_confidence, pool
+from commbench.analysis.priors import Prior
 from commbench.errors import ExitCode
-from commbench.rundir.meta import RunMeta
 from commbench.rundir.reader import Run, read_run
 from commbench.rundir.schema import RESULTS_CSV
 
-ISSUE = [  # issue 14's A/A experiment: 2 rows per collective and variant
+SMALL = [  # the 2-rank sweep of docs/gate.md: 2 rows per collective and variant
     "--tokens", "128,512", "--hidden", "1024", "--tp", "2",
     "--collectives", "all_gather,reduce_scatter", "--variants", "list,tensor",
     "--dtypes", "bfloat16",
 ]  # fmt: skip
 SETTINGS = {
-    "gloo2-issue": ["--nproc", "2", *ISSUE],
-    "gloo2-issue-r5": ["--nproc", "2", *ISSUE, "--rounds", "5"],
+    "gloo2-small": ["--nproc", "2", *SMALL],
+    "gloo2-small-r5": ["--nproc", "2", *SMALL, "--rounds", "5"],
     "gloo4-ci": ["--nproc", "4", "--config", "configs/ci.toml"],
 }
-FACTORS = (1.10, 1.25, 2.0)
 HISTORY = 5
-DRAWS = 3  # histories drawn per current run
+SPREAD_S = 3600.0  # a history "spread over time" spans at least this
 
 
-def make_runs(root: Path, count: int, lock: Path | None) -> None:
-    """`count` runs of every setting, interleaved (run i of each, then run i + 1), so the
-    machine's slow changes spread over the settings; each sweep alone under `lock`."""
-    for i, (name, args) in itertools.product(range(count), SETTINGS.items()):
-        out = root / name / f"run-{i}"
-        if (out / RESULTS_CSV).exists():
-            continue
-        out.parent.mkdir(parents=True, exist_ok=True)
-        print(f"{name} run {i} -> {out}", flush=True)
-        command = [sys.executable, "-m", "commbench", "sweep", *args, "--out", str(out)]
-        with open(lock or "/dev/null") as handle:
-            if lock:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            subprocess.run([*command, "--label", f"{name}-{i}"], check=True, capture_output=True)
+def make_runs(root: Path, count: int, gap: float, lock: Path | None) -> None:
+    """`count` runs of every setting, interleaved (run i of each, then run i + 1), a round
+    of settings every `gap` seconds, each sweep alone under `lock`."""
+    for i in range(count):
+        begun = time.monotonic()
+        for name, args in SETTINGS.items():
+            out = root / name / f"run-{i}"
+            if (out / RESULTS_CSV).exists():
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            print(f"{name} run {i} -> {out}", flush=True)
+            command = [sys.executable, "-m", "commbench", "sweep", *args, "--out", str(out)]
+            with open(lock or "/dev/null") as handle:
+                if lock:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                subprocess.run([*command, "--label", f"{name}-{i}"], check=True)
+        time.sleep(max(0.0, gap - (time.monotonic() - begun)))
 
 
-def slowed(run: Run, factor: float) -> Run:
-    """The run with every row `factor` times slower (what the gate reads is the median)."""
+def slowed(run: Run, factor: float, collective: str | None = None) -> Run:
+    """The run with every row (or every row of `collective`) `factor` times slower."""
     results = run.results.copy()
+    rows = results["collective"] == collective if collective else slice(None)
     for column in ("time_us", "ci_low_us", "ci_high_us"):
-        results[column] *= factor
+        results.loc[rows, column] *= factor
     return replace(run, results=results)
 
 
-def spread(runs: list[Run]) -> tuple[float, float, int]:
-    """Between-run log sd shared by a collective/variant's rows, each row's own on top
-    of it, and the rows per group (variances averaged over the groups)."""
+def fit_prior(runs: list[Run], source: str) -> Prior:
+    """The between-run log sd shared by a collective/variant's rows, and each row's own
+    on top of it (variances averaged over the groups): priors.py's two figures."""
     medians = run_medians(runs)
     groups: dict[tuple, list[tuple]] = {}  # (collective, variant) -> keys timed in every run
     for key in medians.index:
         if not np.isnan(medians.of(key)).any():
             groups.setdefault(key[:2], []).append(key)
-    shared, own, sizes = [], [], []
+    shared, own = [], []
     for keys in groups.values():
         logs = medians.logs(keys)
         n, k = logs.shape
@@ -97,104 +106,93 @@ def spread(runs: list[Run]) -> tuple[float, float, int]:
         row_var = (residual**2).sum() / ((n - 1) * (k - 1)) if k > 1 else 0.0
         own.append(row_var)
         shared.append(max(drift.var(ddof=1) - row_var / k, 0.0))
-        sizes.append(k)
-    return float(np.sqrt(np.mean(shared))), float(np.sqrt(np.mean(own))), int(np.median(sizes))
-
-
-def cases(runs: list[Run], rng: random.Random) -> dict[str, list[tuple[list[Run], Run]]]:
-    one = [([a], b) for a, b in itertools.combinations(runs, 2)]
-    history = []
-    for current in runs:
-        others = [r for r in runs if r is not current]
-        if len(others) >= HISTORY:
-            history += [(rng.sample(others, HISTORY), current) for _ in range(DRAWS)]
-    return {"one baseline run": one, f"history of {HISTORY} runs": history}
-
-
-def rate(results: list[GateResult]) -> str:
-    fired = sum(r.exit_code == ExitCode.REGRESSION for r in results)
-    rows = sum(r.counts["regression"] > 0 for r in results)
-    aggregates = sum(len(r.aggregate_regressions) > 0 for r in results)
-    return (
-        f"{fired / len(results):6.1%} ({fired}/{len(results)}; rows {rows}, aggregates"
-        f" {aggregates})"
+    return Prior(
+        shared_sd=round(float(np.sqrt(np.mean(shared))), 3),
+        row_sd=round(float(np.sqrt(np.mean(own))), 3),
+        runs=len(runs),
+        source=source,
     )
 
 
-def detectable(results: list[GateResult]) -> str:
-    """The aggregates' minimum detectable shift the gate reported: median and range."""
-    values = np.concatenate([r.aggregates["detectable"].to_numpy() for r in results])
-    return f"{np.median(values):.2f}x ({values.min():.2f}-{values.max():.2f})"
+Case = tuple[list[Run], list[Run]]  # baselines, current runs (the second confirms)
 
 
-def detectable_by_history(aggregate_sd: float, rows: int, groups: int, meta: RunMeta) -> str:
-    """The aggregates' minimum detectable shift the gate would report with N baseline
-    runs that spread as measured here (the prior pooled with N - 1 degrees of freedom)."""
-    backend = meta.backend
-    prior = prior_for(backend, meta.world_size, meta.rounds)
-    cells = []
-    for n in (1, 3, 5, 10, 20, 50):
-        history = Spread(aggregate_sd, n - 1, "") if n > 1 else None
-        pooled = pool(prior.aggregate(rows), history)
-        shift = detectable_shift(pooled, n, AGGREGATE_TOLERANCE[backend], family_confidence(groups))
-        cells.append(f"{n}: {shift:.2f}x")
-    return ", ".join(cells)
+def cases(runs: list[Run]) -> dict[str, list[Case]]:
+    """The judged runs, in time order: one baseline run (every earlier run against each
+    later one), a history of the 5 runs just before the current one, and a history of 5
+    runs spread over at least SPREAD_S before it (every k-th earlier run)."""
+    one = [([runs[i]], [runs[j], runs[j + 1]])
+           for i, j in itertools.combinations(range(len(runs) - 1), 2)]  # fmt: skip
+    back_to_back, spread = [], []
+    for i in range(HISTORY, len(runs) - 1):
+        current = [runs[i], runs[i + 1]]
+        back_to_back.append((runs[i - HISTORY : i], current))
+        for step in range(i // HISTORY, 0, -1):
+            drawn = runs[i - 1 :: -step][:HISTORY]
+            if len(drawn) == HISTORY and span_s(drawn) >= SPREAD_S:
+                spread.append((drawn[::-1], current))
+                break
+    return {
+        "one baseline": one,
+        f"history of {HISTORY}, back to back": back_to_back,
+        f"history of {HISTORY}, over an hour or more": spread,
+    }
+
+
+def span_s(runs: list[Run]) -> float:
+    times = [started(run) for run in runs]
+    return (max(times) - min(times)).total_seconds()
+
+
+def verdicts(judged: list[Case], prior: Prior, plant: Callable[[Run], Run]) -> Counter:
+    """Exit codes of the gate on each case's first current run, planted; and `confirmed`:
+    an exit 1 that the second current run, planted alike, repeats."""
+    codes: Counter = Counter()
+    for baselines, (first, second) in judged:
+        code = gate_runs(baselines, plant(first), prior=prior).exit_code
+        codes[int(code)] += 1
+        if code == ExitCode.REGRESSION:
+            again = gate_runs(baselines, plant(second), prior=prior).exit_code
+            codes["confirmed"] += again == ExitCode.REGRESSION
+    return codes
+
+
+def line(codes: Counter, total: int) -> str:
+    shares = ", ".join(f"exit {c} {codes[c] / total:.0%}" for c in (0, 1, 3, 4) if codes[c])
+    return f"{shares}; confirmed exit 1 {codes['confirmed'] / total:.0%} (of {total})"
 
 
 def analyse_setting(name: str, runs: list[Run]) -> None:
-    shared, own, rows = spread(runs)
-    aggregate = np.sqrt(shared**2 + own**2 / rows)
+    half = len(runs) // 2
+    prior = fit_prior(runs[:half], f"{name} prior (first {half} runs)")
+    judged = runs[half:]
     print(
-        f"\n{name}: {len(runs)} runs, {rows} rows per collective/variant; between-run log sd:"
-        f" shared {shared:.3f}, row {own:.3f}, geomean of {rows} rows {aggregate:.3f}"
+        f"\n{name}: prior from runs 0-{half - 1}: shared {prior.shared_sd}, row {prior.row_sd};"
+        f" judged runs {half}-{len(runs) - 1}, spanning {span_s(judged) / 3600:.1f} h"
     )
-    groups = len(gate_runs(runs[:1], runs[1]).aggregates)
-    print(
-        f"  aggregate detectable with N baseline runs spreading like these:"
-        f" {detectable_by_history(aggregate, rows, groups, runs[0].meta)}"
-    )
-    for kind, judged in cases(runs, random.Random(0)).items():
-        if not judged:
+    collective = judged[0].results["collective"].iloc[0]
+    plants = {
+        "A/A": lambda run: run,
+        "uniform 2x": lambda run: slowed(run, 2.0),
+        f"{collective} 1.25x": lambda run: slowed(run, 1.25, collective),
+    }
+    for kind, chosen in cases(judged).items():
+        if not chosen:
+            print(f"  {kind}: no such case among these runs")
             continue
-        clean = [gate_runs(base, current) for base, current in judged]
-        print(f"  {kind:18} A/A false alarms {rate(clean)}; detectable {detectable(clean)}")
-        for factor in FACTORS:
-            caught = [gate_runs(base, slowed(current, factor)) for base, current in judged]
-            print(f"  {kind:18} x{factor:.2f} caught    {rate(caught)}")
-
-
-def issue_experiment(runs: list[Run]) -> None:
-    """Issue 14's check: six runs, all 15 pairs, and the sixth against the other five;
-    on every six consecutive runs, so that one set's luck is not the whole answer."""
-    for first in range(len(runs) - 5):
-        six = runs[first : first + 6]
-        pairs = [gate_runs([a], b) for a, b in itertools.combinations(six, 2)]
-        history = gate_runs(six[:5], six[5])
-        print(
-            f"issue 14 on runs {first}-{first + 5} of gloo2-issue: {rate(pairs)} of the 15 pairs"
-            f" exit 1; run {first + 5} against the five before it: exit {history.exit_code}"
-        )
+        for plant_name, plant in plants.items():
+            codes = verdicts(chosen, prior, plant)
+            print(f"  {kind:34} {plant_name:22} {line(codes, len(chosen))}")
 
 
 def finished_runs(setting: Path) -> list[Run]:
-    """The setting's complete runs in the order they were made (run-0, run-1, ...)."""
-    paths = sorted(
-        (p for p in setting.glob("run-*") if (p / RESULTS_CSV).exists()),
-        key=lambda p: int(p.name.removeprefix("run-")),
-    )
-    runs = [read_run(p) for p in paths]
-    return [run for run in runs if run.meta.finished]
+    """The setting's complete runs in the order they were made."""
+    runs = [read_run(p) for p in setting.glob("run-*") if (p / RESULTS_CSV).exists()]
+    return sorted((run for run in runs if run.meta.finished), key=started)
 
 
-def analyse(root: Path) -> None:
-    print("(each sweep ran alone; other developers' tests ran between sweeps)")
-    for setting in sorted(p for p in root.iterdir() if p.is_dir()):
-        runs = finished_runs(setting)
-        if len(runs) >= 2:
-            analyse_setting(setting.name, runs)
-        if setting.name == "gloo2-issue" and len(runs) >= 6:
-            print()
-            issue_experiment(runs)
+def settings(root: Path) -> list[tuple[str, list[Run]]]:
+    return [(p.name, finished_runs(p)) for p in sorted(root.iterdir()) if p.is_dir()]
 
 
 def main() -> None:
@@ -202,15 +200,23 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("make", help="make runs of every setting")
     make.add_argument("root", type=Path)
-    make.add_argument("--runs", type=int, default=10)
+    make.add_argument("--runs", type=int, default=20)
+    make.add_argument("--gap", type=float, default=600.0, help="seconds between rounds of runs")
     make.add_argument("--lock", type=Path, help="flock this file around each sweep")
-    judge = commands.add_parser("analyse", help="judge runs already made")
-    judge.add_argument("root", type=Path)
+    for name, text in (("fit", "the priors of each setting's first half"),
+                       ("analyse", "judge each second half out of sample")):  # fmt: skip
+        commands.add_parser(name, help=text).add_argument("root", type=Path)
     args = parser.parse_args()
     if args.command == "make":
-        make_runs(args.root, args.runs, args.lock)
-    else:
-        analyse(args.root)
+        make_runs(args.root, args.runs, args.gap, args.lock)
+        return
+    for name, runs in settings(args.root):
+        if len(runs) < 2 * (HISTORY + 2):
+            print(f"{name}: {len(runs)} runs, too few to split (need {2 * (HISTORY + 2)})")
+        elif args.command == "fit":
+            print(repr(fit_prior(runs[: len(runs) // 2], f"{name} prior")))
+        else:
+            analyse_setting(name, runs)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""How long does `commbench gate` take on a 1,000-row result? (issue 4: under 1 second)
+"""How long does `commbench gate` take on a 1,000-row result? (goal: under 1 second)
 
 Writes two synthetic run directories of ROWS rows (12 samples each, 5 rounds) in the
 real format, then times `run_gate` in-process (the work) and the whole CLI in a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from runfixtures import key, samples_around, write_run
+from support.runfixtures import key, samples_around, write_run
 
 from commbench.analysis.gate import run_gate
 

@@ -1,4 +1,4 @@
-"""Is a sweep's memory that of its largest point? (issue 8)
+"""Is a sweep's memory that of its largest point?
 
 Runs a sweep, then each of its largest points alone (those whose buffers need at least
 half the most bytes on rank 0, found by binding every point of the plan on the `meta`

@@ -1,4 +1,4 @@
-"""Does commbench report the collective's time, or its own? (issue 3's benchmark)
+"""Does commbench report the collective's time, or its own?
 
 In one world, for every collective and variant at the smallest and the largest size,
 this alternates commbench's own measurement (the ops catalogue plus `timing.measure`,
@@ -10,7 +10,7 @@ the medians (commbench / bare); the goal is at most 1.05.
     python benchmarks/overhead.py --nproc 2             # starts its own gloo world
     torchrun --nproc-per-node 8 benchmarks/overhead.py  # on a GPU node
 
-On GPUs the bare loop times with CUDA events, as commbench does (METHOD.md).
+On GPUs the bare loop times with CUDA events, as commbench does (docs/method.md, "Timing").
 """
 
 from __future__ import annotations

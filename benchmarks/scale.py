@@ -1,4 +1,4 @@
-"""What do planning and group construction cost in a big world? (issue 7's benchmark)
+"""What do planning and group construction cost in a big world?
 
 For each world size and group layout, one fresh process stands as rank 0 of the world
 with PyTorch's fake process group and times what every rank does before its first

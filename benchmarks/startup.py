@@ -1,4 +1,4 @@
-"""How long do the commands that only read results take to start? (issue 8)
+"""How long do the commands that only read results take to start?
 
 Each command runs in a fresh interpreter, best of REPEAT wall-clock times, beside the
 reference the goal is stated in: `python -c "import pandas"`. `--help`, `presets` and

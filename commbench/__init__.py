@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 def load_run(path: str | PathLike[str]) -> Run:
     """A run directory as `Run`: `.results` (one row per point) and `.samples` (one row
     per sample) as pandas DataFrames in the current schema's columns, whichever schema
-    wrote them, and `.meta`, meta.json as `commbench.runmeta.RunMeta`. Raises
+    wrote them, and `.meta`, meta.json as `commbench.rundir.meta.RunMeta`. Raises
     `commbench.errors.UsageError` with a one-line reason for a directory it cannot read.
     Never imports torch."""
     from commbench.rundir.reader import read_run

@@ -11,21 +11,54 @@ import sys
 
 import typer
 
-from commbench.commands import compare, env, export, gate, plot, presets, report, sweep
+import commbench
+from commbench.commands import (
+    ab,
+    compare,
+    env,
+    export,
+    gate,
+    history,
+    plot,
+    presets,
+    report,
+    runs,
+    sweep,
+)
 from commbench.errors import ExitCode, UsageError
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits them
     help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
 )
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"commbench {commbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    pass  # the app's own options: --version (and -h, --help)
+
+
 # The command table: each command's function lives in commands/, one module per command.
 app.command(name="sweep")(sweep.COMMAND)
+app.command(name="ab")(ab.COMMAND)
 for command in (presets.presets, report.report, gate.gate, env.env, compare.compare, plot.plot):
     app.command()(command)
 app.command()(export.export)
+app.command()(runs.runs)
+app.add_typer(history.app, name="history")
 
 try:  # typer >= 0.22 parses with its own copy of click, older ones with click itself
     from typer._click.exceptions import ClickException
@@ -37,7 +70,8 @@ def main() -> None:
     """Every bad input, the flags' own parsing included, ends as one line and exit code 2.
     Every rank says it: a launcher may kill the others before rank 0 gets to print."""
     args = sys.argv[1:] or ["--help"]
-    sweep.COMMAND.wanted = next((arg for arg in args if not arg.startswith("-")), None) == "sweep"
+    first = next((arg for arg in args if not arg.startswith("-")), None)
+    sweep.COMMAND.wanted, ab.COMMAND.wanted = first == "sweep", first == "ab"
     try:
         sys.exit(app(args=args, standalone_mode=False) or 0)
     except UsageError as err:
@@ -55,4 +89,4 @@ def main() -> None:
         sys.exit(ExitCode.INTERRUPTED)
     finally:
         # whoever builds the app next (a test, a caller) gets every flag
-        sweep.COMMAND.wanted = True
+        sweep.COMMAND.wanted = ab.COMMAND.wanted = True

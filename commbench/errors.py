@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 
 
 class ExitCode(IntEnum):
-    """What a command's exit status means (docs/usage.md and docs/ci.md): the contract CI
-    scripts read. A sweep, the gate and an A/B experiment share the numbers."""
+    """What a command's exit status means (docs/usage.md, "When a run goes wrong", and
+    docs/ci.md): the contract CI scripts read. A sweep, the gate and an A/B experiment
+    share the numbers."""
 
     OK = 0  # sweep: every point measured (or skipped, said in its row); gate: pass
     FAILED = 1  # sweep: a point failed its exact-output check
@@ -29,11 +30,12 @@ class UsageError(Exception):
     """Bad input: the message names the field and the value; no traceback is shown."""
 
 
-def describe_invalid(err: ValidationError, source: str) -> str:
-    """pydantic's first complaint as one line: `source: field: why (got value)`."""
+def describe_invalid(err: ValidationError, source: str, flag: str | None = None) -> str:
+    """pydantic's first complaint as one line: `source: field: why (got value)`, or
+    `--flag: why (got value)` where the value came from that flag."""
     first = err.errors()[0]
     field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key {field!r}"
-    return f"{source}: {field}: {message} (got {first['input']!r})"
+    return f"{flag or f'{source}: {field}'}: {message} (got {first['input']!r})"

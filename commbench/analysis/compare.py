@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from commbench.analysis.power import judge_shift
 from commbench.analysis.priors import Prior, prior_for_runs
-from commbench.analysis.stats import Spread, judge_shift
+from commbench.analysis.stats import Spread
 from commbench.errors import UsageError
-from commbench.rundir.identity import identity
+from commbench.rundir.identity import expand_config, identity
 from commbench.rundir.reader import Run, measured, read_run
 from commbench.rundir.schema import KEY_COLUMNS
 
@@ -38,7 +39,7 @@ class Comparison:
     labels: list[str]
     rows: pd.DataFrame  # one per key: per run median/busbw, per other run ratio/low/high/sig
     aggregates: pd.DataFrame  # label, group, ratio, low, high, rows
-    differs: dict[str, list[Any]]  # metadata field -> value per run, where they differ
+    differs: dict[str, list[Any]]  # metadata field or setting -> value per run, where they differ
     same: dict[str, Any]  # metadata field -> the value all runs share
     spread: str  # where the intervals' between-run spread comes from; "" when none
 
@@ -48,7 +49,7 @@ class Comparison:
             return f"99% intervals from the between-run spread ({self.spread}, one run a side)"
         return (
             "no intervals: no measured between-run spread for this backend, and one run a side"
-            " cannot show one (gate the runs against a history instead)"
+            " cannot show one (`commbench ab` interleaves launches and gives one; or gate the runs)"
         )
 
 
@@ -73,7 +74,7 @@ def metadata_diff(runs: list[Run]) -> tuple[dict[str, list[Any]], dict[str, Any]
     values = {name: [f.get(name) for f in fields] for name in names}
     differs = {n: v for n, v in values.items() if any(x != v[0] for x in v)}
     same = {n: v[0] for n, v in values.items() if n not in differs}
-    return differs, same
+    return expand_config(differs, [run.meta for run in runs]), same
 
 
 def _judged(log_ratio: float, spread: Spread | None) -> tuple[float, float, bool]:

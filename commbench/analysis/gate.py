@@ -1,7 +1,10 @@
 """The CI regression gate: judge a current run against one baseline run or a history.
 
-Pure functions of result directories (pandas, numpy, scipy): never imports torch.
-The exit code is the contract: 0 pass, 1 regression, 2 bad input, 3 not comparable.
+Pure functions of result directories (pandas, numpy, scipy): never imports torch. The
+tests and their spreads are gate_model.py's; this module finds the rows to compare,
+gives every other row its status, and says what the history lacks. The exit code is the
+contract (gate_verdict.py): 0 pass, 1 regression, 2 bad input, 3 not comparable,
+4 insufficient.
 """
 
 from __future__ import annotations
@@ -14,31 +17,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from commbench.analysis.gate_verdict import GateResult
+from commbench.analysis.gate_model import Judged, Layout
+from commbench.analysis.gate_verdict import AGGREGATE_COLUMNS, GateResult
+from commbench.analysis.history import history_notes
 from commbench.analysis.medians import RunMedians, run_medians
 from commbench.analysis.priors import Prior, prior_for_runs
 from commbench.analysis.rules import Rules
-from commbench.analysis.stats import (
-    UNSTABLE_CV,
-    Spread,
-    family_confidence,
-    history_spread,
-    judge_shift,
-    pool,
-)
+from commbench.analysis.stats import UNSTABLE_CV
 from commbench.errors import UsageError
+from commbench.point import row_label
 from commbench.rundir.identity import identity_diff
 from commbench.rundir.reader import Run, read_run
 from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV
 
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job
-# (priors.py and a history), not the tolerance's. NCCL on a dedicated GPU node:
-# METHOD.md's 5% and 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine:
-# 50% and 20%, below what its between-run spread lets the gate see anyway (README, "Gate
-# power"), so they never hide a shift the statistics could show.
+# (priors.py and a history), not the tolerance's. NCCL on a dedicated GPU node: 5% and
+# 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine: 50% and 20%,
+# below what its between-run spread lets the gate see anyway (docs/gate.md), so they
+# never hide a shift the statistics could show.
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
 AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
+# The shift the gate must be able to see (`--detect`), per backend (docs/gate.md,
+# "The asked shift (`--detect`)"): an NCCL regression worth a CI failure is about 10% at
+# every size; gloo on a shared CPU machine drifts by 10-25% between runs, where a history
+# of five sees about 1.8x overall and no history 1.5x (1.56x at the 4-rank prior's spread).
+DETECT = {"nccl": 1.10, "gloo": 2.00}
 
 
 def expand_history(paths: Iterable[Path]) -> list[Path]:
@@ -55,152 +59,170 @@ def expand_history(paths: Iterable[Path]) -> list[Path]:
     return runs
 
 
-def classify(ratio: float, significant: bool, tolerance: float, unstable: bool) -> str:
-    """A row's status from its ratio, the test's verdict, and its noise.
+def classify(ratio: float, judged: Judged, tolerance: float, unstable: bool) -> str:
+    """A row's or collective's status from its own ratio and its contrast's test.
 
-    Beyond the tolerance but not significant is `noise`, or `unstable` when either
-    side's samples scatter (cv >= 0.10): a row to look at, never a failure.
+    Beyond the tolerance but not significant against the run's shared shift is `noise`,
+    or `unstable` when either side's samples scatter (cv >= 0.10): one to look at, never
+    a failure. A shift every row shares is the overall test's to judge.
     """
-    if ratio > 1 + tolerance and significant:
+    if ratio > 1 + tolerance and judged.slower:
         return "regression"
-    if ratio < 1 - tolerance and significant:
+    if ratio < 1 - tolerance and judged.faster:
         return "improvement"
     if abs(ratio - 1) <= tolerance:
         return "unchanged"
-    return "unstable" if unstable else "noise"  # beyond tolerance, not significant
+    return "unstable" if unstable else "noise"
 
 
-def _source(spread: Spread | None) -> str:
-    return spread.source if spread is not None else ""
+def row_status(key: tuple, base: RunMedians, current: RunMedians) -> str | None:
+    """The status of a row that is not compared, or None for one that is. A row that
+    failed its check in some baseline runs is compared on the runs where it passed."""
+    now = current.check.get(key)
+    timed = key in base.check and not np.isnan(base.of(key)).all()
+    if now is None:
+        return "missing"  # not in the current run at all
+    if now == "skipped":
+        return "lost" if timed else "skipped"  # measured before, not now: a hole
+    if now == "fail":
+        return "failed"
+    if not timed or math.isnan(current.of(key)[0]):
+        return "new"  # nothing timed to compare against
+    return None
 
 
-def judge_rows(
+def _record(key: tuple, rules: Rules, byte_sizes: dict, tolerance: float) -> dict[str, Any]:
+    record: dict[str, Any] = dict(zip(KEY_COLUMNS, key, strict=True))
+    record["bytes"] = byte_sizes.get(key, 0)
+    record["tolerance"] = rules.tolerance(record, tolerance)
+    record.update(ratio=math.nan, contrast=math.nan, low=math.nan, high=math.nan)
+    record.update(p_value=math.nan, detectable=math.nan, method="", baselines=0)
+    record.update(baseline_us=math.nan, current_us=math.nan)
+    return record
+
+
+def _judged_cells(judged: Judged) -> dict[str, Any]:
+    return dict(low=judged.low, high=judged.high, detectable=judged.detectable)
+
+
+def _aggregate(test: str, group: tuple, rows: int, log_shift: float, **cells: Any) -> dict:
+    return dict(test=test, collective=group[0], variant=group[1], rows=rows,
+                geomean=math.exp(log_shift), **cells)  # fmt: skip
+
+
+def judge_runs(
     base: RunMedians,
     current: RunMedians,
-    tolerance: float,
+    tolerances: tuple[float, float],
     rules: Rules,
     byte_sizes: dict[tuple, int],
-    prior: Prior | None,
-) -> pd.DataFrame:
-    """One record per row key. A compared row's baseline is the geometric mean of its
-    median over the baseline runs; its interval comes from the between-run spread of
-    its collective/variant's rows (the prior pooled with the history), at a confidence
-    that holds for all the compared rows together."""
-    records: dict[tuple, dict] = {}
-    groups: dict[tuple, list[tuple]] = {}  # (collective, variant) -> compared keys
-    for key in sorted(set(base.check) | set(current.check), key=str):
-        record = dict(zip(KEY_COLUMNS, key, strict=True))
-        record["bytes"] = byte_sizes.get(key, 0)
-        record["tolerance"] = rules.tolerance(record, tolerance)
-        record.update(ratio=math.nan, low=math.nan, high=math.nan, p_value=math.nan)
-        record.update(detectable=math.nan, method="", baselines=0)
-        record.update(baseline_us=math.nan, current_us=math.nan)
-        records[key] = record
-        now = current.check.get(key)
-        before = base.of(key) if key in base.check else np.empty(0)
-        now_us = current.of(key)[0] if now is not None else math.nan
-        if now is None or now == "skipped":  # not measured now: nothing to judge
-            record["status"] = "missing"
-        elif key not in base.check:
-            record["status"] = "new"
-        elif now == "fail":
-            record["status"] = "failed"
-        elif base.check[key] == "fail" or np.isnan(before).all() or math.isnan(now_us):
-            record["status"] = "new"  # nothing timed to compare against
-        else:
-            timed = before[~np.isnan(before)]
+    layout_prior: Prior | None,
+    detect: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows and aggregates: every row's status, the overall and per-collective tests."""
+    row_tolerance, aggregate_tolerance = tolerances
+    records = {k: _record(k, rules, byte_sizes, row_tolerance) for k in
+               sorted(set(base.check) | set(current.check), key=str)}  # fmt: skip
+    compared = []
+    for key, record in records.items():
+        record["status"] = row_status(key, base, current)
+        if record["status"] is None:
+            timed = base.of(key)[~np.isnan(base.of(key))]
             baseline_us = float(np.exp(np.log(timed).mean()))
-            record.update(baseline_us=baseline_us, current_us=now_us)
-            record.update(ratio=now_us / baseline_us, baselines=len(timed))
-            groups.setdefault((record["collective"], record["variant"]), []).append(key)
-    confidence = family_confidence(sum(len(keys) for keys in groups.values()))
-    for keys in groups.values():
-        spread = pool(prior.row() if prior else None, history_spread(base.logs(keys)))
-        for key in keys:
-            record = records[key]
-            if spread is None:
-                record["status"] = "insufficient"
-                continue
-            shift = judge_shift(
-                math.log(record["ratio"]),
-                spread,
-                record["baselines"],
-                record["tolerance"],
-                confidence,
-            )
-            unstable = max(base.cv[key], current.cv[key]) >= UNSTABLE_CV
-            record.update(low=shift.low, high=shift.high, p_value=shift.p_value)
-            record.update(detectable=shift.detectable, method=spread.source)
-            significant, row_tolerance = shift.significant, record["tolerance"]
-            record["status"] = classify(shift.ratio, significant, row_tolerance, unstable)
-    return pd.DataFrame.from_records(list(records.values()))
+            now_us = current.of(key)[0]
+            record.update(baseline_us=baseline_us, current_us=now_us, baselines=len(timed))
+            record["ratio"] = now_us / baseline_us
+            compared.append(key)
+    if not compared:  # rows timed now, none timed before: nothing could be seen
+        unseen = [_unseen(detect, aggregate_tolerance, base.runs)] if any(
+            r["status"] == "new" for r in records.values()
+        ) else []  # fmt: skip
+        rows = pd.DataFrame.from_records(list(records.values()))
+        return rows, pd.DataFrame.from_records(unseen, columns=AGGREGATE_COLUMNS)
+    groups: dict[tuple, list[int]] = {}
+    for column, key in enumerate(compared):
+        groups.setdefault(key[:2], []).append(column)  # (collective, variant)
+    shifts = np.log([records[key]["ratio"] for key in compared])
+    layout = Layout(base.logs(compared), shifts, groups, layout_prior, base.runs)
+    aggregates = []
+    mean, overall = layout.overall(aggregate_tolerance, detect)
+    aggregates.append(
+        _aggregate("overall", ("all", "all"), layout.rows, mean, contrast=math.nan,
+                   **_verdict_cells(math.exp(mean), overall, aggregate_tolerance, detect),
+                   baselines=base.runs)
+    )  # fmt: skip
+    if len(groups) > 1:
+        for group, columns in groups.items():
+            judged = layout.collective(columns, aggregate_tolerance, detect)
+            own = float(shifts[columns].mean())
+            aggregates.append(
+                _aggregate("collective", group, len(columns), own,
+                           contrast=math.exp(own - mean),
+                           **_verdict_cells(math.exp(own), judged, aggregate_tolerance, detect),
+                           baselines=base.runs)
+            )  # fmt: skip
+    for column, key in enumerate(compared):
+        record = records[key]
+        unstable = max(base.cv[key], current.cv[key]) >= UNSTABLE_CV
+        if layout.rows == 1:  # one row: its contrast is nothing, the overall test is its
+            judged = overall
+        else:
+            judged = layout.row(column, record["baselines"], record["tolerance"])
+        record["contrast"] = math.exp(shifts[column] - mean)
+        record.update(_judged_cells(judged), p_value=judged.p_value, method=judged.source)
+        if judged.spread is None:
+            record["status"] = "insufficient"
+        else:
+            record["status"] = classify(record["ratio"], judged, record["tolerance"], unstable)
+    rows = pd.DataFrame.from_records(list(records.values()))
+    return rows, pd.DataFrame.from_records(aggregates, columns=AGGREGATE_COLUMNS)
 
 
-AGGREGATE_COLUMNS = [
-    "collective",
-    "variant",
-    "rows",
-    "geomean",
-    "low",
-    "high",
-    "tolerance",
-    "detectable",
-    "baselines",
-    "spread_sd",
-    "spread_df",
-    "spread",
-    "status",
-]
+def _unseen(detect: float, tolerance: float, baselines: int) -> dict[str, Any]:
+    """The overall test when no row could be compared: insufficient, nothing seen."""
+    nothing = Judged(*(math.nan,) * 4, False, False, None, math.nan)
+    return _aggregate("overall", ("all", "all"), 0, math.nan, contrast=math.nan,
+                      **_verdict_cells(math.nan, nothing, tolerance, detect),
+                      baselines=baselines)  # fmt: skip
 
 
-def judge_aggregates(
-    rows: pd.DataFrame, base: RunMedians, tolerance: float, prior: Prior | None
-) -> pd.DataFrame:
-    """Per collective and variant: a shift shared by every row (the mean of the rows'
-    log ratios), against the spread of that same mean between runs. That spread is
-    what the rows share, so it comes from whole runs: each baseline run's mean log
-    deviation over the same rows (the history), pooled with the backend's prior for
-    this many rows. Never from the scatter of the rows of one pair of runs. The
-    intervals hold together for all the collectives/variants at once."""
-    compared = rows[rows["ratio"].notna()]
-    groups = compared.groupby(["collective", "variant"])
-    confidence = family_confidence(len(groups))
-    records = []
-    for (collective, variant), group in groups:
-        keys = list(group[KEY_COLUMNS].itertuples(index=False, name=None))
-        logs = base.logs(keys)
-        per_run = np.nanmean(logs - np.nanmean(logs, axis=0), axis=1)  # each run's drift
-        spread = pool(
-            prior.aggregate(len(group)) if prior else None,
-            history_spread(per_run[~np.isnan(per_run)]),
-        )
-        log_shift = float(np.log(group["ratio"].to_numpy()).mean())
-        record = dict(
-            collective=collective,
-            variant=variant,
-            rows=len(group),
-            geomean=math.exp(log_shift),
-            low=math.nan,
-            high=math.nan,
-            tolerance=tolerance,
-            detectable=math.nan,
-            baselines=base.runs,
-            spread_sd=spread.sd if spread else math.nan,
-            spread_df=spread.df if spread else math.nan,
-            spread=_source(spread),
-            status="insufficient",
-        )
-        if spread is not None:
-            shift = judge_shift(log_shift, spread, base.runs, tolerance, confidence)
-            record.update(low=shift.low, high=shift.high, detectable=shift.detectable)
-            if shift.ratio > 1 + tolerance and shift.low > 1:
-                record["status"] = "regression"
-            elif shift.ratio < 1 - tolerance and shift.high < 1:
-                record["status"] = "improvement"
-            else:
-                record["status"] = "unchanged"
-        records.append(record)
-    return pd.DataFrame.from_records(records, columns=AGGREGATE_COLUMNS)
+def _verdict_cells(ratio: float, judged: Judged, tolerance: float, detect: float) -> dict:
+    """An aggregate's status and figures: a regression it saw is one, whatever its
+    power; otherwise one that cannot see the asked shift is `insufficient`."""
+    spread = judged.spread
+    if spread is None:
+        status = "insufficient"
+    elif ratio > 1 + tolerance and judged.slower:
+        status = "regression"
+    elif judged.detectable > detect:
+        status = "insufficient"
+    elif ratio < 1 - tolerance and judged.faster:
+        status = "improvement"
+    else:
+        status = "unchanged"
+    return dict(
+        **_judged_cells(judged),
+        tolerance=tolerance,
+        detect=detect,
+        needed=judged.needed,
+        spread_sd=spread.sd if spread else math.nan,
+        spread_df=spread.df if spread else math.nan,
+        spread=judged.source,
+        status=status,
+    )
+
+
+def k_changes(base: RunMedians, current: RunMedians) -> list[str]:
+    """Rows whose operations per sample (K) in the current run is none the baseline runs
+    took: the same median then times a different loop (a sweep picks K per run to fill
+    its minimum sample time, so K moving among the history's own values is usual)."""
+    changed = []
+    for key, now in current.iters.items():
+        before = base.iters.get(key)
+        if before and now[0] not in before:
+            label = row_label(dict(zip(KEY_COLUMNS, key, strict=True)))
+            changed.append(f"{label}: K {'/'.join(map(str, before))} -> {now[0]}")
+    return changed
 
 
 def run_gate(baseline_paths: list[Path], current_path: Path, **options: Any) -> GateResult:
@@ -216,30 +238,45 @@ def gate_runs(
     tolerance: float | None = None,
     aggregate_tolerance: float | None = None,
     rules: Rules | None = None,
+    detect: float | None = None,
     allow_missing: bool = False,
     allow_mismatch: bool = False,
+    allow_lost: bool = False,
+    allow_insufficient: bool = False,
+    prior: Prior | str | None = "measured",
 ) -> GateResult:
-    """The judgement of runs already read (benchmarks/gate_power.py judges many)."""
+    """The judgement of runs already read (benchmarks/gate_power.py judges many).
+    `detect`: the shift that must be seen; the command line's, else the rules file's,
+    else the backend's default. `prior`: the backend's measured one, or one given (the
+    benchmark judges runs with a prior fitted on other runs: out of sample)."""
     mismatches: dict[str, tuple] = {}
     for baseline in baselines:
         mismatches.update(identity_diff(baseline.meta, current.meta))
     backend = current.meta.backend
+    rules = rules or Rules()
     row_tolerance = ROW_TOLERANCE.get(backend, 0.05) if tolerance is None else tolerance
     if aggregate_tolerance is None:
         aggregate_tolerance = AGGREGATE_TOLERANCE.get(backend, 0.03)
+    wanted = detect or rules.detect or DETECT.get(backend, DETECT["nccl"])
     every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
-    base = run_medians(baselines)
-    prior = prior_for_runs([current.meta, *(baseline.meta for baseline in baselines)])
-    rows = judge_rows(
-        base, run_medians([current]), row_tolerance, rules or Rules(), byte_sizes, prior
+    base, now = run_medians(baselines), run_medians([current])
+    if prior == "measured":
+        prior = prior_for_runs([current.meta, *(baseline.meta for baseline in baselines)])
+    rows, aggregates = judge_runs(
+        base, now, (row_tolerance, aggregate_tolerance), rules, byte_sizes, prior, wanted
     )
     return GateResult(
         rows=rows,
-        aggregates=judge_aggregates(rows, base, aggregate_tolerance, prior),
+        aggregates=aggregates,
         mismatches=mismatches,
         allow_missing=allow_missing,
         allow_mismatch=allow_mismatch,
+        allow_lost=allow_lost,
+        allow_insufficient=allow_insufficient,
+        detect=wanted,
+        k_changes=k_changes(base, now),
+        notes=history_notes(baselines, current),
         baselines=[str(b.path) for b in baselines],
         current=str(current.path),
     )

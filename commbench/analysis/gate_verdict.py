@@ -3,39 +3,61 @@ what the gate could have seen. What the exporters draw; gate.py computes it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from commbench.analysis.stats import Spread, detectable_shift, family_confidence
 from commbench.errors import ExitCode
-
-INSUFFICIENT_HINT = (
-    "too little data to judge (no between-run spread: gate against a history of"
-    " baseline runs, e.g. `make baseline`)"
-)
 
 # Worst first: the order of the report and of the exit-code precedence.
 STATUSES = (
     "regression",
     "failed",
+    "lost",
     "missing",
     "insufficient",
     "noise",
     "unstable",
     "new",
+    "skipped",
     "improvement",
     "unchanged",
 )
 
+AGGREGATE_COLUMNS = [
+    "test",  # "overall" (every row) or "collective" (one collective/variant against the run)
+    "collective",
+    "variant",
+    "rows",
+    "geomean",  # its own geometric mean of current/baseline
+    "contrast",  # a collective's geomean over the overall one (what its test judges)
+    "low",  # the judged quantity's interval: the low end above 1 is a regression
+    "high",
+    "tolerance",
+    "detectable",  # the smallest shift of it alone caught 9 times in 10
+    "detect",  # the shift asked for
+    "needed",  # baseline runs in all that would see the asked shift (NaN: none would)
+    "baselines",
+    "spread_sd",
+    "spread_df",
+    "spread",
+    "status",
+]
+
 
 @dataclass
 class GateResult:
-    rows: pd.DataFrame  # one per key: status, ratio, p_value, method, tolerance, medians
-    aggregates: pd.DataFrame  # one per collective and variant: geomean with its interval
+    rows: pd.DataFrame  # one per key: status, ratio, contrast, p_value, method, medians
+    aggregates: pd.DataFrame  # the overall test and one per collective/variant
     mismatches: dict[str, tuple]  # identity fields that differ (baseline value, current)
     allow_missing: bool
     allow_mismatch: bool
+    allow_lost: bool = False
+    allow_insufficient: bool = False
+    detect: float = math.nan  # the shift that must be seen (a ratio)
+    k_changes: list[str] = field(default_factory=list)  # rows whose K differs
+    notes: list[str] = field(default_factory=list)  # what the history lacks
     baselines: list[str] = field(default_factory=list)
     current: str = ""
 
@@ -49,55 +71,99 @@ class GateResult:
         return self.aggregates[self.aggregates["status"] == "regression"]
 
     @property
-    def aggregates_insufficient(self) -> int:
-        return int((self.aggregates["status"] == "insufficient").sum())
+    def aggregates_insufficient(self) -> pd.DataFrame:
+        return self.aggregates[self.aggregates["status"] == "insufficient"]
+
+    @property
+    def not_comparable(self) -> bool:
+        return bool(self.mismatches) and not self.allow_mismatch
+
+    @property
+    def insufficient(self) -> bool:
+        """Something the asked shift could hide in: an aggregate that cannot see it, or
+        rows with no spread at all."""
+        return bool(self.counts["insufficient"] or len(self.aggregates_insufficient))
 
     @property
     def exit_code(self) -> ExitCode:
         counts = self.counts
-        if self.mismatches and not self.allow_mismatch:
+        if self.not_comparable:
             return ExitCode.NOT_COMPARABLE
-        if counts["regression"] or counts["failed"] or len(self.aggregate_regressions):
+        lost = counts["lost"] and not self.allow_lost
+        if counts["regression"] or counts["failed"] or lost or len(self.aggregate_regressions):
             return ExitCode.REGRESSION
         if counts["missing"] and not self.allow_missing:
             return ExitCode.NOT_COMPARABLE
-        if counts["insufficient"] or self.aggregates_insufficient:
-            return ExitCode.NOT_COMPARABLE  # nothing regressed that could be seen: not a pass
+        if self.insufficient and not self.allow_insufficient:
+            return ExitCode.INSUFFICIENT  # nothing regressed that could be seen: not a pass
         return ExitCode.OK
+
+    def insufficient_hint(self) -> str:
+        """Why the gate cannot see the asked shift, and what more data would buy."""
+        lacking = self.aggregates_insufficient
+        asked = f"cannot see the asked shift ({self.detect:.2f}x)"
+        if lacking.empty or lacking["spread"].eq("").all():
+            return (
+                f"{asked}: no between-run spread (no prior for this backend): add baseline"
+                " runs, a history of at least 2 (how many depends on the spread they show)"
+            )
+        worst = lacking.loc[lacking["detectable"].idxmax()]
+        had = int(worst["baselines"])
+        what = f"{asked}: {_name(worst)} detectable {worst['detectable']:.2f}x"
+        if lacking["needed"].isna().any():
+            return (
+                f"{what}; at this spread no number of baseline runs would do: more rounds"
+                " per run, a history that shows a narrower spread, or a larger --detect"
+            )
+        more = int(lacking["needed"].max()) - had
+        return f"{what}; add {more} baseline run(s) ({had} now) or more rounds per run"
 
     def verdict(self) -> str:
         counts = self.counts
         code = self.exit_code
-        if code == ExitCode.NOT_COMPARABLE and self.mismatches and not self.allow_mismatch:
+        if self.not_comparable:
             return "NOT COMPARABLE: " + ", ".join(self.mismatches) + " differ (--allow-mismatch)"
         parts = [f"{n} {status}" for status, n in counts.items() if n]
         if len(self.aggregate_regressions):
-            parts.append(f"{len(self.aggregate_regressions)} aggregate regression(s)")
-        if self.aggregates_insufficient:
-            parts.append(f"{self.aggregates_insufficient} aggregate(s) insufficient")
-        if counts["insufficient"] or self.aggregates_insufficient:
-            parts.append(INSUFFICIENT_HINT)
-        word = {ExitCode.OK: "PASS", ExitCode.REGRESSION: "REGRESSION"}.get(code, "NOT COMPARABLE")
-        return f"{word}: " + ", ".join(parts)
+            names = ", ".join(_name(a) for _, a in self.aggregate_regressions.iterrows())
+            parts.append(f"aggregate regression: {names}")
+        if self.insufficient:
+            parts.append(self.insufficient_hint())
+        if counts["lost"] and self.allow_lost:
+            parts.append("lost rows allowed (--allow-lost)")
+        words = {
+            ExitCode.OK: "PASS",
+            ExitCode.REGRESSION: "REGRESSION",
+            ExitCode.INSUFFICIENT: "INSUFFICIENT",
+        }
+        return f"{words.get(code, 'NOT COMPARABLE')}: " + ", ".join(parts)
 
 
-def power_note(result: GateResult, more_runs: int = 20) -> str:
-    """What the gate could have seen, and what a longer history would buy: the minimum
-    detectable shifts (caught 9 times in 10), with the same spread and `more_runs`
-    baseline runs (the spread then known from that many more runs too)."""
+def _name(aggregate: pd.Series) -> str:
+    if aggregate["test"] == "overall":
+        return "overall"
+    return f"{aggregate['collective']}/{aggregate['variant']}"
+
+
+def power_note(result: GateResult) -> str:
+    """What the gate could see: each test's minimum detectable shift (caught 9 times in
+    10) against the shift asked for."""
     judged = result.aggregates.dropna(subset=["detectable"])
+    asked = f"asked {result.detect:.2f}x"
     if judged.empty:
-        return "minimum detectable shift: none (no collective/variant could be judged)"
-    worst = judged.loc[judged["detectable"].idxmax()]
-    note = (
-        f"minimum detectable shift (caught 9 in 10): aggregates {judged['detectable'].min():.2f}x"
-        f" to {worst['detectable']:.2f}x, rows {result.rows['detectable'].min():.2f}x and up,"
-        f" from {worst['spread']}"
-    )
-    if worst["baselines"] < more_runs:
-        extra = more_runs - worst["baselines"]
-        spread = Spread(worst["spread_sd"], worst["spread_df"] + extra, "")
-        confidence = family_confidence(len(result.aggregates))
-        better = detectable_shift(spread, more_runs, worst["tolerance"], confidence)
-        note += f"; with {more_runs} baseline runs about {better:.2f}x"
-    return note
+        return f"minimum detectable shift: none could be computed ({asked})"
+    overall = judged[judged["test"] == "overall"]
+    groups = judged[judged["test"] == "collective"]
+    parts = []
+    if len(overall):
+        parts.append(f"overall {overall['detectable'].iloc[0]:.2f}x")
+    if len(groups):
+        parts.append(
+            f"one collective alone {groups['detectable'].min():.2f}x to"
+            f" {groups['detectable'].max():.2f}x"
+        )
+    rows = result.rows["detectable"].dropna()
+    if len(rows):
+        parts.append(f"one row alone {rows.min():.2f}x and up")
+    source = judged["spread"].iloc[0]
+    return f"minimum detectable shift (caught 9 in 10; {asked}): {', '.join(parts)}, from {source}"

@@ -1,7 +1,7 @@
 """Each row's median time in each of one or more runs: the unit the gate and compare judge.
 
 A run, not a sample: samples taken back to back inside one run share its drift, and
-the variance that matters is between runs (METHOD.md, "Comparing and gating").
+the variance that matters is between runs (docs/method.md, "Noise between runs").
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class RunMedians:
     index: dict[tuple, int]  # key -> its row in `times`
     check: dict[tuple, str]  # "fail" when any run failed the row, else the first run's check
     cv: dict[tuple, float]  # the largest cv any run reported for the row
+    iters: dict[tuple, tuple[int, ...]]  # K, the operations per sample, of each timed run
 
     @property
     def runs(self) -> int:
@@ -43,16 +44,19 @@ def run_medians(runs: list[Run]) -> RunMedians:
     index: dict[tuple, int] = {}
     check: dict[tuple, str] = {}
     cv: dict[tuple, float] = {}
+    iters: dict[tuple, set[int]] = {}
     timed: list[dict[tuple, float]] = []
     for run in runs:
         frame = run.results
         keys = frame[KEY_COLUMNS].itertuples(index=False, name=None)
-        columns = (frame[c].to_numpy() for c in ("check", "time_us", "samples", "cv"))
+        names = ("check", "time_us", "samples", "cv", "iters")
+        columns = (frame[c].to_numpy() for c in names)
         medians = {}
-        for key, status, time_us, samples, row_cv in zip(keys, *columns, strict=True):
+        for key, status, time_us, samples, row_cv, k in zip(keys, *columns, strict=True):
             index.setdefault(key, len(index))
             if status == "pass" and samples > 0:
                 medians[key] = float(time_us)
+                iters.setdefault(key, set()).add(int(k))
             check[key] = "fail" if "fail" in (status, check.get(key)) else check.get(key, status)
             before = cv.get(key, math.nan)
             cv[key] = float(row_cv if math.isnan(before) or row_cv > before else before)
@@ -61,4 +65,5 @@ def run_medians(runs: list[Run]) -> RunMedians:
     for column, medians in enumerate(timed):
         for key, time_us in medians.items():
             times[index[key], column] = time_us
-    return RunMedians(times, index, check, cv)
+    ks = {key: tuple(sorted(values)) for key, values in iters.items()}
+    return RunMedians(times, index, check, cv, ks)

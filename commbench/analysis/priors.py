@@ -8,14 +8,21 @@ median by sqrt(shared**2 + row**2).
 
 Only backends measured here have a prior, per world size and number of rounds
 measured: the spread differs a lot between them (at 2 gloo ranks, 5 rounds a run spread
-a quarter as much as one). gloo: 10 A/A runs of each of three sweeps on this project's
-2-core CPU machine, each sweep alone on it (benchmarks/gate_power.py; README, "Gate
-power"): issue 14's sweep on 2 ranks (2 rows per collective and variant), once with one
+a quarter as much as one). gloo: 10 A/A runs of each of three sweeps on a shared 2-core
+CPU machine, each sweep alone on it (benchmarks/gate_power.py `make` and `analyse`):
+the 2-rank sweep of docs/gate.md (2 rows per collective and variant), once with one
 round and once with 5, and configs/ci.toml on 4 ranks (5 rounds). Another world size
-gets the larger of each figure measured for the backend, so that nothing measured here
-cries wolf.
-NCCL has none (no GPU here): against one NCCL baseline run the gate says "too little
-data" and asks for a history of runs, which it then estimates the spread from.
+gets the larger of each figure measured for the backend.
+
+These figures are in-sample: they were fitted on the same runs whose false-alarm rates
+were then measured, and a machine is not the one they were measured on. So they weigh
+PRIOR_DF degrees of freedom, not the nine their ten runs would give: a history of five
+runs (four) outweighs them. A history whose spread is clearly wider than the prior's
+(`weigh`) drops the prior: the machine is not the one it describes. A narrower history
+never drops it: a history made back to back understates the drift between days and
+nodes, and the prior is what remembers it.
+NCCL has none (no GPU here): against one NCCL baseline run the gate has no spread and
+says `insufficient`; a history of runs gives it one.
 """
 
 from __future__ import annotations
@@ -24,8 +31,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from commbench.analysis.stats import Spread
+from commbench.analysis.stats import Spread, pool
 from commbench.rundir.meta import RunMeta
+
+PRIOR_DF = 3  # the weight of an in-sample prior: a history of five runs speaks louder
+GROUP_CORRELATION = 0.56  # the lowest correlation measured between groups' run drifts
+CONTRADICTED = 0.95  # a history wider than the prior beyond this F quantile drops it
 
 
 @dataclass(frozen=True)
@@ -35,12 +46,43 @@ class Prior:
     runs: int  # A/A runs it was measured on: how well it is known
     source: str
 
+    def _spread(self, variance: float) -> Spread:
+        return Spread(math.sqrt(variance), PRIOR_DF, self.source)
+
     def row(self) -> Spread:
-        return Spread(math.hypot(self.shared_sd, self.row_sd), self.runs - 1, self.source)
+        """One row's log median: the shared drift and its own wobble."""
+        return self._spread(self.shared_sd**2 + self.row_sd**2)
 
     def aggregate(self, rows: int) -> Spread:
-        sd = math.sqrt(self.shared_sd**2 + self.row_sd**2 / max(rows, 1))
-        return Spread(sd, self.runs - 1, self.source)
+        """The mean log over `rows` rows of one run: the shared drift stays whole."""
+        return self._spread(self.shared_sd**2 + self.row_sd**2 / max(rows, 1))
+
+    def _group_part(self) -> float:
+        """The variance of a group's drift that other groups do not share."""
+        return self.shared_sd**2 * (1 - GROUP_CORRELATION)
+
+    def group_contrast(self, rows: int, total: int) -> Spread:
+        """A group's mean log over its `rows` rows less the mean over all `total` rows of
+        the run: the drift every group shares cancels, the group's own does not."""
+        return self._spread(self._group_part() + self.row_sd**2 * (1 / rows - 1 / total))
+
+    def row_contrast(self, total: int) -> Spread:
+        """A row's log less the mean over all `total` rows of its run."""
+        return self._spread(self._group_part() + self.row_sd**2 * (1 - 1 / total))
+
+
+def weigh(prior: Spread | None, history: Spread | None, measured_df: int) -> Spread | None:
+    """The spread to judge with: the prior pooled with the history (`pool`), or the
+    history alone when its variance exceeds the prior's beyond the CONTRADICTED quantile
+    of F(history df, `measured_df`, the runs the prior was measured on less one): the
+    prior describes a quieter machine than this one."""
+    from scipy.stats import f
+
+    if prior is not None and history is not None:
+        ratio = (history.sd / prior.sd) ** 2
+        if ratio > f.ppf(CONTRADICTED, history.df, measured_df):
+            return history
+    return pool(prior, history)
 
 
 MEASURED = {  # backend -> (world size, rounds) -> prior

@@ -1,12 +1,14 @@
 """Per-row tolerances from a TOML rules file: patterns over a row's key.
 
+    detect = 1.25                                       # the shift the gate must see
     [[rules]]
     tolerance = 0.25
     match = { collective = "all_*", bytes = "<65536" }   # small messages are noisier
 
 Strings match with shell wildcards (fnmatch); numbers with `N`, `<N`, `<=N`, `>N`,
 `>=N`. A rule applies when all its fields match. When several apply, the largest
-tolerance wins; when none does, the default does.
+tolerance wins; when none does, the default does. `detect` (a ratio above 1) is the
+shift the gate must be able to see, as `--detect` gives it; the flag wins.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Rule(BaseModel):
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    detect: float | None = Field(default=None, gt=1)
     rules: list[Rule] = []
 
     def tolerance(self, row: dict[str, Any], default: float) -> float:

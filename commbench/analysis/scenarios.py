@@ -1,15 +1,17 @@
 """The serving view of a run: decode vs prefill, the crossover, padding, the round trip.
 
 SGLang decodes with CUDA-graph batches of up to 512 tokens and prefills in chunks of
-1024 to 16384 tokens per attention group (../shared/SCENARIOS.md); an engineer decides
-per split in those terms. Pure functions of the result tables: no torch.
+1024 to 16384 tokens per attention group; an engineer decides per split in those terms.
+Pure functions of the result tables: no torch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
-from commbench.analysis.stats import geomean
+from commbench.analysis.stats import UNSTABLE_CV, geomean
 from commbench.rundir.reader import measured
 
 DECODE_MAX_TOKENS = 512
@@ -17,18 +19,53 @@ ROUTING = ["experts", "topk", "skew"]  # zeros where a row is not routed
 SPLIT = ["collective", "tp", "dp", "dtype", *ROUTING]
 
 
-def recommendation(wins: int, losses: int, geomean_speedup: float) -> str:
-    """What to do, from how often each form is faster beyond noise."""
+VERDICTS = ("win", "loss", "tie", "unstable")
+
+
+@dataclass(frozen=True)
+class VerdictCounts:
+    """How a set of shapes' verdicts fell (analysis.summary.side_by_side's `verdict`)."""
+
+    wins: int
+    losses: int
+    ties: int
+    unstable: int
+
+    @property
+    def total(self) -> int:
+        return self.wins + self.losses + self.ties + self.unstable
+
+
+def verdict_counts(rows: pd.DataFrame) -> VerdictCounts:
+    counts = rows["verdict"].value_counts()
+    return VerdictCounts(*(int(counts.get(name, 0)) for name in VERDICTS))
+
+
+def recommendation(counts: VerdictCounts, geomean_speedup: float) -> str:
+    """What to do, as a sentence, from the shapes where one form is faster beyond noise
+    and both are stable; where there are none, no recommendation, and why."""
+    wins, losses = counts.wins, counts.losses
+    if counts.unstable and not wins and not losses:
+        ties = f", {counts.ties} tie(s) within noise" if counts.ties else ""
+        return (
+            f"No recommendation: {counts.unstable} of {counts.total} points are unstable"
+            f" (cv >= {UNSTABLE_CV:.2f}){ties}, none faster beyond noise; measure on a"
+            " quieter machine."
+        )
     if wins and not losses:
-        return "use the tensor form"
-    if losses and not wins:
-        if losses > 1 and geomean_speedup < 1:
-            return "keep the list form; the tensor form is slower here"
-        return "no gain from the tensor form; it is slower at the shapes above"
-    if wins and losses:
+        advice = "use the tensor form"
+    elif losses and not wins:
+        advice = (
+            "keep the list form; the tensor form is slower here"
+            if losses > 1 and geomean_speedup < 1
+            else "no gain from the tensor form; it is slower at the shapes above"
+        )
+    elif wins and losses:
         lead = "the tensor form" if geomean_speedup >= 1 else "the list form"
-        return f"{lead} is faster overall; choose per shape (it loses at the shapes above)"
-    return "no difference beyond noise; either form"
+        advice = f"{lead} is faster overall; choose per shape (it loses at the shapes above)"
+    else:
+        advice = "no difference beyond noise; either form"
+    return f"Recommendation: {advice}."
 
 
 def routing_label(row: pd.Series) -> str:
@@ -36,24 +73,41 @@ def routing_label(row: pd.Series) -> str:
     return f" E={row['experts']} k={row['topk']} s={row['skew']:g}" if row["experts"] else ""
 
 
-def crossover(by_tokens: pd.Series, forms: tuple[str, str] = ("tensor", "list")) -> str:
-    """Where the speedup of `forms[0]` over `forms[1]` (indexed by tokens, ascending)
-    crosses 1, in words."""
-    faster = by_tokens > 1
-    if faster.all():
-        return f"{forms[0]} faster at every token count"
-    if not faster.any():
-        return f"{forms[1]} faster at every token count"
+def crossover(faster: pd.Series, forms: tuple[str, str] = ("tensor", "list")) -> str:
+    """Where the faster form changes with the token count, in words. `faster` is indexed
+    by tokens (ascending): True where `forms[0]` is faster, False where `forms[1]` is,
+    None where neither is beyond noise (those token counts carry no claim)."""
+    decided = faster.dropna().astype(bool)
+    if decided.empty:
+        return "no difference beyond noise at any T"
+    everywhere = "every token count" if len(decided) == len(faster) else (
+        f"every token count where the forms differ beyond noise ({len(decided)} of {len(faster)})"
+    )  # fmt: skip
+    if decided.all():
+        return f"{forms[0]} faster at {everywhere}"
+    if not decided.any():
+        return f"{forms[1]} faster at {everywhere}"
     changes = [
-        (low, high, bool(faster[high]))
-        for low, high in zip(by_tokens.index[:-1], by_tokens.index[1:], strict=True)
-        if faster[low] != faster[high]
+        (low, high, bool(decided[high]))
+        for low, high in zip(decided.index[:-1], decided.index[1:], strict=True)
+        if decided[low] != decided[high]
     ]
     if len(changes) == 1:
         low, high, first_above = changes[0]
         wins = forms[0] if first_above else forms[1]
         return f"crossover between T={low} and T={high} ({wins} faster above)"
     return "no single crossover (the sign changes " + f"{len(changes)} times)"
+
+
+def _faster_by_tokens(rows: pd.DataFrame) -> pd.Series:
+    """Per token count: True where the tensor form wins beyond noise (and loses nowhere at
+    that T), False where it loses (and wins nowhere), else None."""
+
+    def side(verdicts: pd.Series) -> bool | None:
+        win, loss = (verdicts == "win").any(), (verdicts == "loss").any()
+        return bool(win) if win != loss else None
+
+    return rows.groupby("tokens")["verdict"].apply(side).sort_index()
 
 
 def _phase(speedups: pd.Series, tokens: pd.Series, decode: bool) -> str:
@@ -68,9 +122,7 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
     """
     lines = []
     for (collective, tp, dp, dtype, *_), rows in comparison.groupby(SPLIT, sort=False):
-        by_tokens = rows.groupby("tokens")["speedup"].apply(geomean).sort_index()
-        decisive = rows["verdict"].isin(["win", "loss"]).any()
-        shape = crossover(by_tokens) if decisive else "no difference beyond noise at any T"
+        shape = crossover(_faster_by_tokens(rows))
         text = (
             f"{collective} tp={tp} dp={dp} {dtype}{routing_label(rows.iloc[0])}:"
             f" decode (T<={DECODE_MAX_TOKENS})"
@@ -88,10 +140,7 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
                 f" list form's uneven fallback: {geomean(uneven['speedup']):.2f}x"
                 f" ({len(uneven)} point{'s' * (len(uneven) > 1)})"
             )
-        wins = int((rows["verdict"] == "win").sum())
-        losses = int((rows["verdict"] == "loss").sum())
-        advice = recommendation(wins, losses, geomean(rows["speedup"]))
-        lines.append(f"{text}. Recommendation: {advice}.")
+        lines.append(f"{text}. {recommendation(verdict_counts(rows), geomean(rows['speedup']))}")
     return lines
 
 
@@ -129,7 +178,7 @@ def padding_lines(table: pd.DataFrame) -> list[str]:
                 f"s={skew:g}: {geomean(at_skew['bytes_ratio']):.2f}x the bytes; time"
                 f" {_phase(at_skew['cost'], at_skew['tokens'], True)} in decode,"
                 f" {_phase(at_skew['cost'], at_skew['tokens'], False)} in prefill;"
-                f" {crossover(by_tokens, ('padded', 'tensor'))}"
+                f" {crossover(by_tokens > 1, ('padded', 'tensor'))}"
             )
         lines.append(
             f"padding to capacity, {collective} tp={tp} dp={dp} {dtype} E={experts} k={topk}"

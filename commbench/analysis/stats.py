@@ -16,7 +16,7 @@ UNSTABLE_CV = 0.10
 
 @dataclass(frozen=True)
 class Summary:
-    """The per-point figures of METHOD.md, all in the unit of the samples."""
+    """The per-point figures of docs/method.md, "Timing", all in the unit of the samples."""
 
     median: float
     p10: float
@@ -124,7 +124,7 @@ def summarize(samples: Sequence[float]) -> Summary:
 
 
 class StopRule:
-    """Which rule ends sampling after each new sample (METHOD.md, "Timing"), or None.
+    """Which rule ends sampling after each new sample (docs/method.md, "Timing"), or None.
 
     In order: never before `min_samples`; `ci` once the 95% CI of the median lies within
     +-`target_ci` (relative) of the median; `max_samples`; `max_seconds` once the point
@@ -222,21 +222,6 @@ def pool(*spreads: Spread | None) -> Spread | None:
     return Spread(math.sqrt(variance), df, " + ".join(s.source for s in known))
 
 
-@dataclass(frozen=True)
-class Shift:
-    """A current run's value against a baseline's, judged on the between-run spread."""
-
-    ratio: float  # current / baseline (exp of the log shift)
-    low: float  # prediction interval of the ratio under "nothing changed" ...
-    high: float  # ... centred on the observed ratio, as wide as the spread allows
-    p_value: float  # two-sided, that a run differs this much by drift alone
-    detectable: float  # the smallest slowdown (ratio) flagged with probability POWER
-
-    @property
-    def significant(self) -> bool:
-        return self.low > 1 or self.high < 1
-
-
 CONFIDENCE = 0.99  # two-sided: one clean run in 200 looks slower by chance
 
 
@@ -246,54 +231,23 @@ def family_confidence(tests: int, confidence: float = CONFIDENCE) -> float:
     return 1 - (1 - confidence) / max(tests, 1)
 
 
-POWER = 0.90  # the minimum detectable shift is caught 9 times in 10
+def one_sided(level: float, tests: int = 1) -> float:
+    """The two-sided confidence of the intervals whose low ends, above 1, are one-sided
+    tests at `level` for `tests` tests together (Bonferroni): 1 - 2 * level / tests."""
+    return family_confidence(tests, 1 - 2 * level)
 
 
 @functools.cache
-def _t(probability: float, df: float) -> float:
+def t_quantile(probability: float, df: float) -> float:
     """Student t quantile, cached: the gate asks the same few for every row."""
     from scipy.stats import t
 
     return float(t.ppf(probability, df))
 
 
-def _scale(spread: Spread, baselines: int) -> float:
+def drift_scale(spread: Spread, baselines: int) -> float:
     """The sd of current - mean of `baselines` runs: both sides drift."""
     return spread.sd * math.sqrt(1 + 1 / baselines)
-
-
-def detectable_shift(
-    spread: Spread, baselines: int, tolerance: float, confidence: float = CONFIDENCE
-) -> float:
-    """Minimum detectable shift: the smallest slowdown (a ratio) that is flagged with
-    probability POWER, where flagging needs the ratio beyond the tolerance and the
-    interval's low end above 1. A t distribution with the spread's degrees of freedom
-    on both counts, so a spread known from few runs pays for it."""
-    scale = _scale(spread, baselines)
-    threshold = max(math.log1p(tolerance), _t(0.5 + confidence / 2, spread.df) * scale)
-    return math.exp(threshold + _t(POWER, spread.df) * scale)
-
-
-def judge_shift(
-    log_shift: float,
-    spread: Spread,
-    baselines: int,
-    tolerance: float,
-    confidence: float = CONFIDENCE,
-) -> Shift:
-    """The prediction interval of a new run against the mean of `baselines` runs whose
-    values scatter by `spread` (Student t with the spread's degrees of freedom)."""
-    from scipy.special import stdtr  # the t CDF as a plain ufunc: the gate calls this per row
-
-    scale = _scale(spread, baselines)
-    half = _t(0.5 + confidence / 2, spread.df) * scale
-    return Shift(
-        ratio=math.exp(log_shift),
-        low=math.exp(log_shift - half),
-        high=math.exp(log_shift + half),
-        p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
-        detectable=detectable_shift(spread, baselines, tolerance, confidence),
-    )
 
 
 def geomean(values: Sequence[float]) -> float:

@@ -7,17 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from commbench.analysis.scenarios import (
-    recommendation,
-)
+from commbench.analysis.scenarios import recommendation, verdict_counts
 from commbench.analysis.stats import UNSTABLE_CV, geomean
 from commbench.point import width_label
 from commbench.rundir.reader import measured
 from commbench.rundir.schema import KEY_COLUMNS
 
+UNSTABLE_SHOWN = 5  # unstable rows named in the summary; the rest are counted
+
 SHAPE_COLUMNS = [c for c in KEY_COLUMNS if c != "variant"]
 SIDE_COLUMNS = [
     "bytes",
+    "cv",
     "padded_vocab",
     "time_us",
     "low",
@@ -40,7 +41,9 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
 
     `speedup` is list time / tensor time (above 1: the tensor form is faster).
     `verdict` is `win` or `loss` only when the two confidence intervals do not overlap:
-    a difference inside the noise is a `tie`, whatever the ratio.
+    a difference inside the noise is a `tie`, whatever the ratio. A shape where either
+    form is unstable (cv >= UNSTABLE_CV) is `unstable`: its samples scatter too much for
+    its interval to carry a verdict, so no advice rests on it.
     """
     passed = measured(results).copy()
     passed["low"], passed["high"] = _interval(passed)
@@ -53,8 +56,12 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
     )
     both["speedup"] = both["time_us_list"] / both["time_us_tensor"]
     both["verdict"] = np.select(
-        [both["high_tensor"] < both["low_list"], both["low_tensor"] > both["high_list"]],
-        ["win", "loss"],
+        [
+            (both["cv_list"] >= UNSTABLE_CV) | (both["cv_tensor"] >= UNSTABLE_CV),
+            both["high_tensor"] < both["low_list"],
+            both["low_tensor"] > both["high_list"],
+        ],
+        ["unstable", "win", "loss"],
         default="tie",
     )
     return both.reset_index()
@@ -65,25 +72,32 @@ def _where(row: pd.Series) -> str:
 
 
 def verdict_lines(comparison: pd.DataFrame) -> list[str]:
-    """The summary in words, one paragraph per collective, derived from the numbers only."""
+    """The summary in words, one paragraph per collective, derived from the numbers only:
+    every claim and the recommendation rest on the win/loss verdicts alone (intervals
+    apart, both forms stable)."""
     lines = []
     for collective, rows in comparison.groupby("collective", sort=False):
-        wins = int((rows["verdict"] == "win").sum())
+        counts = verdict_counts(rows)
+        wins = rows[rows["verdict"] == "win"]
         losses = rows[rows["verdict"] == "loss"]
-        best = rows.loc[rows["speedup"].idxmax()]
         mean = geomean(rows["speedup"])
         text = (
-            f"{collective}: the tensor form is faster beyond noise in {wins} of {len(rows)}"
-            f" points; geometric-mean speedup {mean:.2f}x; largest win {best['speedup']:.2f}x"
-            f" at {_where(best)}."
+            f"{collective}: the tensor form is faster beyond noise in {counts.wins} of"
+            f" {len(rows)} points"
+            + (f" ({counts.unstable} unstable, not counted)" if counts.unstable else "")
+            + f"; geometric-mean speedup {mean:.2f}x"
         )
+        if len(wins):
+            best = wins.loc[wins["speedup"].idxmax()]
+            text += f"; largest win {best['speedup']:.2f}x at {_where(best)}"
+        text += "."
         if len(losses):
             worst = losses.sort_values("speedup").head(3)
             places = "; ".join(f"{_where(r)} ({r['speedup']:.2f}x)" for _, r in worst.iterrows())
             text += f" Slower beyond noise in {len(losses)}: {places}."
-        else:
+        elif counts.wins:
             text += " Never slower beyond noise."
-        lines.append(f"{text} Recommendation: {recommendation(wins, len(losses), mean)}.")
+        lines.append(f"{text} {recommendation(counts, mean)}")
     return lines
 
 
@@ -102,7 +116,8 @@ def problem_lines(results: pd.DataFrame) -> list[str]:
             f"{int(unstable['outliers'].sum())} Tukey outliers among their samples): "
             + "; ".join(
                 f"{r['collective']}/{r['variant']} {_where(r)} cv={r['cv']:.2f}"
-                for _, r in unstable.head(5).iterrows()
+                for _, r in unstable.head(UNSTABLE_SHOWN).iterrows()
             )
+            + (f"; and {len(unstable) - UNSTABLE_SHOWN} more" * (len(unstable) > UNSTABLE_SHOWN))
         )
     return lines

@@ -12,6 +12,9 @@ def compare(
     labels: str | None = typer.Option(None, help="Comma-separated labels, one per run."),
     markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
     csv: Path | None = typer.Option(None, help="Write the per-row table as CSV here."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON on standard output instead of the tables."
+    ),
 ) -> None:
     """Side by side: each run's medians and ratios to the first, with significance."""
     from commbench.analysis.compare import run_compare
@@ -19,7 +22,7 @@ def compare(
     from commbench.output.writers import write_compare
 
     check_files({"markdown": markdown, "csv": csv})
-    write_compare(run_compare(runs, split_labels(labels)), markdown, csv)
+    write_compare(run_compare(runs, split_labels(labels)), markdown, csv, as_json)
 
 
 def split_labels(labels: str | None) -> list[str] | None:

@@ -6,7 +6,21 @@ from pathlib import Path
 
 import typer
 
+from commbench.commands.history import AGE_OPTION, KEEP_OPTION
 from commbench.errors import UsageError
+
+
+def parse_shift(text: str | None) -> float | None:
+    """`1.5x` or `1.5`: a ratio above 1."""
+    if text is None:
+        return None
+    try:
+        value = float(text.strip().removesuffix("x").removesuffix("X"))
+    except ValueError:
+        value = float("nan")
+    if not 1 < value < 100:
+        raise UsageError(f"detect: must be a ratio above 1 such as 1.5x (got {text!r})")
+    return value
 
 
 def gate(
@@ -21,16 +35,37 @@ def gate(
     aggregate_tolerance: float | None = typer.Option(
         None, help="The same for the geometric mean over a collective's rows."
     ),
-    rules: Path | None = typer.Option(None, help="TOML file of per-row tolerances."),
+    rules: Path | None = typer.Option(None, help="TOML file of per-row tolerances (and detect)."),
+    detect: str | None = typer.Option(
+        None,
+        help="The shift that must be seen, e.g. 1.5x (default per backend: nccl 1.10x,"
+        " gloo 1.5x). Where the gate cannot see it: exit 4.",
+    ),
     allow_missing: bool = typer.Option(False, help="Rows missing from CURRENT do not fail."),
+    allow_lost: bool = typer.Option(
+        False, help="Rows skipped now but measured in the history do not fail."
+    ),
+    allow_insufficient: bool = typer.Option(
+        False, help="Pass even where the gate cannot see the asked shift (no exit 4)."
+    ),
     allow_mismatch: bool = typer.Option(False, help="Compare even if versions/config differ."),
+    record: Path | None = typer.Option(
+        None,
+        help="Add CURRENT to this history directory when no regression was seen (exit 0 or"
+        " 4), keeping the window (commbench history).",
+    ),
+    keep: int = KEEP_OPTION,
+    max_age_days: float = AGE_OPTION,
     markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
     junit: Path | None = typer.Option(None, help="Write JUnit XML here (one testcase per row)."),
     json: Path | None = typer.Option(None, help="Write the full verdict as JSON here."),
 ) -> None:
-    """Exit 0 if CURRENT has no regression against BASELINE, 1 if it has, 3 if not comparable."""
+    """Exit 0 if CURRENT has no regression against BASELINE that it could see, 1 if it has,
+    3 if not comparable, 4 if it cannot see the asked shift (docs/ci.md)."""
     from commbench.analysis.gate import run_gate
+    from commbench.analysis.history import RECORDED
     from commbench.analysis.rules import load_rules
+    from commbench.commands.history import record_run
     from commbench.output.paths import check_files, step_summary
     from commbench.output.writers import write_gate
 
@@ -46,8 +81,13 @@ def gate(
         tolerance=tolerance,
         aggregate_tolerance=aggregate_tolerance,
         rules=load_rules(rules),
+        detect=parse_shift(detect),
         allow_missing=allow_missing,
         allow_mismatch=allow_mismatch,
+        allow_lost=allow_lost,
+        allow_insufficient=allow_insufficient,
     )
     write_gate(result, markdown, junit, json)
+    if record is not None and result.exit_code in RECORDED:
+        record_run(record, runs[-1], keep, max_age_days)
     raise typer.Exit(result.exit_code)

@@ -15,13 +15,24 @@ def report(
     markdown: Path | None = typer.Option(
         None, help="Also write the summary, environment and tables here, for a GitHub issue."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON on standard output instead of the summary."
+    ),
 ) -> None:
     """Re-render a run's summary from its files (does not import torch)."""
     from commbench.output.paths import check_files
-    from commbench.output.summary import render_run
 
     check_files({"markdown": markdown})
-    run = render_run(run_dir)
+    if as_json:
+        from commbench.export.jsonfile import run_json
+        from commbench.rundir.reader import read_run
+
+        run = read_run(run_dir)
+        sys.stdout.write(run_json(run))
+    else:
+        from commbench.output.summary import render_run
+
+        run = render_run(run_dir)
     if run.incomplete:
         print(f"commbench: warning: {run.incomplete}", file=sys.stderr)
     if markdown:

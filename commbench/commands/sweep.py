@@ -40,7 +40,8 @@ class SweepCommand:
             return inspect.Signature(own)
         from commbench.config.flags import parameters
 
-        return inspect.Signature([*own, *parameters()])
+        taken = {p.name for p in own}  # an own --out or --seed (ab's) replaces the setting
+        return inspect.Signature([*own, *(p for p in parameters() if p.name not in taken)])
 
 
 def sweep(
@@ -70,6 +71,11 @@ def sweep(
     nproc: int | None = typer.Option(
         None, help="Without torchrun: start this many local ranks (default: GPUs, else 4)."
     ),
+    dry_run: bool = typer.Option(
+        False,
+        help="Print the points, their bytes per rank and an estimated time for --nproc"
+        " ranks (4 if not given); launch and write nothing.",
+    ),
     **settings: Any,
 ) -> None:
     """Time list vs tensor collectives over tokens, hidden sizes, dtypes and dp x tp splits.
@@ -98,6 +104,11 @@ def sweep(
         max_tokens=max_tokens,
         recorded=recorded.config if recorded else None,
     )
+    if dry_run:
+        from commbench.sweep.dry_run import dry_run_here
+
+        world = recorded.world_size if recorded and nproc is None else nproc
+        raise typer.Exit(dry_run_here(sweep_config, world))
     from commbench.sweep.start import launch_workers, run_as_worker
 
     if is_launched():

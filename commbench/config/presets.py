@@ -85,9 +85,9 @@ def presets_table(presets: list[Preset]) -> Table:
 def show_presets(console: Console | None = None) -> None:
     """The table, one line per preset: as wide as it needs when piped, wrapped in a terminal."""
     if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=max(console.width, 240))
+        from commbench.output.console import make_console
+
+        console = make_console()
     console.print(presets_table([load_preset(name) for name in preset_names()]))
     console.print(
         "world: the smallest world every swept group size divides (--nproc); in parentheses"

@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from commbench.catalogue import CATALOGUE, VARIANTS
 from commbench.config.serving_model import ModelInfo, MoeConfig, check_model
 from commbench.errors import UsageError, describe_invalid
 from commbench.point import ELEMENT_SIZE, Dtype
@@ -38,7 +39,8 @@ else:  # pragma: no cover
 CONFIG_DIR = Path(str(resources.files("commbench") / "configs"))
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
-Variant = Literal["list", "tensor", "padded"]
+Variant = Literal[VARIANTS]  # type: ignore[valid-type]
+CollectiveName = Literal[tuple(CATALOGUE)]  # type: ignore[valid-type]
 Backend = Literal["auto", "nccl", "gloo"]
 GroupLayout = Literal["contiguous", "strided"]
 
@@ -52,7 +54,7 @@ LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 class TimingConfig(BaseModel):
-    """How much effort each point gets (METHOD.md, "Timing")."""
+    """How much effort each point gets (docs/method.md, "Timing")."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,21 +76,24 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Every field with a description is a flag of `commbench sweep` too (sweepflags.py),
-    # and tests/test_sweepflags.py holds the README's option table to the same list.
+    # Every field with a description is a flag of `commbench sweep` too (flags.py), and
+    # tests/config/test_flags.py holds docs/usage.md's option table to the same list.
     tokens: list[PositiveInt] = Field(
         min_length=1, description="Token counts per group, e.g. 1,128,1024."
     )
     hidden: list[PositiveInt] = Field(min_length=1, description="Hidden sizes, e.g. 4096,7168.")
-    dtypes: list[Dtype] = Field(min_length=1, description=",".join(ELEMENT_SIZE) + ".")
+    dtypes: list[Dtype] = Field(min_length=1, description=", ".join(ELEMENT_SIZE) + ".")
     tp: list[PositiveInt] | None = Field(
         default=None,
         description="Group sizes (attn_tp); dp = world / tp. Default: every divisor above 1.",
     )
-    collectives: list[str] = Field(  # checked against the catalogue by the plan
-        min_length=1, description="all_gather,reduce_scatter,all_reduce."
+    collectives: list[CollectiveName] = Field(
+        min_length=1, description="Collectives to time: " + ", ".join(CATALOGUE) + "."
     )
-    variants: list[Variant] = Field(min_length=1, description="list,tensor,padded.")
+    variants: list[Variant] = Field(
+        min_length=1,
+        description="Forms to time: " + ", ".join(VARIANTS) + " (those a collective has).",
+    )
     backend: Backend = Field(default="auto", description="auto | nccl | gloo.")
     rounds: PositiveInt = Field(
         description="Run the plan this many times, each round in a new seeded order."
@@ -115,7 +120,7 @@ class SweepConfig(BaseModel):
         default=300.0,
         gt=0,
         description="Seconds a collective may go without completing before the run is ended"
-        " as hung (a dead or stuck peer). Default 300.",
+        " as hung (a dead or stuck peer).",
     )
     max_bytes: ByteSize | None = Field(
         default=None,
@@ -260,15 +265,30 @@ def load_config(
         source = str(path)
         _validate(data, source)  # a broken file is refused even where a flag replaces the value
     check_model(data, source)
-    config = _validate(_layer(data, overrides or {}), source)
+    config = _validate(_layer(data, overrides or {}), source, overrides or {})
     return config if max_tokens is None else _reduce_tokens(config, max_tokens)
 
 
-def _validate(data: dict[str, Any], source: str) -> SweepConfig:
+def _validate(
+    data: dict[str, Any], source: str, flags: dict[str, Any] | None = None
+) -> SweepConfig:
+    """The config, or a UsageError naming what the user wrote: the flag (`--target-ci`)
+    where the bad value came from one of `flags`, else `source` and the TOML key."""
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as err:
-        raise UsageError(describe_invalid(err, source)) from None
+        raise UsageError(describe_invalid(err, source, _flag_of(err, flags or {}))) from None
+
+
+def _flag_of(err: ValidationError, flags: dict[str, Any]) -> str | None:
+    """`--name` of the flag that gave the first invalid value, or None (a file did)."""
+    given: Any = flags
+    path = [part for part in err.errors()[0]["loc"] if isinstance(part, str)]
+    for part in path:
+        given = given.get(part) if isinstance(given, dict) else None
+    if given is None or isinstance(given, dict):
+        return None
+    return "--" + path[-1].replace("_", "-")
 
 
 def _reduce_tokens(config: SweepConfig, max_tokens: int) -> SweepConfig:

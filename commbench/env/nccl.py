@@ -10,7 +10,8 @@ does so only when libtorch_global_deps fails to load), yet libtorch_cuda's
 /proc/self/maps says nothing about which. So the runtime NCCL is the
 object that `ncclGetVersion` resolves to, looked up as torch's own libraries look it up
 (the global scope first, then torch._C's dependencies), asked for its version through that
-very symbol (METHOD.md, "Metadata"). Every mapped copy is recorded too, for the record.
+very symbol (docs/method.md, "Metadata and identity"). Every mapped copy is recorded too,
+for the record.
 
 A torch that links NCCL statically, or has none (CPU builds), binds no libnccl: the
 runtime version is then unknown here (None).

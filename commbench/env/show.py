@@ -14,6 +14,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from commbench.output.console import make_console
+
 CPU_ONLY = "CPU only: no GPU visible; sweeps use gloo"
 
 
@@ -25,7 +27,7 @@ def show_env(as_json: bool) -> None:
     if as_json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return
-    render_env(info, Console(highlight=False))
+    render_env(info, make_console(highlight=False))
 
 
 def render_env(info: dict[str, Any], console: Console) -> None:

@@ -2,7 +2,7 @@
 
 Each entry: `name`, `unit`, `value` (required), `range` and `extra` (optional strings),
 as github-action-benchmark v1.22.0 parses them (src/extract.ts, the zod schema
-`BenchmarkResult`; README "customSmallerIsBetter"). `value` is the median in us; `range`
+`BenchmarkResult`; its README's "customSmallerIsBetter"). `value` is the median in us; `range`
 is `± h`, h the larger half of the 95% confidence interval (the form the action's
 extractRangeInfo reads), left out without an interval; `extra` holds the interval, busbw
 and what makes runs comparable (versions, backend, devices, config hash), shown in the

@@ -9,6 +9,7 @@ from commbench.analysis.gate_verdict import GateResult
 from commbench.point import row_label
 
 FAILING = {"regression", "failed"}
+NOT_JUDGED = ("missing", "lost", "new", "skipped", "insufficient")
 
 
 def gate_junit(result: GateResult, path: Path) -> None:
@@ -22,14 +23,20 @@ def gate_junit(result: GateResult, path: Path) -> None:
             name=row_label(row),
         )
         detail = (
-            f"{row['status']}: ratio {row['ratio']:.3f} (99% {row['low']:.3f} to {row['high']:.3f},"
-            f" tolerance {row['tolerance']:.0%}, p={row['p_value']:.2g}, detectable"
-            f" {row['detectable']:.2f}x, spread from {row['method'] or '-'})"
+            f"{row['status']}: ratio {row['ratio']:.3f}, against the run {row['contrast']:.3f}"
+            f" ({row['low']:.3f} to {row['high']:.3f}, tolerance {row['tolerance']:.0%},"
+            f" p={row['p_value']:.2g}, detectable {row['detectable']:.2f}x, spread from"
+            f" {row['method'] or '-'})"
         )
-        if row["status"] in FAILING or (row["status"] == "missing" and not result.allow_missing):
+        status = row["status"]
+        if (
+            status in FAILING
+            or (status == "missing" and not result.allow_missing)
+            or (status == "lost" and not result.allow_lost)
+        ):
             failures += 1
-            ET.SubElement(case, "failure", message=row["status"]).text = detail
-        elif row["status"] in ("missing", "new", "insufficient"):
+            ET.SubElement(case, "failure", message=status).text = detail
+        elif status in NOT_JUDGED:
             skipped += 1
             ET.SubElement(case, "skipped", message=row["status"])
         else:
@@ -39,18 +46,25 @@ def gate_junit(result: GateResult, path: Path) -> None:
             suite,
             "testcase",
             classname="aggregate",
-            name=f"geomean {aggregate.collective}/{aggregate.variant}",
+            name="geomean overall"
+            if aggregate.test == "overall"
+            else f"geomean {aggregate.collective}/{aggregate.variant}",
         )
         detail = (
-            f"{aggregate.status}: geomean {aggregate.geomean:.3f} (99% {aggregate.low:.3f} to"
+            f"{aggregate.status}: geomean {aggregate.geomean:.3f} ({aggregate.low:.3f} to"
             f" {aggregate.high:.3f}, {aggregate.rows} rows, tolerance {aggregate.tolerance:.0%},"
-            f" detectable {aggregate.detectable:.2f}x, spread from {aggregate.spread or '-'})"
+            f" detectable {aggregate.detectable:.2f}x, asked {aggregate.detect:.2f}x, spread"
+            f" from {aggregate.spread or '-'})"
         )
         properties = ET.SubElement(case, "properties")
         ET.SubElement(properties, "property", name="detectable", value=f"{aggregate.detectable}")
+        ET.SubElement(properties, "property", name="detect", value=f"{aggregate.detect}")
         if aggregate.status == "regression":
             failures += 1
             ET.SubElement(case, "failure", message="aggregate regression").text = detail
+        elif aggregate.status == "insufficient" and not result.allow_insufficient:
+            failures += 1
+            ET.SubElement(case, "failure", message="insufficient").text = detail
         elif aggregate.status == "insufficient":
             skipped += 1
             ET.SubElement(case, "skipped", message="insufficient").text = detail

@@ -1,4 +1,5 @@
-"""Starting commbench sweeps' ranks on this machine's GPUs, the way srun does (no agent)."""
+"""Starting ranks on this machine's GPUs the way srun does (no agent), each rank's output in
+its own log files under the work directory, which gpu-check keeps as evidence."""
 
 from __future__ import annotations
 
@@ -10,23 +11,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+from commbench.sweep.backend import SHARED_GPU_VAR
 
-TIMING = """[timing]
-warmup = {warmup}
-min_sample_ms = {min_sample_ms}
-max_iters = {max_iters}
-min_samples = {samples}
-max_samples = {samples}
-target_ci = 0.5
-max_seconds = 30
-"""
-SHARED_GPU = {  # every rank on GPU 0, each its own NCCL host (socket transport)
-    "COMMBENCH_SHARE_GPU": "1",
+SHARED_GPU = {  # every rank on GPU 0, each its own NCCL host: the socket transport
+    SHARED_GPU_VAR: "1",
     "NCCL_P2P_DISABLE": "1",
     "NCCL_SHM_DISABLE": "1",
     "NCCL_IB_DISABLE": "1",
     "NCCL_NET": "Socket",
+    "NCCL_MULTI_RANK_GPU_ENABLE": "1",  # NCCL 2.30 and later refuse ranks sharing a GPU without it
 }
 
 
@@ -49,19 +42,32 @@ def rank_env(base: dict[str, str], rank: int, ranks: int, port: int) -> dict[str
     }
 
 
+def shared_env(env: dict[str, str], rank: int) -> dict[str, str]:
+    """A rank's environment when every rank shares the first visible GPU: its own
+    NCCL_HOSTID, so that NCCL treats the ranks as separate hosts."""
+    first = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
+    return {
+        **env,
+        **SHARED_GPU,
+        "CUDA_VISIBLE_DEVICES": first,
+        "NCCL_HOSTID": f"commbench-gpucheck-{rank}",
+    }
+
+
 @dataclass
 class Ranks:
-    """Ranks started the way srun does (no agent): each its own environment."""
+    """Ranks started together; rank r's output is in logs/rank{r}.out and .err."""
 
     procs: list[subprocess.Popen]
     logs: Path
 
     def wait(self, timeout: float) -> list[int | None]:
+        """Every rank's exit code (None: still running at `timeout`, then killed)."""
         deadline = time.monotonic() + timeout
         codes: list[int | None] = []
         for proc in self.procs:
             try:
-                codes.append(proc.wait(max(1.0, deadline - time.monotonic())))
+                codes.append(proc.wait(max(0.1, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 codes.append(None)
         for proc in self.procs:
@@ -70,73 +76,65 @@ class Ranks:
                 proc.wait()
         return codes
 
+    def log(self, rank: int, stream: str = "err") -> Path:
+        return self.logs / f"rank{rank}.{stream}"
+
     def stderr(self, rank: int) -> str:
-        return (self.logs / f"rank{rank}.err").read_text(errors="replace")
+        return self.log(rank).read_text(errors="replace")
 
     def why(self, codes: list[int | None]) -> str:
-        """The exit codes and rank 0's last line: why a run did not do what was wanted."""
-        last = self.stderr(0).strip().splitlines()[-1:] or [""]
-        return f"exit codes {codes}: {last[0][:120]}"
+        """The exit codes, rank 0's last line and where its whole log is."""
+        last = self.stderr(0).strip().splitlines()[-1:] or ["(nothing)"]
+        return (
+            f"exit codes {codes} (None: killed at the time limit); rank 0 said {last[0]!r};"
+            f" log {self.log(0)}"
+        )
 
 
 class Runner:
-    """Starts commbench sweeps in `work` on this machine's GPUs."""
+    """Starts ranks in `work`, each command's config, run directory and logs numbered."""
 
     def __init__(self, work: Path, repo: Path) -> None:
         self.work = work
         path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
-        self.env = {**os.environ, "PYTHONPATH": path}
+        self.env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
         self.count = 0
 
-    def config(self, body: str, timing: dict) -> Path:
+    def next(self, name: str) -> Path:
+        """A new path in the work directory: NAME-<n>."""
         self.count += 1
-        path = self.work / f"config-{self.count}.toml"
-        path.write_text(body + "\n" + TIMING.format(**timing))
+        return self.work / f"{name}-{self.count}"
+
+    def config(self, text: str) -> Path:
+        path = self.next("config").with_suffix(".toml")
+        path.write_text(text)
         return path
 
-    def start(self, ranks: int, args: list[str], shared: bool = False) -> tuple[Ranks, Path]:
-        """`ranks` ranks of `commbench sweep ARGS`; `shared`: all on GPU 0, each rank its
-        own NCCL_HOSTID so NCCL treats them as separate hosts (socket transport)."""
-        self.count += 1
-        out = self.work / f"run-{self.count}"
-        logs = self.work / f"logs-{self.count}"
+    def start(
+        self, ranks: int, args: list[str], shared: bool = False, env: dict | None = None
+    ) -> Ranks:
+        """`ranks` ranks of `python ARGS`; `shared`: all on one GPU (shared_env)."""
+        logs = self.next("logs")
         logs.mkdir()
         port = free_port()
         procs = []
         for rank in range(ranks):
-            env = rank_env(self.env, rank, ranks, port)
+            mine = rank_env({**self.env, **(env or {})}, rank, ranks, port)
             if shared:
-                env.update(
-                    SHARED_GPU,
-                    CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0],
-                    NCCL_HOSTID=f"commbench-gpucheck-{rank}",
-                )
-            command = [sys.executable, "-m", "commbench", "sweep", "--out", str(out), *args]
+                mine = shared_env(mine, rank)
             with (
-                (logs / f"rank{rank}.out").open("w") as o,
-                (logs / f"rank{rank}.err").open("w") as e,
+                (logs / f"rank{rank}.out").open("w") as out,
+                (logs / f"rank{rank}.err").open("w") as err,
             ):
-                procs.append(subprocess.Popen(command, env=env, stdout=o, stderr=e))
-        return Ranks(procs, logs), out
+                procs.append(
+                    subprocess.Popen([sys.executable, *args], env=mine, stdout=out, stderr=err)
+                )
+        return Ranks(procs, logs)
 
     def sweep(
-        self, ranks: int, args: list[str], timeout: float, shared: bool = False
-    ) -> tuple[list[int | None], Path, Ranks]:
-        started, out = self.start(ranks, args, shared)
-        return started.wait(timeout), out, started
-
-    def script(self, ranks: int, script: Path, args: list[str]) -> Ranks:
-        """`ranks` ranks of a plain python script (its output not captured)."""
-        port = free_port()
-        procs = [
-            subprocess.Popen(
-                [sys.executable, str(script), *args], env=rank_env(self.env, rank, ranks, port)
-            )
-            for rank in range(ranks)
-        ]
-        return Ranks(procs, self.work)
-
-
-def results(out: Path) -> pd.DataFrame:
-    """A finished run's results.csv, notes as text."""
-    return pd.read_csv(out / "results.csv", dtype={"note": str}).fillna({"note": ""})
+        self, ranks: int, config: str, extra: list[str], shared: bool = False
+    ) -> tuple[Ranks, Path]:
+        """`ranks` ranks of `commbench sweep` on `config` (its text), into a new run dir."""
+        out = self.next("run")
+        args = ["-m", "commbench", "sweep", "--config", str(self.config(config)), "--out", str(out)]
+        return self.start(ranks, [*args, *extra], shared), out

@@ -31,8 +31,8 @@ import torch.distributed as dist
 from commbench.ops.all_gather import GATHER_AMPLITUDE
 from commbench.ops.arena import Arena
 from commbench.ops.base import DTYPES, Bound, Collective, GroupContext, gather_factor, pattern
-from commbench.ops.routing import Routing, route
 from commbench.point import Point
+from commbench.routing import Routing, route
 
 GLOO_UNEVEN_NOTE = (
     "gloo refuses an uneven list all_to_all: ran ProcessGroupNCCL's way, one grouped"
@@ -192,16 +192,11 @@ def padded_variant(exchange: Exchange, arena: Arena) -> Bound:
 class RoutedCollective(Collective):
     """A collective whose chunks the MoE routing sizes (nccl-tests' alltoall conventions).
 
-    `bytes` is what a rank sends, as nccl-tests' alltoall counts it (its whole send buffer,
-    its own chunk included), averaged over the group's ranks since they send different
-    amounts; the busiest rank moves `bytes * imbalance`. `routed_bytes` and `padded_bytes`
-    are the group's totals for the uneven forms and for the padded one.
+    `bytes` (commbench.catalogue.row_bytes) is what a rank sends, as nccl-tests' alltoall
+    counts it, averaged over the group's ranks; the busiest rank moves `bytes * imbalance`.
+    `routed_bytes` and `padded_bytes` are the group's totals for the uneven forms and for
+    the padded one.
     """
-
-    routed: bool = True
-
-    def bytes(self, point: Point) -> float:
-        return routing_of(point).routed_rows * self._row_bytes(point) / point.tp
 
     def columns(self, point: Point) -> dict[str, object]:
         routing = routing_of(point)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.distributed as dist
 
+from commbench.catalogue import CATALOGUE, Width, row_bytes
 from commbench.ops.arena import Arena
 from commbench.point import ELEMENT_SIZE, Point
 
@@ -69,9 +69,8 @@ class Bound:
     defect: str = ""
 
 
-# A variant binds a point to buffers on this rank (config.Variant names the variants).
+# A variant binds a point to buffers on this rank (commbench.catalogue names them).
 Binder = Callable[[Point, GroupContext, Arena], Bound]
-Width = Literal["hidden", "vocab"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +78,18 @@ class Collective:
     name: str
     variants: dict[str, Binder]
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(group size)
-    routed: bool = False  # swept over the [moe] routings: experts, topk, skew join its points
-    width: Width = "hidden"  # the sweep's list its rows are as wide as: hidden, or vocab
 
-    def bytes(self, point: Point) -> int:
-        """The row's size (nccl-tests convention): the full [tokens, width] buffer per rank
-        (width: hidden, or vocab for the logits)."""
-        return point.tokens * point.width * point.element_size
+    @property
+    def routed(self) -> bool:
+        return CATALOGUE[self.name].routed
+
+    @property
+    def width(self) -> Width:
+        return CATALOGUE[self.name].width
+
+    def bytes(self, point: Point) -> float:
+        """The row's size (commbench.catalogue.row_bytes)."""
+        return row_bytes(point)
 
     def columns(self, point: Point) -> dict[str, object]:
         """The row's columns this collective adds, known before anything is allocated."""

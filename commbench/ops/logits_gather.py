@@ -101,5 +101,4 @@ COLLECTIVE = Collective(
     name="logits_gather",
     variants={"list": list_variant, "tensor": tensor_variant},
     bus_factor=gather_factor,
-    width="vocab",  # the logits are as wide as the vocabulary
 )

@@ -9,34 +9,33 @@ from commbench.analysis.gate_verdict import GateResult, power_note
 from commbench.export import number
 from commbench.output.tables import (
     compare_aggregates,
+    gate_aggregates,
     gate_rows,
-    interval,
     markdown,
     markdown_table,
-    multiple,
 )
+from commbench.output.units import format_time
 from commbench.point import row_label
 
 
 def gate_markdown(result: GateResult) -> str:
-    lines = ["## commbench gate", "", f"**{result.verdict()}**", ""]
-    if result.mismatches:
-        lines.append("> **Warning: the runs are not alike.** Differing identity fields:")
+    lines = ["## commbench gate", ""]
+    if result.mismatches:  # which settings differ: before the verdict and any table
+        word = "Warning: the runs are not alike" if result.allow_mismatch else "Not comparable"
+        lines.append(f"> **{word}.** Differing identity fields:")
         lines += [
             f"> - `{k}`: baseline `{b}`, current `{c}`" for k, (b, c) in result.mismatches.items()
         ]
         lines.append("")
+    lines += [f"**{result.verdict()}**", ""]
+    lines += [f"- Note: {note}" for note in result.notes]
+    if result.k_changes:
+        lines.append(f"- Note: K (operations per sample) is new: {'; '.join(result.k_changes)}")
+    if result.notes or result.k_changes:
+        lines.append("")
     if len(result.aggregates):
-        lines += ["### Geometric mean of current/baseline per collective and variant", ""]
-        lines += markdown_table(
-            ["collective", "variant", "rows", "geomean", "99% interval", "detectable",
-             "spread from", "status"],
-            [
-                [a.collective, a.variant, str(a.rows), f"{a.geomean:.3f}",
-                 interval(a.low, a.high), multiple(a.detectable), a.spread or "-", a.status]
-                for a in result.aggregates.itertuples()
-            ],
-        )  # fmt: skip
+        lines += ["### The overall shift and each collective against the run", ""]
+        lines += markdown(gate_aggregates(result))
         lines += ["", power_note(result) + ".", ""]
     moved = gate_rows(result)
     if moved.rows:
@@ -63,10 +62,10 @@ def compare_markdown(comparison: Comparison) -> str:
     same = ", ".join(f"`{k}={v}`" for k, v in comparison.same.items() if v)
     lines += [f"Same in every run: {same}", "", "### Geometric mean of ratios", ""]
     lines += markdown(compare_aggregates(comparison))
-    lines += ["", "### Per row (median us; ratio [99% interval], * beyond it)", ""]
+    lines += ["", "### Per row (median time; ratio [99% interval], * beyond it)", ""]
     header = [
         "row",
-        *(f"{label} us" for label in labels),
+        *labels,
         *(f"{name}/{labels[0]}" for name in labels[1:]),
     ]
     body = []
@@ -78,8 +77,6 @@ def compare_markdown(comparison: Comparison) -> str:
             + (" *" if row[f"{name} significant"] else "")
             for name in labels[1:]
         ]  # fmt: skip
-        body.append(
-            [row_label(row), *(number(row[f"{name} us"], ".1f") for name in labels), *ratios]
-        )
+        body.append([row_label(row), *(format_time(row[f"{name} us"]) for name in labels), *ratios])
     lines += markdown_table(header, body)
     return "\n".join(lines) + "\n"

@@ -16,8 +16,8 @@ from rich.text import Text
 from commbench.analysis.scenarios import round_trip, round_trip_lines, scenario_lines
 from commbench.analysis.summary import _interval, problem_lines, side_by_side, verdict_lines
 from commbench.export import number
-from commbench.output.summary import _size, _time
 from commbench.output.tables import markdown_table
+from commbench.output.units import format_size, format_time
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured
 
@@ -69,7 +69,8 @@ def _comparison_table(rows: pd.DataFrame) -> list[str]:
          "tensor busbw GB/s"],
         [
             [str(r["tp"]), str(r["dp"]), r["dtype"], width_label(r), str(r["tokens"]),
-             _size(r["bytes_tensor"]), _time(r["time_us_list"]), _time(r["time_us_tensor"]),
+             format_size(r["bytes_tensor"]), format_time(r["time_us_list"]),
+             format_time(r["time_us_tensor"]),
              f"{r['speedup']:.2f}x", r["verdict"], number(r["busbw_gbps_tensor"], ".3g")]
             for _, r in rows.iterrows()
         ],
@@ -79,12 +80,13 @@ def _comparison_table(rows: pd.DataFrame) -> list[str]:
 def _row_table(rows: pd.DataFrame) -> list[str]:
     low, high = _interval(rows)
     return markdown_table(
-        ["variant", "tp", "dp", "dtype", "width", "T", "bytes", "median", "95% CI", "busbw GB/s",
-         "cv"],
+        ["collective", "variant", "tp", "dp", "dtype", "width", "T", "bytes", "median", "95% CI",
+         "busbw GB/s", "cv"],
         [
-            [r["variant"], str(r["tp"]), str(r["dp"]), r["dtype"], width_label(r),
-             str(r["tokens"]), _size(r["bytes"]), _time(r["time_us"]),
-             f"{_time(lo)} to {_time(hi)}", number(r["busbw_gbps"], ".3g"), f"{r['cv']:.2f}"]
+            [r["collective"], r["variant"], str(r["tp"]), str(r["dp"]), r["dtype"],
+             width_label(r), str(r["tokens"]), format_size(r["bytes"]), format_time(r["time_us"]),
+             f"{format_time(lo)} to {format_time(hi)}", number(r["busbw_gbps"], ".3g"),
+             f"{r['cv']:.2f}"]
             for (_, r), lo, hi in zip(rows.iterrows(), low, high, strict=True)
         ],
     )  # fmt: skip
@@ -105,7 +107,7 @@ def run_markdown(run: Run) -> str:
     lines += [f"- {line}" for line in round_trip_lines(round_trip(results))]
     lines += [f"- {_plain(line)}" for line in problem_lines(results)]
     lines += ["", "### Environment", ""]
-    lines += markdown_table(["", ""], environment_rows(run.meta))
+    lines += markdown_table(["setting", "value"], environment_rows(run.meta))
     if topology := run.meta.topology:
         lines += ["", "Topology (`nvidia-smi topo -m`):", "", "```", topology.rstrip(), "```"]
     lines += ["", "### List vs tensor (median time; verdict beyond the 95% CIs)", ""]

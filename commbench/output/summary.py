@@ -21,24 +21,16 @@ from commbench.analysis.scenarios import (
     scenario_lines,
 )
 from commbench.analysis.summary import problem_lines, side_by_side, verdict_lines
-from commbench.output.units import scale_bytes
+from commbench.output.console import make_console
+from commbench.output.units import format_size, format_time
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured, read_run
 
 
-def _size(nbytes: float) -> str:
-    value, unit = scale_bytes(nbytes, largest="GiB")
-    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-
-
 def _speedup_cell(row: pd.Series) -> str:
-    colour = {"win": "green", "loss": "red"}.get(row["verdict"], "")
+    colour = {"win": "green", "loss": "red", "unstable": "yellow"}.get(row["verdict"], "")
     text = f"{row['speedup']:.2f}x"
     return f"[{colour}]{text}[/{colour}]" if colour else text
-
-
-def _time(us: float) -> str:
-    return f"{us / 1e3:.2f} ms" if us >= 1e3 else f"{us:.1f} us"
 
 
 def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
@@ -61,9 +53,9 @@ def comparison_tables(comparison: pd.DataFrame) -> list[Table]:
                 notes += "*"
             table.add_row(
                 str(row["tokens"]),
-                _size(row["bytes_tensor"]),
-                _time(row["time_us_list"]),
-                _time(row["time_us_tensor"]),
+                format_size(row["bytes_tensor"]),
+                format_time(row["time_us_list"]),
+                format_time(row["time_us_tensor"]),
                 _speedup_cell(row),
                 f"{row['busbw_gbps_tensor']:.2f} GB/s",
                 notes,
@@ -82,8 +74,8 @@ def single_variant_table(results: pd.DataFrame, collective: str) -> Table | None
     for _, row in rows.iterrows():
         table.add_row(
             *(str(row[c]) for c in ("tp", "dp", "dtype", "hidden", "tokens")),
-            _size(row["bytes"]),
-            _time(row["time_us"]),
+            format_size(row["bytes"]),
+            format_time(row["time_us"]),
             f"{row['busbw_gbps']:.2f} GB/s",
         )
     return table
@@ -101,9 +93,9 @@ def render(run: Run, console: Console) -> None:
             if table is not None:
                 console.print(table)
     console.print(
-        "list/tensor > 1: the tensor form is faster (green/red: beyond noise). pad N: the"
-        " tensor form pads the tokens to N, a multiple of tp, while the list form runs uneven;"
-        " * the list form ran as the note below says."
+        "list/tensor > 1: the tensor form is faster (green/red: beyond noise; yellow: unstable,"
+        " no verdict). pad N: the tensor form pads the tokens to N, a multiple of tp, while the"
+        " list form runs uneven; * the list form ran as the note below says."
     )
     for note in sorted(set(results["note"]) - {""}):
         console.print(f"* {note}")
@@ -126,5 +118,5 @@ def render(run: Run, console: Console) -> None:
 
 def render_run(path: Path, console: Console | None = None) -> Run:
     run = read_run(path)
-    render(run, console or Console())
+    render(run, console or make_console())
     return run

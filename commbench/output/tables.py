@@ -12,6 +12,7 @@ from rich.table import Table
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import STATUSES, GateResult
 from commbench.export import number
+from commbench.output.units import format_time
 from commbench.point import row_label
 
 
@@ -23,17 +24,34 @@ class Cells:
 
 
 def gate_rows(result: GateResult) -> Cells:
-    """The rows that moved or could not be compared, worst first."""
+    """The rows that moved or could not be compared, worst first. `vs run`: the row's
+    ratio over the overall one, what its test judges, with that test's interval."""
     shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
     return Cells(
-        ["status", "row", "baseline us", "current us", "ratio", "99% interval", "tolerance", "p",
-         "detectable"],
+        ["status", "row", "baseline", "current", "ratio", "vs run", "interval", "tolerance",
+         "p", "detectable"],
         [
-            [r["status"], row_label(r), number(r["baseline_us"], ".1f"),
-             number(r["current_us"], ".1f"), number(r["ratio"], ".3f"),
-             interval(r["low"], r["high"]), f"{r['tolerance']:.0%}",
-             number(r["p_value"], ".2g"), multiple(r["detectable"])]
+            [r["status"], row_label(r), format_time(r["baseline_us"]),
+             format_time(r["current_us"]), number(r["ratio"], ".3f"),
+             number(r["contrast"], ".3f"), interval(r["low"], r["high"]),
+             f"{r['tolerance']:.0%}", number(r["p_value"], ".2g"), multiple(r["detectable"])]
             for _, r in shown.iterrows()
+        ],
+        left=2,
+    )  # fmt: skip
+
+
+def gate_aggregates(result: GateResult) -> Cells:
+    """The overall test, then each collective/variant against the run."""
+    return Cells(
+        ["status", "test", "rows", "geomean", "vs run", "interval", "detectable", "asked",
+         "spread from"],
+        [
+            [a.status, "overall" if a.test == "overall" else f"{a.collective}/{a.variant}",
+             str(a.rows), number(a.geomean, ".3f"), number(a.contrast, ".3f"),
+             interval(a.low, a.high), multiple(a.detectable), multiple(a.detect),
+             a.spread or "-"]
+            for a in result.aggregates.itertuples()
         ],
         left=2,
     )  # fmt: skip
@@ -83,7 +101,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def rich(cells: Cells, title: str, styles: dict[str, str] | None = None) -> Table:
     """A rich table of the cells; a first cell found in `styles` is drawn in that style."""
-    table = Table(title=title)
+    table = Table(title=title, min_width=len(title))  # the title on one line
     for i, name in enumerate(cells.header):
         table.add_column(name, justify="left" if i < cells.left else "right")
     for first, *rest in cells.rows:

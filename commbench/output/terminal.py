@@ -11,12 +11,15 @@ from rich.table import Table
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import GateResult, power_note
 from commbench.errors import ExitCode
-from commbench.output.tables import compare_aggregates, gate_rows, rich
+from commbench.output.tables import compare_aggregates, gate_aggregates, gate_rows, rich
+from commbench.output.units import format_time
 from commbench.point import row_label
+from commbench.rundir.identity import describe_diff
 
 STYLE = {
     "regression": "red",
     "failed": "red",
+    "lost": "red",
     "missing": "yellow",
     "insufficient": "yellow",
     "improvement": "green",
@@ -24,23 +27,30 @@ STYLE = {
 
 
 def render_gate(result: GateResult, console: Console) -> None:
+    """Which settings differ first, before any table: when the runs are not comparable
+    that is the answer, and the tables below it are only a guide."""
     for name, (before, now) in result.mismatches.items():
-        console.print(f"[yellow]warning: {name} differs: baseline {before}, current {now}[/yellow]")
+        word = "warning" if result.allow_mismatch else "not comparable"
+        console.print(
+            f"[yellow]{word}: {name} differs: baseline {before}, current {now}[/yellow]",
+            soft_wrap=True,
+        )
+    for note in result.notes:
+        console.print(f"[yellow]note: {note}[/yellow]", soft_wrap=True)
+    if result.k_changes:
+        console.print(
+            f"[yellow]note: K (operations per sample) is new in {len(result.k_changes)}"
+            f" row(s): {'; '.join(result.k_changes[:5])}[/yellow]",
+            soft_wrap=True,
+        )
     moved = gate_rows(result)
     if moved.rows:
         title = "commbench gate: rows that moved or could not be compared"
         console.print(rich(moved, title, STYLE))
     console.print(f"{result.counts['unchanged']} row(s) unchanged (within tolerance).")
-    for a in result.aggregates.itertuples():
-        style = STYLE.get(a.status, "")
-        status = f"[{style}]{a.status}[/{style}]" if style else a.status
-        judged = (
-            f"99% {a.low:.3f} to {a.high:.3f}, {a.rows} rows, tolerance {a.tolerance:.0%},"
-            f" detectable {a.detectable:.2f}x"
-            if a.spread
-            else f"{a.rows} rows, no between-run spread"
-        )
-        console.print(f"geomean {a.collective}/{a.variant}: {a.geomean:.3f} ({judged}): {status}")
+    if len(result.aggregates):
+        title = "the overall shift and each collective against the run"
+        console.print(rich(gate_aggregates(result), title, STYLE))
     console.print(power_note(result), soft_wrap=True)
     colour = {ExitCode.OK: "green", ExitCode.REGRESSION: "red"}.get(result.exit_code, "yellow")
     console.print(
@@ -63,14 +73,13 @@ def _ratio_cell(row: Any, label: str) -> str:
 
 def render_compare(comparison: Comparison, console: Console) -> None:
     labels = comparison.labels
+    for line in describe_diff(comparison.differs, labels):  # before any table
+        console.print(f"[yellow]differs[/yellow] {line}", soft_wrap=True, highlight=False)
     console.print(f"Reference: [bold]{labels[0]}[/bold]; ratios are time / reference time.")
     console.print(comparison.spread_note, soft_wrap=True)
-    for name, values in comparison.differs.items():
-        shown = ", ".join(f"{label}={value}" for label, value in zip(labels, values, strict=True))
-        console.print(f"[yellow]differs[/yellow] {name}: {shown}")
     same = ", ".join(f"{name}={value}" for name, value in comparison.same.items() if value)
     console.print(f"same: {same}", soft_wrap=True)
-    table = Table(title="median us (busbw GB/s) per run; ratio [99% interval], * beyond it")
+    table = Table(title="median (busbw GB/s) per run; ratio [99% interval], * beyond it")
     table.add_column("row")
     for label in labels:
         table.add_column(label, justify="right")
@@ -79,7 +88,7 @@ def render_compare(comparison: Comparison, console: Console) -> None:
     for _, row in comparison.rows.iterrows():
         cells = [
             "" if math.isnan(row[f"{label} us"])
-            else f"{row[f'{label} us']:.1f} ({row[f'{label} busbw']:.2f})"
+            else f"{format_time(row[f'{label} us'])} ({row[f'{label} busbw']:.2f})"
             for label in labels
         ]  # fmt: skip
         table.add_row(row_label(row), *cells, *(_ratio_cell(row, label) for label in labels[1:]))

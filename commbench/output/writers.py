@@ -5,20 +5,26 @@ drawn on the terminal and written to each file requested here."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-
-from rich.console import Console
 
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import GateResult
-from commbench.export.jsonfile import gate_json
+from commbench.export.jsonfile import compare_json, gate_json
 from commbench.export.junit import gate_junit
+from commbench.output.console import make_console
 from commbench.output.markdown import compare_markdown, gate_markdown
 from commbench.output.terminal import render_compare, render_gate
 
 
-def write_compare(comparison: Comparison, markdown: Path | None, csv: Path | None) -> None:
-    render_compare(comparison, Console())
+def write_compare(
+    comparison: Comparison, markdown: Path | None, csv: Path | None, as_json: bool = False
+) -> None:
+    """The terminal view, or with `as_json` JSON on standard output; then each file."""
+    if as_json:
+        sys.stdout.write(compare_json(comparison))
+    else:
+        render_compare(comparison, make_console())
     if markdown:
         markdown.write_text(compare_markdown(comparison))
     if csv:
@@ -30,7 +36,7 @@ def write_gate(
 ) -> None:
     """The terminal view, then each file asked for; the markdown also goes to GitHub's
     step summary when the job has one."""
-    render_gate(result, Console())
+    render_gate(result, make_console())
     report = gate_markdown(result)
     if markdown:
         markdown.write_text(report)

@@ -1,4 +1,4 @@
-"""The exact-output check (METHOD.md, "Checking"): before a point is timed, its operation
+"""The exact-output check (docs/method.md, "Checking"): before a point is timed, its operation
 runs once on a pattern of small integers and its output is compared bit for bit with
 what it must be, and the ranks agree on the verdict."""
 
@@ -10,7 +10,6 @@ from commbench.ops.arena import Arena
 from commbench.ops.base import Bound
 from commbench.sweep.agreement import PointSkipped, first_problem
 from commbench.sweep.faults import backend_message
-from commbench.sweep.timing import make_timer
 from commbench.sweep.world import World
 
 
@@ -52,36 +51,25 @@ def _words(tensor: torch.Tensor) -> bool:
 
 def check(bound: Bound, world: World, expected: torch.Tensor | None = None) -> bool:
     """Run once on the check pattern and compare bit for bit, agreed over all ranks.
-    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs)."""
-    return timed_check(bound, world, expected)[0]
-
-
-def timed_check(
-    bound: Bound, world: World, expected: torch.Tensor | None = None
-) -> tuple[bool, float]:
-    """`check`'s verdict, and the seconds its operation took on the fastest rank (the
-    others' include waiting for it): that operation is the warm-up's first.
+    `expected` is `prepare_check`'s, when the caller has it (and has filled the inputs).
+    Its operation is the point's first: the warm-up does not time it (timing.warm_up).
 
     An operation this torch's backend lacks (gloo's list reduce_scatter before torch 2.8:
     "ProcessGroupGloo does not support reduce_scatter") is refused on every rank before
-    anything is sent: PointSkipped, with the backend's words, on every rank. The verdict,
-    the refusal and the time travel in one gather of three numbers; the words only when
-    refused.
+    anything is sent: PointSkipped, with the backend's words, on every rank. The verdict
+    and the refusal travel in one gather of two numbers; the words only when refused.
     """
     if expected is None:
         expected = prepare_check(bound)
     problem = None
-    timer = make_timer(bound.output.device)
-    timer.start()
     try:
         bound.run()
     except (RuntimeError, NotImplementedError) as err:  # refused before communicating
         if "does not support" not in str(err):
             raise
         problem = f"skipped: {backend_message(err)} (torch {torch.__version__})"
-    seconds = timer.stop()
     passed = problem is None and same_bits(bound.output, expected)
-    every = world.gather_floats([problem is not None, passed, seconds])
+    every = world.gather_floats([problem is not None, passed])
     if every[:, 0].max() > 0:
         raise PointSkipped(first_problem(world, problem))
-    return bool(every[:, 1].min() > 0), float(every[:, 2].min())
+    return bool(every[:, 1].min() > 0)

@@ -21,6 +21,10 @@ from typing import TextIO
 
 from commbench.errors import ExitCode, UsageError
 
+# The command the user typed on `sweep --nproc N`, as JSON, for the workers' meta.json: a
+# worker's own argv lacks --nproc (the launcher decides the world) and names its --out.
+LAUNCHER_ARGV = "COMMBENCH_LAUNCHER_ARGV"
+
 SLURM_TO_TORCH = {
     "SLURM_PROCID": "RANK",
     "SLURM_NTASKS": "WORLD_SIZE",
@@ -52,7 +56,7 @@ def check_rendezvous(environ: dict[str, str] | None = None) -> None:
         if name not in env:
             raise UsageError(
                 f"{name}: not set; under srun export MASTER_ADDR (the first node's address)"
-                " and MASTER_PORT (a free port) before launching, see the README's SLURM recipe"
+                " and MASTER_PORT (a free port) before launching, see docs/usage.md's SLURM recipe"
             )
 
 

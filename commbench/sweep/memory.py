@@ -1,8 +1,8 @@
 """A sweep's memory: what each rank can have, checked before anything is allocated (a
 point that cannot fit is skipped with its reason, as over --max-bytes, rather than killed
 by the kernel's OOM killer); and its figures: each point's temporary device bytes, the
-sweep's device peak, every rank's resident memory (meta.json's `memory`, README
-"Harness cost")."""
+sweep's device peak, every rank's resident memory (meta.json's `memory`,
+docs/benchmarks.md, "Memory")."""
 
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""Config -> the ordered list of Points to measure. Pure and deterministic: no processes."""
+"""Config -> the ordered list of Points to measure. Pure and deterministic: no processes,
+no torch (the launcher validates a sweep with it before starting anything)."""
 
 from __future__ import annotations
 
 import random
 
+from commbench.catalogue import CATALOGUE
 from commbench.config.settings import SweepConfig
 from commbench.errors import UsageError
-from commbench.ops import REGISTRY
-from commbench.ops.routing import check_routing
 from commbench.point import Point
+from commbench.routing import check_routing
 
 Routing = tuple[int, int, float]  # experts, topk, skew
 
@@ -26,7 +27,7 @@ def resolve_tp(config: SweepConfig, world_size: int) -> list[int]:
 def widths(config: SweepConfig, collective: str) -> list[tuple[int, int]]:
     """(hidden, vocab) pairs a collective is swept over: as wide as the list its catalogue
     entry names (the logits: the vocabulary; everything else: the hidden size)."""
-    if REGISTRY[collective].width == "vocab":
+    if CATALOGUE[collective].width == "vocab":
         if not config.vocab:
             raise UsageError(f"vocab: {collective} needs at least one vocab size (--vocab)")
         return [(0, vocab) for vocab in config.vocab]
@@ -36,7 +37,7 @@ def widths(config: SweepConfig, collective: str) -> list[tuple[int, int]]:
 def routings(config: SweepConfig, collective: str, tp: int) -> list[Routing]:
     """(experts, topk, skew) a collective is swept over at group size `tp`: the [moe]
     routings for a routed collective, none (zeros) for the others."""
-    if not REGISTRY[collective].routed:
+    if not CATALOGUE[collective].routed:
         return [(0, 0, 0.0)]
     moe = config.moe
     if moe is None:
@@ -56,11 +57,6 @@ def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
     Within a shape the variants are adjacent (list, then tensor), so both forms of one
     comparison are measured moments apart under the same machine conditions.
     """
-    for name in config.collectives:  # here, not in the config: the catalogue imports torch
-        if name not in REGISTRY:
-            raise UsageError(
-                f"collectives: unknown collective {name!r}, expected one of {sorted(REGISTRY)}"
-            )
     points = [
         Point(collective, variant, dtype, tokens, hidden, world_size, tp, vocab, *routing)
         for tp in resolve_tp(config, world_size)
@@ -69,7 +65,7 @@ def build_plan(config: SweepConfig, world_size: int) -> list[Point]:
         for hidden, vocab in widths(config, collective)
         for routing in routings(config, collective, tp)
         for tokens in config.tokens
-        for variant in REGISTRY[collective].variants
+        for variant in CATALOGUE[collective].variants
         if variant in config.variants
     ]
     if not points:

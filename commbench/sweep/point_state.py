@@ -32,7 +32,7 @@ class PointState:
         return np.concatenate([m.samples for m in self.rounds])
 
     def final_row(self, bus_factor: float) -> dict[str, Any]:
-        """The row's statistics over the samples of every round (METHOD.md, "Timing")."""
+        """The row's statistics over the samples of every round (docs/method.md, "Timing")."""
         summary = summarize(self.samples_s() * 1e6)
         algbw = self.row["bytes"] / (summary.median / 1e6) / 1e9
         stops = Counter(m.stop for m in self.rounds)

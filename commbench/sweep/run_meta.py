@@ -4,10 +4,14 @@ groups, the config and its hash, and the APIs each collective was timed with.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from commbench.env.probe import collect_env, collect_host, collect_rank, collect_topology
+from commbench.sweep.launch import LAUNCHER_ARGV
 
 if TYPE_CHECKING:
     from commbench.config.settings import SweepConfig
@@ -18,6 +22,13 @@ if TYPE_CHECKING:
 def now() -> str:
     """The time as meta.json records it: UTC, to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def typed_argv() -> list[str]:
+    """The command line the user typed: the launcher's under `sweep --nproc N` (its
+    --nproc kept, so the recorded command reruns the same world), else this process's."""
+    launcher = os.environ.get(LAUNCHER_ARGV)
+    return json.loads(launcher) if launcher else sys.argv[1:]
 
 
 def collect_run(world: World, config: SweepConfig, plan: list[Point]) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def collect_run(world: World, config: SweepConfig, plan: list[Point]) -> dict[st
         "points": len(plan),
         "env": collect_env(),
         "topology": collect_topology() if world.rank == 0 else None,
-        "host": collect_host(),
+        "host": {**collect_host(), "argv": typed_argv()},
         "started": now(),
         "finished": None,
     }

@@ -28,12 +28,13 @@ from commbench.errors import ExitCode
 from commbench.ops import REGISTRY, Footprint, bind
 from commbench.ops.arena import Arena, return_freed_memory
 from commbench.ops.base import Bound
+from commbench.output.console import make_console
 from commbench.point import Point
 from commbench.rundir.resume import RunProgress, row_key
 from commbench.sweep import run_meta
 from commbench.sweep.agreement import PointSkipped, agree_or_skip, first_problem, is_out_of_memory
 from commbench.sweep.backend import check_backend, choose_backend
-from commbench.sweep.exact_check import prepare_check, timed_check
+from commbench.sweep.exact_check import check, prepare_check
 from commbench.sweep.faults import (
     RunInterrupted,
     StopRequest,
@@ -214,7 +215,7 @@ class Sweep:
         step that allocates is agreed on (commbench/oom.py): PointSkipped on every rank."""
         clock, world = self.clock, self.world
         state = self.states.setdefault(point, PointState())
-        ran_s = None  # the check's operation, when it ran just now: the warm-up's first
+        ran_first = False  # the check's operation ran just now: the point's first
         if not state.checked:
             state.checked = True
             state.row = {**row, **bound_row(bound), "check": "pass"}
@@ -224,7 +225,7 @@ class Sweep:
                     "the check's expected values",
                     lambda: prepare_check(bound, self.expected),
                 )
-                passed, ran_s = timed_check(bound, world, expected)
+                passed, ran_first = check(bound, world, expected), True
                 del expected
             if not passed:
                 state.row["check"] = "fail"
@@ -244,7 +245,7 @@ class Sweep:
             iters=state.iters,
             batching=cuda_graphs(world.device) if self.config.cuda_graph else EAGER,
             clock=clock,
-            ran_s=ran_s,
+            ran_first=ran_first,
         )
         state.iters = measurement.iters
         first = sum(len(m.samples) for m in state.rounds)
@@ -315,7 +316,7 @@ def run_sweep(
         return ExitCode.INCOMPLETE
     code = None
     try:
-        code = Sweep(world, config, plan, console or Console()).run(resume, force)
+        code = Sweep(world, config, plan, console or make_console()).run(resume, force)
         return code
     finally:  # every rank still there settles its groups first; after a fault, none waits
         close_world(world if code in (0, ExitCode.FAILED) else None)

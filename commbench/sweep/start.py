@@ -7,6 +7,7 @@ imported where the check needs none; torch and the runner are imported where nee
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -73,7 +74,7 @@ def _launch_workers(
     force: bool,
 ) -> int:
     from commbench.rundir.writer import check_new_run_dir
-    from commbench.sweep.launch import default_nproc, launch_local
+    from commbench.sweep.launch import LAUNCHER_ARGV, default_nproc, launch_local
 
     if nproc is None:  # a resumed run needs the world it was measured with
         nproc = recorded.world_size if recorded else default_nproc()
@@ -116,7 +117,11 @@ def _launch_workers(
     if warning := crowding(world, backend, gpus):  # now: the workers' words come at the end
         print(warning, file=sys.stderr)
     forwarded = _forwarded_args(None if resume else str(run_dir))
-    return launch_local(world, ["-m", "commbench", "sweep", *forwarded])
+    os.environ[LAUNCHER_ARGV] = json.dumps(sys.argv[1:])  # what meta.json records
+    try:
+        return launch_local(world, ["-m", "commbench", "sweep", *forwarded])
+    finally:
+        del os.environ[LAUNCHER_ARGV]
 
 
 def _forwarded_args(out: str | None) -> list[str]:

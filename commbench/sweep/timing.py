@@ -1,4 +1,4 @@
-"""Timers and the sample loop (METHOD.md, "Timing").
+"""Timers and the sample loop (docs/method.md, "Timing").
 
 One sample is K back-to-back operations between two timestamps, divided by K. On a
 GPU the timestamps are CUDA events on the current stream, read after a sync; on CPU
@@ -165,30 +165,41 @@ def choose_iters(per_op_s: float, timing: TimingConfig) -> int:
 
 
 def warm_up(
-    run: Callable[[], object], ops: int, world: World, timer: Timer, ran_s: float | None = None
+    run: Callable[[], object], ops: int, world: World, timer: Timer, ran_first: bool = False
 ) -> tuple[float, int]:
-    """`ops` untimed operations, or fewer once they have lasted WARMUP_S, on every rank
-    alike; returns one operation's seconds (0.0 when none ran) and how many ran.
+    """Up to `ops` untimed operations on every rank alike, fewer once the timed one says
+    they would last WARMUP_S; returns one operation's seconds (0.0 when none was timed)
+    and how many ran.
 
-    `ran_s`: an operation that has just run on these buffers (the check's), and its
-    seconds: it counts as the first. Otherwise the first is timed, and its time (the
-    fastest rank's: the others' include waiting for it to arrive), agreed in one
-    all_reduce, sets how many follow.
+    The point's first operation is never the one timed: it may carry what a group sets up
+    on first use (NCCL connects each algorithm's channels at its first collective: hundreds
+    of milliseconds that say nothing about the operation), and neither the warm-up's length
+    nor K may follow from it. `ran_first`: that first operation has just run on these
+    buffers (the check's) and counts as one of `ops`. The next is timed (the fastest
+    rank's: the others' include waiting for it to arrive), agreed in one all_reduce, and
+    sets how many follow.
     """
-    if ran_s is None:
-        if ops <= 0:
-            return 0.0, 0
-        timer.start()
+    done = int(ran_first)
+    if ops <= done:
+        return 0.0, done
+    if not ran_first:
+        run()  # the point's first operation, untimed
+        done += 1
+        if ops <= done:
+            return 0.0, done
+    timer.start()
+    run()
+    op_s = -float(world.max_floats([-timer.stop()])[0])
+    done += 1
+    total = min(ops, 1 + warm_ops(op_s))
+    for _ in range(total - done):
         run()
-        ran_s = -float(world.max_floats([-timer.stop()])[0])
-    done = max(1, min(ops, warm_ops(ran_s)))
-    for _ in range(done - 1):
-        run()
-    return ran_s, done
+    return op_s, total
 
 
 def warm_ops(op_s: float) -> int:
-    """How many operations of `op_s` seconds last WARMUP_S."""
+    """How many operations of `op_s` seconds last WARMUP_S (the point's first, untimed one,
+    not counted)."""
     return math.ceil(WARMUP_S / max(op_s, 1e-9))
 
 
@@ -200,9 +211,9 @@ def measure(
     *,
     batching: Batching = EAGER,
     clock: PhaseClock | None = None,
-    ran_s: float | None = None,
+    ran_first: bool = False,
 ) -> Measurement:
-    """Warm up (`ran_s`: see `warm_up`), choose K (unless given) from a batch made as
+    """Warm up (`ran_first`: see `warm_up`), choose K (unless given) from a batch made as
     the samples' are, make the sample's batch, resync the ranks, then sample until a stop
     rule fires.
 
@@ -230,11 +241,14 @@ def measure(
     )
     calibration_ops = 0 if iters is not None else max(1, min(CALIBRATION_OPS, timing.warmup))
     min_sample_s = timing.min_sample_ms / 1e3
+    ops = timing.warmup - calibration_ops
+    if calibration_ops and not ran_first:
+        ops = max(ops, 1)  # a calibration never times the point's first operation
     with clock("warmup"):
-        op_s, done = warm_up(run, timing.warmup - calibration_ops, world, timer, ran_s)
+        op_s, done = warm_up(run, ops, world, timer, ran_first)
         if iters is None and not batching.captured and op_s >= CLEARLY_ONE * min_sample_s:
             iters = 1  # nothing to calibrate: one operation outlasts a sample's minimum
-            for _ in range(min(calibration_ops, warm_ops(op_s) - done)):
+            for _ in range(min(calibration_ops, 1 + warm_ops(op_s) - done)):
                 run()  # the calibration's share of the warm-up, untimed
     if op_s >= min_sample_s:
         calibration_ops = min(calibration_ops, 1)

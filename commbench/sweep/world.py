@@ -7,6 +7,7 @@ a GPU stream and never allocate device memory.
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import time
@@ -111,7 +112,8 @@ class World:
 
     def split(self, tp: int) -> GroupContext:
         """This rank's group of `tp` ranks in the world's layout; all dp groups are created
-        once, in `group_ranks` order (every rank must create every group, in the same order)."""
+        once, in `group_ranks` order (every rank must create every group, in the same order),
+        and this rank's is warmed (`warm_group`) before any point uses it."""
         if tp not in self._splits:
             for ranks in group_ranks(self.size, tp, self.layout):
                 group = dist.new_group(list(ranks), timeout=self.timeout)
@@ -119,6 +121,7 @@ class World:
                     self._splits[tp] = GroupContext(
                         group, ranks, ranks.index(self.rank), self.device, self.backend
                     )
+            warm_group(self._splits[tp].group, self.device)  # once every group exists
         return self._splits[tp]
 
     def release(self, tp: int) -> None:
@@ -146,7 +149,7 @@ def init_world(
     else:
         device = torch.device("cpu")
     control_timeout, timeout = group_timeouts(backend, timeout_s)
-    dist.init_process_group(backend=backend, timeout=timeout)
+    dist.init_process_group(backend=backend, timeout=timeout, **eager_init(backend, device))
     control = None if backend == "gloo" else dist.new_group(backend="gloo", timeout=control_timeout)
     world = World(
         rank=dist.get_rank(),
@@ -161,6 +164,24 @@ def init_world(
     if backend == "nccl":
         _refuse_shared_gpus(world)
     return world
+
+
+def eager_init(backend: str, device: torch.device) -> dict[str, torch.device]:
+    """init_process_group's `device_id` on NCCL, where this torch takes it: the world's
+    communicator is created at once, and every group made from it is split from it
+    (ncclCommSplit) when it is created, not at its first collective."""
+    takes = "device_id" in inspect.signature(dist.init_process_group).parameters
+    return {"device_id": device} if backend == "nccl" and takes else {}
+
+
+def warm_group(group: dist.ProcessGroup, device: torch.device) -> None:
+    """One untimed collective on a group just made, so that no measured point's first
+    operation carries the group's set-up: NCCL creates a communicator lazily (without
+    `device_id`) and connects its channels at the first collective that needs them. On
+    gloo, which connects when the group is made, it costs one tiny all_reduce."""
+    dist.all_reduce(torch.zeros(1, device=device), group=group)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _refuse_shared_gpus(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -115,3 +116,55 @@ def test_bad_labels_exit_2(tmp_path: Path, args: list[str], expected: str) -> No
 def test_one_run_is_not_a_comparison(tmp_path: Path) -> None:
     done = commbench_here("compare", str(_runs(tmp_path)[0]))
     assert done.returncode == 2 and "need at least two" in done.stderr
+
+
+def test_differing_settings_are_named_before_any_table(tmp_path: Path) -> None:
+    """Runs of different configs: each setting that differs, with each run's value, comes
+    first, and piped output keeps every column whole (no 80-column cut, no ellipsis)."""
+    steady = samples_around(100, 12, 0.01, 1)
+    configs = [
+        {"rounds": 1, "tokens": [8, 1024], "timing": {"target_ci": 0.05}, "out": "x"},
+        {"rounds": 1, "tokens": [8, 1024, 4096], "timing": {"target_ci": 0.02}, "out": "y"},
+    ]
+    paths = [
+        write_run(tmp_path / name, [(k, steady) for k in ROWS], label=name, config_hash=name)
+        for name in ("first", "second")
+    ]
+    for path, config in zip(paths, configs, strict=True):  # what a sweep records
+        meta = json.loads((path / "meta.json").read_text())
+        (path / "meta.json").write_text(json.dumps({**meta, "config": config}))
+    done = commbench("compare", *map(str, paths))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        "differs timing.target_ci: first 0.05, second 0.02",
+        "differs tokens: first [8, 1024], second [8, 1024, 4096]",
+    ]  # the run directory (`out`) does not shape the numbers: not a difference
+    assert "config_hash" not in done.stdout and "…" not in done.stdout
+    assert any("all_gather/tensor bfloat16 T=1024 H=1024 tp=2 dp=2" in line for line in lines)
+    assert any(" us (0.50)" in line for line in lines)  # one time rule: us below 1 ms
+
+
+def test_json_on_standard_output(tmp_path: Path) -> None:
+    done = commbench_here("compare", *map(str, _runs(tmp_path)), "--labels", "a,b,c", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["labels"] == ["a", "b", "c"]
+    assert data["differs"]["nccl_runtime"] == [None, None, "2.23.4"]
+    assert [round(row["c ratio"], 3) for row in data["rows"]] == [50.0, 50.0, 1.0, 1.0]
+    assert {a["group"] for a in data["aggregates"]} >= {"overall", "size small (< 1 MiB)"}
+
+
+def test_every_command_prints_times_by_one_rule(tmp_path: Path) -> None:
+    """1576.8 us is 1.58 ms in report, compare and gate alike (b is 20x slower: the gate
+    shows its rows)."""
+    rows = [key(variant=v, tokens=t) for t in (8, 64) for v in ("list", "tensor")]
+    steady = samples_around(1576.8, 12, 0.0001, 1)
+    paths = [str(write_run(tmp_path / n, [(k, steady * f) for k in rows])) for n, f in
+             (("a", 1.0), ("b", 20.0))]  # fmt: skip
+    for args, code in (["report", paths[0]], 0), (["compare", *paths], 0), (["gate", *paths], 1):
+        done = commbench_here(*args)
+        assert done.returncode == code, done.stderr
+        assert "1.58 ms" in done.stdout and "1576" not in done.stdout, args
+        assert "31536" not in done.stdout
+        assert "…" not in done.stdout  # piped: every table as wide as its cells

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from commbench.analysis.priors import MEASURED, prior_for, prior_for_runs
+from commbench.analysis.priors import MEASURED, prior_for, prior_for_runs, weigh
+from commbench.analysis.stats import Spread
 from commbench.rundir.meta import RunMeta
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).
@@ -51,3 +54,26 @@ def test_runs_judged_together_take_the_fewest_rounds_any_took() -> None:
     assert prior_for_runs([meta(2, 5), meta(2, 5)]) is GLOO[(2, 5)]
     assert prior_for_runs([meta(2, 5), meta(2, 1)]) is GLOO[(2, 1)]
     assert prior_for_runs([meta(2, None), meta(2, 5)]) is GLOO[(2, 1)]  # before `rounds`: one
+
+
+def test_the_ci_prior_weighs_three_degrees_of_freedom_with_its_measured_figures() -> None:
+    prior = GLOO[(4, 5)]
+    assert (prior.shared_sd, prior.row_sd, prior.runs) == (0.117, 0.091, 10)
+    assert prior.row() == Spread(math.hypot(0.117, 0.091), 3, prior.source)
+    assert prior.aggregate(4).sd == pytest.approx(math.sqrt(0.117**2 + 0.091**2 / 4))
+    assert prior.aggregate(4).df == 3
+    unshared = 0.117**2 * (1 - 0.56)
+    assert prior.group_contrast(4, 8).sd == pytest.approx(math.sqrt(unshared + 0.091**2 / 8))
+    assert prior.row_contrast(8).sd == pytest.approx(math.sqrt(unshared + 0.091**2 * 7 / 8))
+
+
+def test_a_history_of_five_outweighs_the_prior_and_a_wider_one_drops_it() -> None:
+    prior = Spread(0.1, 3, "prior")
+    narrow = Spread(0.05, 4, "5 baseline runs")
+    pooled = weigh(prior, narrow, measured_df=9)
+    assert pooled.df == 7 and pooled.sd == pytest.approx(math.sqrt((3 * 0.01 + 4 * 0.0025) / 7))
+    # F(4, 9) at 95% is 3.63: a history whose variance is 4 times the prior's drops it
+    wide = Spread(0.2, 4, "5 baseline runs")
+    assert weigh(prior, wide, measured_df=9) == wide
+    assert weigh(prior, Spread(0.18, 4, ""), measured_df=9).df == 7  # 3.24 times: kept
+    assert weigh(prior, None, measured_df=9) == prior and weigh(None, narrow, 9) == narrow

@@ -28,26 +28,43 @@ def _comparison(speedups: dict[int, float], tp: int = 4, verdict: str = "win") -
 
 
 @pytest.mark.parametrize(
-    ("speedups", "expected"),
+    ("faster", "expected"),
     [
-        ({1: 1.2, 64: 1.5, 2048: 2.0}, "tensor faster at every token count"),
-        ({1: 0.8, 64: 0.9}, "list faster at every token count"),
-        ({1: 0.9, 64: 0.95, 2048: 1.3}, "crossover between T=64 and T=2048 (tensor faster above)"),
-        ({1: 1.3, 64: 0.9}, "crossover between T=1 and T=64 (list faster above)"),
-        ({1: 1.3, 64: 0.9, 2048: 1.2}, "no single crossover (the sign changes 2 times)"),
+        ({1: True, 64: True, 2048: True}, "tensor faster at every token count"),
+        ({1: False, 64: False}, "list faster at every token count"),
+        ({1: False, 64: False, 2048: True},
+         "crossover between T=64 and T=2048 (tensor faster above)"),
+        ({1: True, 64: False}, "crossover between T=1 and T=64 (list faster above)"),
+        ({1: True, 64: False, 2048: True}, "no single crossover (the sign changes 2 times)"),
+        ({1: None, 64: None}, "no difference beyond noise at any T"),
+        # token counts inside the noise carry no claim: the change is between decided ones
+        ({1: True, 8: None, 64: False}, "crossover between T=1 and T=64 (list faster above)"),
+        ({1: None, 64: True},
+         "tensor faster at every token count where the forms differ beyond noise (1 of 2)"),
     ],
-)
-def test_crossover(speedups: dict[int, float], expected: str) -> None:
-    assert crossover(pd.Series(speedups)) == expected
+)  # fmt: skip
+def test_crossover(faster: dict[int, bool | None], expected: str) -> None:
+    assert crossover(pd.Series(faster, dtype=object)) == expected
 
 
 def test_decode_prefill_and_padding() -> None:
     comparison = _comparison({1: 2.0, 8: 0.5, 7: 2.0, 4096: 3.0})
+    comparison["verdict"] = ["win", "loss", "win", "win"]
     (line,) = scenario_lines(comparison)
     assert line.startswith("all_gather tp=4 dp=2 bfloat16: decode (T<=512) 1.26x, prefill 3.00x")
     assert "not a multiple of 4" in line and ": 2.00x (2 points)" in line  # T=1 and T=7
     assert "no single crossover" in line
-    assert line.endswith("Recommendation: use the tensor form.")  # every point a win
+    assert "choose per shape" in line
+
+
+def test_unstable_shapes_carry_no_claim() -> None:
+    comparison = _comparison({1: 2.0, 64: 0.5}, verdict="unstable")
+    (line,) = scenario_lines(comparison)
+    assert "no difference beyond noise at any T" in line
+    assert line.endswith(
+        "No recommendation: 2 of 2 points are unstable (cv >= 0.10), none"
+        " faster beyond noise; measure on a quieter machine."
+    )
 
 
 def test_no_crossover_is_claimed_inside_the_noise() -> None:

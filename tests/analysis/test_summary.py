@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import json
+from pathlib import Path
 
-from commbench.analysis.scenarios import recommendation
+import pandas as pd
+import pytest
+from support.cli import commbench_here
+from support.runfixtures import key, samples_around, write_run
+
+from commbench.analysis.scenarios import VerdictCounts, recommendation, scenario_lines
 from commbench.analysis.summary import side_by_side, verdict_lines
+from commbench.rundir.reader import read_run
 from commbench.rundir.schema import RESULT_COLUMNS
 
 
@@ -78,7 +85,123 @@ def test_failed_rows_are_left_out_of_the_comparison() -> None:
 
 
 def test_recommendation_table() -> None:
-    assert recommendation(3, 0, 1.5) == "use the tensor form"
-    assert recommendation(0, 3, 0.7).startswith("keep the list form")
-    assert recommendation(0, 1, 0.98).startswith("no gain from the tensor form")
-    assert recommendation(0, 0, 1.0).startswith("no difference beyond noise")
+    assert recommendation(VerdictCounts(3, 0, 0, 0), 1.5) == "Recommendation: use the tensor form."
+    assert "keep the list form" in recommendation(VerdictCounts(0, 3, 0, 0), 0.7)
+    assert "no gain from the tensor" in recommendation(VerdictCounts(0, 1, 0, 0), 0.98)
+    assert "no difference beyond noise" in recommendation(VerdictCounts(0, 0, 2, 0), 1.0)
+    assert recommendation(VerdictCounts(0, 0, 1, 3), 1.5) == (
+        "No recommendation: 3 of 4 points are unstable (cv >= 0.10), 1 tie(s) within noise,"
+        " none faster beyond noise; measure on a quieter machine."
+    )
+    # one stable win among unstable rows is enough: the advice rests on it alone
+    assert recommendation(VerdictCounts(1, 0, 0, 9), 1.0) == "Recommendation: use the tensor form."
+
+
+# Real run directories: per token count, the list and tensor forms' median (us) and the
+# relative spread of their samples (0.01: stable; 0.5: cv far above 0.10).
+def _run(path: Path, forms: dict[int, tuple[float, float, float, float]]) -> Path:
+    rows = []
+    for seed, (tokens, (list_us, list_spread, tensor_us, tensor_spread)) in enumerate(
+        forms.items()
+    ):
+        for variant, median, spread in (("list", list_us, list_spread),
+                                        ("tensor", tensor_us, tensor_spread)):  # fmt: skip
+            samples = samples_around(median, 40, spread, seed=seed)
+            rows.append((key(variant=variant, tokens=tokens), abs(samples)))
+    return write_run(path, rows)
+
+
+def _summary(path: Path) -> tuple[list[str], list[str]]:
+    comparison = side_by_side(read_run(path).results)
+    return verdict_lines(comparison), scenario_lines(comparison)
+
+
+def test_all_unstable_rows_recommend_nothing(tmp_path: Path) -> None:
+    """Every row's samples scatter (cv far above 0.10): however large the ratios, no
+    recommendation and no crossover; and the report says so through the real CLI."""
+    run = _run(tmp_path / "run", {t: (200.0, 0.5, 100.0, 0.5) for t in (1, 64, 4096)})
+    (verdict,), (scenario,) = _summary(run)
+    assert "faster beyond noise in 0 of 3 points (3 unstable, not counted)" in verdict
+    assert "largest win" not in verdict and "Never slower" not in verdict
+    assert verdict.endswith(
+        "No recommendation: 3 of 3 points are unstable (cv >= 0.10), none"
+        " faster beyond noise; measure on a quieter machine."
+    )
+    assert "no difference beyond noise at any T" in scenario
+    assert scenario.endswith(
+        "No recommendation: 3 of 3 points are unstable (cv >= 0.10), none"
+        " faster beyond noise; measure on a quieter machine."
+    )
+    done = commbench_here("report", str(run))
+    assert done.returncode == 0, done.stderr
+    assert "use the tensor form" not in done.stdout
+    assert done.stdout.count("No recommendation: 3 of 3 points are unstable") == 2
+    assert "Recommendation:" not in done.stdout
+
+
+def test_mixed_rows_rest_on_the_stable_ones(tmp_path: Path) -> None:
+    """A clean win at T=1, an unstable 'win' at T=64 and an unstable 'loss' at T=4096: the
+    advice rests on T=1 alone; no crossover is claimed from the unstable loss, and never
+    slower beyond noise holds with it."""
+    run = _run(
+        tmp_path / "run",
+        {1: (200.0, 0.01, 100.0, 0.01), 64: (300.0, 0.5, 100.0, 0.01),
+         4096: (100.0, 0.01, 300.0, 0.5)},
+    )  # fmt: skip
+    (verdict,), (scenario,) = _summary(run)
+    assert "faster beyond noise in 1 of 3 points (2 unstable, not counted)" in verdict
+    assert "largest win 2.00x at tp=2 dp=2 T=1 " in verdict
+    assert "Never slower beyond noise." in verdict
+    assert verdict.endswith("Recommendation: use the tensor form.")
+    assert "tensor faster at every token count where the forms differ beyond noise (1 of 3)" in (
+        scenario
+    )
+    assert "list faster" not in scenario and "crossover" not in scenario
+
+
+@pytest.mark.parametrize("loss_at", [4096, None])
+def test_clean_rows_never_say_both_never_slower_and_list_faster(
+    tmp_path: Path, loss_at: int | None
+) -> None:
+    """Stable rows: a real loss at the largest T gives a crossover and names the loss; no
+    loss gives neither."""
+    forms = {t: (200.0, 0.01, 100.0, 0.01) for t in (1, 64, 4096)}
+    if loss_at:
+        forms[loss_at] = (100.0, 0.01, 200.0, 0.01)
+    (verdict,), (scenario,) = _summary(_run(tmp_path / "run", forms))
+    never_slower = "Never slower beyond noise" in verdict
+    list_above = "(list faster above)" in scenario
+    assert never_slower != list_above
+    if loss_at:
+        assert "Slower beyond noise in 1: tp=2 dp=2 T=4096" in verdict
+        assert "crossover between T=64 and T=4096 (list faster above)" in scenario
+        assert "choose per shape" in verdict
+    else:
+        assert "tensor faster at every token count." in scenario
+        assert verdict.endswith("Recommendation: use the tensor form.")
+
+
+def test_report_markdown_names_collectives_counts_unstable_rows_and_heads_tables(
+    tmp_path: Path,
+) -> None:
+    """Eight unstable rows: five named, 'and 3 more'; every measured row says its
+    collective; the environment table has a header; the command is the one typed."""
+    run = _run(tmp_path / "run", {t: (200.0, 0.5, 100.0, 0.5) for t in (1, 8, 64, 4096)})
+    meta = json.loads((run / "meta.json").read_text())
+    meta["host"] = {"argv": ["sweep", "--nproc", "2", "--tokens", "1,8,64,4096"]}
+    (run / "meta.json").write_text(json.dumps(meta))
+    markdown = tmp_path / "report.md"
+    done = commbench_here("report", str(run), "--markdown", str(markdown))
+    assert done.returncode == 0, done.stderr
+    text = markdown.read_text()
+    (unstable,) = [line for line in text.splitlines() if "unstable row(s)" in line]
+    assert unstable.startswith("- 8 unstable row(s)") and unstable.endswith("; and 3 more")
+    assert unstable.count(" cv=") == 5
+    assert "; and 3 more" in done.stdout  # the terminal summary says the same
+    assert "| setting | value |" in text
+    assert "| command | `commbench sweep --nproc 2 --tokens 1,8,64,4096` |" in text
+    every = text.split("### Every measured row")[1].splitlines()
+    table = [line for line in every if line.startswith("| ")]
+    assert table[0].startswith("| collective | variant | tp |")
+    assert len(table) == 1 + 8 and all(line.startswith("| all_gather | ") for line in table[1:])
+    assert "| unstable |" in text  # the list vs tensor table's verdict

@@ -79,10 +79,10 @@ def test_no_runs_is_an_error() -> None:
         commbench.load_runs([])
 
 
-def test_readme_example_runs() -> None:
-    """The README's notebook example, as written there."""
-    readme = (REPO / "README.md").read_text()
-    example = readme.split("<!-- load_run example -->")[1].split("```python")[1].split("```")[0]
+def test_documented_example_runs() -> None:
+    """The usage page's notebook example, as written there."""
+    usage = (REPO / "docs" / "usage.md").read_text()
+    example = usage.split("<!-- load_run example -->")[1].split("```python")[1].split("```")[0]
     namespace: dict = {}
     exec(example.replace("results/baselines", str(BASELINES.parent)), namespace)
     assert isinstance(namespace["table"], pd.DataFrame) and len(namespace["table"])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from support.cli import EXPERTS, HIDDEN_MOE, TOPK, commbench, commbench_here, tiny_config
 
-from commbench.ops.routing import route
+from commbench.routing import route
 from commbench.rundir.schema import RESULT_COLUMNS
 
 
@@ -86,7 +86,7 @@ def test_combine_is_its_own_collective(tmp_path: Path) -> None:
         (["--experts", "6", "--topk", "2", "--tp", "4"], "experts: 6 is not divisible by tp 4"),
         (["--experts", "8", "--topk", "9"], "topk: 9 is more than the 8 experts"),
         (["--experts", "8"], "moe.topk: Field required"),
-        (["--experts", "8", "--topk", "2", "--skew", "-1"], "moe.skew: Input should be greater"),
+        (["--experts", "8", "--topk", "2", "--skew", "-1"], "--skew: Input should be greater"),
     ],
 )
 def test_bad_routing_is_one_line_and_exit_2(flags: list[str], message: str) -> None:

@@ -42,6 +42,11 @@ print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
         (["gate", "{a}", "{b}"], ["scipy"]),
         (["compare", "{a}", "{b}"], ["scipy"]),
         (["plot", "{a}"], ["matplotlib"]),
+        (["runs", "{a}"], []),
+        (["report", "{a}", "--json"], []),
+        (["compare", "{a}", "{b}", "--json"], ["scipy"]),
+        (["sweep", "--dry-run", "--nproc", "2"], ["commbench.config.flags"]),
+        (["--version"], []),
     ],
 )
 def test_reading_commands_import_only_what_they_use(
@@ -92,3 +97,28 @@ def test_a_sweeps_rank_imports_neither_scipy_nor_matplotlib(tmp_path: Path) -> N
     )
     assert "exit 0" in done.stdout, done.stdout + done.stderr
     assert done.stdout.strip().endswith("imported: ['commbench.config.flags', 'torch']")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--collectives", "allgather"], "commbench: error: --collectives: Input should be"),
+        (["--variants", "lst"], "commbench: error: --variants: Input should be"),
+        (["--tokens", "1,x"], "commbench: error: --tokens: Input should be a valid integer"),
+    ],
+)
+def test_a_bad_sweep_flag_fails_before_torch_is_imported(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """A typo is said at once, by the launcher, whatever the flag: the names and the
+    variants of the collectives are known without torch (commbench.catalogue)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "sweep", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")},
+    )
+    assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1, done.stderr
+    assert done.stdout.splitlines() == ["exit 2", "imported: ['commbench.config.flags']"]
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -75,7 +75,7 @@ LABEL_RULE = "must be 1-100 letters, digits, '.', '_', '+' or '-', starting with
 EXPANSION = "'~' and '$' are not expanded; give the path itself"
 
 
-# The README's, the Makefile's and the benchmarks' labels, a commit id, the longest allowed.
+# The docs', the Makefile's and the benchmarks' labels, a commit id, the longest allowed.
 LABELS_IN_USE = ["nccl-2.21.5", "ci-current", "baseline-1", "aa-01", "two-nodes", "v2+cu124"]
 LABELS_IN_USE += ["0f3c2b9e8d7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e", "a" * 100]
 
@@ -96,17 +96,17 @@ def test_literal_outs_are_accepted(out: str) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--label", "../../etc"], f"command line: label: {LABEL_RULE} (got '../../etc')"),
-        (["--label", "a/b"], f"command line: label: {LABEL_RULE} (got 'a/b')"),
-        (["--label", ""], f"command line: label: {LABEL_RULE} (got '')"),
-        (["--label", ".hidden"], f"command line: label: {LABEL_RULE} (got '.hidden')"),
-        (["--label", "a,b"], f"command line: label: {LABEL_RULE} (got 'a,b')"),
-        (["--label", "a\nb"], f"command line: label: {LABEL_RULE} (got 'a\\nb')"),
-        (["--label", "x" * 101], f"command line: label: {LABEL_RULE} (got '{'x' * 101}')"),
-        (["--out", "~/runs/x"], f"command line: out: {EXPANSION} (got '~/runs/x')"),
-        (["--out", "$HOME/x"], f"command line: out: {EXPANSION} (got '$HOME/x')"),
-        (["--out", "runs/${USER}"], f"command line: out: {EXPANSION} (got 'runs/${{USER}}')"),
-        (["--out", ""], "command line: out: must not be empty (leave it out for results/<time>"),
+        (["--label", "../../etc"], f"--label: {LABEL_RULE} (got '../../etc')"),
+        (["--label", "a/b"], f"--label: {LABEL_RULE} (got 'a/b')"),
+        (["--label", ""], f"--label: {LABEL_RULE} (got '')"),
+        (["--label", ".hidden"], f"--label: {LABEL_RULE} (got '.hidden')"),
+        (["--label", "a,b"], f"--label: {LABEL_RULE} (got 'a,b')"),
+        (["--label", "a\nb"], f"--label: {LABEL_RULE} (got 'a\\nb')"),
+        (["--label", "x" * 101], f"--label: {LABEL_RULE} (got '{'x' * 101}')"),
+        (["--out", "~/runs/x"], f"--out: {EXPANSION} (got '~/runs/x')"),
+        (["--out", "$HOME/x"], f"--out: {EXPANSION} (got '$HOME/x')"),
+        (["--out", "runs/${USER}"], f"--out: {EXPANSION} (got 'runs/${{USER}}')"),
+        (["--out", ""], "--out: must not be empty (leave it out for results/<time>"),
     ],
 )
 def test_bad_label_or_out_flag_is_one_line_and_writes_nothing(

@@ -42,25 +42,45 @@ def test_config_hash_ignores_where_results_go() -> None:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"tokens": ["0"]}, "tokens: Input should be greater than 0 (got '0')"),
-        ({"tokens": ["-3"]}, "tokens: Input should be greater than 0 (got '-3')"),
-        ({"tokens": ["1.5"]}, "tokens: Input should be a valid integer"),
+        ({"tokens": ["0"]}, "--tokens: Input should be greater than 0 (got '0')"),
+        ({"tokens": ["-3"]}, "--tokens: Input should be greater than 0 (got '-3')"),
+        ({"tokens": ["1.5"]}, "--tokens: Input should be a valid integer"),
         ({"tokens": ["abc"]}, "(got 'abc')"),
-        ({"tokens": [""]}, "tokens:"),
-        ({"hidden": ["0"]}, "hidden: Input should be greater than 0"),
-        ({"dtypes": ["int8"]}, "dtypes: Input should be 'bfloat16', 'float16' or 'float32'"),
-        ({"variants": ["fast"]}, "variants: Input should be 'list', 'tensor' or 'padded' "),
-        ({"backend": "mpi"}, "backend: Input should be 'auto', 'nccl' or 'gloo' (got 'mpi')"),
-        ({"tp": ["0"]}, "tp: Input should be greater than 0 (got '0')"),
+        ({"tokens": [""]}, "--tokens:"),
+        ({"hidden": ["0"]}, "--hidden: Input should be greater than 0"),
+        ({"dtypes": ["int8"]}, "--dtypes: Input should be 'bfloat16', 'float16' or 'float32'"),
+        ({"variants": ["fast"]}, "--variants: Input should be 'list', 'tensor' or 'padded' "),
+        ({"backend": "mpi"}, "--backend: Input should be 'auto', 'nccl' or 'gloo' (got 'mpi')"),
+        ({"tp": ["0"]}, "--tp: Input should be greater than 0 (got '0')"),
+        ({"timing": {"target_ci": "2"}}, "--target-ci: Input should be less than 1 (got '2')"),
+        ({"moe": {"experts": ["x"], "topk": ["1"], "skew": ["0"]}}, "--experts: Input should be"),
+        ({"collectives": ["all_gather", "allgather"]},
+         "--collectives: Input should be 'all_gather', 'reduce_scatter', 'all_reduce',"
+         " 'logits_gather', 'all_to_all' or 'all_to_all_combine' (got 'allgather')"),
     ],
-)
-def test_bad_flag_values(overrides: dict, expected: str) -> None:
+)  # fmt: skip
+def test_bad_flag_values_name_the_flag(overrides: dict, expected: str) -> None:
+    """The user typed a flag: the error names it as typed, not the TOML key."""
     with pytest.raises(UsageError) as err:
         load_config(None, overrides, source="command line")
     message = str(err.value)
     assert expected in message
-    assert message.startswith("command line: ")
+    assert message.startswith("--")
     assert "\n" not in message
+
+
+def test_a_bad_value_from_a_file_names_the_file_and_key(tmp_path: Path) -> None:
+    """Flags for other settings do not make a file's bad value a flag's; a flag that
+    replaces it is named, the file's key is not."""
+    path = tmp_path / "sweep.toml"
+    path.write_text("[timing]\ntarget_ci = 2\n")
+    with pytest.raises(UsageError) as err:
+        load_config(path, {"tokens": ["8"]})
+    assert str(err.value) == f"{path}: timing.target_ci: Input should be less than 1 (got 2)"
+    recorded = load_config().model_dump()
+    with pytest.raises(UsageError) as err:  # a resumed run's recorded config is the base
+        load_config(None, {"timing": {"warmup": "-1"}}, recorded=recorded)
+    assert str(err.value) == "--warmup: Input should be greater than or equal to 0 (got '-1')"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Each sweep setting is declared once, in the config model: its flag, its TOML key and
-its line in the README's option table all follow from the field (or fail here)."""
+its line in docs/usage.md's option table all follow from the field (or fail here)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from commbench.config.settings import load_config
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).
 pytestmark = pytest.mark.floor
 
-README = REPO / "README.md"
+USAGE = REPO / "docs" / "usage.md"
 
 
 def _sweep_flags() -> dict[str, str]:
@@ -26,9 +26,9 @@ def _sweep_flags() -> dict[str, str]:
     return {opt: param.help or "" for param in command.params for opt in param.opts}
 
 
-def _readme_flags() -> set[str]:
-    """Every flag the README's sweep option table names in its first column."""
-    section = README.read_text().split("### Options", 1)[1].split("\n#", 1)[0]
+def _documented_flags() -> set[str]:
+    """Every flag the usage page's sweep option table names in its first column."""
+    section = USAGE.read_text().split("\n## Options\n", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `--")]
     return {flag for row in rows for flag in re.findall(r"--[a-z][a-z-]*", row.split(" | ")[0])}
 
@@ -41,10 +41,10 @@ def test_every_setting_is_a_flag_with_the_models_description() -> None:
     assert len(names) == len(set(names))  # one flag per name, whichever table holds it
 
 
-def test_the_readme_option_table_lists_every_sweep_flag_and_no_other() -> None:
+def test_the_documented_option_table_lists_every_sweep_flag_and_no_other() -> None:
     flags = {flag for flag in _sweep_flags() if flag != "--help"}
     flags -= {flag for flag in flags if flag.startswith("--no-")}  # a switch's negative
-    assert _readme_flags() == flags
+    assert _documented_flags() == flags
 
 
 def test_every_flag_lands_where_its_toml_key_does(tmp_path: Path) -> None:

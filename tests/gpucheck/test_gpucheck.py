@@ -1,20 +1,38 @@
-"""`make gpu-check` on a machine without a GPU, and its judging of results, on CPU."""
+"""`make gpu-check` on a machine without a GPU, its start on a python that lacks modules, its
+statuses, time limits, tables and kept evidence, on CPU."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
-import pandas as pd
+import pytest
 from support.paths import REPO
 
-from commbench.gpucheck.judge import (
-    first_sample_outliers,
-    flat_bytes,
-    judge_exact,
-    judge_temp_mem,
+from commbench.config.settings import load_config
+from commbench.errors import UsageError
+from commbench.gpucheck import sweeps
+from commbench.gpucheck.catalogue import ABOUT, LIMITS, WHOLE_RUN_S, checks_of
+from commbench.gpucheck.checks import kept
+from commbench.gpucheck.preflight import CARRY, carry_line, distributions
+from commbench.gpucheck.ranks import Runner, rank_env, shared_env
+from commbench.gpucheck.run import render, run_steps, steps, versions_line, work_dir
+from commbench.gpucheck.verdict import (
+    EXIT_CANNOT_RUN,
+    FAIL,
+    NA,
+    NO_GPU,
+    NOT_RUN,
+    PASS,
+    Check,
+    exit_code,
 )
-from commbench.gpucheck.verdict import EXIT_NO_GPU, NO_GPU, Check, exit_code, render
+from commbench.sweep.backend import SHARED_GPU_VAR
+from commbench.sweep.plan import build_plan
+
+PYDANTIC_WHEELS = "pydantic pydantic-core annotated-types typing-inspection typing-extensions"
 
 
 def test_without_a_gpu_it_says_so_in_one_line_and_fails() -> None:
@@ -29,69 +47,169 @@ def test_without_a_gpu_it_says_so_in_one_line_and_fails() -> None:
     direct = subprocess.run(
         [sys.executable, "-m", "commbench.gpucheck"], cwd=REPO, capture_output=True, text=True
     )
-    assert (direct.returncode, direct.stderr.strip(), direct.stdout) == (EXIT_NO_GPU, NO_GPU, "")
+    assert (direct.returncode, direct.stderr.strip(), direct.stdout) == (
+        EXIT_CANNOT_RUN,
+        NO_GPU,
+        "",
+    )
 
 
-def test_the_makefile_target_does_not_depend_on_setup() -> None:
+def test_the_makefile_target_does_not_depend_on_setup_and_passes_keep() -> None:
     plan = subprocess.run(
-        ["make", "-n", "--no-print-directory", "gpu-check"], cwd=REPO, capture_output=True,
-        text=True,
+        ["make", "-n", "--no-print-directory", "gpu-check", "KEEP=evidence", "NCCL_LIB=lib.so"],
+        cwd=REPO, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert "venv" not in plan and "pip" not in plan and "commbench.gpucheck" in plan
+    assert "--keep evidence" in plan and "--nccl-lib lib.so" in plan
 
 
-def test_every_check_must_pass_and_a_check_not_run_is_not_a_pass() -> None:
-    passed = Check("a", "x", "x", True)
-    assert exit_code([passed, passed]) == 0
-    assert exit_code([passed, Check("b", "x", "y", False)]) == 1
-    assert exit_code([passed, Check("c", "x", "no library", None)]) == 1
+def test_a_module_that_fails_to_import_is_named_in_one_line_with_how_to_carry_it(
+    tmp_path: Path,
+) -> None:
+    """A python whose pydantic breaks on import (a module first on its path that raises
+    ImportError), as on a GPU image without pydantic: one line, exit 2, no traceback."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "pydantic.py").write_text('raise ImportError("not installed here")\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "commbench.gpucheck"], cwd=REPO, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{shim}:{REPO}"},
+    )  # fmt: skip
+    assert done.returncode == EXIT_CANNOT_RUN
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert line.startswith("gpu-check: missing module(s) pydantic for Python")
+    assert f"--python-version {version}" in line and f"-d wheels/ {PYDANTIC_WHEELS}`" in line
+    assert f"pip install --no-index --find-links wheels/ {PYDANTIC_WHEELS}`" in line
+
+
+def test_the_carry_commands_are_for_the_devices_python() -> None:
+    line = carry_line(["pydantic"], (3, 12))
+    assert "--only-binary=:all: --python-version 3.12 --platform manylinux2014_" in line
+    assert f"python3.12 -m pip install --no-index --find-links wheels/ {PYDANTIC_WHEELS}" in line
+    assert distributions(["pydantic", "typer"]) == [*CARRY["pydantic"], "typer"]
+
+
+def test_only_a_failure_fails_and_something_must_have_passed() -> None:
+    passed, failed = Check("a", PASS, "x"), Check("b", FAIL, "y")
+    not_here, not_run = Check("c", NA, "one GPU"), Check("d", NOT_RUN, "no library")
+    assert exit_code([passed, not_here, not_run]) == 0
+    assert exit_code([passed, failed, not_here]) == 1
+    assert exit_code([not_here, not_run]) == 1  # nothing was verified
     assert exit_code([]) == 1
-    table = render([passed, Check("longer name", "x", "no library", None)]).splitlines()
-    assert table[0].split() == ["check", "expected", "measured", "verdict"]
-    assert table[2].split()[-1] == "PASS" and table[3].endswith("NOT RUN")
-    assert table[2].index("x") == table[3].index("x") == table[0].index("expected")
 
 
-def _row(
-    collective, variant, tokens, tp, vocab=0, hidden=0, check="pass", temp=0.0, dtype="float32"
-):
-    return {
-        "collective": collective, "variant": variant, "tokens": tokens, "tp": tp,
-        "vocab": vocab, "hidden": hidden, "check": check, "temp_mem_bytes": temp, "dtype": dtype,
-    }  # fmt: skip
+def test_the_steps_time_limits_add_up_to_under_eight_minutes() -> None:
+    assert sum(LIMITS.values()) <= WHOLE_RUN_S < 8 * 60
+    assert {about.step for about in ABOUT.values()} == set(LIMITS)  # every step judged
 
 
-def test_exact_rows_allow_only_the_rows_nccl_scrambles_to_fail() -> None:
-    rows = [
-        _row("all_gather", "list", 5, 2, hidden=24),
-        _row("logits_gather", "list", 5, 2, vocab=25, check="fail"),  # raw bytes, T > 1
-        _row("logits_gather", "list", 1, 2, vocab=25),  # T = 1: the bytes are in order
-        _row("logits_gather", "list", 5, 2, vocab=24),  # even: the flat copy path
+def _passes(run: Runner, limit: float) -> list[Check]:
+    return [Check("exact rows", PASS, f"within {limit} s"), Check("temp_mem_bytes", NA, "cpu")]
+
+
+def _breaks(run: Runner, limit: float) -> list[Check]:
+    raise ValueError("a bug in a check")
+
+
+def test_a_step_that_breaks_fails_its_checks_and_one_past_the_whole_limit_does_not_start(
+    tmp_path: Path,
+) -> None:
+    limits = {"exact": 5, "out of memory": 5, "graph replay": 20}
+    plan = [("exact", _passes), ("out of memory", _breaks), ("graph replay", _passes)]
+    said: list[str] = []
+    checks = run_steps(plan, Runner(tmp_path, REPO), said.append, whole_s=10, limits=limits)
+    assert [(c.name, c.status) for c in checks] == [
+        ("exact rows", PASS),
+        ("temp_mem_bytes", NA),
+        *((name, FAIL) for name in checks_of("out of memory")),
+        *((name, NOT_RUN) for name in checks_of("graph replay")),
     ]
-    assert judge_exact(pd.DataFrame(rows))[1]
-    wrong = [*rows[:1], _row("logits_gather", "list", 5, 2, vocab=25, check="pass")]
-    text, ok = judge_exact(pd.DataFrame(wrong))
-    assert not ok and "unexpected" in text  # a prediction that did not come true fails too
-    assert not judge_exact(pd.DataFrame([_row("all_gather", "tensor", 8, 2, check="fail")]))[1]
+    assert "within 5 s" in checks[0].measured and len(said) == len(checks)
+    broke = checks[2].measured  # the whole traceback kept, its path named
+    log = Path(broke.split("; log ")[1])
+    assert "ValueError: a bug in a check" in broke and "a bug in a check" in log.read_text()
+    assert "10 s would be passed" in checks[-1].measured
 
 
-def test_temp_mem_is_the_flat_buffer_as_the_allocator_rounds_it() -> None:
-    even = _row("all_gather", "list", 8, 2, hidden=24, temp=1024.0)  # 8*24*4 = 768 -> 1024
-    assert flat_bytes(pd.Series(even)) == 1024
-    assert flat_bytes(pd.Series(_row("all_gather", "list", 5, 2, hidden=24))) == 0  # uneven
-    assert flat_bytes(pd.Series(_row("logits_gather", "list", 3, 2, vocab=24))) == 512
-    assert flat_bytes(pd.Series(_row("reduce_scatter", "tensor", 8, 2, hidden=24))) == 0
-    assert judge_temp_mem(pd.DataFrame([even, _row("all_gather", "tensor", 8, 2, hidden=24)]))[1]
-    assert not judge_temp_mem(pd.DataFrame([{**even, "temp_mem_bytes": 0.0}]))[1]
+def test_the_table_says_what_each_check_proves_and_cannot_on_this_many_gpus() -> None:
+    checks = [Check("first --cuda-graph sample", NA, "two ranks on one GPU time each other")]
+    one, eight = render(checks, 1), render(checks, 8)
+    assert "cannot on 1 GPU(s)" in one and "cannot on 8 GPU(s)" in eight
+    about = ABOUT["first --cuda-graph sample"]
+    assert about.proves in one and about.one_gpu_cannot in one
+    assert about.one_gpu_cannot not in eight
+    assert f"{LIMITS['cuda-graph sweep']} s" in one.splitlines()[2]
 
 
-def test_a_first_sample_above_the_rest_is_an_outlier() -> None:
-    def samples(times, point="a"):
-        return [
-            {"point": point, "round": 0, "sample": i, "time_us": t} for i, t in enumerate(times)
-        ]
+def test_a_kept_directory_must_be_new_or_empty(tmp_path: Path) -> None:
+    assert work_dir(str(tmp_path / "new")) == tmp_path / "new"
+    (tmp_path / "new" / "run-1").mkdir()
+    with pytest.raises(UsageError, match=r"keep: .* is not empty"):
+        work_dir(str(tmp_path / "new"))
 
-    calm = samples([10.2, 10.0, 10.1, 9.9, 10.3, 10.0])
-    skewed = samples([25.0, 10.0, 10.1, 9.9, 10.3, 10.0], point="b")
-    assert first_sample_outliers(pd.DataFrame(calm)) == (0, 1)
-    assert first_sample_outliers(pd.DataFrame(calm + skewed)) == (1, 2)
+
+@pytest.mark.parametrize("ranks", [1, 2, 3, 8])
+def test_every_checks_sweep_is_a_valid_plan_on_every_world(tmp_path: Path, ranks: int) -> None:
+    """On NCCL on paper: the configs and plans need no GPU. The out-of-memory point's
+    output alone (256 GiB) is more than any GPU holds; with its input, more again."""
+    bodies = {
+        "exact": sweeps.exact(ranks, "nccl"),
+        "huge": sweeps.huge(ranks, "nccl"),
+        "replayed": sweeps.replayed(ranks, "nccl", True),
+        "graphed": sweeps.graphed(ranks, True),
+        "gpu_bound": sweeps.gpu_bound(ranks),
+        "tiny": sweeps.tiny(),
+    }
+    if ranks == 2:
+        bodies["long_running"] = sweeps.long_running("nccl")
+    plans = {}
+    for name, body in bodies.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(body)
+        plans[name] = build_plan(load_config(path), ranks)
+    assert {p.collective for p in plans["exact"]} == set(sweeps.EVERY_COLLECTIVE)
+    assert {p.tp for p in plans["exact"]} == set(sweeps.splits(ranks))
+    (huge,) = plans["huge"]
+    assert huge.tokens * huge.hidden * huge.element_size == 256 * 2**30
+    assert sweeps.LARGE_BYTES == 128 * 2**20
+
+
+def test_the_docs_limits_table_is_the_code_s() -> None:
+    page = (REPO / "docs" / "gpu.md").read_text()
+    rows = re.findall(r"^\| ([a-z -]+) \| (\d+) s \| (.+) \|$", page, re.MULTILINE)
+    assert {step: int(limit) for step, limit, _ in rows} == LIMITS
+    for step, _, names in rows:
+        assert names.split(", ") == checks_of(step)
+    assert f"the whole run's limit,\n{WHOLE_RUN_S} s" in page
+
+
+def test_the_versions_line_names_what_was_found() -> None:
+    line = versions_line()
+    assert line.startswith("gpu-check: Python ") and "\n" not in line
+    for found in ("torch ", "CUDA ", "NCCL built ", "bound ", "typer ", "click ", "driver "):
+        assert found in line
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 8])
+def test_every_step_with_a_limit_is_run_in_the_tables_order(gpus: int) -> None:
+    assert [step for step, _ in steps(gpus, None)] == list(LIMITS)
+
+
+def test_ranks_sharing_one_gpu_are_separate_nccl_hosts_on_sockets(tmp_path: Path) -> None:
+    run = Runner(tmp_path, REPO)
+    assert run.env["PYTHONUNBUFFERED"] == "1"
+    base = {**run.env, "CUDA_VISIBLE_DEVICES": "2,3"}
+    envs = [shared_env(rank_env(base, rank, 2, 29500), rank) for rank in range(2)]
+    for rank, env in enumerate(envs):
+        assert (env["RANK"], env["CUDA_VISIBLE_DEVICES"]) == (str(rank), "2")  # the first
+        assert env[SHARED_GPU_VAR] == "1" and env["NCCL_MULTI_RANK_GPU_ENABLE"] == "1"
+        assert env["NCCL_P2P_DISABLE"] == env["NCCL_SHM_DISABLE"] == "1"
+    assert envs[0]["NCCL_HOSTID"] != envs[1]["NCCL_HOSTID"]
+
+
+def test_a_failed_check_names_where_its_evidence_is(tmp_path: Path) -> None:
+    failed = kept(Check("exact rows", FAIL, "2 rows: 1 pass, 1 fail"), tmp_path / "run-1")
+    assert failed.measured == f"2 rows: 1 pass, 1 fail; kept in {tmp_path / 'run-1'}"
+    assert kept(Check("exact rows", PASS, "2 rows"), tmp_path).measured == "2 rows"

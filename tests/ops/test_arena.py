@@ -20,8 +20,8 @@ from torch.testing._internal.distributed.fake_pg import FakeStore
 from commbench.config.settings import load_config
 from commbench.ops import REGISTRY, bind, footprint
 from commbench.ops.arena import ALIGN, META, Arena
-from commbench.ops.routing import route
 from commbench.point import Point
+from commbench.routing import route
 from commbench.sweep.plan import build_plan
 from commbench.sweep.world import World
 

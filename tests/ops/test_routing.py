@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from commbench.ops.routing import check_routing, route
+from commbench.routing import check_routing, route
 
 
 @pytest.mark.parametrize("tokens", [1, 7, 128])

@@ -28,6 +28,15 @@ from commbench.rundir.schema import (
 pytestmark = pytest.mark.floor
 
 BASELINE = REPO / "results" / "baselines" / "ci-gloo-4" / "run-1"
+NAN = float("nan")
+# What an older schema meant by each later column, written out here rather than read from
+# the reader's own table: a wrong fill there must fail a test.
+FILLS = {
+    2: {"vocab": 0, "padded_vocab": 0, "temp_mem_bytes": NAN},
+    3: {"layout": "contiguous", "cuda_graph": False},
+    4: {"experts": 0, "topk": 0, "skew": 0.0, "routed_bytes": NAN, "padded_bytes": NAN,
+        "imbalance": NAN},
+}  # fmt: skip
 
 
 def _as_schema(path: Path, version: int) -> Path:
@@ -52,6 +61,9 @@ def _as_schema(path: Path, version: int) -> Path:
 def test_every_schema_step_has_its_update() -> None:
     assert sorted(UPDATES) == list(range(2, SCHEMA_VERSION + 1))
     assert sorted(ADDED_COLUMNS) == list(range(2, SCHEMA_VERSION + 1))
+    assert {step: sorted(added) for step, added in ADDED_COLUMNS.items()} == {
+        step: sorted(filled) for step, filled in FILLS.items()
+    }  # a new column needs its fill written into FILLS too
 
 
 @pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
@@ -65,8 +77,8 @@ def test_an_older_schema_reads_in_this_ones_shape(tmp_path: Path, version: int) 
     assert old.meta.model_dump(exclude={"schema_version"}) == now.meta.model_dump(
         exclude={"schema_version"}
     )
-    later = {name: value for step, added in ADDED_COLUMNS.items() if step > version
-             for name, value in added.items()}  # fmt: skip
+    later = {name: value for step, filled in FILLS.items() if step > version
+             for name, value in filled.items()}  # fmt: skip
     kept = [c for c in RESULT_COLUMNS if c not in later]
     pd.testing.assert_frame_equal(old.results[kept], now.results[kept], check_dtype=False)
     for name, value in later.items():  # what the older schema meant by the later columns

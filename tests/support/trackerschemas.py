@@ -1,5 +1,5 @@
 """The published input formats of the two benchmark trackers `commbench export` feeds,
-encoded as JSON Schema from their sources (README "Exports" says which versions).
+encoded as JSON Schema from their sources (docs/usage.md, "Exports", says which versions).
 
 - Bencher Metric Format: https://bencher.dev/bmf.json, draft-07, as published
   (bencherdev/bencher services/console/public/bmf.json, and the BMF reference page).

@@ -1,4 +1,4 @@
-"""Plan expansion, and the byte and bandwidth conventions of METHOD.md."""
+"""Plan expansion, and the byte and bandwidth conventions of docs/method.md."""
 
 from __future__ import annotations
 
@@ -34,13 +34,6 @@ def test_variant_filter_and_empty_plan() -> None:
     nothing = load_config(None, {"variants": ["list"], "collectives": ["all_reduce"]})
     with pytest.raises(UsageError, match="nothing to measure"):
         build_plan(nothing, 2)
-
-
-def test_an_unknown_collective_is_refused_with_the_catalogue() -> None:
-    config = load_config(None, {"collectives": ["all_gather", "broadcast"]})
-    message = f"collectives: unknown collective 'broadcast', expected one of {sorted(REGISTRY)}"
-    with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        build_plan(config, 2)
 
 
 @pytest.mark.parametrize("total", [0, 1, 5, 7, 8, 13, 2048])

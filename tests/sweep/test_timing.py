@@ -44,6 +44,7 @@ def two_ranks() -> SharedWorld:
             "warm_up_counts": _warm_up_counts,
             "k_from_a_replay": _k_from_a_replay,
             "first_samples": _first_samples,
+            "slow_first_op": _slow_first_op,
         },
     )
 
@@ -175,8 +176,8 @@ def test_without_an_allocator_nothing_is_guessed() -> None:
 
 def _warm_up_counts(world) -> dict[str, int]:
     """How many operations warm_up runs for a 60 ms operation and for a fast one, after
-    an operation of 60 ms that just ran (the check's), and how many measure runs in all
-    for the slow one (K, and the operations)."""
+    an operation that just ran (the check's), and how many measure runs in all for the
+    slow one (K, and the operations)."""
     tensor = torch.ones(4)
     counts = {"slow": 0, "fast": 0, "after": 0, "measured": 0}
 
@@ -188,7 +189,7 @@ def _warm_up_counts(world) -> dict[str, int]:
 
     warm_up(lambda: op("slow"), 5, world, HostTimer())
     warm_up(lambda: op("fast"), 5, world, HostTimer())
-    warm_up(lambda: op("after"), 5, world, HostTimer(), ran_s=SLOW_OP_S)
+    warm_up(lambda: op("after"), 5, world, HostTimer(), ran_first=True)
     timing = timing_config(
         warmup=5,
         min_sample_ms=SLOW_OP_S * 1e3 / 2.5,  # one operation is K = 1, clearly
@@ -203,9 +204,57 @@ SLOW_OP_S = 0.06
 def test_a_warm_up_of_slow_operations_ends_once_it_has_lasted_long_enough(
     two_ranks: SharedWorld,
 ) -> None:
-    """Five operations asked for: two 60 ms ones pass WARMUP_S (0.1 s), on every rank
-    alike, the check's one included; a fast operation gets all five. An operation that
-    clearly lasts a sample is not calibrated: K = 1, and 2 + 3 samples' operations."""
+    """Five operations asked for: the first, untimed, then two 60 ms ones pass WARMUP_S
+    (0.1 s), on every rank alike (after the check's operation, which was the first, two);
+    a fast operation gets all five. An operation that clearly lasts a sample is not
+    calibrated: K = 1, and 3 + 3 samples' operations."""
     assert WARMUP_S < 2 * SLOW_OP_S
-    expected = {"slow": 2, "fast": 5, "after": 1, "measured": 2 + 3, "K": 1}
+    expected = {"slow": 3, "fast": 5, "after": 2, "measured": 3 + 3, "K": 1}
     assert two_ranks("warm_up_counts") == [expected, expected]
+
+
+STEADY_OP_S = 0.04
+FIRST_OP_S = 0.2  # what a group's set-up adds to its first collective on NCCL
+
+
+def _slow_first_op(world) -> dict[str, tuple[int, int]]:
+    """measure's K and the operations it ran in all, for a steady 40 ms operation, for the
+    same operation whose first call takes 200 ms (a group connecting on first use), and for
+    that slow first call made by the check, just before (`ran_first`)."""
+    tensor = torch.ones(4)
+    timing = timing_config(
+        warmup=5,
+        min_sample_ms=STEADY_OP_S * 1e3 * 1.5,  # K = 2 for a steady operation
+        min_samples=2,
+        max_samples=2,
+    )
+    found = {}
+    for case in ("steady", "slow first", "slow check"):
+        op = SlowAtFirst(tensor, 0.0 if case == "steady" else FIRST_OP_S)
+        if case == "slow check":
+            op()
+        found[case] = (measure(op, world, timing, ran_first=case == "slow check").iters, op.calls)
+    return found
+
+
+class SlowAtFirst:
+    """An all_reduce that sleeps STEADY_OP_S after each call, `first_s` after the first."""
+
+    def __init__(self, tensor: torch.Tensor, first_s: float) -> None:
+        self.tensor, self.first_s, self.calls = tensor, first_s, 0
+
+    def __call__(self) -> None:
+        dist.all_reduce(self.tensor)
+        time.sleep(self.first_s if self.first_s and not self.calls else STEADY_OP_S)
+        self.calls += 1
+
+
+def test_a_slow_first_operation_sets_neither_k_nor_the_warm_up(two_ranks: SharedWorld) -> None:
+    """The first call is never timed: K and the operations run are a steady operation's.
+    Timed, a 200 ms first call would end the warm-up at once and make K 1 (it outlasts
+    twice a sample's 60 ms minimum), so only its first call and 2 samples of 1 would run.
+    Steady: 3 warm-up operations (the first untimed; 1 + ceil(0.1 s / 40 ms) > 3), 2 to
+    calibrate, 2 samples of K = 2."""
+    steady = (2, 3 + 2 + 2 * 2)
+    for found in two_ranks("slow_first_op"):
+        assert found == {"steady": steady, "slow first": steady, "slow check": steady}

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import torch
+from support.distworld import run_world
 
 from commbench.errors import UsageError
 from commbench.sweep.backend import SHARED_GPU_VAR, check_gpu_count, cuda_index, sharing_allowed
 from commbench.sweep.faults import WATCHDOG_GRACE
 from commbench.sweep.launch import is_launched, launcher_env
-from commbench.sweep.world import group_ranks, group_timeouts
+from commbench.sweep.world import eager_init, group_ranks, group_timeouts
 
 
 def test_srun_launches_are_translated_to_torch_names() -> None:
@@ -67,3 +69,19 @@ def test_commbench_watchdog_acts_before_the_nccl_watchdog() -> None:
     assert control == timedelta(seconds=10)
     assert measured > timedelta(seconds=10 * WATCHDOG_GRACE)
     assert group_timeouts("gloo", 10) == (timedelta(seconds=10), timedelta(seconds=10))
+
+
+def _sequence_numbers(world) -> list[int]:
+    """How many collectives each of this rank's groups has run, right after it was made."""
+    return [world.split(tp).group._get_sequence_number_for_group() for tp in (1, 2)]
+
+
+def test_every_group_runs_one_collective_when_it_is_made() -> None:
+    """So that no measured point's first operation carries a group's set-up (on NCCL a
+    communicator connects at its first collective; gloo takes the same path here)."""
+    assert run_world(2, _sequence_numbers) == [[1, 1], [1, 1]]
+
+
+def test_the_world_is_created_eagerly_on_nccl_only() -> None:
+    assert eager_init("gloo", torch.device("cpu")) == {}
+    assert eager_init("nccl", torch.device("cuda", 1)) == {"device_id": torch.device("cuda", 1)}

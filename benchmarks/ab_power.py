@@ -1,0 +1,198 @@
+"""How often does `commbench ab` cry wolf, and how fast does it find a real slowdown?
+
+Live experiments take minutes each, too few for error rates. So real interleaved
+launches are recorded once (`record`: one `commbench ab` experiment with a fixed number
+of pairs, the reference and slowed arms in seeded ABBA blocks, every launch an ordinary
+run directory), and the decision procedure is replayed over many random draws of the
+recorded blocks (`analyse`): the SAME code as the command (`commbench.analysis.ab.replay`),
+no launch twice in one replay, each replay paired as the command pairs (within a block).
+
+- A/A: the reference's launches of neighbouring blocks (2m, 2m + 1) paired with each
+  other; goal: at most 5% end in exit 1.
+- Power: each slowed arm against the reference; goal for the 1.25x arm: exit 1 with the
+  slowed collective "slower" in at least 90% within 10 pairs; the pairs needed (median)
+  and the wall time they cost, from the recorded launch times.
+- Today's way: one launch a side read by `compare` (its prior's intervals): how often it
+  marks the slowed collective.
+- `live`: whole `commbench ab` experiments, to check the replay against (exit codes).
+
+The slowdown is real: tests/support/slowdown's sitecustomize on the arm's PYTHONPATH
+makes its ranks' all_reduce calls wait F times their shortest time longer; the ratio
+that planted is measured from the recording and printed beside the rates.
+
+    python benchmarks/ab_power.py record results/ab-rec --pairs 40            # ~80+ launches
+    python benchmarks/ab_power.py analyse results/ab-rec --draws 2000
+    python benchmarks/ab_power.py live results/ab-live --experiments 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from commbench.analysis.ab import Design, Pair, launch_times, replay
+from commbench.analysis.compare import compare_runs
+from commbench.rundir.reader import read_run
+
+ROOT = Path(__file__).resolve().parent.parent
+SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
+COLLECTIVE = "all_reduce"  # the slowed collective
+FRACTIONS = {"slow125": 0.25, "slow110": 0.10}
+SWEEP = ["--nproc", "4", "--config", str(ROOT / "configs" / "ci.toml")]
+MAX_PAIRS, MIN_PAIRS, BAND = 10, 3, 0.05
+
+
+def arm_flags(arms: dict[str, float]) -> list[str]:
+    flags = ["--arm", "base"]
+    for name, fraction in arms.items():
+        path = f"{SLOWDOWN}{os.pathsep}{ROOT}"
+        flags += [
+            "--arm",
+            f"{name}:PYTHONPATH={path},COMMBENCH_TEST_SLOWDOWN={COLLECTIVE}={fraction}",
+        ]
+    return flags
+
+
+def ab(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "commbench", "ab", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True)
+
+
+def record(out: Path, pairs: int, sweep: list[str], seed: int) -> None:
+    """One experiment of exactly `pairs` blocks: a band no interval can decide in, one
+    look at the end (the recording, not a decision)."""
+    args = [*arm_flags(FRACTIONS), *sweep, "--out", str(out), "--seed", str(seed)]
+    args += ["--min-pairs", str(pairs), "--max-pairs", str(pairs), "--band", "1e-9"]
+    done = ab(args)
+    print(done.stdout[-2000:], done.stderr[-2000:], f"exit {done.returncode}", sep="\n")
+
+
+def load(root: Path) -> tuple[dict, dict[int, object], dict[int, dict[str, int]]]:
+    """experiment.json, every measured launch's times, and block -> arm -> launch index."""
+    state = json.loads((root / "experiment.json").read_text())
+    times, blocks = {}, {}
+    for launch in state["launches"]:
+        if launch["status"] == "ok" and launch["block"] >= 0:
+            times[launch["index"]] = launch_times(read_run(root / launch["dir"]).results)
+            blocks.setdefault(launch["block"], {})[launch["arm"]] = launch["index"]
+    complete = {b: arms for b, arms in blocks.items() if len(arms) == len(state["design"]["arms"])}
+    return state, times, complete
+
+
+def draws(candidates: list[Pair], rng: random.Random, count: int) -> list[list[list[Pair]]]:
+    """`count` replays, each MAX_PAIRS distinct candidate pairs in a random order."""
+    size = min(MAX_PAIRS, len(candidates))
+    return [[[pair] for pair in rng.sample(candidates, size)] for _ in range(count)]
+
+
+def judge(name: str, times, replays, seconds: float, slowed: bool) -> None:
+    design = Design(["base", name], BAND, MIN_PAIRS, MAX_PAIRS)
+    verdicts, needed, caught = [], [], 0
+    for blocks in replays:
+        last, said = replay(times, blocks, design)
+        verdicts.append(said)
+        needed.append(last.pairs)
+        mine = [e for e in last.estimates if e.name == COLLECTIVE and e.kind == "collective"]
+        caught += said == "regression" and bool(mine) and mine[0].decision == "slower"
+    n = len(verdicts)
+    rates = {v: verdicts.count(v) / n for v in ("decided", "regression", "undecided")}
+    line = ", ".join(f"{v} {r:.1%}" for v, r in rates.items())
+    print(f"  {name:8} {n} replays: {line}")
+    if slowed:
+        found = [p for p, v in zip(needed, verdicts, strict=True) if v == "regression"]
+        median = float(np.median(found)) if found else math.nan
+        print(
+            f"           {COLLECTIVE} found slower: {caught / n:.1%}; pairs needed (median of"
+            f" the found) {median:g}, about {median * 2 * seconds / 60:.1f} min of launches"
+        )
+
+
+def todays_way(root: Path, state: dict, complete: dict, name: str) -> None:
+    """One launch a side, read by `compare`: how often its interval marks the collective."""
+    marked = ratios = 0
+    for arms in complete.values():
+        runs = [read_run(root / state["launches"][arms[a]]["dir"]) for a in ("base", name)]
+        aggregates = compare_runs(runs, ["base", name]).aggregates
+        row = aggregates[aggregates["group"] == f"collective {COLLECTIVE}"].iloc[0]
+        marked += bool(row["low"] > 1)
+        ratios += 1
+    print(f"  {name:8} compare, one launch a side: {COLLECTIVE} marked slower in {marked}/{ratios}")
+
+
+def analyse(root: Path, count: int, seed: int) -> None:
+    state, times, complete = load(root)
+    rng = random.Random(seed)
+    seconds = float(np.mean([x["seconds"] for x in state["launches"] if x["status"] == "ok"]))
+    ordered = sorted(complete)
+    print(f"{root}: {len(complete)} complete blocks, {seconds:.1f} s per launch")
+    aa = [
+        Pair("same", b, complete[b]["base"], complete[b + 1]["base"])
+        for b in ordered
+        if b % 2 == 0 and b + 1 in complete
+    ]
+    judge("same", times, draws(aa, rng, count), seconds, slowed=False)
+    for name in FRACTIONS:
+        pairs = [Pair(name, b, complete[b]["base"], complete[b][name]) for b in ordered]
+        planted = np.exp(np.mean([_collective_log_ratio(times, p) for p in pairs]))
+        print(f"  {name:8} {COLLECTIVE} measured ratio over all blocks {planted:.3f}x")
+        judge(name, times, draws(pairs, rng, count), seconds, slowed=True)
+        todays_way(root, state, complete, name)
+
+
+def _collective_log_ratio(times, pair: Pair) -> float:
+    ref, arm = times[pair.reference], times[pair.launch]
+    rows = [k for k in ref.index if k[0] == COLLECTIVE and k in arm.index]
+    return float(np.mean([math.log(arm[k] / ref[k]) for k in rows]))
+
+
+def live(root: Path, experiments: int, sweep: list[str]) -> None:
+    """Whole experiments of each kind; their exit codes, to hold the replay against."""
+    kinds = {"same": {"same": None}, **{n: {n: f} for n, f in FRACTIONS.items()}}
+    for kind, arms in kinds.items():
+        codes = []
+        for i in range(experiments):
+            flags = ["--arm", "base", "--arm", "same:COMMBENCH_AB_NOTHING=1"]
+            if kind != "same":
+                flags = arm_flags(arms)
+            args = [*flags, *sweep, "--out", str(root / f"{kind}-{i}"), "--seed", str(i)]
+            args += ["--min-pairs", str(MIN_PAIRS), "--max-pairs", str(MAX_PAIRS)]
+            codes.append(ab([*args, "--band", str(BAND)]).returncode)
+        print(f"  live {kind:8} exit codes {codes}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    rec = commands.add_parser("record", help="record interleaved launches")
+    rec.add_argument("root", type=Path)
+    rec.add_argument("--pairs", type=int, default=40)
+    rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--sweep", default=" ".join(SWEEP), help="the sweep flags of every launch")
+    judged = commands.add_parser("analyse", help="replay the decision over the recording")
+    judged.add_argument("root", type=Path)
+    judged.add_argument("--draws", type=int, default=2000)
+    judged.add_argument("--seed", type=int, default=0)
+    run = commands.add_parser("live", help="whole experiments of each kind")
+    run.add_argument("root", type=Path)
+    run.add_argument("--experiments", type=int, default=5)
+    run.add_argument("--sweep", default=" ".join(SWEEP))
+    args = parser.parse_args()
+    if args.command == "record":
+        record(args.root, args.pairs, args.sweep.split(), args.seed)
+    elif args.command == "analyse":
+        analyse(args.root, args.draws, args.seed)
+    else:
+        live(args.root, args.experiments, args.sweep.split())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Do the gate's tests see its calibration? One deliberate bug at a time (a mutant), each in
+a copy of the tree, and the test files that should catch it run against it: a mutant
+the tests fail on is caught, one they pass survives (a hole in the tests).
+
+    python benchmarks/mutate_gate.py             # every mutant (a few minutes)
+    python benchmarks/mutate_gate.py --only two-sided,topk-fill
+
+Each mutant is an exact piece of source and its replacement; a mutant whose piece is
+not found exactly once is an error (the source moved on: update the mutant), never a
+silent pass. The unmutated copy runs first and must pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GATE_TESTS = ("tests/analysis/test_gate_calibration.py", "tests/analysis/test_gate.py")
+STATS_TESTS = ("tests/analysis/test_stats.py",)
+POWER_TESTS = ("tests/analysis/test_power.py",)
+PRIOR_TESTS = ("tests/analysis/test_priors.py",)
+READER_TESTS = ("tests/rundir/test_reader.py",)
+HISTORY_TESTS = ("tests/analysis/test_history.py",)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    before: str
+    after: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = [
+    Mutant(
+        "two-sided",  # the overall/collective test flags a run much faster as well
+        "commbench/analysis/gate.py",
+        "elif ratio > 1 + tolerance and judged.slower:",
+        "elif abs(math.log(ratio)) > math.log1p(tolerance) and (judged.slower or judged.faster):",
+        GATE_TESTS,
+    ),
+    Mutant(
+        "prior-row-sd-halved",
+        "commbench/analysis/priors.py",
+        "self.row_sd**2 * (1 - 1 / total)",
+        "(self.row_sd / 2) ** 2 * (1 - 1 / total)",
+        (*GATE_TESTS, *PRIOR_TESTS),
+    ),
+    Mutant(
+        "prior-aggregate-sd-halved",
+        "commbench/analysis/priors.py",
+        "return self._spread(self.shared_sd**2 + self.row_sd**2 / max(rows, 1))",
+        "return self._spread((self.shared_sd**2 + self.row_sd**2 / max(rows, 1)) / 4)",
+        (*GATE_TESTS, *PRIOR_TESTS),
+    ),
+    Mutant(
+        "bonferroni-over-groups",  # the row tests split their level over groups, not rows
+        "commbench/analysis/gate_model.py",
+        "one_sided(ROW_LEVEL, self.rows)",
+        "one_sided(ROW_LEVEL, len(self.groups))",
+        GATE_TESTS,
+    ),
+    Mutant(
+        "family-confidence-tests-minus-1",
+        "commbench/analysis/stats.py",
+        "return 1 - (1 - confidence) / max(tests, 1)",
+        "return 1 - (1 - confidence) / max(tests - 1, 1)",
+        (*STATS_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
+        "topk-fill",  # schema 4's fill of a routed row's top-k for older runs
+        "commbench/rundir/reader.py",
+        '"topk": 0,',
+        '"topk": 1,',
+        READER_TESTS,
+    ),
+    Mutant(
+        "normal-approximation",  # the tolerance floor ignored: power of the test alone
+        "commbench/analysis/power.py",
+        "np.maximum(critical * grid, floor)",
+        "critical * grid",
+        POWER_TESTS,
+    ),
+    Mutant(
+        "prior-weighs-nine-df",
+        "commbench/analysis/priors.py",
+        "PRIOR_DF = 3",
+        "PRIOR_DF = 9",
+        (*GATE_TESTS, *PRIOR_TESTS),
+    ),
+    Mutant(
+        "lost-is-missing",
+        "commbench/analysis/gate.py",
+        'return "lost" if timed else "skipped"',
+        'return "missing"',
+        GATE_TESTS,
+    ),
+    Mutant(
+        "insufficient-exits-3",
+        "commbench/analysis/gate_verdict.py",
+        "return ExitCode.INSUFFICIENT",
+        "return ExitCode.NOT_COMPARABLE",
+        GATE_TESTS,
+    ),
+    Mutant(
+        "one-side-drifts",  # the current run's own drift left out of the interval
+        "commbench/analysis/stats.py",
+        "return spread.sd * math.sqrt(1 + 1 / baselines)",
+        "return spread.sd * math.sqrt(1 / baselines)",
+        (*STATS_TESTS, *POWER_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
+        "prior-never-dropped",  # a history far wider than the prior still pooled with it
+        "commbench/analysis/priors.py",
+        "if ratio > f.ppf(CONTRADICTED, history.df, measured_df):",
+        "if False:",
+        PRIOR_TESTS,
+    ),
+    Mutant(
+        "collective-undiluted",  # a collective's detectable shift as if the mean did not move
+        "commbench/analysis/gate_model.py",
+        "dilution=1 - share",
+        "dilution=1.0",
+        GATE_TESTS,
+    ),
+    Mutant(
+        "history-records-a-regression",
+        "commbench/analysis/history.py",
+        "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT)",
+        "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT, ExitCode.REGRESSION)",
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "window-ignores-age",
+        "commbench/analysis/history.py",
+        "kept = [r for r in runs if started(r) >= oldest][-keep:]",
+        "kept = runs[-keep:]",
+        HISTORY_TESTS,
+    ),
+]
+
+
+def copy_tree(into: Path) -> None:
+    """What the tests read: the package, the tests, pytest's settings, committed runs."""
+    for name in ("commbench", "tests", "results"):
+        shutil.copytree(ROOT / name, into / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", into / "pyproject.toml")
+
+
+def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, float]:
+    """Whether the tests pass on `tree`, and how long they took; -x: a catch is enough."""
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:xdist", "-p", "no:cacheprovider",
+         *tests],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    return done.returncode == 0, time.monotonic() - start
+
+
+def apply(tree: Path, mutant: Mutant) -> None:
+    path = tree / mutant.path
+    source = path.read_text()
+    found = source.count(mutant.before)
+    if found != 1:
+        raise SystemExit(f"{mutant.name}: {mutant.path} holds its source {found} times, not once")
+    path.write_text(source.replace(mutant.before, mutant.after))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated mutant names")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if not args.only or m.name in args.only.split(",")]
+    with tempfile.TemporaryDirectory(prefix="mutate-gate-") as scratch:
+        clean = Path(scratch) / "clean"
+        copy_tree(clean)
+        every = tuple(sorted({test for m in chosen for test in m.tests}))
+        passed, seconds = run_tests(clean, every)
+        if not passed:
+            raise SystemExit("the unmutated tree fails its own tests: fix that first")
+        print(f"unmutated: the {len(every)} test files pass ({seconds:.0f} s)")
+        caught = 0
+        for mutant in chosen:
+            tree = Path(scratch) / mutant.name
+            shutil.copytree(clean, tree)
+            apply(tree, mutant)
+            passed, seconds = run_tests(tree, mutant.tests)
+            caught += not passed
+            verdict = "survived" if passed else "caught"
+            print(f"{mutant.name:34} {verdict:8} ({seconds:.0f} s)", flush=True)
+            shutil.rmtree(tree)
+        print(f"score: {caught}/{len(chosen)} caught")
+
+
+if __name__ == "__main__":
+    main()

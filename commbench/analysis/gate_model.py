@@ -1,0 +1,169 @@
+"""The gate's tests and where each one's between-run spread comes from (docs/gate.md).
+
+A run's log median time of row r is mu_r + d + g + e_r: d the drift the whole run
+shares, g its collective/variant's own drift on top of it, e_r the row's wobble. Drift
+is shared across collectives, so a test per collective spends its power on what every
+collective sees alike. The gate asks three questions, each one-sided (slower), each at
+its own stated level, Bonferroni-split inside its family:
+
+- overall (the main test): the mean log ratio over every compared row, against how far
+  that mean moves between runs. Sees a shift every row shares.
+- collective: a collective/variant's mean log ratio less the overall one (a contrast:
+  d cancels), against how far that contrast moves between runs.
+- row: a row's log ratio less the overall one, likewise.
+
+Each spread is the history's, the runs' same contrast around its mean over the runs,
+weighed with the backend's prior for that contrast (priors.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from commbench.analysis.power import baselines_needed, judge_shift
+from commbench.analysis.priors import Prior, weigh
+from commbench.analysis.stats import Spread, history_spread, one_sided
+
+# One-sided false-alarm levels per gate run, each family's split over its tests. Together
+# at most 3% of clean gate runs exit 1; `make gate` reruns once on exit 1 before it
+# believes it, which leaves well under 1%.
+OVERALL_LEVEL = 0.01
+COLLECTIVE_LEVEL = 0.01
+ROW_LEVEL = 0.01
+
+
+def centred(logs: np.ndarray) -> np.ndarray:
+    """runs x keys: each key's log less its mean over the runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a key no run timed: all NaN
+        return logs - np.nanmean(logs, axis=0)
+
+
+def run_drift(logs: np.ndarray) -> np.ndarray:
+    """Each run's mean deviation over the keys it timed: the drift its rows share."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(centred(logs), axis=1)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One test's verdict on a log shift (of a mean, or of a contrast)."""
+
+    low: float
+    high: float
+    p_value: float  # one-sided: that drift alone makes it this much slower, or more
+    detectable: float  # the smallest shift of the judged thing alone that shows, 9 in 10
+    slower: bool  # the one-sided test: the interval's low end above 1
+    faster: bool
+    spread: Spread | None
+    needed: float  # baseline runs in all that would see `wanted`; NaN when unknown
+
+    @property
+    def source(self) -> str:
+        return self.spread.source if self.spread else ""
+
+
+def judge(
+    log_shift: float,
+    prior: Spread | None,
+    history: Spread | None,
+    measured_df: int,
+    baselines: int,
+    tolerance: float,
+    confidence: float,
+    dilution: float = 1.0,
+    wanted: float = math.inf,
+) -> Judged:
+    """Judge a log shift on the weighed spread. `dilution`: the share of a shift of the
+    judged thing alone that reaches the statistic (1 - rows / all rows for a contrast: a
+    collective's slowdown moves the overall mean too), so `detectable` and `wanted` are
+    in the judged thing's own terms."""
+    spread = weigh(prior, history, measured_df)
+    if spread is None:
+        return Judged(*(math.nan,) * 4, False, False, None, math.nan)
+    shift = judge_shift(log_shift, spread, baselines, tolerance, confidence)
+    detectable = shift.detectable ** (1 / dilution)
+    needed = float(baselines)
+    if detectable > wanted:
+        prior_df = spread.df - (history.df if history and spread is not prior else 0)
+        found = baselines_needed(
+            spread, baselines, tolerance, confidence, wanted**dilution, prior_df
+        )
+        needed = math.nan if found is None else float(found)
+    half = shift.p_value / 2  # judge_shift's p is two-sided
+    return Judged(
+        low=shift.low,
+        high=shift.high,
+        p_value=half if log_shift > 0 else 1 - half,
+        detectable=detectable,
+        slower=shift.slower,
+        faster=shift.high < 1,
+        spread=spread,
+        needed=needed,
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The compared rows of one gate run, grouped, with the history's log medians."""
+
+    logs: np.ndarray  # baseline runs x compared keys
+    shifts: np.ndarray  # each compared key's log ratio, current / baseline
+    groups: dict[tuple, list[int]]  # (collective, variant) -> columns of its keys
+    prior: Prior | None
+    baselines: int
+
+    @property
+    def rows(self) -> int:
+        return self.shifts.size
+
+    def overall(self, tolerance: float, wanted: float) -> tuple[float, Judged]:
+        """The main test: the mean log ratio over every row."""
+        history = history_spread(run_drift(self.logs))
+        prior = self.prior.aggregate(self.rows) if self.prior else None
+        mean = float(self.shifts.mean())
+        confidence = one_sided(OVERALL_LEVEL)
+        judged = judge(
+            mean, prior, history, self._measured, self.baselines, tolerance, confidence,
+            wanted=wanted,
+        )  # fmt: skip
+        return mean, judged
+
+    def collective(self, columns: list[int], tolerance: float, wanted: float) -> Judged:
+        """A collective/variant against the run: its mean log ratio less the overall."""
+        drift = run_drift(self.logs)
+        history = history_spread(run_drift(self.logs[:, columns]) - drift)
+        share = len(columns) / self.rows
+        prior = self.prior.group_contrast(len(columns), self.rows) if self.prior else None
+        contrast = float(self.shifts[columns].mean() - self.shifts.mean())
+        confidence = one_sided(COLLECTIVE_LEVEL, len(self.groups))
+        return judge(
+            contrast, prior, history, self._measured, self.baselines, tolerance, confidence,
+            dilution=1 - share, wanted=wanted,
+        )  # fmt: skip
+
+    def row(self, column: int, baselines: int, tolerance: float) -> Judged:
+        """A row against the run: its log ratio less the overall mean."""
+        history = self._row_history
+        prior = self.prior.row_contrast(self.rows) if self.prior else None
+        contrast = float(self.shifts[column] - self.shifts.mean())
+        confidence = one_sided(ROW_LEVEL, self.rows)
+        return judge(
+            contrast, prior, history, self._measured, baselines, tolerance, confidence,
+            dilution=1 - 1 / self.rows,
+        )  # fmt: skip
+
+    @functools.cached_property
+    def _row_history(self) -> Spread | None:
+        """Every row's deviation from its run's drift, pooled: the rows share one model."""
+        return history_spread(centred(self.logs) - run_drift(self.logs)[:, None])
+
+    @property
+    def _measured(self) -> int:
+        return self.prior.runs - 1 if self.prior else 1

@@ -1,0 +1,162 @@
+"""`commbench ab`: the same sweep under two or more arms, interleaved launches, sampled
+until every interval decides (docs/ab.md).
+
+Every sweep flag is accepted and given to every launch, made from the config model as
+the sweep's are (`SweepCommand`); `--out` and `--seed` are the experiment's own (the
+sweep's own seed comes from --config)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from commbench.commands.sweep import SweepCommand
+from commbench.errors import UsageError
+
+DESIGN_FLAGS = ("arm", "arms", "out", "band", "min_pairs", "max_pairs", "seed", "launcher")
+
+
+def ab(
+    arm: list[str] = typer.Option(
+        [],
+        "--arm",
+        help="NAME (the reference, first) or NAME:KEY=VALUE[,KEY=VALUE...]; KEY is nccl-lib,"
+        " python or an environment variable's NAME. Repeat for each arm.",
+    ),
+    arms: Path | None = typer.Option(
+        None, help="TOML file of arms, one `arm` table each (name, nccl-lib, python, env)."
+    ),
+    out: Path | None = typer.Option(None, help="The experiment directory (new)."),
+    resume: Path | None = typer.Option(
+        None, help="Continue the experiment in DIR with its own design (Ctrl-C, a budget end)."
+    ),
+    band: float | None = typer.Option(
+        None, help="Equivalence band: a ratio within [1/(1+F), 1+F] is no change (default 0.05)."
+    ),
+    min_pairs: int | None = typer.Option(None, help="Pairs before the first look (default 3)."),
+    max_pairs: int | None = typer.Option(None, help="Pairs at most per arm (default 10)."),
+    max_minutes: float | None = typer.Option(
+        None, help="Stop starting launches that would end after this many minutes."
+    ),
+    seed: int | None = typer.Option(
+        None, help="Seed of the launch order (default: drawn, recorded)."
+    ),
+    launcher: str | None = typer.Option(
+        None,
+        help="Multi-node: a shell line that starts one launch's ranks, with {command} where"
+        " each rank's command goes, e.g. 'srun -N2 --ntasks-per-node=4 {command}'.",
+    ),
+    launch_timeout: float | None = typer.Option(
+        None, help="Seconds after which a launch is a hang (default 3600; --resume may change it)."
+    ),
+    markdown: Path | None = typer.Option(
+        None, help="Write a markdown report (an NCCL bug report) here."
+    ),
+    config: Path | None = typer.Option(None, help="The sweep's TOML config, for every launch."),
+    preset: str | None = typer.Option(None, help="The sweep's --preset, for every launch."),
+    max_tokens: int | None = typer.Option(None, help="The sweep's --max-tokens, for every launch."),
+    nproc: int | None = typer.Option(None, help="Local ranks per launch (as sweep --nproc)."),
+    **settings: Any,
+) -> None:
+    """Interleaved A/B launches of one sweep until each arm's ratio to the first decides."""
+    from commbench.output.ab import print_progress, write_outputs
+    from commbench.output.paths import check_files
+    from commbench.sweep.experiment import Experiment, run_experiment
+
+    check_files({"markdown": markdown})  # before the launches, not after them
+    given = {k: v for k, v in locals().items() if k in DESIGN_FLAGS and v not in (None, [])}
+    if resume is not None:
+        changed = sorted(given) + sorted(k for k, v in settings.items() if v not in (None, False))
+        if changed or config or preset or max_tokens or nproc:
+            what = changed[0] if changed else "sweep flags"
+            raise UsageError(f"resume: {what} cannot be given; the experiment keeps its design")
+        experiment = Experiment.open(resume)
+        if launch_timeout is not None:
+            experiment.state["design"]["launch_timeout_s"] = _timeout(launch_timeout)
+    else:
+        design = _design(
+            arm, arms, out, band, min_pairs, max_pairs, seed, launcher, launch_timeout, nproc,
+            _sweep_args(config, preset, max_tokens, settings),
+        )  # fmt: skip
+        experiment = Experiment.create(Path(design.pop("out")), design)
+    code = run_experiment(experiment, max_minutes, print_progress)
+    write_outputs(experiment.root, experiment.state, markdown)
+    raise typer.Exit(code)
+
+
+def _sweep_args(
+    config: Path | None, preset: str | None, max_tokens: int | None, settings: dict[str, Any]
+) -> list[str]:
+    """The launches' sweep flags, validated here as the sweep would (one line, exit 2)."""
+    from commbench.config.flags import overrides
+    from commbench.config.flags import settings as all_settings
+    from commbench.config.settings import load_config
+
+    layer = overrides({**settings, "out": None, "seed": None})
+    load_config(config, layer, source="command line", preset=preset, max_tokens=max_tokens)
+    args = ["--config", str(config.resolve())] if config else []
+    args += ["--preset", preset] if preset else []
+    args += ["--max-tokens", str(max_tokens)] if max_tokens is not None else []
+    for setting in all_settings():
+        value = settings.get(setting.name)
+        if setting.is_switch and value:
+            args.append(setting.flag)
+        elif not setting.is_switch and value is not None:
+            args += [setting.flag, str(value)]
+    return args
+
+
+def _design(arm, arms, out, band, min_pairs, max_pairs, seed, launcher, timeout, nproc, args):
+    from commbench.analysis.ab import ALPHA
+    from commbench.sweep.arms import check_arms, parse_flag, read_arms_file
+    from commbench.sweep.launch import is_launched
+    from commbench.sweep.launches import check_template
+
+    if is_launched():
+        raise UsageError("ab: run it without torchrun or srun (--launcher starts each launch)")
+    if out is None:
+        raise UsageError("out: an experiment needs its directory (--out DIR)")
+    band = 0.05 if band is None else band
+    min_pairs = 3 if min_pairs is None else min_pairs
+    max_pairs = 10 if max_pairs is None else max_pairs
+    if not band > 0:
+        raise UsageError(f"band: must be above 0 (got {band})")
+    if min_pairs < 2:
+        raise UsageError(f"min-pairs: at least 2, an interval needs a spread (got {min_pairs})")
+    if max_pairs < min_pairs:
+        raise UsageError(f"max-pairs: must be at least --min-pairs {min_pairs} (got {max_pairs})")
+    if nproc is not None and nproc < 1:
+        raise UsageError(f"nproc: must be at least 1 (got {nproc})")
+    if launcher is not None:
+        check_template(launcher)
+        if nproc is not None:
+            raise UsageError("nproc: not with --launcher (the launcher decides the ranks)")
+    chosen = [parse_flag(text) for text in arm] + (read_arms_file(arms) if arms else [])
+    check_arms(chosen)
+    return {
+        "out": str(out),
+        "arms": [a.record() for a in chosen],
+        "band": band,
+        "alpha": ALPHA,
+        "min_pairs": min_pairs,
+        "max_pairs": max_pairs,
+        "seed": random.SystemRandom().randrange(2**31) if seed is None else seed,
+        "nproc": nproc,
+        "launcher": launcher,
+        "launch_timeout_s": _timeout(3600.0 if timeout is None else timeout),
+        "sweep_args": args,
+        "argv": ["commbench", *sys.argv[1:]],
+    }
+
+
+def _timeout(seconds: float) -> float:
+    if not seconds > 0:
+        raise UsageError(f"launch-timeout: must be above 0 (got {seconds})")
+    return seconds
+
+
+COMMAND = SweepCommand(ab)

@@ -1,0 +1,174 @@
+"""What an A/B experiment says: progress while it runs, the terminal summary, the markdown
+report (for an NCCL bug report) and the plot, all from experiment.json's state."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from commbench.analysis.ab import OVERALL, Look
+
+SHOWN_ROWS = 5
+VERDICTS = {
+    "decided": "every interval decided; no arm is slower than the reference beyond the band",
+    "regression": "an arm is slower than the reference beyond the band (a regression)",
+    "undecided": "undecided: the budget ended before every interval decided",
+    "not comparable": "not comparable: a launch differs in more than its arm",
+    "launch failed": "a launch failed twice; what was measured is kept, --resume retries",
+    "refused": "a launch refused its input",
+    "interrupted": "interrupted; --resume continues",
+}
+
+
+def _interval(e: dict[str, Any]) -> str:
+    if e["low"] is None:
+        return f"{e['ratio']:.4g}x [no interval yet]"
+    return f"{e['ratio']:.4g}x [{e['low']:.4g}, {e['high']:.4g}]"
+
+
+def _aggregates(estimates: list[dict[str, Any]], arm: str) -> list[dict[str, Any]]:
+    mine = [e for e in estimates if e["arm"] == arm and e["kind"] != "row"]
+    return sorted(mine, key=lambda e: (e["name"] != OVERALL, e["name"]))
+
+
+def print_progress(state: dict[str, Any], last: Look, left: float | None) -> None:
+    """One line per launch: pairs done, each aggregate's ratio and interval, time left."""
+    design = state["design"]
+    ok = [x["seconds"] for x in state["launches"] if x["status"] == "ok"]
+    blocks_left = design["max_pairs"] - last.pairs
+    most = blocks_left * len(design["arms"]) * (sum(ok) / len(ok)) if ok else math.nan
+    if left is not None:
+        most = min(most, left) if ok else left
+    time_left = "" if math.isnan(most) else f"; at most {most / 60:.1f} min left"
+    said = [
+        f"{e['arm']} {e['name']} {_interval(e)} {e['decision']}"
+        for arm in [a["name"] for a in design["arms"][1:]]
+        for e in _aggregates([e.record() for e in last.estimates], arm)
+    ]
+    done = len(state["launches"])
+    print(
+        f"ab: {done} launch(es), {last.pairs}/{design['max_pairs']} pairs{time_left}"
+        + (": " + "; ".join(said) if said else ""),
+        flush=True,
+    )
+
+
+def _metadata(root: Path, state: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """What differs between one measured launch of each arm, as `compare` says it, and
+    what they share."""
+    from commbench.analysis.compare import metadata_diff
+    from commbench.rundir.reader import read_run
+
+    runs = []
+    for arm in state["design"]["arms"]:
+        launch = next(
+            (x for x in state["launches"] if x["arm"] == arm["name"] and x["status"] == "ok"), None
+        )
+        if launch is None:
+            return {}, {}
+        runs.append(read_run(root / launch["dir"]))
+    return metadata_diff(runs)
+
+
+def _arm_text(arm: dict[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in arm["env"].items()]
+    parts += [
+        f"{k}={arm[f]}" for k, f in (("nccl-lib", "nccl_lib"), ("python", "python")) if arm[f]
+    ]
+    return ", ".join(parts) or "nothing changed"
+
+
+def summary_lines(root: Path, state: dict[str, Any]) -> list[str]:
+    design, result = state["design"], state["result"] or {}
+    names = [a["name"] for a in design["arms"]]
+    warm = sum(1 for x in state["launches"] if x["block"] == -1 and x["status"] == "ok")
+    lines = [
+        f"A/B experiment {root}: {result.get('pairs', 0)} pair(s) per arm, seed {design['seed']};"
+        + (" the first launch only warmed the machine and is not counted" if warm else ""),
+        f"Reference: {names[0]} ({_arm_text(design['arms'][0])})",
+    ]
+    lines += [f"Arm {a['name']}: {_arm_text(a)}" for a in design["arms"][1:]]
+    for field, values in _metadata(root, state)[0].items():
+        lines.append(
+            f"  differs: {field}: "
+            + ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
+        )
+    band = design["band"]
+    if result.get("estimates"):
+        lines.append(
+            f"Intervals at {100 * result['confidence']:.2f}% each (Bonferroni over arms,"
+            f" aggregates and looks); equivalent within [{1 / (1 + band):.3f}, {1 + band:.3f}]"
+        )
+        if result["missing_rows"]:
+            lines.append(f"  {result['missing_rows']} row(s) missing from some launch: left out")
+    for arm in names[1:]:
+        estimates = [e for e in result.get("estimates", []) if e["arm"] == arm]
+        if not estimates:
+            continue
+        lines.append(f"{arm} / {names[0]}:")
+        lines += [
+            f"  {e['name']:<16} {_interval(e):<32} {e['decision']}"
+            for e in _aggregates(estimates, arm)
+        ]
+        rows = sorted(
+            (e for e in estimates if e["kind"] == "row"), key=lambda e: -abs(math.log(e["ratio"]))
+        )
+        lines.append("  rows that differ most:")
+        lines += [f"    {e['name']}: {_interval(e)}" for e in rows[:SHOWN_ROWS]]
+    failed = [x for x in state["launches"] if x["status"] not in ("ok",)]
+    lines += [f"Launch {x['dir']}: {x['status']}: {x['reason']}" for x in failed]
+    lines.append(
+        f"Verdict: {VERDICTS[state['status']]}"
+        + (f" ({state['reason']})" if state["reason"] else "")
+    )
+    return lines
+
+
+def markdown_text(root: Path, state: dict[str, Any]) -> str:
+    """The experiment for a bug report: what ran, what differs, the ratios and verdict."""
+    design, result = state["design"], state["result"] or {}
+    names = [a["name"] for a in design["arms"]]
+    out = [f"# A/B experiment: {' vs '.join(names)}", ""]
+    out += [f"- `{a['name']}`: {_arm_text(a)}" for a in design["arms"]]
+    out += ["", f"Command: `{' '.join(design['argv'])}`", ""]
+    out += [
+        f"Interleaved launches (ABBA blocks, seed {design['seed']}), {result.get('pairs', 0)}"
+        f" pair(s) per arm; each interval {100 * result.get('confidence', math.nan):.2f}%"
+        f" (Bonferroni over arms, aggregates and looks); band +-{100 * design['band']:g}%.",
+        "",
+        "| arm | aggregate | ratio | interval | decision |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in names[1:]:
+        for e in _aggregates(result.get("estimates", []), arm):
+            interval = "-" if e["low"] is None else f"[{e['low']:.4g}, {e['high']:.4g}]"
+            out.append(
+                f"| {arm} | {e['name']} | {e['ratio']:.4g}x | {interval} | {e['decision']} |"
+            )
+    differs, same = _metadata(root, state)
+    if same:
+        out += ["", "Shared by every launch: " + "; ".join(f"{k} {v}" for k, v in same.items())]
+    if differs:
+        out += [
+            "",
+            "| launches differ in | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
+        out += [
+            f"| {f} | " + " | ".join(str(v) for v in vals) + " |" for f, vals in differs.items()
+        ]
+    out += ["", f"Verdict: {VERDICTS[state['status']]}.", ""]
+    return "\n".join(out)
+
+
+def write_outputs(root: Path, state: dict[str, Any], markdown: Path | None) -> None:
+    """The terminal summary, the plot beside experiment.json, and --markdown."""
+    print("\n".join(summary_lines(root, state)))
+    if state["result"] and state["result"]["estimates"]:
+        from commbench.output.ab_plot import save_plot
+
+        print(f"Plot: {save_plot(state, root / 'ab.png')}")
+    if markdown is not None:
+        markdown.write_text(markdown_text(root, state))
+        print(f"Markdown: {markdown}")

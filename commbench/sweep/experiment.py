@@ -1,0 +1,259 @@
+"""An A/B experiment: interleaved launches until every interval decides, or the budget ends.
+
+EXPDIR/experiment.json holds the design (arms, sweep flags, band, pairs, seed), every
+launch with its status and reason (a failed or hung launch is kept, and retried once),
+the pairs and the last look's figures; it is rewritten after every launch, so Ctrl-C or
+a crash leaves a consistent experiment that `--resume` continues with the same design.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from commbench.analysis.ab import Design, Look, Pair, launch_times, look, verdict
+from commbench.errors import ExitCode, UsageError
+from commbench.rundir.reader import read_run
+from commbench.sweep.arms import Arm, from_record
+from commbench.sweep.launches import Outcome, block_order, foreign_difference, run_launch
+
+EXPERIMENT_JSON = "experiment.json"
+SCHEMA = 1
+WARMUP = -1  # the block of the warm-up launch: measured, checked, never paired
+VERDICT_CODES = {
+    "decided": ExitCode.OK,
+    "regression": ExitCode.REGRESSION,
+    "undecided": ExitCode.UNDECIDED,
+    "not comparable": ExitCode.NOT_COMPARABLE,
+    "launch failed": ExitCode.INCOMPLETE,
+    "refused": ExitCode.USAGE,
+    "interrupted": ExitCode.INTERRUPTED,
+}
+
+
+class Experiment:
+    """experiment.json in memory; `save` writes it whole (a temporary file, renamed)."""
+
+    def __init__(self, root: Path, state: dict[str, Any]) -> None:
+        self.root = root
+        self.state = state
+        d = state["design"]
+        self.arms = [from_record(a) for a in d["arms"]]
+        self.design = Design(
+            [a.name for a in self.arms], d["band"], d["min_pairs"], d["max_pairs"], d["alpha"]
+        )
+
+    @classmethod
+    def create(cls, root: Path, design: dict[str, Any]) -> Experiment:
+        if root.exists() and any(root.iterdir()):
+            raise UsageError(
+                f"out: '{root}' exists and is not empty (--resume {root} continues it)"
+            )
+        (root / "launches").mkdir(parents=True, exist_ok=True)
+        (root / "logs").mkdir(exist_ok=True)
+        state = {"schema": SCHEMA, "design": design, "status": "sampling", "reason": ""}
+        state.update({"launches": [], "pairs": [], "looks": [], "result": None})
+        experiment = cls(root, state)
+        experiment.save()
+        return experiment
+
+    @classmethod
+    def open(cls, root: Path) -> Experiment:
+        path = root / EXPERIMENT_JSON
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise UsageError(f"resume: cannot read {path}: {err}") from None
+        if state.get("schema") != SCHEMA:
+            raise UsageError(f"resume: {path} is not an experiment this commbench writes")
+        for launch in state["launches"]:  # a launch the last run never saw end
+            if launch["status"] == "running":
+                launch.update(status="interrupted", reason="the experiment stopped during it")
+        return cls(root, state)
+
+    def save(self) -> None:
+        path = self.root / EXPERIMENT_JSON
+        spare = path.with_suffix(".json.tmp")
+        spare.write_text(json.dumps(self.state, indent=1, default=float) + "\n")
+        os.replace(spare, path)
+
+    @property
+    def launches(self) -> list[dict[str, Any]]:
+        return self.state["launches"]
+
+    def arm(self, name: str) -> Arm:
+        return next(a for a in self.arms if a.name == name)
+
+    def done(self, block: int, arm: str) -> dict[str, Any] | None:
+        return next(
+            (
+                x
+                for x in self.launches
+                if x["block"] == block and x["arm"] == arm and x["status"] == "ok"
+            ),
+            None,
+        )
+
+    def next_slot(self) -> tuple[int, str]:
+        """The first (block, arm) in the order without a measured launch."""
+        if self.done(WARMUP, self.design.arms[0]) is None:
+            return WARMUP, self.design.arms[0]
+        block = 0
+        while True:
+            for arm in block_order(self.design.arms, self.state["design"]["seed"], block):
+                if self.done(block, arm) is None:
+                    return block, arm
+            block += 1
+
+    def pairs(self) -> list[Pair]:
+        """Every complete block's pairs: each arm with that block's reference launch."""
+        found, block = [], 0
+        reference = self.design.arms[0]
+        while all(self.done(block, arm) for arm in self.design.arms):
+            ref = self.done(block, reference)["index"]
+            for arm in self.design.arms[1:]:
+                found.append(Pair(arm, block, ref, self.done(block, arm)["index"]))
+            block += 1
+        return found
+
+    def launch_path(self, launch: dict[str, Any]) -> Path:
+        return self.root / launch["dir"]
+
+
+def run_experiment(
+    experiment: Experiment,
+    max_minutes: float | None,
+    progress: Callable[[dict[str, Any], Look, float | None], None],
+) -> int:
+    """Launch, check, pair and look until a verdict; returns the exit code."""
+    design = experiment.design
+    times: dict[int, Any] = {}
+    started = time.monotonic()
+    seconds = [x["seconds"] for x in experiment.launches if x["status"] == "ok"]
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            pairs = experiment.pairs()
+            last = _look(experiment, pairs, times)
+            _record(experiment, pairs, last)
+            per_block = len(design.arms) * (sum(seconds) / len(seconds) if seconds else 0)
+            left = None if max_minutes is None else max_minutes * 60 - (time.monotonic() - started)
+            more = last.pairs < design.max_pairs and (left is None or per_block < left)
+            said = verdict(last, design, more)
+            if said != "sampling":
+                return _finish(experiment, said)
+            progress(experiment.state, last, left)
+            block, arm = experiment.next_slot()
+            outcome = _launch_twice(experiment, block, arm)
+            if outcome.status != "ok":
+                status = "refused" if outcome.status == "refused" else "launch failed"
+                return _finish(experiment, status, outcome.reason)
+            seconds.append(outcome.seconds)
+            foreign = _check_identity(experiment, experiment.launches[-1])
+            if foreign is not None:  # kept, never paired
+                experiment.launches[-1].update(status="not comparable", reason=foreign)
+                return _finish(experiment, "not comparable", foreign)
+    except KeyboardInterrupt:
+        return _finish(experiment, "interrupted", "stopped by a signal; --resume continues")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _look(experiment: Experiment, pairs: list[Pair], times: dict[int, Any]) -> Look:
+    for pair in pairs:
+        for index in (pair.reference, pair.launch):
+            if index not in times:
+                run = read_run(experiment.launch_path(experiment.launches[index]))
+                times[index] = launch_times(run.results)
+    return look(times, pairs, experiment.design)
+
+
+def _launch_twice(experiment: Experiment, block: int, arm_name: str) -> Outcome:
+    """The slot's launch, once more if it fails or hangs; each attempt recorded."""
+    state = experiment.state["design"]
+    outcome = Outcome("failed", "not run", 0.0)
+    for attempt in (1, 2):
+        index = len(experiment.launches)
+        name = f"{index:03d}-{arm_name}"
+        entry = {"index": index, "arm": arm_name, "block": block, "attempt": attempt}
+        entry.update({"dir": f"launches/{name}", "log": f"logs/{name}.log", "status": "running"})
+        entry.update({"reason": "", "seconds": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        experiment.launches.append(entry)
+        experiment.save()
+        try:
+            outcome = run_launch(
+                experiment.arm(arm_name),
+                state["sweep_args"],
+                experiment.launch_path(entry),
+                experiment.root / entry["log"],
+                nproc=state["nproc"],
+                launcher=state["launcher"],
+                timeout_s=state["launch_timeout_s"],
+            )
+        except KeyboardInterrupt:
+            entry.update(status="interrupted", reason="stopped by a signal")
+            raise
+        entry.update(status=outcome.status, reason=outcome.reason, seconds=outcome.seconds)
+        experiment.save()
+        if outcome.status in ("ok", "refused"):
+            return outcome
+        if outcome.status == "interrupted":
+            raise KeyboardInterrupt
+    return outcome
+
+
+def _check_identity(experiment: Experiment, entry: dict[str, Any]) -> str | None:
+    """The launch against the warm-up launch (the reference arm's first)."""
+    from commbench.rundir.reader import read_meta
+
+    first = experiment.done(WARMUP, experiment.design.arms[0])
+    if first is None or first is entry:
+        return None
+    own = experiment.arm(entry["arm"]).changes(experiment.arms[0])
+    said = foreign_difference(
+        read_meta(experiment.launch_path(first)), read_meta(experiment.launch_path(entry)), own
+    )
+    return None if said is None else f"launch {entry['dir']} differs from the reference in {said}"
+
+
+def _record(experiment: Experiment, pairs: list[Pair], last: Look) -> None:
+    """The pairs and the current look's figures, saved with the next launch's entry."""
+    experiment.state["pairs"] = [p.__dict__ for p in pairs]
+    experiment.state["result"] = {
+        "pairs": last.pairs,
+        "confidence": last.confidence,
+        "missing_rows": last.missing_rows,
+        "estimates": [e.record() for e in last.estimates],
+    }
+    looks = experiment.state["looks"]
+    if (
+        last.pairs >= experiment.design.min_pairs
+        and pairs
+        and (not looks or looks[-1]["pairs"] < last.pairs)
+    ):
+        aggregates = [e for e in last.deciding()]
+        looks.append(
+            {
+                "pairs": last.pairs,
+                "confidence": last.confidence,
+                "aggregates": [
+                    {k: e.record()[k] for k in ("arm", "name", "ratio", "low", "high", "decision")}
+                    for e in aggregates
+                ],
+            }
+        )
+
+
+def _finish(experiment: Experiment, status: str, reason: str = "") -> int:
+    experiment.state.update(status=status, reason=reason)
+    experiment.save()
+    return VERDICT_CODES[status]

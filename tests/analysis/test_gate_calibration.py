@@ -1,0 +1,124 @@
+"""The gate's calibration pinned at its decision boundaries: every expected figure here is
+computed from the model written in docs/gate.md (scipy's t, the prior's measured
+figures), never read back from the gate."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import t
+from support.runfixtures import key, write_run
+
+from commbench.analysis.gate import run_gate
+
+# Also run under the oldest dependencies pyproject.toml declares (`make floor`).
+pytestmark = pytest.mark.floor
+
+DRIFT = np.array([0.01, -0.01, 0.0, 0.02, -0.02])  # each history run's shared drift (log)
+WOBBLE = np.array([0.02, -0.01, 0.03, -0.04, 0.0])  # each run's row wobble (log)
+SIGNS = [1, -1, 1, -1]  # the wobble's sign per row: the rows' mean wobble is 0 in a run
+# gloo, 4 ranks, 5 rounds: the prior measured for configs/ci.toml
+SHARED_SD, ROW_SD, PRIOR_DF, UNSHARED = 0.117, 0.091, 3, 1 - 0.56
+
+
+def _exact(median: float) -> np.ndarray:
+    return np.full(12, median)  # every sample equal: the median is exactly this
+
+
+def _nccl_history(tmp_path: Path) -> Path:
+    """Five NCCL runs of four rows, 100 us each, run i moved by exp(DRIFT[i]) as a whole
+    and row j by exp(SIGNS[j] * WOBBLE[i]) on its own: the baseline's geometric mean of
+    every row is exactly 100, the overall drift's sd is DRIFT's, a row contrast's
+    WOBBLE's, each with 4 degrees of freedom."""
+    for i, (drift, wobble) in enumerate(zip(DRIFT, WOBBLE, strict=True)):
+        write_run(
+            tmp_path / "history" / f"run-{i}",
+            [(key(backend="nccl", tokens=j + 1), _exact(100 * math.exp(drift + s * wobble)))
+             for j, s in enumerate(SIGNS)],
+            backend="nccl",
+        )  # fmt: skip
+    return tmp_path / "history"
+
+
+def _nccl_now(tmp_path: Path, first: float, others: float = 1.0, name: str = "now") -> Path:
+    rows = [(key(backend="nccl", tokens=j + 1), _exact(100 * (first if j == 0 else others)))
+            for j in range(len(SIGNS))]  # fmt: skip
+    return write_run(tmp_path / name, rows, backend="nccl")
+
+
+def test_an_improvement_passes_the_one_sided_overall_test(tmp_path: Path) -> None:
+    history = _nccl_history(tmp_path)
+    result = run_gate([history], _nccl_now(tmp_path, 0.5, 0.5), detect=1.5)
+    (overall,) = result.aggregates.itertuples()
+    assert overall.status == "improvement" and overall.high < 1
+    assert result.exit_code == 0, result.verdict()
+
+
+def test_a_row_just_inside_and_just_outside_its_interval(tmp_path: Path) -> None:
+    """Row 1 alone slower by r: its contrast against the run is 3/4 log r (the overall
+    mean takes a quarter of it), judged one-sided at 1% over the 4 rows (Bonferroni)
+    on the wobble's sd with 4 df, against the mean of 5 runs."""
+    history = _nccl_history(tmp_path)
+    scale = np.std(WOBBLE, ddof=1) * math.sqrt(1 + 1 / 5)
+    boundary = math.exp(t.ppf(1 - 0.01 / 4, 4) * scale / 0.75)
+    assert boundary > 1.2  # the tolerance (5%) does not bind: the test does
+    for factor, expected in ((1.01, "regression"), (1 / 1.01, "noise")):
+        now = _nccl_now(tmp_path, boundary * factor, name=f"now-{factor}")
+        rows = run_gate([history], now, tolerance=0.05, detect=2).rows.set_index("tokens")
+        assert rows.loc[1, "status"] == expected, (factor, rows.loc[1].to_dict())
+        assert rows.loc[1, "contrast"] == pytest.approx((boundary * factor) ** 0.75)
+        assert rows.loc[1, "low"] == pytest.approx((boundary * factor) ** 0.75 / boundary**0.75)
+        # p is one-sided: below the row's level exactly when the low end is above 1
+        assert (rows.loc[1, "p_value"] < 0.01 / 4) == (expected == "regression")
+
+
+def _gloo_pair(tmp_path: Path, rows: int, groups: int = 1) -> tuple[list[Path], Path]:
+    collectives = ["all_gather", "reduce_scatter"][:groups]
+    keys = [key(collective=c, tokens=j + 1) for c in collectives for j in range(rows // groups)]
+    base = write_run(tmp_path / f"base-{rows}", [(k, _exact(100)) for k in keys], rounds=5)
+    now = write_run(tmp_path / f"now-{rows}", [(k, _exact(130)) for k in keys], rounds=5)
+    return [base], now
+
+
+@pytest.mark.parametrize("rows", [2, 8])
+def test_the_overall_interval_is_the_priors_for_that_many_rows(tmp_path: Path, rows: int) -> None:
+    """One gloo baseline: the overall test's half-width is t(0.99, 3) (the prior's weight)
+    times the prior's sd of a mean over `rows` rows, times sqrt(2) (both runs drift)."""
+    result = run_gate(*_gloo_pair(tmp_path, rows), detect=10)
+    (overall,) = result.aggregates.itertuples()
+    sd = math.sqrt(SHARED_SD**2 + ROW_SD**2 / rows)
+    half = t.ppf(0.99, PRIOR_DF) * sd * math.sqrt(2)
+    assert (overall.low, overall.high) == pytest.approx(
+        (1.3 * math.exp(-half), 1.3 * math.exp(half)), rel=1e-6
+    )
+    assert overall.spread_df == PRIOR_DF and overall.spread_sd == pytest.approx(sd)
+
+
+@pytest.mark.parametrize("rows", [2, 8])
+def test_a_row_contrasts_interval_is_the_priors(tmp_path: Path, rows: int) -> None:
+    """A row less its run's mean: the unshared part of the group drift and the row's own
+    wobble less its share of the mean, t at 1% over `rows` rows."""
+    result = run_gate(*_gloo_pair(tmp_path, rows), detect=10)
+    sd = math.sqrt(SHARED_SD**2 * UNSHARED + ROW_SD**2 * (1 - 1 / rows))
+    half = t.ppf(1 - 0.01 / rows, PRIOR_DF) * sd * math.sqrt(2)
+    row = result.rows.iloc[0]
+    assert row["contrast"] == pytest.approx(1.0)
+    assert (row["low"], row["high"]) == pytest.approx((math.exp(-half), math.exp(half)), rel=1e-6)
+
+
+def test_a_collective_contrasts_interval_and_detectable_shift(tmp_path: Path) -> None:
+    """Two collectives of 4 rows: each against the run at 1% over the 2 collectives; its
+    detectable shift is that of the contrast, which a collective's own slowdown moves by
+    only half (the overall mean takes the other half)."""
+    result = run_gate(*_gloo_pair(tmp_path, 8, groups=2), detect=10)
+    collective = result.aggregates.set_index("test").loc["collective"].iloc[0]
+    sd = math.sqrt(SHARED_SD**2 * UNSHARED + ROW_SD**2 * (1 / 4 - 1 / 8))
+    half = t.ppf(1 - 0.01 / 2, PRIOR_DF) * sd * math.sqrt(2)
+    assert (collective["low"], collective["high"]) == pytest.approx(
+        (math.exp(-half), math.exp(half)), rel=1e-6
+    )
+    overall = result.aggregates.set_index("test").loc["overall"]
+    assert collective["detectable"] > overall["detectable"]  # diluted by the others' half

@@ -1,0 +1,154 @@
+"""gpu-check's checks and their judging on real run directories, made here by the checks'
+own sweeps on gloo (the same configs gpu-check runs on NCCL): skipped rows, N/A, not run,
+predicted failures, the stopped rank's path, and the evidence left in the work directory."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from support.cli import commbench
+from support.paths import REPO
+from support.runfixtures import key, samples_around, write_run
+
+from commbench.gpucheck import sweeps
+from commbench.gpucheck.checks import check_exact, check_graph_replay
+from commbench.gpucheck.judge import (
+    exact_unless_scrambled,
+    judge_device_peak,
+    judge_rows,
+    nccl_scrambles,
+    skipped,
+)
+from commbench.gpucheck.ncclcheck import check_nccl_lib, copy_library
+from commbench.gpucheck.ranks import Runner
+from commbench.gpucheck.stopcheck import CONTROL, NCCL, WATCHDOG, check_stopped_rank, stop_path
+from commbench.gpucheck.verdict import NA, NOT_RUN, PASS
+from commbench.rundir.reader import read_meta, read_run
+
+
+@pytest.fixture(scope="module")
+def exact(tmp_path_factory: pytest.TempPathFactory) -> tuple[Runner, list]:
+    """The exact check's sweep on two gloo ranks, in a work directory kept for the tests."""
+    run = Runner(tmp_path_factory.mktemp("gpucheck"), REPO)
+    return run, check_exact(run, 2, False, 300, backend="gloo")
+
+
+def test_the_exact_sweep_covers_every_collective_and_passes_as_predicted(exact) -> None:
+    run, (rows, temp_mem) = exact
+    assert (rows.name, rows.status) == ("exact rows", PASS), rows.measured
+    assert (temp_mem.status, temp_mem.measured) == (NA, "gloo has no device allocator")
+    results = read_run(run.work / "run-1").results
+    assert set(results["collective"]) == set(sweeps.EVERY_COLLECTIVE)
+    routed = results[results["collective"] == "all_to_all_combine"]
+    assert set(routed["variant"]) == set(sweeps.EVERY_VARIANT)
+    scrambled = results.apply(nccl_scrambles, axis=1)
+    assert (results[scrambled]["check"] == "fail").all() and scrambled.sum() == 9  # 3 T x 3 dtypes
+    assert set(results[scrambled]["vocab"]) == {25} and set(results[scrambled]["tp"]) == {2}
+
+
+def test_every_run_and_rank_log_is_kept(exact) -> None:
+    run, _ = exact
+    kept = {path.name for path in run.work.iterdir()}
+    assert {"config-2.toml", "run-1", "logs-3"} <= kept
+    assert {"rank0.out", "rank0.err", "rank1.out", "rank1.err"} <= {
+        path.name for path in (run.work / "logs-3").iterdir()
+    }
+    assert (run.work / "run-1" / "meta.json").exists()
+
+
+def test_a_failure_not_predicted_fails_the_rows_and_names_them(exact) -> None:
+    run, _ = exact
+    results = read_run(run.work / "run-1").results
+    text, ok = judge_rows(results, lambda row: "pass")
+    assert not ok
+    assert "unexpected: logits_gather/list" in text and ": fail, expected pass" in text
+    assert "and 6 more" in text  # nine, three of them named
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """A real sweep whose larger points are over --max-bytes: skipped, with the reason."""
+    out = tmp_path_factory.mktemp("capped") / "run"
+    config = out.parent / "config.toml"
+    config.write_text(sweeps.huge(1, "gloo").replace("65536", "8, 4096").replace("2097152", "256"))
+    done = commbench(
+        "sweep", "--nproc", "1", "--config", str(config), "--out", str(out), "--max-bytes", "1MiB"
+    )
+    assert done.returncode == 0, done.stderr
+    return read_run(out).results.sort_values("tokens").reset_index(drop=True)
+
+
+def test_a_skipped_row_passes_only_where_a_skip_is_predicted(capped: pd.DataFrame) -> None:
+    assert list(capped["check"]) == ["pass", "skipped"]  # 8 x 256, then 4096 x 256 (2 MiB)
+    text, ok = judge_rows(capped, exact_unless_scrambled)
+    assert not ok and "T=4096 tp=1 H=256: skipped, expected pass (skipped: needs" in text
+    text, ok = judge_rows(capped, lambda row: "skipped" if row["tokens"] > 8 else "pass")
+    assert ok and "1 pass, 1 skipped" in text and "over --max-bytes" in text
+    text, ok = judge_rows(capped, skipped)
+    assert not ok and text.endswith("T=8 tp=1 H=256: pass, expected skipped")  # it ran
+
+
+def test_a_skip_without_its_reason_fails(capped: pd.DataFrame) -> None:
+    silent = capped.assign(note="")
+    text, ok = judge_rows(silent, lambda row: "skipped" if row["tokens"] > 8 else "pass")
+    assert not ok and "skipped, expected skipped (no reason given)" in text
+    assert judge_rows(capped.iloc[:0], skipped) == ("no rows", False)
+
+
+def test_the_device_peak_is_read_from_meta_json(tmp_path: Path) -> None:
+    rows = [(key(), samples_around(10.0))]
+    peaks = {"device_peak_bytes": [3 * 2**20, 2 * 2**20]}
+    memory = read_meta(write_run(tmp_path / "gpu", rows, memory=peaks)).memory
+    assert judge_device_peak(memory, 2 * 2**20) == (
+        "lowest rank's 2.0 MiB, at least 2.0 MiB wanted",
+        True,
+    )
+    assert not judge_device_peak(memory, 2 * 2**20 + 1)[1]
+    unknown = read_meta(write_run(tmp_path / "cpu", rows, memory={"device_peak_bytes": [None]}))
+    assert judge_device_peak(unknown.memory, 1) == (
+        "device_peak_bytes [None]: not known on every rank",
+        False,
+    )
+    assert not judge_device_peak(None, 1)[1]
+
+
+def test_the_graph_replay_check_runs_every_point_on_gloo_eagerly(exact) -> None:
+    run, _ = exact
+    (check,) = check_graph_replay(run, 2, False, 240, True, backend="gloo")
+    assert check.status == PASS, check.measured
+    assert check.measured.startswith("2 rank(s): 60 rows: 58 pass, 2 fail")  # V=25, T=5 and 8
+
+
+def test_a_stopped_rank_on_gloo_is_ended_by_the_control_timeout(exact) -> None:
+    """Rank 0 waits for the stopped rank in a gloo collective: gloo's timeout frees it."""
+    run, _ = exact
+    check = check_stopped_rank(run, False, 120, backend="gloo")
+    assert check.status == PASS, check.measured
+    assert check.measured == f"ended by {CONTROL}; exit 3, stopped=True, hint=True"
+
+
+def test_the_path_that_ended_a_stopped_run() -> None:
+    assert stop_path(3, "no progress for 12 s at all_gather (round 2)") == WATCHDOG
+    assert stop_path(3, "a collective failed at x: Timed out waiting 10000ms") == CONTROL
+    assert stop_path(3, "a collective failed at x: NCCL error: remote process exited").startswith(
+        NCCL
+    )
+    assert stop_path(-signal.SIGABRT, None) == f"{NCCL}'s watchdog (SIGABRT)"
+    assert stop_path(None, None) == "none: rank 0 did not exit"
+    hung = stop_path(None, "no progress for 12 s at x")
+    assert hung == f"{WATCHDOG}, then rank 0 hung on its way out"
+    assert stop_path(0, None) == "none recorded (exit 0)"
+
+
+def test_without_a_bound_libnccl_the_nccl_lib_check_says_why_it_did_not_run(exact) -> None:
+    run, _ = exact
+    check = check_nccl_lib(run, None, 60)  # this torch (CPU) binds none
+    assert check.status == NOT_RUN and "binds no libnccl" in check.measured
+    copy = copy_library(str(run.work / "config-2.toml"), run.work / "copy")
+    assert (
+        copy.name == "libnccl.so.2"
+        and copy.read_bytes() == (run.work / "config-2.toml").read_bytes()
+    )

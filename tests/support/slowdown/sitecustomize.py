@@ -1,0 +1,86 @@
+"""A real, tunable slowdown for A/B tests and benchmarks (never part of commbench).
+
+Put this directory first on PYTHONPATH in an arm's environment. In the ranks of a sweep
+(processes with RANK set; the launcher is left alone):
+
+- COMMBENCH_TEST_SLOWDOWN="NAME[:NAME...]=F": every `torch.distributed.NAME` call waits,
+  after it returns, F times the shortest of the last WINDOW calls on tensors of the same
+  shapes in the same group (the call's own time, without waiting for a peer: a wait
+  proportional to each call's whole time would feed on the peer's wait and grow without
+  bound once F >= 1);
+- COMMBENCH_TEST_SLOWDOWN="NAME[:NAME...]=+MS": every such call waits MS milliseconds
+  more, the same on every rank (a planted difference far above a busy machine's noise);
+- either way only calls on a tensor of at least MIN_ELEMENTS elements: the sweep's own
+  control calls (a few float64 values each) are left alone. The wait is a sleep for all
+  but its last SPIN_S, which is spun (a sleep alone adds the scheduler's latency, a spin
+  alone takes the CPU the other ranks need);
+- COMMBENCH_TEST_SETENV="NAME=VALUE": the rank sets NAME itself, an arm that changes
+  more than it says;
+- COMMBENCH_TEST_HANG=1: the rank never starts (a launch that hangs).
+"""
+
+import collections
+import os
+import time
+
+SPIN_S = 100e-6
+WINDOW = 64
+MIN_ELEMENTS = 64
+
+
+def _tensors(args):
+    for arg in args:
+        if isinstance(arg, (list, tuple)):
+            yield from _tensors(arg)
+        elif hasattr(arg, "numel"):
+            yield arg
+
+
+def _wait(seconds):
+    until = time.perf_counter() + seconds
+    if seconds > SPIN_S:
+        time.sleep(seconds - SPIN_S)
+    while time.perf_counter() < until:
+        pass
+
+
+def _slowed(call, amount):
+    windows = collections.defaultdict(lambda: collections.deque(maxlen=WINDOW))
+    fixed = amount.startswith("+")
+    value = float(amount) / 1000 if fixed else float(amount)
+
+    def slowed(*args, **kwargs):
+        tensors = list(_tensors(args))
+        if max((t.numel() for t in tensors), default=0) < MIN_ELEMENTS:
+            return call(*args, **kwargs)
+        start = time.perf_counter()
+        result = call(*args, **kwargs)
+        if fixed:
+            _wait(value)
+        else:
+            recent = windows[(tuple(tuple(t.shape) for t in tensors), id(kwargs.get("group")))]
+            recent.append(time.perf_counter() - start)
+            _wait(value * min(recent))
+        return result
+
+    return slowed
+
+
+def _install():
+    if "RANK" not in os.environ:
+        return
+    while os.environ.get("COMMBENCH_TEST_HANG"):
+        time.sleep(60)
+    name, sep, value = os.environ.get("COMMBENCH_TEST_SETENV", "").partition("=")
+    if sep:
+        os.environ[name] = value
+    spec = os.environ.get("COMMBENCH_TEST_SLOWDOWN")
+    if spec:
+        import torch.distributed as dist
+
+        calls, _, amount = spec.partition("=")
+        for call in calls.split(":"):
+            setattr(dist, call, _slowed(getattr(dist, call), amount))
+
+
+_install()

@@ -1,0 +1,186 @@
+"""What the documentation shows exists: every relative link resolves (to a file, and to a
+heading where it names one), every `commbench SUBCOMMAND` shown is a real subcommand and
+every flag shown with it one that subcommand accepts, every `make TARGET` a Makefile
+target (and every VAR=value a Makefile variable), every repository path shown a file.
+And every section of docs/ the code cites (`docs/method.md, "Timing"`) is there."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import unicodedata
+from pathlib import Path
+
+import pytest
+import typer.main
+from support.paths import REPO
+
+from commbench.cli import app
+
+PAGES = [
+    REPO / "README.md",
+    REPO / "CONTRIBUTING.md",
+    REPO / "CHANGELOG.md",
+    *sorted((REPO / "docs").glob("*.md")),
+]
+MAKEFILE = (REPO / "Makefile").read_text()
+MAKE_TARGETS = set(re.findall(r"^([A-Za-z][\w.-]*):(?!=)", MAKEFILE, re.MULTILINE))
+MAKE_VARIABLES = set(re.findall(r"^([A-Z_]+) *[?:]?=", MAKEFILE, re.MULTILINE))
+
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
+COMMBENCH = re.compile(r"(?:^|[\s/])commbench\s+([a-z][\w-]*)(.*)")
+MAKE = re.compile(r"(?:^|[\s;&|(])make\s+([a-z][\w-]*)(.*)")
+# Paths in the repository a page names in code: they must exist (a `*` must match).
+REPO_PATH = re.compile(
+    r"(?<![\w./-])((?:benchmarks|scripts|configs|commbench|tests|docs|results/baselines"
+    r"|\.github/workflows|\.ci)/[\w./*-]*)"
+)
+# A citation in code, comments included: docs/PAGE.md, "Section" (wrapped lines too).
+CITATION = re.compile(r'docs/([\w-]+\.md),?[\s#]*"([^"]+)"')
+SEPARATORS = ("&&", "||", ";", "|", "#", ")")
+COMMENT = re.compile(r"(?:^|\s)#.*")
+
+
+def subcommands() -> dict[str, set[str]]:
+    """Every subcommand of the real CLI and the options it accepts (--help included: click
+    adds it to every command, not as one of its params)."""
+    group = typer.main.get_command(app)
+    return {
+        name: {"--help"}
+        | {opt for param in command.params for opt in param.opts if opt.startswith("-")}
+        for name, command in group.commands.items()
+    }
+
+
+SUBCOMMANDS = subcommands()
+
+
+def split_code(text: str) -> tuple[str, list[str]]:
+    """The page without its fenced blocks (prose, for links), and every piece of code in
+    it: fenced blocks line by line (continuations joined, comments cut) and inline code."""
+    code = []
+    for block in FENCE.findall(text):  # a shell comment is prose
+        code += [COMMENT.sub("", line) for line in block.replace("\\\n", " ").splitlines()]
+    prose = FENCE.sub("", text)
+    code += INLINE_CODE.findall(prose)
+    return INLINE_CODE.sub("", prose), code
+
+
+def slug(heading: str) -> str:
+    """The anchor mkdocs (Python-Markdown's toc) gives a heading, as GitHub does too."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "")
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^\w\s-]", "", text).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def anchors(page: Path) -> set[str]:
+    return {slug(heading) for heading in HEADING.findall(FENCE.sub("", page.read_text()))}
+
+
+def link_problems(page: Path, prose: str) -> list[str]:
+    problems = []
+    for target in LINK.findall(prose):
+        if re.match(r"[a-z]+:", target):  # https:, mailto: ...
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.exists():
+            problems.append(f"{target}: no such file")
+        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
+            problems.append(f"{target}: no heading #{anchor} in {resolved.name}")
+    return problems
+
+
+def words(rest: str) -> list[str]:
+    """The words of a command's arguments, up to the end of the command."""
+    for separator in SEPARATORS:
+        rest = rest.split(separator, 1)[0]
+    try:
+        found = shlex.split(rest)
+    except ValueError:  # an unbalanced quote in an excerpt
+        found = rest.split()
+    return [word.strip("[]") for word in found]
+
+
+def command_problems(code: list[str]) -> list[str]:
+    problems = []
+    for line in code:
+        for name, rest in COMMBENCH.findall(line):
+            if name not in SUBCOMMANDS:
+                problems.append(f"commbench {name}: no such subcommand")
+                continue
+            for word in words(rest):
+                flag = word.split("=", 1)[0]
+                if flag.startswith("--") and flag not in SUBCOMMANDS[name]:
+                    problems.append(f"commbench {name} {flag}: no such option")
+        for target, rest in MAKE.findall(line):
+            if target not in MAKE_TARGETS:
+                problems.append(f"make {target}: no such target")
+            for word in words(rest):
+                variable = word.split("=", 1)[0]
+                if "=" in word and variable not in MAKE_VARIABLES:
+                    problems.append(f"make {target} {variable}=: no such variable")
+        for path in REPO_PATH.findall(line):
+            path = path.rstrip(".")
+            if not (list(REPO.glob(path)) if "*" in path else (REPO / path).exists()):
+                problems.append(f"{path}: no such file in the repository")
+    return problems
+
+
+def problems(page: Path, text: str | None = None) -> list[str]:
+    prose, code = split_code(page.read_text() if text is None else text)
+    return link_problems(page, prose) + command_problems(code)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_link_and_command_a_page_shows_exists(page: Path) -> None:
+    assert problems(page) == []
+
+
+def citation_problems(text: str) -> list[str]:
+    return [
+        f"docs/{page}, {section!r}: no such section"
+        for page, section in CITATION.findall(text)
+        if not (REPO / "docs" / page).exists() or slug(section) not in anchors(REPO / "docs" / page)
+    ]
+
+
+def test_every_section_the_code_cites_exists() -> None:
+    sources = [
+        *(REPO / "commbench").rglob("*.py"),
+        *(REPO / "tests").rglob("*.py"),
+        *(REPO / "benchmarks").glob("*.py"),
+        REPO / "Makefile",
+    ]
+    cited = [p for p in sources if p != Path(__file__) and CITATION.search(p.read_text())]
+    assert cited  # the code does cite the docs
+    assert [problem for path in cited for problem in citation_problems(path.read_text())] == []
+    assert citation_problems('(docs/method.md, "No such section")')  # and this can fail
+
+
+def test_the_checks_catch_what_does_not_exist() -> None:
+    """Each kind of thing that does not exist is caught (the checks above can fail)."""
+    page = REPO / "docs" / "usage.md"
+    broken = {
+        "[a](no-such-page.md)": "no such file",
+        "[a](method.md#no-such-heading)": "no heading #no-such-heading",
+        "[a](#no-such-heading)": "no heading #no-such-heading",
+        "`commbench no-such-command`": "no such subcommand",
+        "```sh\ncommbench gate A B --no-such-option 1\n```\n": "no such option",
+        "```sh\ntorchrun -m commbench sweep --tokens 8 \\\n  --no-such-flag\n```\n": "no-such-flag",
+        "`make no-such-target`": "no such target",
+        "`make gate NO_SUCH_VARIABLE=1`": "no such variable",
+        "`benchmarks/no-such-script.py`": "no such file in the repository",
+    }
+    for text, expected in broken.items():
+        found = problems(page, text)
+        assert len(found) == 1 and expected in found[0], (text, found)
+    fine = (
+        "[a](method.md#timing) [b](../README.md) [c](https://example.com/x.md)\n"
+        "`commbench sweep --nproc 2 --out=run`, `make run NPROC=2`, `configs/*.toml`"
+    )
+    assert problems(page, fine) == []
