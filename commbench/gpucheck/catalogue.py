@@ -49,7 +49,8 @@ ABOUT = {
     ),
     "out-of-memory point": About(
         "out of memory",
-        "a point no GPU holds (256 GiB) is skipped on every rank with its reason, run exit 0",
+        "a point no GPU holds (256 GiB) is skipped on every rank with its reason, one that"
+        " fits passes, run exit 0",
         "",
         "running out of memory while NCCL sets up a communicator (not agreed on)",
     ),

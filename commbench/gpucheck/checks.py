@@ -18,7 +18,6 @@ from commbench.gpucheck.judge import (
     judge_device_peak,
     judge_rows,
     judge_temp_mem,
-    skipped,
 )
 from commbench.gpucheck.ranks import Ranks, Runner
 from commbench.gpucheck.verdict import FAIL, NA, Check, judged
@@ -72,7 +71,8 @@ def check_huge(run: Runner, ranks: int, shared: bool, limit: float) -> list[Chec
     read = finished(started, out, limit, {0})
     if isinstance(read, str):
         return [Check("out-of-memory point", FAIL, read)]
-    return [kept(judged("out-of-memory point", *judge_rows(read.results, skipped)), out)]
+    verdict = judge_rows(read.results, sweeps.huge_expected)
+    return [kept(judged("out-of-memory point", *verdict), out)]
 
 
 def check_graph_replay(

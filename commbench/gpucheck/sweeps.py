@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from commbench.point import ELEMENT_SIZE
 
 DTYPES = tuple(ELEMENT_SIZE)
@@ -20,6 +22,7 @@ EVERY_COLLECTIVE = (
 EVERY_VARIANT = ("list", "tensor", "padded")  # each collective runs those it has
 # A point no GPU holds: a 256 GiB bfloat16 all_gather output (2**16 tokens x 2**21).
 HUGE = (2**16, 2**21)
+FITS = 8  # tokens: the same hidden size at 8 tokens is 32 MiB, which every GPU holds
 # A GPU-bound point even on one rank: an out-of-place all_gather into 128 MiB (bfloat16)
 # is a real copy through the GPU's memory, unlike a one-rank in-place all_reduce, which
 # NCCL skips.
@@ -66,14 +69,21 @@ def exact(ranks: int, backend: str) -> str:
 
 
 def huge(ranks: int, backend: str) -> str:
-    """One point no GPU holds: it must be skipped, with its reason."""
+    """A point no GPU holds, which must be skipped with its reason, beside one that fits
+    (FITS tokens, 32 MiB), which must pass: a sweep where no point fits is refused before
+    it starts, which would prove nothing about skipping."""
     tokens, hidden = HUGE
     return config_text(
-        f'tokens = [{tokens}]\nhidden = [{hidden}]\ndtypes = ["bfloat16"]\ntp = [{ranks}]\n'
+        f'tokens = [{FITS}, {tokens}]\nhidden = [{hidden}]\ndtypes = ["bfloat16"]\ntp = [{ranks}]\n'
         f'collectives = ["all_gather"]\nvariants = ["tensor"]\nbackend = "{backend}"\n'
         "rounds = 1\n",
         QUICK,
     )
+
+
+def huge_expected(row: pd.Series) -> str:
+    """What each row of `huge` must end with."""
+    return "pass" if row["tokens"] == FITS else "skipped"
 
 
 def graphed(ranks: int, list_forms: bool) -> str:

@@ -73,7 +73,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """A real sweep whose larger points are over --max-bytes: skipped, with the reason."""
     out = tmp_path_factory.mktemp("capped") / "run"
     config = out.parent / "config.toml"
-    config.write_text(sweeps.huge(1, "gloo").replace("65536", "8, 4096").replace("2097152", "256"))
+    config.write_text(sweeps.huge(1, "gloo").replace("65536", "4096").replace("2097152", "256"))
     done = commbench(
         "sweep", "--nproc", "1", "--config", str(config), "--out", str(out), "--max-bytes", "1MiB"
     )
@@ -152,3 +152,17 @@ def test_without_a_bound_libnccl_the_nccl_lib_check_says_why_it_did_not_run(exac
         copy.name == "libnccl.so.2"
         and copy.read_bytes() == (run.work / "config-2.toml").read_bytes()
     )
+
+
+def test_the_out_of_memory_sweep_skips_what_this_machine_cannot_hold(tmp_path: Path) -> None:
+    """gpu-check's own out-of-memory sweep, on gloo: the 256 GiB point is over any host's
+    memory too, so the memory guard skips it with its reason and the 32 MiB point beside
+    it passes; a sweep of the big point alone would be refused before it started."""
+    out, config = tmp_path / "run", tmp_path / "config.toml"
+    config.write_text(sweeps.huge(1, "gloo"))
+    done = commbench("sweep", "--nproc", "1", "--config", str(config), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    results = read_run(out).results
+    text, ok = judge_rows(results, sweeps.huge_expected)
+    assert ok, text
+    assert sorted(results["check"]) == ["pass", "skipped"]
