@@ -39,7 +39,7 @@ print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
         (["report", "{a}", "--markdown", "{a}/report.md"], []),
         (["export", "{a}", "--format", "bencher"], []),
         (["export", "{a}", "--format", "github"], []),
-        (["gate", "{a}", "{b}"], ["scipy"]),
+        (["gate", "{a}", "{b}", "--allow-insufficient"], ["scipy"]),  # one baseline: blind
         (["compare", "{a}", "{b}"], ["scipy"]),
         (["plot", "{a}"], ["matplotlib"]),
         (["runs", "{a}"], []),
