@@ -60,9 +60,11 @@ def test_the_done_when_sweep_and_its_consumers(
     )
     assert compared.returncode == 0, compared.stderr
     assert len(pd.read_csv(tmp_path / "c.csv")) == 24  # the skews are rows of their own
+    # one baseline: the gate cannot see the asked shift and says so (exit 4), never a pass
     gated = commbench_here("gate", str(out), str(out), "--json", str(tmp_path / "g.json"))
-    assert gated.returncode == 0, gated.stdout
-    assert json.loads((tmp_path / "g.json").read_text())["counts"]["missing"] == 0
+    assert gated.returncode == 4, gated.stdout
+    verdict = json.loads((tmp_path / "g.json").read_text())
+    assert verdict["counts"]["missing"] == 0 and verdict["counts"]["unchanged"] == 24
 
 
 def test_combine_is_its_own_collective(tmp_path: Path) -> None:
