@@ -13,6 +13,7 @@ from support.cli import commbench
 from support.paths import REPO
 from support.runfixtures import key, samples_around, write_run
 
+from commbench.env.nccl import bound_nccl
 from commbench.gpucheck import sweeps
 from commbench.gpucheck.checks import check_exact, check_graph_replay
 from commbench.gpucheck.judge import (
@@ -25,7 +26,7 @@ from commbench.gpucheck.judge import (
 from commbench.gpucheck.ncclcheck import check_nccl_lib, copy_library
 from commbench.gpucheck.ranks import Runner
 from commbench.gpucheck.stopcheck import CONTROL, NCCL, WATCHDOG, check_stopped_rank, stop_path
-from commbench.gpucheck.verdict import NA, NOT_RUN, PASS
+from commbench.gpucheck.verdict import FAIL, NA, NOT_RUN, PASS
 from commbench.rundir.reader import read_meta, read_run
 
 
@@ -145,8 +146,13 @@ def test_the_path_that_ended_a_stopped_run() -> None:
 
 def test_without_a_bound_libnccl_the_nccl_lib_check_says_why_it_did_not_run(exact) -> None:
     run, _ = exact
-    check = check_nccl_lib(run, None, 60)  # this torch (CPU) binds none
-    assert check.status == NOT_RUN and "binds no libnccl" in check.measured
+    check = check_nccl_lib(run, None, 60)
+    if bound_nccl() is None:  # a CPU build of torch binds none
+        assert check.status == NOT_RUN and "binds no libnccl" in check.measured
+    else:  # the CUDA build without a GPU: the copy is made, its NCCL sweep is refused
+        assert check.status == FAIL and check.measured.startswith("exit 2; log "), check
+        log = Path(check.measured.removeprefix("exit 2; log "))
+        assert "'nccl' needs CUDA GPUs" in log.read_text()  # the evidence is kept
     copy = copy_library(str(run.work / "config-2.toml"), run.work / "copy")
     assert (
         copy.name == "libnccl.so.2"
