@@ -17,7 +17,9 @@ from commbench.rundir.schema import RANK_SAMPLES_CSV
 pytestmark = pytest.mark.floor
 
 ROWS = [key(backend="nccl", tokens=t) for t in (1, 2, 3)]
-TODAY = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+# The top of the next hour: day 1 (TODAY - 30 days) is then always just inside the history's
+# 30-day window, whatever the hour the tests run at (the window is measured from now).
+TODAY = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
 
 
 def _day(day: int) -> datetime:

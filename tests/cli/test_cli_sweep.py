@@ -318,7 +318,9 @@ def test_two_real_runs_gated_against_each_other(
                       if a["test"] == "overall"]  # fmt: skip
         assert overall["low"] == pytest.approx(factor, rel=1e-6), overall
         assert (overall["status"] == "regression") == flagged, overall
-    caught = commbench_here("gate", *history, str(slowed(100)))
+    # 100x against one baseline and the prior: caught, however far the two real runs
+    # drifted apart (against [a, b] alone, a wide pair leaves df 1 and the gate blind)
+    caught = commbench_here("gate", history[0], str(slowed(100)))
     assert caught.returncode == 1, caught.stdout
 
     slow = slowed(50)
