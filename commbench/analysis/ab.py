@@ -144,11 +144,13 @@ def decide(low: float, high: float, band: float) -> str:
 
 def t_interval(logs: np.ndarray, confidence: float) -> tuple[float, float, float]:
     """exp of the mean of `logs` and of its Student-t interval (n - 1 df); NaN ends below
-    two values, where no spread can be seen."""
+    two values or where the pairs agree exactly: no spread can be seen, and an interval
+    of zero width would claim a certainty the data cannot give."""
     mean = float(np.mean(logs))
-    if len(logs) < 2:
+    sd = float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0
+    if sd == 0:
         return math.exp(mean), math.nan, math.nan
-    half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * float(np.std(logs, ddof=1))
+    half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * sd
     half /= math.sqrt(len(logs))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 

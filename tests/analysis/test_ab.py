@@ -192,3 +192,8 @@ def test_one_pair_has_no_interval_and_records_it_as_null() -> None:
     overall = next(e for e in got.estimates if e.name == "overall")
     assert overall.ratio == pytest.approx(1.1) and overall.decision == "undecided"
     assert (overall.record()["low"], overall.record()["high"]) == (None, None)
+
+
+def test_pairs_that_agree_exactly_give_no_interval_never_a_zero_width_one() -> None:
+    ratio, low, high = t_interval(np.log([1.1, 1.1, 1.1]), 0.95)
+    assert ratio == pytest.approx(1.1) and math.isnan(low) and math.isnan(high)
