@@ -4,10 +4,12 @@ Put this directory first on PYTHONPATH in an arm's environment. In the ranks of 
 (processes with RANK set; the launcher is left alone):
 
 - COMMBENCH_TEST_SLOWDOWN="NAME[:NAME...]=F": every `torch.distributed.NAME` call waits,
-  after it returns, F times the shortest of the last WINDOW calls on tensors of the same
-  shapes in the same group (the call's own time, without waiting for a peer: a wait
-  proportional to each call's whole time would feed on the peer's wait and grow without
-  bound once F >= 1);
+  after it returns, F times the mean of the last WINDOW calls on tensors of the same
+  shapes in the same group (0 < F < 1). A timed sample is the mean of K calls, so each
+  row's time grows by about F: F = 0.25 is a 1.25x slowdown of that collective, which
+  the benchmarks measure from their own launches rather than assume. A call's time
+  holds its wait for the peers, which their own waits lengthen, so the wait feeds on
+  itself by a factor F per round: bounded below 1, unbounded from 1 on;
 - COMMBENCH_TEST_SLOWDOWN="NAME[:NAME...]=+MS": every such call waits MS milliseconds
   more, the same on every rank (a planted difference far above a busy machine's noise);
 - either way only calls on a tensor of at least MIN_ELEMENTS elements: the sweep's own
@@ -48,6 +50,8 @@ def _slowed(call, amount):
     windows = collections.defaultdict(lambda: collections.deque(maxlen=WINDOW))
     fixed = amount.startswith("+")
     value = float(amount) / 1000 if fixed else float(amount)
+    if not fixed and not 0 < value < 1:
+        raise ValueError(f"COMMBENCH_TEST_SLOWDOWN: a fraction F needs 0 < F < 1 (got {amount})")
 
     def slowed(*args, **kwargs):
         tensors = list(_tensors(args))
@@ -60,7 +64,7 @@ def _slowed(call, amount):
         else:
             recent = windows[(tuple(tuple(t.shape) for t in tensors), id(kwargs.get("group")))]
             recent.append(time.perf_counter() - start)
-            _wait(value * min(recent))
+            _wait(value * sum(recent) / len(recent))
         return result
 
     return slowed
