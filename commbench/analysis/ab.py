@@ -9,10 +9,15 @@ the pairs' spread. Per row, per collective and overall (each aggregate the geome
 mean over its rows computed within each pair), the mean log ratio over pairs gets a
 Student-t interval on n - 1 degrees of freedom.
 
-Repeated looks: the experiment looks after every pair from `min_pairs` to `max_pairs`;
-every interval that decides is built at alpha / (arms x deciding aggregates x looks)
-(Bonferroni over comparisons and looks: the chance that any interval at any look misses
-its true ratio is at most alpha, whatever the stopping rule does with them).
+Repeated looks (docs/ab.md, "Looking again"): the experiment looks at planned pair
+counts only: `min_pairs`, doubling from there, and `max_pairs` (3, 6, 10 by default),
+and once more where a time budget ends it. Alpha is spent as the pairs come in, alpha *
+(pairs / max_pairs) ** SPENDING_POWER by a look at `pairs` (a power-family spending
+function, close to O'Brien-Fleming's: little at the early looks, most at the last),
+and each look's new share is split evenly (Bonferroni) over the arms and the aggregates
+that decide. By the union bound the chance that any interval at any look misses its
+true ratio is at most alpha, whatever the stopping rule does with them; fewer looks
+than one per pair leave the last look a wider share, the look that decides most.
 
 Pure: numpy and pandas on tables of per-launch times; no launching, no torch. The
 command and benchmarks/ab_power.py's replay call the same `look`.
@@ -32,6 +37,7 @@ from commbench.rundir.reader import measured
 from commbench.rundir.schema import KEY_COLUMNS
 
 ALPHA = 0.05
+SPENDING_POWER = 3  # alpha * (pairs / max_pairs) ** 3 spent by a look at `pairs`
 OVERALL = "overall"
 # a decided interval: inside the band, or entirely beyond it on one side
 EQUIVALENT, SLOWER, FASTER, UNDECIDED = "equivalent", "slower", "faster", "undecided"
@@ -57,14 +63,31 @@ class Design:
     max_pairs: int
     alpha: float = ALPHA
 
-    @property
-    def looks(self) -> int:
-        """Looks planned: one after each pair from min_pairs to max_pairs."""
-        return max(self.max_pairs - self.min_pairs + 1, 1)
+    def planned_looks(self) -> list[int]:
+        """The pair counts looked at: min_pairs, doubling, and max_pairs."""
+        looks, pairs = [], self.min_pairs
+        while pairs < self.max_pairs:
+            looks.append(pairs)
+            pairs *= 2
+        return [*looks, self.max_pairs]
 
-    def interval_alpha(self, aggregates: int) -> float:
-        """Each deciding interval's alpha: Bonferroni over arms, aggregates and looks."""
-        return self.alpha / ((len(self.arms) - 1) * max(aggregates, 1) * self.looks)
+    def next_look(self, pairs: int) -> int:
+        """The first planned look at `pairs` or after."""
+        return next((n for n in self.planned_looks() if n >= pairs), self.max_pairs)
+
+    def spent(self, pairs: int) -> float:
+        """The alpha spent by a look at `pairs` pairs (all of it from max_pairs on)."""
+        return self.alpha * min(pairs / self.max_pairs, 1.0) ** SPENDING_POWER
+
+    def share(self, pairs: int, previous: int) -> float:
+        """A look's new alpha: what is spent by `pairs` less what was by the `previous`
+        look (0 before the first)."""
+        return self.spent(pairs) - self.spent(previous)
+
+    def interval_alpha(self, share: float, aggregates: int) -> float:
+        """Each deciding interval's alpha at a look: its share split over the arms
+        compared with the reference and the aggregates that decide."""
+        return share / ((len(self.arms) - 1) * max(aggregates, 1))
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,8 @@ class Look:
     confidence: float  # of each interval
     estimates: list[Estimate] = field(default_factory=list)
     missing_rows: int = 0  # rows some launch lacks (failed or skipped there): left out
+    share: float = 0.0  # the alpha this look spends (between looks: the next one would)
+    made: bool = False  # a look: its intervals decide; between looks they only show
 
     def deciding(self) -> list[Estimate]:
         return [e for e in self.estimates if e.kind != "row"]
@@ -156,19 +181,32 @@ def t_interval(logs: np.ndarray, confidence: float) -> tuple[float, float, float
 
 
 def _estimate(
-    arm: str, kind: str, name: str, logs: np.ndarray, confidence: float, band: float
+    arm: str, kind: str, name: str, logs: np.ndarray, confidence: float, band: float | None
 ) -> Estimate:
     ratio, low, high = t_interval(logs, confidence)
     ratios = [float(x) for x in np.exp(logs)]
-    return Estimate(arm, kind, name, ratios, ratio, low, high, decide(low, high, band))
+    decision = UNDECIDED if band is None else decide(low, high, band)
+    return Estimate(arm, kind, name, ratios, ratio, low, high, decision)
 
 
-def look(times: dict[int, pd.Series], pairs: list[Pair], design: Design) -> Look:
+def look(
+    times: dict[int, pd.Series],
+    pairs: list[Pair],
+    design: Design,
+    previous: int = 0,
+    final: bool = False,
+) -> Look:
     """The estimates after `pairs` (launch index -> its launch_times): per arm, every row
-    and aggregate over the rows every launch measured."""
+    and aggregate over the rows every launch measured. `previous`: the pairs of the last
+    look made (0 before the first). A look is made at a planned pair count, or when the
+    budget ends (`final`), from `min_pairs` on; only then do the intervals decide. Between
+    looks they are those the next planned look would give, shown for progress."""
     used = sorted({i for p in pairs for i in (p.reference, p.launch)})
     if not used:
         return Look(0, 1 - design.alpha)
+    n = min(sum(p.arm == arm for p in pairs) for arm in design.arms[1:])
+    made = n >= design.min_pairs and n > previous and (final or n in design.planned_looks())
+    share = design.share(n if made else design.next_look(n), previous)
     rows = {i: dict(zip(times[i].index, times[i].to_numpy(), strict=True)) for i in used}
     common = sorted(set.intersection(*(set(r) for r in rows.values())))
     everywhere = set().union(*rows.values())
@@ -177,7 +215,8 @@ def look(times: dict[int, pd.Series], pairs: list[Pair], design: Design) -> Look
         return Look(0, 1 - design.alpha, [], len(everywhere))
     of = np.array([k[KEY_COLUMNS.index("collective")] for k in common])
     collectives = sorted(set(of))
-    confidence = 1 - design.interval_alpha(len(collectives) + 1)
+    confidence = 1 - design.interval_alpha(share, len(collectives) + 1)
+    band = design.band if made else None
     estimates = []
     for arm in design.arms[1:]:
         mine = [p for p in pairs if p.arm == arm]
@@ -187,22 +226,19 @@ def look(times: dict[int, pd.Series], pairs: list[Pair], design: Design) -> Look
         groups = [(c, logs[:, of == c]) for c in collectives]
         for name, block in [(OVERALL, logs), *groups]:
             kind = "overall" if name == OVERALL else "collective"
-            estimates.append(
-                _estimate(arm, kind, name, block.mean(axis=1), confidence, design.band)
-            )
+            estimates.append(_estimate(arm, kind, name, block.mean(axis=1), confidence, band))
         for column, key in enumerate(common):
             estimates.append(
-                _estimate(arm, "row", row_name(key), logs[:, column], confidence, design.band)
+                _estimate(arm, "row", row_name(key), logs[:, column], confidence, band)
             )
-    pairs_per_arm = min(sum(p.arm == arm for p in pairs) for arm in design.arms[1:])
-    return Look(pairs_per_arm, confidence, estimates, len(everywhere) - len(common))
+    return Look(n, confidence, estimates, len(everywhere) - len(common), share, made)
 
 
 def verdict(last: Look, design: Design, more: bool) -> str:
-    """What the experiment says after a look: 'sampling' (go on: below min_pairs, or not
-    every aggregate decided while `more` pairs may come), 'decided', 'regression' (an
-    aggregate slower beyond the band, once sampling ends), or 'undecided' (out of budget)."""
-    if last.pairs < design.min_pairs:
+    """What the experiment says: 'sampling' (go on: between looks, or not every aggregate
+    decided while `more` pairs may come), 'decided', 'regression' (an aggregate slower
+    beyond the band, once sampling ends), or 'undecided' (out of budget)."""
+    if not last.made:
         return "sampling" if more else "undecided"
     if not last.decided and more:
         return "sampling"
@@ -216,10 +252,13 @@ def replay(
 ) -> tuple[Look, str]:
     """The command's procedure over recorded launches, block by block (benchmarks/): the
     look and verdict where it stops."""
+    previous = 0
     for count in range(1, len(blocks) + 1):
         pairs = [pair for block in blocks[:count] for pair in block]
-        last = look(times, pairs, design)
-        said = verdict(last, design, more=count < min(design.max_pairs, len(blocks)))
+        more = count < min(design.max_pairs, len(blocks))
+        last = look(times, pairs, design, previous, final=not more)
+        said = verdict(last, design, more)
         if said != "sampling":
             return last, said
+        previous = last.pairs if last.made else previous
     raise ValueError("replay: no blocks")

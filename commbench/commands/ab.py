@@ -37,8 +37,13 @@ def ab(
     band: float | None = typer.Option(
         None, help="Equivalence band: a ratio within [1/(1+F), 1+F] is no change (default 0.05)."
     ),
-    min_pairs: int | None = typer.Option(None, help="Pairs before the first look (default 3)."),
-    max_pairs: int | None = typer.Option(None, help="Pairs at most per arm (default 10)."),
+    min_pairs: int | None = typer.Option(
+        None,
+        help="Pairs at the first look; later looks at double that, up to --max-pairs (default 3).",
+    ),
+    max_pairs: int | None = typer.Option(
+        None, help="Pairs at most per arm, the last look (default 10)."
+    ),
     max_minutes: float | None = typer.Option(
         None, help="Stop starting launches that would end after this many minutes."
     ),

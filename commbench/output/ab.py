@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from commbench.analysis.ab import OVERALL, Look
+from commbench.analysis.ab import OVERALL, Design, Look
 
 SHOWN_ROWS = 5
 VERDICTS = {
@@ -47,11 +47,28 @@ def print_progress(state: dict[str, Any], last: Look, left: float | None) -> Non
         for e in _aggregates([e.record() for e in last.estimates], arm)
     ]
     done = len(state["launches"])
+    if said and not last.made:
+        looks = [n for n in _planned(design) if n > last.pairs]
+        time_left += f"; next look at {looks[0] if looks else design['max_pairs']} pairs"
     print(
         f"ab: {done} launch(es), {last.pairs}/{design['max_pairs']} pairs{time_left}"
         + (": " + "; ".join(said) if said else ""),
         flush=True,
     )
+
+
+def _planned(design: dict[str, Any]) -> list[int]:
+    names = [a["name"] for a in design["arms"]]
+    return Design(names, design["band"], design["min_pairs"], design["max_pairs"]).planned_looks()
+
+
+def _level(result: dict[str, Any], alpha: float) -> str:
+    """How the intervals were built, in words."""
+    said = (
+        f"{100 * result['confidence']:.2f}% each (this look's share {result['alpha']:.3g} of"
+        f" alpha {alpha:g}, split over arms and aggregates)"
+    )
+    return said if result["look"] else said + ", shown between looks: none decides"
 
 
 def _metadata(root: Path, state: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -97,8 +114,8 @@ def summary_lines(root: Path, state: dict[str, Any]) -> list[str]:
     band = design["band"]
     if result.get("estimates"):
         lines.append(
-            f"Intervals at {100 * result['confidence']:.2f}% each (Bonferroni over arms,"
-            f" aggregates and looks); equivalent within [{1 / (1 + band):.3f}, {1 + band:.3f}]"
+            f"Intervals at {_level(result, design['alpha'])};"
+            f" equivalent within [{1 / (1 + band):.3f}, {1 + band:.3f}]"
         )
         if result["missing_rows"]:
             lines.append(f"  {result['missing_rows']} row(s) missing from some launch: left out")
@@ -134,8 +151,9 @@ def markdown_text(root: Path, state: dict[str, Any]) -> str:
     out += ["", f"Command: `{' '.join(design['argv'])}`", ""]
     out += [
         f"Interleaved launches (ABBA blocks, seed {design['seed']}), {result.get('pairs', 0)}"
-        f" pair(s) per arm; each interval {100 * result.get('confidence', math.nan):.2f}%"
-        f" (Bonferroni over arms, aggregates and looks); band +-{100 * design['band']:g}%.",
+        f" pair(s) per arm; intervals at"
+        f" {_level(result, design['alpha']) if result else 'none yet'};"
+        f" band +-{100 * design['band']:g}%.",
         "",
         "| arm | aggregate | ratio | interval | decision |",
         "|---|---|---|---|---|",

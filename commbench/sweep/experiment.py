@@ -121,6 +121,19 @@ class Experiment:
             block += 1
         return found
 
+    def pairs_per_arm(self, pairs: list[Pair]) -> int:
+        """`pairs` come in complete blocks: one pair per arm each."""
+        return len(pairs) // (len(self.design.arms) - 1)
+
+    def previous_look(self, pairs: list[Pair]) -> int:
+        """The pairs of the look made before one at `pairs` (0 for the first). A resumed
+        experiment at the pairs of its last look makes that look again: the same data,
+        the same share of alpha, the same decisions; never a second share."""
+        looks, n = self.state["looks"], self.pairs_per_arm(pairs)
+        if not looks:
+            return 0
+        return looks[-1]["pairs"] if looks[-1]["pairs"] < n else looks[-1]["previous"]
+
     def launch_path(self, launch: dict[str, Any]) -> Path:
         return self.root / launch["dir"]
 
@@ -139,11 +152,13 @@ def run_experiment(
     try:
         while True:
             pairs = experiment.pairs()
-            last = _look(experiment, pairs, times)
-            _record(experiment, pairs, last)
             per_block = len(design.arms) * (sum(seconds) / len(seconds) if seconds else 0)
             left = None if max_minutes is None else max_minutes * 60 - (time.monotonic() - started)
-            more = last.pairs < design.max_pairs and (left is None or per_block < left)
+            more = experiment.pairs_per_arm(pairs) < design.max_pairs and (
+                left is None or per_block < left
+            )
+            last = _look(experiment, pairs, times, final=not more)
+            _record(experiment, pairs, last)
             said = verdict(last, design, more)
             if said != "sampling":
                 return _finish(experiment, said)
@@ -168,13 +183,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _look(experiment: Experiment, pairs: list[Pair], times: dict[int, Any]) -> Look:
+def _look(experiment: Experiment, pairs: list[Pair], times: dict[int, Any], final: bool) -> Look:
     for pair in pairs:
         for index in (pair.reference, pair.launch):
             if index not in times:
                 run = read_run(experiment.launch_path(experiment.launches[index]))
                 times[index] = launch_times(run.results)
-    return look(times, pairs, experiment.design)
+    return look(times, pairs, experiment.design, experiment.previous_look(pairs), final)
 
 
 def _launch_twice(experiment: Experiment, block: int, arm_name: str) -> Outcome:
@@ -231,23 +246,22 @@ def _record(experiment: Experiment, pairs: list[Pair], last: Look) -> None:
     experiment.state["result"] = {
         "pairs": last.pairs,
         "confidence": last.confidence,
+        "alpha": last.share,
+        "look": last.made,
         "missing_rows": last.missing_rows,
         "estimates": [e.record() for e in last.estimates],
     }
     looks = experiment.state["looks"]
-    if (
-        last.pairs >= experiment.design.min_pairs
-        and pairs
-        and (not looks or looks[-1]["pairs"] < last.pairs)
-    ):
-        aggregates = [e for e in last.deciding()]
+    if last.made and (not looks or looks[-1]["pairs"] < last.pairs):
         looks.append(
             {
                 "pairs": last.pairs,
+                "previous": looks[-1]["pairs"] if looks else 0,
+                "alpha": last.share,
                 "confidence": last.confidence,
                 "aggregates": [
                     {k: e.record()[k] for k in ("arm", "name", "ratio", "low", "high", "decision")}
-                    for e in aggregates
+                    for e in last.deciding()
                 ],
             }
         )

@@ -1,5 +1,5 @@
 """The A/B experiment's statistics on tables of per-launch times: pairing, intervals
-against scipy, decisions, the Bonferroni design over arms, aggregates and looks, and the
+against scipy, decisions, the planned looks and their shares of alpha, and the
 sequential procedure's false alarms under repeated looks."""
 
 from __future__ import annotations
@@ -109,10 +109,44 @@ def test_an_interval_decides_inside_or_beyond_the_band(low, high, decision) -> N
     assert decide(low, high, band=0.05) == decision
 
 
-def test_each_interval_pays_for_arms_aggregates_and_looks() -> None:
+def test_looks_are_planned_at_min_pairs_doubling_and_max_pairs() -> None:
+    assert Design(["a", "b"], 0.05, 3, 10).planned_looks() == [3, 6, 10]
+    assert Design(["a", "b"], 0.05, 5, 40).planned_looks() == [5, 10, 20, 40]
+    assert Design(["a", "b"], 0.05, 4, 4).planned_looks() == [4]
+    assert Design(["a", "b"], 0.05, 3, 10).next_look(4) == 6
+
+
+def test_each_look_spends_its_share_split_over_arms_and_aggregates() -> None:
+    """alpha * (n / max)^3 spent by a look at n; the shares of the planned looks add up
+    to alpha (the union bound's total); each interval gets its look's share over
+    (arms - 1) x aggregates."""
     design = Design(["a", "b", "c"], band=0.05, min_pairs=3, max_pairs=10)
-    assert design.looks == 8
-    assert design.interval_alpha(4) == pytest.approx(0.05 / (2 * 4 * 8))
+    shares = [design.share(n, p) for n, p in ((3, 0), (6, 3), (10, 6))]
+    assert shares == pytest.approx([0.05 * 0.027, 0.05 * (0.216 - 0.027), 0.05 * 0.784])
+    assert sum(shares) == pytest.approx(0.05)
+    assert design.interval_alpha(shares[2], 4) == pytest.approx(0.05 * 0.784 / (2 * 4))
+    assert design.share(12, 10) == 0  # nothing is left after the last look
+
+
+def test_only_a_look_decides_and_a_budget_end_is_one() -> None:
+    """A slowdown every interval sees at once: between looks (4 pairs) nothing decides;
+    at the planned look (6) and at a budget end between looks (5) it does, each at the
+    share spent since the look before."""
+    rng = np.random.default_rng(3)
+    times, blocks = _aa_experiment(rng, 6, slowdown=3.0)
+    design = Design(["a", "b"], band=0.05, min_pairs=3, max_pairs=10)
+    pairs = [p for block in blocks for p in block]
+    between = look(times, pairs[:4], design, previous=3)
+    assert not between.made and {e.decision for e in between.estimates} == {"undecided"}
+    assert between.share == pytest.approx(design.share(6, 3))  # what the next look spends
+    for n, final in ((6, False), (5, True)):
+        made = look(times, pairs[:n], design, previous=3, final=final)
+        assert made.made and made.share == pytest.approx(design.share(n, 3))
+        (e,) = [e for e in made.estimates if e.name == "all_reduce" and e.kind != "row"]
+        assert e.decision == "slower"
+        _, low, high = t_interval(np.log(e.ratios), made.confidence)
+        assert (e.low, e.high) == pytest.approx((low, high))
+        assert made.confidence == pytest.approx(1 - design.share(n, 3) / 3)  # 3 aggregates
 
 
 def _look(decisions: list[str], pairs: int) -> Look:
@@ -121,7 +155,7 @@ def _look(decisions: list[str], pairs: int) -> Look:
     made = [
         Estimate("b", "collective", str(i), [], 1.0, 0.9, 1.1, d) for i, d in enumerate(decisions)
     ]
-    return Look(pairs, 0.99, made)
+    return Look(pairs, 0.99, made, made=pairs >= 3)
 
 
 @pytest.mark.parametrize(
