@@ -37,6 +37,7 @@ from commbench.rundir.reader import measured
 from commbench.rundir.schema import KEY_COLUMNS
 
 ALPHA = 0.05
+MAX_LOG = 700.0  # exp overflows a float just past 709
 SPENDING_POWER = 3  # alpha * (pairs / max_pairs) ** 3 spent by a look at `pairs`
 OVERALL = "overall"
 # a decided interval: inside the band, or entirely beyond it on one side
@@ -168,15 +169,19 @@ def decide(low: float, high: float, band: float) -> str:
 
 
 def t_interval(logs: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    """exp of the mean of `logs` and of its Student-t interval (n - 1 df); NaN ends below
+    """exp of the mean of `logs` and of its Student-t interval (n - 1 df). NaN ends below
     two values or where the pairs agree exactly: no spread can be seen, and an interval
-    of zero width would claim a certainty the data cannot give."""
+    of zero width would claim a certainty the data cannot give. NaN ends too where the
+    interval reaches beyond any ratio a float holds (two pairs at a tiny alpha): it says
+    nothing, and is not written as one."""
     mean = float(np.mean(logs))
     sd = float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0
     if sd == 0:
         return math.exp(mean), math.nan, math.nan
     half = t_quantile(0.5 + confidence / 2, len(logs) - 1) * sd
     half /= math.sqrt(len(logs))
+    if abs(mean) + half > MAX_LOG:
+        return math.exp(mean), math.nan, math.nan
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 

@@ -231,3 +231,10 @@ def test_one_pair_has_no_interval_and_records_it_as_null() -> None:
 def test_pairs_that_agree_exactly_give_no_interval_never_a_zero_width_one() -> None:
     ratio, low, high = t_interval(np.log([1.1, 1.1, 1.1]), 0.95)
     assert ratio == pytest.approx(1.1) and math.isnan(low) and math.isnan(high)
+
+
+def test_an_interval_wider_than_a_float_holds_is_none() -> None:
+    """Two pairs far apart at a tiny alpha: the interval's ends overflow; it says nothing
+    and is recorded as no interval, never as inf or an error."""
+    ratio, low, high = t_interval(np.log([1e-3, 1e3]), 1 - 1e-9)
+    assert ratio == pytest.approx(1.0) and math.isnan(low) and math.isnan(high)

@@ -20,6 +20,7 @@ from scipy import stats
 from support.cli import ROOT, commbench, commbench_here
 
 import commbench as api
+from commbench.analysis.ab import Design, Pair, launch_times, replay
 from commbench.rundir.meta import RunMeta, Versions
 from commbench.rundir.schema import KEY_COLUMNS
 from commbench.sweep.arms import Arm, parse_flag, read_arms_file
@@ -120,6 +121,28 @@ def test_intervals_match_a_direct_computation_on_the_runs(three_arms) -> None:
             assert e["ratio"] == pytest.approx(math.exp(mean))
             assert (e["low"], e["high"]) == pytest.approx((math.exp(low), math.exp(high)))
             assert e["ratios"] == pytest.approx(np.exp(per_pair).tolist())
+
+
+def test_the_replay_of_an_experiments_launches_says_what_the_experiment_said(three_arms) -> None:
+    """benchmarks/ab_power.py estimates error rates by replaying recorded launches through
+    `replay`: on this experiment's own launches it must reach the same verdict with the
+    same figures as the command did."""
+    _, out = three_arms
+    got = state(out)
+    design = Design(["base", "slow", "same"], 0.5, 3, 3)
+    times = {
+        x["index"]: launch_times(api.load_run(out / x["dir"]).results)
+        for x in got["launches"]
+        if x["status"] == "ok"
+    }
+    blocks: dict[int, list[Pair]] = {}
+    for p in got["pairs"]:
+        blocks.setdefault(p["block"], []).append(Pair(**p))
+    last, said = replay(times, [blocks[b] for b in sorted(blocks)], design)
+    assert said == got["status"] == "regression"
+    assert [e.record() for e in last.estimates] == got["result"][
+        "estimates"
+    ]  # JSON floats round-trip
 
 
 def test_an_interrupted_experiment_resumes_and_decides(tmp_path: Path) -> None:
