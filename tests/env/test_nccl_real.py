@@ -128,3 +128,41 @@ def test_torchrun_with_an_older_nccl_lib_every_rank_says_one_line(
     assert errors[0].startswith(_refusal(older))
     assert "undefined symbol" not in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_ab_runs_arms_of_real_nccl_builds_and_an_nccl_setting(
+    real: dict[str, Path], tmp_path: Path
+) -> None:
+    """`ab` with the arms docs/usage.md shows first: torch's own NCCL, a newer build, and
+    an NCCL setting; every launch measured under its arm's library, nothing refused or
+    called not comparable (the sweeps run on gloo: the figures mean nothing here)."""
+    out = tmp_path / "exp"
+    equal, newer = real["equal"], real["newer"]
+    done = commbench(
+        "ab", "--arm", f"equal:nccl-lib={equal}", "--arm", f"newer:nccl-lib={newer}",
+        "--arm", f"ring:nccl-lib={equal},NCCL_ALGO=Ring", "--nproc", "2",
+        "--config", str(tiny_config(tmp_path)), *ONE_POINT, "--out", str(out),
+        "--min-pairs", "2", "--max-pairs", "2", "--band", "0.5", timeout=900,
+    )  # fmt: skip
+    assert done.returncode in (0, 1, 4), done.stdout + done.stderr
+    state = json.loads((out / "experiment.json").read_text())
+    libraries = {"equal": equal, "newer": newer, "ring": equal}
+    assert [x["status"] for x in state["launches"]] == ["ok"] * 7  # a warm-up, 2 blocks of 3
+    for launch in state["launches"]:
+        meta = json.loads((out / launch["dir"] / "meta.json").read_text())
+        assert Path(meta["versions"]["nccl_path"]).samefile(libraries[launch["arm"]])
+    assert "differs: nccl_runtime" in done.stdout
+
+
+def test_ab_refuses_an_older_nccl_lib_before_the_first_launch(
+    real: dict[str, Path], tmp_path: Path
+) -> None:
+    older, out = real["older"], tmp_path / "exp"
+    done = commbench(
+        "ab", "--arm", "base", "--arm", f"old:nccl-lib={older}", "--nproc", "2", *ONE_POINT,
+        "--out", str(out), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    errors = _errors(done.stderr)
+    assert len(errors) == 1 and errors[0].startswith(_refusal(older)), done.stderr
+    assert not out.exists()
