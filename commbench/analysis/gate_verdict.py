@@ -39,6 +39,7 @@ AGGREGATE_COLUMNS = [
     "detect",  # the shift asked for
     "needed",  # baseline runs in all that would see the asked shift (NaN: none would)
     "baselines",
+    "currents",  # current runs judged together (their mean)
     "spread_sd",
     "spread_df",
     "spread",
@@ -59,7 +60,7 @@ class GateResult:
     k_changes: list[str] = field(default_factory=list)  # rows whose K differs
     notes: list[str] = field(default_factory=list)  # what the history lacks
     baselines: list[str] = field(default_factory=list)
-    current: str = ""
+    currents: list[str] = field(default_factory=list)  # judged together
 
     @property
     def counts(self) -> dict[str, int]:
