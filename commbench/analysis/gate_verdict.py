@@ -146,11 +146,19 @@ def _name(aggregate: pd.Series) -> str:
     return f"{aggregate['collective']}/{aggregate['variant']}"
 
 
+def current_words(result: GateResult) -> str:
+    """The current side in words: `current`, or `3 current runs` judged together."""
+    count = len(result.currents)
+    return "current" if count <= 1 else f"{count} current runs"
+
+
 def power_note(result: GateResult) -> str:
     """What the gate could see: each test's minimum detectable shift (caught 9 times in
-    10) against the shift asked for."""
+    10) against the shift asked for, and with how many current runs where several."""
     judged = result.aggregates.dropna(subset=["detectable"])
     asked = f"asked {result.detect:.2f}x"
+    if len(result.currents) > 1:
+        asked += f", {current_words(result)} together"
     if judged.empty:
         return f"minimum detectable shift: none could be computed ({asked})"
     overall = judged[judged["test"] == "overall"]
