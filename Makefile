@@ -18,6 +18,8 @@ CI_CACHE ?= $(HOME)/.cache/commbench-ci
 CI_CONFIG ?= configs/ci.toml
 BASELINE ?= results/baselines/ci-gloo-4
 CURRENT ?= results/ci-current
+# `make gate`'s second sweep, made only to confirm an exit 1 (beside CURRENT).
+CONFIRM ?= $(CURRENT)-confirm
 # The rolling history `make gate` judges against and, with RECORD=1, grows (docs/ci.md);
 # empty: the committed BASELINE. GATE_FLAGS: more `commbench gate` flags (--detect ...).
 HISTORY ?=
@@ -135,27 +137,31 @@ docs: setup
 
 # The CI sweep, gated (docs/ci.md). Against a rolling HISTORY when one is given (CI keeps
 # it as a cache on main and gates pull requests against it; an empty one is seeded with
-# the committed BASELINE's runs), else against BASELINE. RECORD=1 adds a run the gate saw
-# no regression in to HISTORY. An exit 1 is confirmed once before it is believed: a clean
-# run that drifted is rerun, a real regression fails twice. Exit codes: 0 pass,
-# 1 regression (confirmed), 2 bad input, 3 not comparable, 4 cannot see the asked shift.
+# the committed BASELINE's runs), else against BASELINE. RECORD=1 adds the runs the gate
+# saw no regression in to HISTORY. An exit 1 is confirmed once before it is believed: the
+# sweep is made again into CONFIRM and both runs are gated together (--current-runs 2),
+# whose verdict is the job's; a clean run that drifted is pulled back by the rerun, a real
+# regression shows in both. The reports of the verdict that counts are in CURRENT.
+# Exit codes: 0 pass, 1 regression (confirmed), 2 bad input, 3 not comparable, 4 cannot
+# see the asked shift.
+CI_SWEEP = $(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG)
+GATE_REPORTS = --markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml --json $(CURRENT)/gate.json
 gate: setup
 	@if [ -n "$(HISTORY)" ] && [ -z "$$(ls -A $(HISTORY) 2>/dev/null)" ]; then \
 		for run in $(BASELINE)/*/; do \
 			$(VENV)/bin/commbench history add $(HISTORY) $$run || exit $$?; \
 		done; \
 	fi
-	@for try in 1 2; do \
-		rm -rf $(CURRENT); \
-		$(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG) --out $(CURRENT) \
-			--label ci-current || exit $$?; \
-		$(VENV)/bin/commbench gate $(GATE_AGAINST) $(CURRENT) $(GATE_FLAGS) $(GATE_RECORD) \
-			--markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml \
-			--json $(CURRENT)/gate.json; \
-		code=$$?; \
-		if [ $$code -ne 1 ] || [ $$try -eq 2 ]; then exit $$code; fi; \
-		echo "gate: exit 1; sweeping again once to confirm it before believing it"; \
-	done
+	@rm -rf $(CURRENT) $(CONFIRM); \
+	$(CI_SWEEP) --out $(CURRENT) --label ci-current || exit $$?; \
+	$(VENV)/bin/commbench gate $(GATE_AGAINST) $(CURRENT) $(GATE_FLAGS) $(GATE_RECORD) \
+		$(GATE_REPORTS); \
+	code=$$?; \
+	if [ $$code -ne 1 ]; then exit $$code; fi; \
+	echo "gate: exit 1; sweeping again once and gating both runs together before believing it"; \
+	$(CI_SWEEP) --out $(CONFIRM) --label ci-confirm || exit $$?; \
+	$(VENV)/bin/commbench gate $(GATE_AGAINST) $(CURRENT) $(CONFIRM) --current-runs 2 \
+		$(GATE_FLAGS) $(GATE_RECORD) $(GATE_REPORTS)
 
 # Refresh the committed baseline, the seed of every rolling history: BASELINE_RUNS runs of
 # the CI sweep, BASELINE_GAP seconds apart (runs made back to back understate the drift

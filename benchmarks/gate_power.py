@@ -12,8 +12,11 @@ fitted on (out of sample). On the second half:
       at least 95%; with one baseline, caught in at least 75% at 4 ranks, and where not
       caught the gate exits 4 (cannot see it), never 0;
   (c) one collective made 1.25x slower, history of 5: caught once, and confirmed (the
-      gate run again on the next run, slowed alike, exits 1 too: what `make gate` does);
-  (d) the exit codes in full, so a reader sees how often each verdict was given.
+      next run, slowed alike, gated together with the first exits 1 too: what `make gate`
+      does);
+  (d) one collective made 1.25x slower, history of 5 and three current runs judged
+      together (reruns, `gate --current-runs 3`): caught in at least 80%;
+  (e) the exit codes in full, so a reader sees how often each verdict was given.
 
     # make 20 runs of each setting, a run of each every GAP seconds (the runs then span
     # hours: a history spread over time exists among them), each sweep alone under LOCK
@@ -58,6 +61,7 @@ SETTINGS = {
     "gloo4-ci": ["--nproc", "4", "--config", "configs/ci.toml"],
 }
 HISTORY = 5
+RERUNS = 3  # the current runs judged together in the reruns' case
 SPREAD_S = 3600.0  # a history "spread over time" spans at least this
 
 
@@ -114,28 +118,33 @@ def fit_prior(runs: list[Run], source: str) -> Prior:
     )
 
 
-Case = tuple[list[Run], list[Run]]  # baselines, current runs (the second confirms)
+# baselines, the current runs judged together, and the next run, which confirms an exit 1
+# gated together with them (None: not confirmed)
+Case = tuple[list[Run], list[Run], Run | None]
 
 
 def cases(runs: list[Run]) -> dict[str, list[Case]]:
     """The judged runs, in time order: one baseline run (every earlier run against each
-    later one), a history of the 5 runs just before the current one, and a history of 5
-    runs spread over at least SPREAD_S before it (every k-th earlier run)."""
-    one = [([runs[i]], [runs[j], runs[j + 1]])
+    later one), a history of the 5 runs just before the current one, a history of 5 runs
+    spread over at least SPREAD_S before it (every k-th earlier run), and RERUNS
+    consecutive current runs against the 5 runs just before them."""
+    one = [([runs[i]], [runs[j]], runs[j + 1])
            for i, j in itertools.combinations(range(len(runs) - 1), 2)]  # fmt: skip
     back_to_back, spread = [], []
     for i in range(HISTORY, len(runs) - 1):
-        current = [runs[i], runs[i + 1]]
-        back_to_back.append((runs[i - HISTORY : i], current))
+        back_to_back.append((runs[i - HISTORY : i], [runs[i]], runs[i + 1]))
         for step in range(i // HISTORY, 0, -1):
             drawn = runs[i - 1 :: -step][:HISTORY]
             if len(drawn) == HISTORY and span_s(drawn) >= SPREAD_S:
-                spread.append((drawn[::-1], current))
+                spread.append((drawn[::-1], [runs[i]], runs[i + 1]))
                 break
+    reruns = [(runs[i - HISTORY : i], runs[i : i + RERUNS], None)
+              for i in range(HISTORY, len(runs) - RERUNS + 1)]  # fmt: skip
     return {
         "one baseline": one,
         f"history of {HISTORY}, back to back": back_to_back,
         f"history of {HISTORY}, over an hour or more": spread,
+        f"history of {HISTORY}, {RERUNS} current runs": reruns,
     }
 
 
@@ -145,20 +154,24 @@ def span_s(runs: list[Run]) -> float:
 
 
 def verdicts(judged: list[Case], prior: Prior, plant: Callable[[Run], Run]) -> Counter:
-    """Exit codes of the gate on each case's first current run, planted; and `confirmed`:
-    an exit 1 that the second current run, planted alike, repeats."""
+    """Exit codes of the gate on each case's current runs together, planted; and
+    `confirmed`: an exit 1 that the next run, planted alike and gated together with them,
+    repeats (`make gate`'s confirmation)."""
     codes: Counter = Counter()
-    for baselines, (first, second) in judged:
-        code = gate_runs(baselines, plant(first), prior=prior).exit_code
+    for baselines, currents, confirm in judged:
+        planted = [plant(run) for run in currents]
+        code = gate_runs(baselines, planted, prior=prior).exit_code
         codes[int(code)] += 1
-        if code == ExitCode.REGRESSION:
-            again = gate_runs(baselines, plant(second), prior=prior).exit_code
+        if code == ExitCode.REGRESSION and confirm is not None:
+            again = gate_runs(baselines, [*planted, plant(confirm)], prior=prior).exit_code
             codes["confirmed"] += again == ExitCode.REGRESSION
     return codes
 
 
-def line(codes: Counter, total: int) -> str:
+def line(codes: Counter, total: int, confirmed: bool) -> str:
     shares = ", ".join(f"exit {c} {codes[c] / total:.0%}" for c in (0, 1, 3, 4) if codes[c])
+    if not confirmed:
+        return f"{shares} (of {total})"
     return f"{shares}; confirmed exit 1 {codes['confirmed'] / total:.0%} (of {total})"
 
 
@@ -180,9 +193,10 @@ def analyse_setting(name: str, runs: list[Run]) -> None:
         if not chosen:
             print(f"  {kind}: no such case among these runs")
             continue
+        confirmed = chosen[0][2] is not None
         for plant_name, plant in plants.items():
             codes = verdicts(chosen, prior, plant)
-            print(f"  {kind:34} {plant_name:22} {line(codes, len(chosen))}")
+            print(f"  {kind:34} {plant_name:22} {line(codes, len(chosen), confirmed)}")
 
 
 def finished_runs(setting: Path) -> list[Run]:

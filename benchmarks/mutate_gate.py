@@ -112,11 +112,25 @@ MUTANTS = [
         GATE_TESTS,
     ),
     Mutant(
-        "one-side-drifts",  # the current run's own drift left out of the interval
+        "one-side-drifts",  # the current runs' own drift left out of the interval
         "commbench/analysis/stats.py",
-        "return spread.sd * math.sqrt(1 + 1 / baselines)",
+        "return spread.sd * math.sqrt(1 / currents + 1 / baselines)",
         "return spread.sd * math.sqrt(1 / baselines)",
         (*STATS_TESTS, *POWER_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
+        "reruns-drift-as-one",  # the mean of current runs judged as if it were one run
+        "commbench/analysis/stats.py",
+        "return spread.sd * math.sqrt(1 / currents + 1 / baselines)",
+        "return spread.sd * math.sqrt(1 + 1 / baselines)",
+        (*STATS_TESTS, *POWER_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
+        "needed-for-one-current-run",  # the baseline runs needed, as if one current run
+        "commbench/analysis/gate_model.py",
+        "wanted**dilution, prior_df, currents",
+        "wanted**dilution, prior_df",
+        GATE_TESTS,
     ),
     Mutant(
         "prior-never-dropped",  # a history far wider than the prior still pooled with it

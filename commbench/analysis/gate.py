@@ -1,4 +1,5 @@
-"""The CI regression gate: judge a current run against one baseline run or a history.
+"""The CI regression gate: judge a current run, or several reruns of the same code
+together, against one baseline run or a history.
 
 Pure functions of result directories (pandas, numpy, scipy): never imports torch. The
 tests and their spreads are gate_model.py's; this module finds the rows to compare,
@@ -10,7 +11,7 @@ contract (gate_verdict.py): 0 pass, 1 regression, 2 bad input, 3 not comparable,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from commbench.analysis.history import history_notes
 from commbench.analysis.medians import RunMedians, run_medians
 from commbench.analysis.priors import Prior, prior_for_runs
 from commbench.analysis.rules import Rules
-from commbench.analysis.stats import UNSTABLE_CV
+from commbench.analysis.stats import UNSTABLE_CV, geomean
 from commbench.errors import UsageError
 from commbench.point import row_label
 from commbench.rundir.identity import identity_diff
@@ -77,18 +78,26 @@ def classify(ratio: float, judged: Judged, tolerance: float, unstable: bool) -> 
 
 def row_status(key: tuple, base: RunMedians, current: RunMedians) -> str | None:
     """The status of a row that is not compared, or None for one that is. A row that
-    failed its check in some baseline runs is compared on the runs where it passed."""
+    failed its check in some baseline runs is compared on the runs where it passed; one
+    that any current run failed, skipped or lacks is not compared (the current runs are
+    reruns of one sweep: each holds every row)."""
     now = current.check.get(key)
     timed = key in base.check and not np.isnan(base.of(key)).all()
-    if now is None:
-        return "missing"  # not in the current run at all
-    if now == "skipped":
-        return "lost" if timed else "skipped"  # measured before, not now: a hole
     if now == "fail":
         return "failed"
-    if not timed or math.isnan(current.of(key)[0]):
+    if now == "skipped":
+        return "lost" if timed else "skipped"  # measured before, not now: a hole
+    if current.listed.get(key, 0) < current.runs:
+        return "missing"  # not in a current run at all
+    if not timed or np.isnan(current.of(key)).all():
         return "new"  # nothing timed to compare against
     return None
+
+
+def _timed(medians: RunMedians, key: tuple) -> np.ndarray:
+    """The key's medians in the runs that timed it."""
+    values = medians.of(key)
+    return values[~np.isnan(values)]
 
 
 def _record(key: tuple, rules: Rules, byte_sizes: dict, tolerance: float) -> dict[str, Any]:
@@ -96,7 +105,7 @@ def _record(key: tuple, rules: Rules, byte_sizes: dict, tolerance: float) -> dic
     record["bytes"] = byte_sizes.get(key, 0)
     record["tolerance"] = rules.tolerance(record, tolerance)
     record.update(ratio=math.nan, contrast=math.nan, low=math.nan, high=math.nan)
-    record.update(p_value=math.nan, detectable=math.nan, method="", baselines=0)
+    record.update(p_value=math.nan, detectable=math.nan, method="", baselines=0, currents=0)
     record.update(baseline_us=math.nan, current_us=math.nan)
     return record
 
@@ -119,7 +128,8 @@ def judge_runs(
     layout_prior: Prior | None,
     detect: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows and aggregates: every row's status, the overall and per-collective tests."""
+    """Rows and aggregates: every row's status, the overall and per-collective tests. A
+    row's current time is the geometric mean over the current runs that timed it."""
     row_tolerance, aggregate_tolerance = tolerances
     records = {k: _record(k, rules, byte_sizes, row_tolerance) for k in
                sorted(set(base.check) | set(current.check), key=str)}  # fmt: skip
@@ -127,14 +137,14 @@ def judge_runs(
     for key, record in records.items():
         record["status"] = row_status(key, base, current)
         if record["status"] is None:
-            timed = base.of(key)[~np.isnan(base.of(key))]
-            baseline_us = float(np.exp(np.log(timed).mean()))
-            now_us = current.of(key)[0]
-            record.update(baseline_us=baseline_us, current_us=now_us, baselines=len(timed))
-            record["ratio"] = now_us / baseline_us
+            before, now = _timed(base, key), _timed(current, key)
+            record.update(baseline_us=geomean(before), current_us=geomean(now))
+            record.update(baselines=len(before), currents=len(now))
+            record["ratio"] = record["current_us"] / record["baseline_us"]
             compared.append(key)
+    runs = (base.runs, current.runs)
     if not compared:  # rows timed now, none timed before: nothing could be seen
-        unseen = [_unseen(detect, aggregate_tolerance, base.runs)] if any(
+        unseen = [_unseen(detect, aggregate_tolerance, runs)] if any(
             r["status"] == "new" for r in records.values()
         ) else []  # fmt: skip
         rows = pd.DataFrame.from_records(list(records.values()))
@@ -143,13 +153,13 @@ def judge_runs(
     for column, key in enumerate(compared):
         groups.setdefault(key[:2], []).append(column)  # (collective, variant)
     shifts = np.log([records[key]["ratio"] for key in compared])
-    layout = Layout(base.logs(compared), shifts, groups, layout_prior, base.runs)
+    layout = Layout(base.logs(compared), shifts, groups, layout_prior, *runs)
     aggregates = []
     mean, overall = layout.overall(aggregate_tolerance, detect)
     aggregates.append(
         _aggregate("overall", ("all", "all"), layout.rows, mean, contrast=math.nan,
                    **_verdict_cells(math.exp(mean), overall, aggregate_tolerance, detect),
-                   baselines=base.runs)
+                   **_runs_cells(runs))
     )  # fmt: skip
     if len(groups) > 1:
         for group, columns in groups.items():
@@ -159,7 +169,7 @@ def judge_runs(
                 _aggregate("collective", group, len(columns), own,
                            contrast=math.exp(own - mean),
                            **_verdict_cells(math.exp(own), judged, aggregate_tolerance, detect),
-                           baselines=base.runs)
+                           **_runs_cells(runs))
             )  # fmt: skip
     for column, key in enumerate(compared):
         record = records[key]
@@ -167,7 +177,9 @@ def judge_runs(
         if layout.rows == 1:  # one row: its contrast is nothing, the overall test is its
             judged = overall
         else:
-            judged = layout.row(column, record["baselines"], record["tolerance"])
+            judged = layout.row(
+                column, record["baselines"], record["currents"], record["tolerance"]
+            )
         record["contrast"] = math.exp(shifts[column] - mean)
         record.update(_judged_cells(judged), p_value=judged.p_value, method=judged.source)
         if judged.spread is None:
@@ -178,12 +190,17 @@ def judge_runs(
     return rows, pd.DataFrame.from_records(aggregates, columns=AGGREGATE_COLUMNS)
 
 
-def _unseen(detect: float, tolerance: float, baselines: int) -> dict[str, Any]:
+def _unseen(detect: float, tolerance: float, runs: tuple[int, int]) -> dict[str, Any]:
     """The overall test when no row could be compared: insufficient, nothing seen."""
     nothing = Judged(*(math.nan,) * 4, False, False, None, math.nan)
     return _aggregate("overall", ("all", "all"), 0, math.nan, contrast=math.nan,
                       **_verdict_cells(math.nan, nothing, tolerance, detect),
-                      baselines=baselines)  # fmt: skip
+                      **_runs_cells(runs))  # fmt: skip
+
+
+def _runs_cells(runs: tuple[int, int]) -> dict[str, int]:
+    """An aggregate's baseline and current runs (every one it was judged on)."""
+    return dict(zip(("baselines", "currents"), runs, strict=True))
 
 
 def _verdict_cells(ratio: float, judged: Judged, tolerance: float, detect: float) -> dict:
@@ -213,28 +230,37 @@ def _verdict_cells(ratio: float, judged: Judged, tolerance: float, detect: float
 
 
 def k_changes(base: RunMedians, current: RunMedians) -> list[str]:
-    """Rows whose operations per sample (K) in the current run is none the baseline runs
+    """Rows whose operations per sample (K) in a current run is none the baseline runs
     took: the same median then times a different loop (a sweep picks K per run to fill
     its minimum sample time, so K moving among the history's own values is usual)."""
     changed = []
     for key, now in current.iters.items():
         before = base.iters.get(key)
-        if before and now[0] not in before:
+        new = [k for k in now if k not in before] if before else []
+        if new:
             label = row_label(dict(zip(KEY_COLUMNS, key, strict=True)))
-            changed.append(f"{label}: K {'/'.join(map(str, before))} -> {now[0]}")
+            changed.append(f"{label}: K {_ks(before)} -> {_ks(new)}")
     return changed
 
 
-def run_gate(baseline_paths: list[Path], current_path: Path, **options: Any) -> GateResult:
-    """`commbench gate`'s judgement of run directories (a directory of runs: a history);
-    `options` as `gate_runs` takes them."""
+def _ks(values: Iterable[int]) -> str:
+    return "/".join(map(str, values))
+
+
+def run_gate(
+    baseline_paths: list[Path], current: Path | Sequence[Path], **options: Any
+) -> GateResult:
+    """`commbench gate`'s judgement of run directories (a directory of runs: a history)
+    against the current run, or several current runs judged together; `options` as
+    `gate_runs` takes them."""
     baselines = [read_run(path) for path in expand_history(baseline_paths)]
-    return gate_runs(baselines, read_run(current_path), **options)
+    currents = [current] if isinstance(current, Path) else current
+    return gate_runs(baselines, [read_run(path) for path in currents], **options)
 
 
 def gate_runs(
     baselines: list[Run],
-    current: Run,
+    current: Run | Sequence[Run],
     tolerance: float | None = None,
     aggregate_tolerance: float | None = None,
     rules: Rules | None = None,
@@ -246,23 +272,24 @@ def gate_runs(
     prior: Prior | str | None = "measured",
 ) -> GateResult:
     """The judgement of runs already read (benchmarks/gate_power.py judges many).
-    `detect`: the shift that must be seen; the command line's, else the rules file's,
-    else the backend's default. `prior`: the backend's measured one, or one given (the
-    benchmark judges runs with a prior fitted on other runs: out of sample)."""
-    mismatches: dict[str, tuple] = {}
-    for baseline in baselines:
-        mismatches.update(identity_diff(baseline.meta, current.meta))
-    backend = current.meta.backend
+    `current`: one run, or several runs of the same code (reruns) judged together: each
+    row's geometric mean over them. `detect`: the shift that must be seen; the command
+    line's, else the rules file's, else the backend's default. `prior`: the backend's
+    measured one, or one given (the benchmark judges runs with a prior fitted on other
+    runs: out of sample)."""
+    currents = [current] if isinstance(current, Run) else list(current)
+    mismatches = identity_mismatches(baselines, currents)
+    backend = currents[0].meta.backend
     rules = rules or Rules()
     row_tolerance = ROW_TOLERANCE.get(backend, 0.05) if tolerance is None else tolerance
     if aggregate_tolerance is None:
         aggregate_tolerance = AGGREGATE_TOLERANCE.get(backend, 0.03)
     wanted = detect or rules.detect or DETECT.get(backend, DETECT["nccl"])
-    every_row = pd.concat([run.results for run in [*baselines, current]], ignore_index=True)
+    every_row = pd.concat([run.results for run in [*baselines, *currents]], ignore_index=True)
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
-    base, now = run_medians(baselines), run_medians([current])
+    base, now = run_medians(baselines), run_medians(currents)
     if prior == "measured":
-        prior = prior_for_runs([current.meta, *(baseline.meta for baseline in baselines)])
+        prior = prior_for_runs(run.meta for run in [*currents, *baselines])
     rows, aggregates = judge_runs(
         base, now, (row_tolerance, aggregate_tolerance), rules, byte_sizes, prior, wanted
     )
@@ -276,7 +303,18 @@ def gate_runs(
         allow_insufficient=allow_insufficient,
         detect=wanted,
         k_changes=k_changes(base, now),
-        notes=history_notes(baselines, current),
+        notes=history_notes(baselines, currents),
         baselines=[str(b.path) for b in baselines],
-        current=str(current.path),
+        currents=[str(c.path) for c in currents],
     )
+
+
+def identity_mismatches(baselines: list[Run], currents: list[Run]) -> dict[str, tuple]:
+    """Identity fields that differ between a baseline run and a current run: name ->
+    (baseline value, current value). Every pair is compared, so current runs that differ
+    among themselves show too: no baseline can match both."""
+    mismatches: dict[str, tuple] = {}
+    for baseline in baselines:
+        for current in currents:
+            mismatches.update(identity_diff(baseline.meta, current.meta))
+    return mismatches

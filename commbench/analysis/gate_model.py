@@ -13,7 +13,9 @@ its own stated level, Bonferroni-split inside its family:
 - row: a row's log ratio less the overall one, likewise.
 
 Each spread is the history's, the runs' same contrast around its mean over the runs,
-weighed with the backend's prior for that contrast (priors.py).
+weighed with the backend's prior for that contrast (priors.py). The current side is one
+run or the mean of C reruns of the same code, each drifting on its own, so each test's
+scale is its spread times sqrt(1/C + 1/B) against B baseline runs.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from commbench.analysis.priors import Prior, weigh
 from commbench.analysis.stats import Spread, history_spread, one_sided
 
 # One-sided false-alarm levels per gate run, each family's split over its tests. Together
-# at most 3% of clean gate runs exit 1; `make gate` reruns once on exit 1 before it
-# believes it, which leaves well under 1%.
+# at most 3% of clean gate runs exit 1; `make gate` reruns once on exit 1 and gates both
+# runs together before it believes it, which leaves at most about 1.5% (docs/gate.md,
+# "Confirming an alarm").
 OVERALL_LEVEL = 0.01
 COLLECTIVE_LEVEL = 0.01
 ROW_LEVEL = 0.01
@@ -77,23 +80,24 @@ def judge(
     baselines: int,
     tolerance: float,
     confidence: float,
+    currents: int,
     dilution: float = 1.0,
     wanted: float = math.inf,
 ) -> Judged:
-    """Judge a log shift on the weighed spread. `dilution`: the share of a shift of the
-    judged thing alone that reaches the statistic (1 - rows / all rows for a contrast: a
-    collective's slowdown moves the overall mean too), so `detectable` and `wanted` are
-    in the judged thing's own terms."""
+    """Judge a log shift, of the mean of `currents` runs, on the weighed spread.
+    `dilution`: the share of a shift of the judged thing alone that reaches the statistic
+    (1 - rows / all rows for a contrast: a collective's slowdown moves the overall mean
+    too), so `detectable` and `wanted` are in the judged thing's own terms."""
     spread = weigh(prior, history, measured_df)
     if spread is None:
         return Judged(*(math.nan,) * 4, False, False, None, math.nan)
-    shift = judge_shift(log_shift, spread, baselines, tolerance, confidence)
+    shift = judge_shift(log_shift, spread, baselines, tolerance, confidence, currents)
     detectable = shift.detectable ** (1 / dilution)
     needed = float(baselines)
     if detectable > wanted:
         prior_df = spread.df - (history.df if history and spread is not prior else 0)
         found = baselines_needed(
-            spread, baselines, tolerance, confidence, wanted**dilution, prior_df
+            spread, baselines, tolerance, confidence, wanted**dilution, prior_df, currents
         )
         needed = math.nan if found is None else float(found)
     half = shift.p_value / 2  # judge_shift's p is two-sided
@@ -118,6 +122,7 @@ class Layout:
     groups: dict[tuple, list[int]]  # (collective, variant) -> columns of its keys
     prior: Prior | None
     baselines: int
+    currents: int  # current runs judged together: `shifts` are of their mean
 
     @property
     def rows(self) -> int:
@@ -131,7 +136,7 @@ class Layout:
         confidence = one_sided(OVERALL_LEVEL)
         judged = judge(
             mean, prior, history, self._measured, self.baselines, tolerance, confidence,
-            wanted=wanted,
+            self.currents, wanted=wanted,
         )  # fmt: skip
         return mean, judged
 
@@ -145,18 +150,19 @@ class Layout:
         confidence = one_sided(COLLECTIVE_LEVEL, len(self.groups))
         return judge(
             contrast, prior, history, self._measured, self.baselines, tolerance, confidence,
-            dilution=1 - share, wanted=wanted,
+            self.currents, dilution=1 - share, wanted=wanted,
         )  # fmt: skip
 
-    def row(self, column: int, baselines: int, tolerance: float) -> Judged:
-        """A row against the run: its log ratio less the overall mean."""
+    def row(self, column: int, baselines: int, currents: int, tolerance: float) -> Judged:
+        """A row against the run: its log ratio less the overall mean, judged on the
+        baseline and current runs that timed it."""
         history = self._row_history
         prior = self.prior.row_contrast(self.rows) if self.prior else None
         contrast = float(self.shifts[column] - self.shifts.mean())
         confidence = one_sided(ROW_LEVEL, self.rows)
         return judge(
             contrast, prior, history, self._measured, baselines, tolerance, confidence,
-            dilution=1 - 1 / self.rows,
+            currents, dilution=1 - 1 / self.rows,
         )  # fmt: skip
 
     @functools.cached_property

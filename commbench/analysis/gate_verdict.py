@@ -39,6 +39,7 @@ AGGREGATE_COLUMNS = [
     "detect",  # the shift asked for
     "needed",  # baseline runs in all that would see the asked shift (NaN: none would)
     "baselines",
+    "currents",  # current runs judged together (their mean)
     "spread_sd",
     "spread_df",
     "spread",
@@ -59,7 +60,7 @@ class GateResult:
     k_changes: list[str] = field(default_factory=list)  # rows whose K differs
     notes: list[str] = field(default_factory=list)  # what the history lacks
     baselines: list[str] = field(default_factory=list)
-    current: str = ""
+    currents: list[str] = field(default_factory=list)  # judged together
 
     @property
     def counts(self) -> dict[str, int]:
@@ -145,11 +146,19 @@ def _name(aggregate: pd.Series) -> str:
     return f"{aggregate['collective']}/{aggregate['variant']}"
 
 
+def current_words(result: GateResult) -> str:
+    """The current side in words: `current`, or `3 current runs` judged together."""
+    count = len(result.currents)
+    return "current" if count <= 1 else f"{count} current runs"
+
+
 def power_note(result: GateResult) -> str:
     """What the gate could see: each test's minimum detectable shift (caught 9 times in
-    10) against the shift asked for."""
+    10) against the shift asked for, and with how many current runs where several."""
     judged = result.aggregates.dropna(subset=["detectable"])
     asked = f"asked {result.detect:.2f}x"
+    if len(result.currents) > 1:
+        asked += f", {current_words(result)} together"
     if judged.empty:
         return f"minimum detectable shift: none could be computed ({asked})"
     overall = judged[judged["test"] == "overall"]

@@ -61,9 +61,10 @@ def started(run: Run) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def history_notes(baselines: list[Run], current: Run) -> list[str]:
+def history_notes(baselines: list[Run], currents: list[Run]) -> list[str]:
     """What the history lacks: time (runs made back to back understate drift between
-    days) and hosts (node-to-node differences are never in it)."""
+    days) and hosts that any current run ran on (node-to-node differences are never in
+    it)."""
     notes = []
     times = [started(b) for b in baselines if b.meta.started]
     if len(times) >= 2 and (max(times) - min(times)).total_seconds() < SHORT_HISTORY_S:
@@ -73,10 +74,11 @@ def history_notes(baselines: list[Run], current: Run) -> list[str]:
             " to back understate the drift between days and nodes (keep a rolling history)"
         )
     hosts = {h for b in baselines for h in b.meta.hostnames}
-    now = set(current.meta.hostnames)
+    now = {h for c in currents for h in c.meta.hostnames}
     if hosts and now - hosts:
+        whose = "the current run's" if len(currents) == 1 else f"the {len(currents)} current runs'"
         notes.append(
-            f"the current run's hosts {sorted(now - hosts)} are not in the history"
+            f"{whose} hosts {sorted(now - hosts)} are not in the history"
             f" ({len(hosts)} host(s)): node-to-node differences are not in its spread"
         )
     return notes

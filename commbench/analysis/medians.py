@@ -21,7 +21,8 @@ class RunMedians:
 
     times: np.ndarray  # keys x runs
     index: dict[tuple, int]  # key -> its row in `times`
-    check: dict[tuple, str]  # "fail" when any run failed the row, else the first run's check
+    check: dict[tuple, str]  # the worst of the runs' checks: "fail", "skipped", else "pass"
+    listed: dict[tuple, int]  # how many runs hold the row at all
     cv: dict[tuple, float]  # the largest cv any run reported for the row
     iters: dict[tuple, tuple[int, ...]]  # K, the operations per sample, of each timed run
 
@@ -43,6 +44,7 @@ def run_medians(runs: list[Run]) -> RunMedians:
     per key costs milliseconds (benchmarks/gate_speed.py judges 1,000 rows)."""
     index: dict[tuple, int] = {}
     check: dict[tuple, str] = {}
+    listed: dict[tuple, int] = {}
     cv: dict[tuple, float] = {}
     iters: dict[tuple, set[int]] = {}
     timed: list[dict[tuple, float]] = []
@@ -57,7 +59,8 @@ def run_medians(runs: list[Run]) -> RunMedians:
             if status == "pass" and samples > 0:
                 medians[key] = float(time_us)
                 iters.setdefault(key, set()).add(int(k))
-            check[key] = "fail" if "fail" in (status, check.get(key)) else check.get(key, status)
+            check[key] = _worse(status, check.get(key, status))
+            listed[key] = listed.get(key, 0) + 1
             before = cv.get(key, math.nan)
             cv[key] = float(row_cv if math.isnan(before) or row_cv > before else before)
         timed.append(medians)
@@ -66,4 +69,12 @@ def run_medians(runs: list[Run]) -> RunMedians:
         for key, time_us in medians.items():
             times[index[key], column] = time_us
     ks = {key: tuple(sorted(values)) for key, values in iters.items()}
-    return RunMedians(times, index, check, cv, ks)
+    return RunMedians(times, index, check, listed, cv, ks)
+
+
+def _worse(check: str, other: str) -> str:
+    """Of two runs' checks of a row, the one that speaks for both: a fail, then a skip."""
+    for worst in ("fail", "skipped"):
+        if worst in (check, other):
+            return worst
+    return check

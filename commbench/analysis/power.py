@@ -44,28 +44,32 @@ def flag_power(noncentrality: float, critical: float, df: float, floor: float = 
     return float(ndtr(noncentrality - np.maximum(critical * grid, floor)).mean())
 
 
-@functools.lru_cache(maxsize=4096)  # the rows of one test share all four arguments
+@functools.lru_cache(maxsize=4096)  # the rows of one test share all five arguments
 def detectable_shift(
-    spread: Spread, baselines: int, tolerance: float, confidence: float = CONFIDENCE
+    spread: Spread,
+    baselines: int,
+    tolerance: float,
+    confidence: float = CONFIDENCE,
+    currents: int = 1,
 ) -> float:
     """Minimum detectable shift: the smallest slowdown (a ratio) flagged with probability
     POWER, where flagging is the one-sided test of `judge_shift`: the interval's low end
-    above 1, i.e. T = log_shift / (s * sqrt(1 + 1/baselines)) > t_(1-a, df) with
+    above 1, i.e. T = log_shift / (s * sqrt(1/currents + 1/baselines)) > t_(1-a, df) with
     a = (1 - confidence) / 2 and df the spread's degrees of freedom, and the ratio beyond
     the tolerance.
 
     Under a true log shift d the statistic T is noncentral t with df degrees of freedom
-    and noncentrality d / sigma_c, sigma_c = sigma * sqrt(1 + 1/baselines): s is only an
-    estimate of sigma (s**2 ~ sigma**2 * chi2_df / df), and at small df that costs power a
-    normal approximation does not see. The noncentrality l* with
+    and noncentrality d / sigma_c, sigma_c = sigma * sqrt(1/currents + 1/baselines): s is
+    only an estimate of sigma (s**2 ~ sigma**2 * chi2_df / df), and at small df that costs
+    power a normal approximation does not see. The noncentrality l* with
     `flag_power(l*, t_(1-a, df), df, log(1 + tolerance) / sigma_c) = POWER` is solved
     for, and, sigma estimated by s,
 
-        detectable = exp(l* * s * sqrt(1 + 1/baselines)).
+        detectable = exp(l* * s * sqrt(1/currents + 1/baselines)).
     """
     from scipy.optimize import brentq
 
-    scale = drift_scale(spread, baselines)
+    scale = drift_scale(spread, baselines, currents)
     critical = t_quantile(0.5 + confidence / 2, spread.df)
     floor = math.log1p(tolerance) / scale
     # the power grows with the noncentrality: bracket POWER between the two ends
@@ -85,23 +89,28 @@ def baselines_needed(
     confidence: float,
     wanted: float,
     prior_df: float = 0.0,
+    currents: int = 1,
     most: int = 500,
 ) -> int | None:
-    """How many baseline runs in all would bring `detectable_shift` down to `wanted` if
-    the runs spread as `spread` says: each run adds a degree of freedom to the spread's
-    estimate beyond the `prior_df` that a prior gives. None when no count up to `most`
-    does: the spread itself is too wide (more rounds per run, or a quieter machine)."""
+    """How many baseline runs in all would bring `detectable_shift` down to `wanted`, with
+    `currents` current runs judged together, if the runs spread as `spread` says: each
+    baseline run adds a degree of freedom to the spread's estimate beyond the `prior_df`
+    that a prior gives. None when no count up to `most` does: the spread itself is too
+    wide (more rounds per run, more current runs, or a quieter machine)."""
     for runs in range(max(baselines, 1), most + 1):
         df = prior_df + runs - 1
         spread_then = Spread(spread.sd, df, "")
-        if df >= 1 and detectable_shift(spread_then, runs, tolerance, confidence) <= wanted:
+        if df < 1:
+            continue
+        if detectable_shift(spread_then, runs, tolerance, confidence, currents) <= wanted:
             return runs
     return None
 
 
 @dataclass(frozen=True)
 class Shift:
-    """A current run's value against a baseline's, judged on the between-run spread."""
+    """A current value (one run's, or the mean of reruns') against a baseline's, judged
+    on the between-run spread."""
 
     ratio: float  # current / baseline (exp of the log shift)
     low: float  # prediction interval of the ratio under "nothing changed" ...
@@ -125,17 +134,19 @@ def judge_shift(
     baselines: int,
     tolerance: float,
     confidence: float = CONFIDENCE,
+    currents: int = 1,
 ) -> Shift:
-    """The prediction interval of a new run against the mean of `baselines` runs whose
-    values scatter by `spread` (Student t with the spread's degrees of freedom)."""
+    """The prediction interval of the mean of `currents` new runs against the mean of
+    `baselines` runs whose values scatter by `spread` (Student t with the spread's
+    degrees of freedom)."""
     from scipy.special import stdtr  # the t CDF as a plain ufunc: the gate calls this per row
 
-    scale = drift_scale(spread, baselines)
+    scale = drift_scale(spread, baselines, currents)
     half = t_quantile(0.5 + confidence / 2, spread.df) * scale
     return Shift(
         ratio=math.exp(log_shift),
         low=math.exp(log_shift - half),
         high=math.exp(log_shift + half),
         p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
-        detectable=detectable_shift(spread, baselines, tolerance, confidence),
+        detectable=detectable_shift(spread, baselines, tolerance, confidence, currents),
     )

@@ -245,9 +245,10 @@ def t_quantile(probability: float, df: float) -> float:
     return float(t.ppf(probability, df))
 
 
-def drift_scale(spread: Spread, baselines: int) -> float:
-    """The sd of current - mean of `baselines` runs: both sides drift."""
-    return spread.sd * math.sqrt(1 + 1 / baselines)
+def drift_scale(spread: Spread, baselines: int, currents: int = 1) -> float:
+    """The sd of the mean of `currents` runs less the mean of `baselines` runs: both
+    sides drift, each run on its own (reruns of the current code judged together)."""
+    return spread.sd * math.sqrt(1 / currents + 1 / baselines)
 
 
 def geomean(values: Sequence[float]) -> float:

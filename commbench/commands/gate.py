@@ -27,7 +27,12 @@ def gate(
     runs: list[Path] = typer.Argument(
         ...,
         help="BASELINE... CURRENT: one or more baseline runs (or directories of runs, a "
-        "history), then the current run.",
+        "history), then the current run (the last N runs with --current-runs N).",
+    ),
+    current_runs: int = typer.Option(
+        1,
+        help="How many of the last RUNS are current runs of the same code (reruns), judged"
+        " together: each row's geometric mean over them. The rest are the baseline.",
     ),
     tolerance: float | None = typer.Option(
         None, help="Relative change a row may show before it can regress (default per backend)."
@@ -51,8 +56,8 @@ def gate(
     allow_mismatch: bool = typer.Option(False, help="Compare even if versions/config differ."),
     record: Path | None = typer.Option(
         None,
-        help="Add CURRENT to this history directory when no regression was seen (exit 0 or"
-        " 4), keeping the window (commbench history).",
+        help="Add CURRENT (each current run) to this history directory when no regression"
+        " was seen (exit 0 or 4), keeping the window (commbench history).",
     ),
     keep: int = KEEP_OPTION,
     max_age_days: float = AGE_OPTION,
@@ -70,14 +75,21 @@ def gate(
     from commbench.output.writers import write_gate
 
     check_files({"markdown": markdown, "junit": junit, "json": json, **step_summary()})
+    if current_runs < 1:
+        raise UsageError(f"current-runs: must be 1 or more (got {current_runs})")
     if len(runs) < 2:
         raise UsageError("runs: need at least a BASELINE and a CURRENT run directory")
+    if current_runs >= len(runs):
+        raise UsageError(
+            f"current-runs: must leave a BASELINE among the {len(runs)} runs (got {current_runs})"
+        )
+    baselines, currents = runs[:-current_runs], runs[-current_runs:]
     for name, value in (("tolerance", tolerance), ("aggregate-tolerance", aggregate_tolerance)):
         if value is not None and not 0 < value < 10:
             raise UsageError(f"{name}: must be a positive fraction such as 0.05 (got {value})")
     result = run_gate(
-        runs[:-1],
-        runs[-1],
+        baselines,
+        currents,
         tolerance=tolerance,
         aggregate_tolerance=aggregate_tolerance,
         rules=load_rules(rules),
@@ -89,5 +101,6 @@ def gate(
     )
     write_gate(result, markdown, junit, json)
     if record is not None and result.exit_code in RECORDED:
-        record_run(record, runs[-1], keep, max_age_days)
+        for current in currents:
+            record_run(record, current, keep, max_age_days)
     raise typer.Exit(result.exit_code)

@@ -45,7 +45,7 @@ def list_runs(
         console.print(f"{run.path.name}  started {started(run).isoformat()}  hosts {hosts}")
     console.print(f"{len(runs)} run(s) in {history}")
     if runs:  # the span (hosts: the gate compares them with the current run's)
-        for note in history_notes(runs, runs[-1]):
+        for note in history_notes(runs, runs[-1:]):
             console.print(f"[yellow]note: {note}[/yellow]", soft_wrap=True)
 
 
@@ -69,5 +69,5 @@ def record_run(history: Path, run: Path, keep: int, max_age_days: float) -> None
         f"recorded {run} as {done.path.name}: {len(done.runs)} run(s) in {history}"
         + (f", {len(done.dropped)} dropped by the window" if done.dropped else "")
     )
-    for note in history_notes(done.runs, done.runs[-1]):
+    for note in history_notes(done.runs, done.runs[-1:]):
         console.print(f"[yellow]note: {note}[/yellow]", soft_wrap=True)

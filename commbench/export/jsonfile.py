@@ -23,7 +23,7 @@ def gate_json(result: GateResult, path: Path) -> None:
         "notes": result.notes,
         "k_changes": result.k_changes,
         "baselines": result.baselines,
-        "current": result.current,
+        "currents": result.currents,
         "mismatches": {k: {"baseline": b, "current": c} for k, (b, c) in result.mismatches.items()},
         "rows": json.loads(result.rows.to_json(orient="records")),
         "aggregates": json.loads(result.aggregates.to_json(orient="records")),

@@ -10,7 +10,7 @@ import pandas as pd
 from rich.table import Table
 
 from commbench.analysis.compare import Comparison
-from commbench.analysis.gate_verdict import STATUSES, GateResult
+from commbench.analysis.gate_verdict import STATUSES, GateResult, current_words
 from commbench.export import number
 from commbench.output.units import format_time
 from commbench.point import row_label
@@ -25,11 +25,12 @@ class Cells:
 
 def gate_rows(result: GateResult) -> Cells:
     """The rows that moved or could not be compared, worst first. `vs run`: the row's
-    ratio over the overall one, what its test judges, with that test's interval."""
+    ratio over the overall one, what its test judges, with that test's interval. The
+    current time is the geometric mean over the current runs judged together."""
     shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
     return Cells(
-        ["status", "row", "baseline", "current", "ratio", "vs run", "interval", "tolerance",
-         "p", "detectable"],
+        ["status", "row", "baseline", current_words(result), "ratio", "vs run", "interval",
+         "tolerance", "p", "detectable"],
         [
             [r["status"], row_label(r), format_time(r["baseline_us"]),
              format_time(r["current_us"]), number(r["ratio"], ".3f"),

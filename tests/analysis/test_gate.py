@@ -286,6 +286,68 @@ def test_a_narrow_history_is_said(tmp_path: Path) -> None:
     assert run_gate([_history(tmp_path, NCCL)], current).notes == []  # days, same host
 
 
+def test_current_runs_are_judged_together_on_each_rows_geometric_mean(tmp_path: Path) -> None:
+    history = _history(tmp_path, NCCL)
+    reruns = [_now(tmp_path, NCCL, factor, f"now-{factor}") for factor in (1.0, 1.21)]
+    json_path, junit_path, markdown = (tmp_path / f"g.{x}" for x in ("json", "xml", "md"))
+    reports = ["--json", str(json_path), "--junit", str(junit_path), "--markdown", str(markdown)]
+    done = _gate(str(history), *map(str, reruns), "--current-runs", "2", *reports)
+    data = json.loads(json_path.read_text())
+    assert data["currents"] == list(map(str, reruns)) and len(data["baselines"]) == 5
+    medians = [pd.read_csv(run / RESULTS_CSV).set_index("tokens")["time_us"] for run in reruns]
+    for row in data["rows"]:
+        both = [m[row["tokens"]] for m in medians]
+        assert row["current_us"] == pytest.approx((both[0] * both[1]) ** 0.5)
+        assert row["currents"] == 2 and row["baselines"] == 5
+    (overall,) = data["aggregates"]
+    assert overall["currents"] == 2 and done.returncode == data["exit_code"]
+    assert "2 current runs together" in done.stdout  # the power note: they see more
+    assert "| baseline | 2 current runs | ratio |" in markdown.read_text()
+    suite = ET.parse(junit_path).getroot()
+    assert suite.find("properties/property[@name='current_runs']").get("value") == "2"
+    alone = _gate(str(history), str(reruns[1]), "--json", str(json_path))
+    assert json.loads(json_path.read_text())["currents"] == [str(reruns[1])]
+    assert "current runs" not in alone.stdout  # one current run: the words of before
+
+
+def test_a_row_any_current_run_failed_skipped_or_lacks_is_not_judged(tmp_path: Path) -> None:
+    """A row failed in one rerun is failed, skipped in one is lost, absent from one is
+    missing: the other rerun's time does not stand in for it."""
+    history = _history(tmp_path, NCCL)
+    rows = [*NCCL, key(backend="nccl", tokens=4)]  # the 4th: timed now, never before
+    steady = [(k, samples_around(100, 12, 0.01, j)) for j, k in enumerate(rows)]
+    first = write_run(tmp_path / "first", steady, backend="nccl", hostnames=["node-a"])
+    holes = [(NCCL[0], "fail"), (NCCL[1], "skipped"), steady[3]]  # NCCL[2]: not in it at all
+    second = write_run(tmp_path / "second", holes, backend="nccl", hostnames=["node-a"])
+    result = run_gate([history], [first, second])
+    status = dict(zip(result.rows["tokens"], result.rows["status"], strict=True))
+    assert status == {1: "failed", 2: "lost", 3: "missing", 4: "new"}
+    assert result.exit_code == 1
+
+
+def test_a_change_of_k_in_any_current_run_is_reported(tmp_path: Path) -> None:
+    history = _history(tmp_path, NCCL)
+    reruns = [_now(tmp_path, NCCL, 1.0, name) for name in ("first", "second")]
+    results = pd.read_csv(reruns[1] / RESULTS_CSV)
+    results.loc[results["tokens"] == 2, "iters"] = 8
+    results.to_csv(reruns[1] / RESULTS_CSV, index=False)
+    (change,) = run_gate([history], reruns).k_changes
+    assert "T=2" in change and change.endswith("K 1 -> 8")
+
+
+def test_current_runs_that_differ_from_each_other_are_not_comparable(tmp_path: Path) -> None:
+    history = _history(tmp_path, NCCL)
+    first = _now(tmp_path, NCCL, 1.0, "first")
+    other = write_run(tmp_path / "other", [(k, STEADY) for k in NCCL], backend="nccl",
+                      config_hash="other", hostnames=["node-b"])  # fmt: skip
+    done = _gate(str(history), str(first), str(other), "--current-runs", "2")
+    assert done.returncode == 3, done.stdout
+    assert done.stdout.startswith(
+        "not comparable: config_hash differs: baseline abc, current other"
+    )
+    assert "the 2 current runs' hosts ['node-b'] are not in the history" in done.stdout
+
+
 def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
     small, large = key(backend="nccl", tokens=1), key(backend="nccl", tokens=4096)
     history = _history(tmp_path, [small, large])
@@ -318,6 +380,14 @@ def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
         (lambda d: [str(d / "a"), str(d / "b"), "--detect", "fast"], "(got 'fast')"),
         (lambda d: [str(d / "a"), str(d / "broken")], "missing samples.csv"),
         (lambda d: [str(d / "a"), str(d / "garbled")], "garbled"),
+        (
+            lambda d: [str(d / "a"), str(d / "b"), "--current-runs", "0"],
+            "current-runs: must be 1 or more (got 0)",
+        ),
+        (
+            lambda d: [str(d / "a"), str(d / "b"), "--current-runs", "2"],
+            "current-runs: must leave a BASELINE among the 2 runs (got 2)",
+        ),
     ],
 )
 def test_bad_input_exits_2(tmp_path: Path, make_args, expected: str) -> None:

@@ -122,3 +122,74 @@ def test_a_collective_contrasts_interval_and_detectable_shift(tmp_path: Path) ->
     )
     overall = result.aggregates.set_index("test").loc["overall"]
     assert collective["detectable"] > overall["detectable"]  # diluted by the others' half
+
+
+def _nccl_reruns(tmp_path: Path, factors: list[float]) -> list[Path]:
+    """Current runs of every row `factors[c]` times the history's 100 us, one run each."""
+    return [_nccl_now(tmp_path, factor, factor, name=f"rerun-{c}")
+            for c, factor in enumerate(factors)]  # fmt: skip
+
+
+def _overall_half(currents: int) -> float:
+    """The overall test's half-width against the NCCL history: no prior, so the history's
+    spread of the runs' shared drift (DRIFT's sd, 4 df), one-sided at 1%, on the mean of
+    `currents` current runs against the mean of 5 baseline runs."""
+    return t.ppf(0.99, 4) * np.std(DRIFT, ddof=1) * math.sqrt(1 / currents + 1 / 5)
+
+
+def _overall_detectable(currents: int, runs: int = 5) -> float:
+    """The overall test's detectable shift at tolerance 0 with `runs` baseline runs
+    spreading as DRIFT (df runs - 1): scipy's noncentral t, caught 9 times in 10."""
+    from scipy.optimize import brentq
+    from scipy.stats import nct
+
+    critical = t.ppf(0.99, runs - 1)
+    noncentrality = brentq(lambda nc: nct.sf(critical, runs - 1, nc) - 0.9, 0, 200)
+    scale = np.std(DRIFT, ddof=1) * math.sqrt(1 / currents + 1 / runs)
+    return math.exp(noncentrality * scale)
+
+
+def test_the_overall_interval_of_three_current_runs_is_t_s_sqrt_of_a_third_and_a_fifth(
+    tmp_path: Path,
+) -> None:
+    """Three reruns judged together: each row's current time is the geometric mean of its
+    medians in them, and the overall test's half-width is t(0.99, 4) s sqrt(1/3 + 1/5);
+    its detectable shift solves scipy's noncentral t on that scale, and the baseline runs
+    it would need for 1.05x are the first count whose detectable shift is no more."""
+    history = _nccl_history(tmp_path)
+    factors = [1.1 * math.exp(0.03), 1.1 * math.exp(-0.01), 1.1]
+    result = run_gate([history], _nccl_reruns(tmp_path, factors), aggregate_tolerance=0.0,
+                      detect=1.05)  # fmt: skip
+    (overall,) = result.aggregates.itertuples()
+    mean = float(np.log(factors).mean())  # every row's log ratio: the history's mean is 100
+    half = _overall_half(3)
+    assert (overall.low, overall.high) == pytest.approx(
+        (math.exp(mean - half), math.exp(mean + half)), rel=1e-6
+    )
+    assert overall.spread_df == 4 and overall.spread_sd == pytest.approx(np.std(DRIFT, ddof=1))
+    assert overall.currents == 3 and set(result.rows["currents"]) == {3}
+    assert result.rows["current_us"].to_numpy() == pytest.approx(100 * math.exp(mean))
+    assert overall.detectable == pytest.approx(_overall_detectable(3), rel=2e-3)
+    assert overall.status == "regression"  # seen, whatever its power
+    needed = next(runs for runs in range(5, 500) if _overall_detectable(3, runs) <= 1.05)
+    assert overall.needed == needed > 5
+
+
+def test_a_shift_one_run_cannot_show_three_reruns_catch(tmp_path: Path) -> None:
+    """Every row k times slower, k between the overall test's boundary with three current
+    runs and with one (from the model, by hand): the first rerun alone is not flagged and
+    cannot see the asked 1.10x (exit 4); the three together are flagged (exit 1), their
+    small drifts apart averaged out."""
+    history = _nccl_history(tmp_path)
+    one, three = math.exp(_overall_half(1)), math.exp(_overall_half(3))
+    shift = math.sqrt(one * three)
+    drifts = [0.002, -0.002, 0.0]
+    assert three * math.exp(0.002) < shift < one * math.exp(-0.002) and shift > 1.03
+    assert _overall_detectable(1) > 1.10  # the tolerance only adds to it
+    reruns = _nccl_reruns(tmp_path, [shift * math.exp(d) for d in drifts])
+    alone = run_gate([history], reruns[0])
+    (overall,) = alone.aggregates.itertuples()
+    assert overall.status == "insufficient" and overall.low < 1 and alone.exit_code == 4
+    together = run_gate([history], reruns)
+    (overall,) = together.aggregates.itertuples()
+    assert overall.status == "regression" and overall.low > 1 and together.exit_code == 1

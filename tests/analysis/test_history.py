@@ -91,6 +91,22 @@ def test_gate_record_adds_a_run_without_a_regression_only(tmp_path: Path) -> Non
     assert grown.returncode == 4 and len(history_runs(young)) == 2
 
 
+def test_gate_record_adds_every_current_run_judged_together(tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    for day in (1, 4, 7, 10, 13):
+        commbench_here("history", "add", str(history), str(_run(tmp_path, f"d{day}", day)))
+    slow = [str(_run(tmp_path, f"slow-{day}", day, factor=1.5)) for day in (16, 17)]
+    gated = commbench_here("gate", str(history), *slow, "--current-runs", "2", "--record",
+                           str(history))  # fmt: skip
+    assert gated.returncode == 1 and len(history_runs(history)) == 5
+    clean = [str(_run(tmp_path, f"clean-{day}", day)) for day in (16, 17)]
+    done = commbench_here("gate", str(history), *clean, "--current-runs", "2", "--record",
+                          str(history))  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.count("recorded") == 2
+    assert {r.path.name.split("-")[-1] for r in history_runs(history)} >= {"16", "17"}
+
+
 def test_a_history_made_back_to_back_is_said(tmp_path: Path) -> None:
     history = tmp_path / "history"
     for minute in range(3):

@@ -24,21 +24,23 @@ def test_flag_power_is_the_noncentral_t_where_the_tolerance_does_not_bind(df: in
         assert flag_power(noncentrality, critical, df) == pytest.approx(expected, abs=2e-4)
 
 
-@pytest.mark.parametrize("df", [2, 4, 9])
-def test_the_detectable_shift_solves_the_noncentral_t_for_ninety_percent(df: int) -> None:
-    """At tolerance 0 the detectable shift is exp(l * s * sqrt(1 + 1/n)) where the
-    noncentral t with df degrees of freedom and noncentrality l exceeds the one-sided
-    critical value 9 times in 10 (scipy's nct, solved here on its own)."""
+@pytest.mark.parametrize(("df", "currents"), [(2, 1), (4, 1), (9, 1), (4, 2), (4, 3)])
+def test_the_detectable_shift_solves_the_noncentral_t_for_ninety_percent(
+    df: int, currents: int
+) -> None:
+    """At tolerance 0 the detectable shift is exp(l * s * sqrt(1/C + 1/n)) for C current
+    runs judged together, where the noncentral t with df degrees of freedom and
+    noncentrality l exceeds the one-sided critical value 9 times in 10 (scipy's nct,
+    solved here on its own)."""
     from scipy.optimize import brentq
     from scipy.stats import nct, t
 
     spread, baselines = Spread(0.1, df, ""), 5
     critical = t.ppf(0.99, df)
     noncentrality = brentq(lambda nc: nct.sf(critical, df, nc) - 0.9, 0, 200)
-    expected = math.exp(noncentrality * 0.1 * math.sqrt(1 + 1 / baselines))
-    assert detectable_shift(spread, baselines, 0.0, one_sided(0.01)) == pytest.approx(
-        expected, rel=2e-3
-    )
+    expected = math.exp(noncentrality * 0.1 * math.sqrt(1 / currents + 1 / baselines))
+    detectable = detectable_shift(spread, baselines, 0.0, one_sided(0.01), currents)
+    assert detectable == pytest.approx(expected, rel=2e-3)
 
 
 def _caught(rng, ratio: float, sd: float, tolerance: float, n: int = 5) -> float:
@@ -95,3 +97,15 @@ def test_baselines_needed_is_the_first_count_that_sees_the_shift() -> None:
     assert seen <= 1.2 < unseen
     # (2.33 + 1.28) * 0.1 = 0.36: above log(1.2) however many runs
     assert baselines_needed(Spread(0.1, 3, ""), 1, 0.03, confidence, 1.2, prior_df=3) is None
+
+
+def test_more_current_runs_need_fewer_baseline_runs() -> None:
+    """Three current runs judged together drift a third as much as one: fewer baseline
+    runs see the shift, and the count found is the first that does with three."""
+    spread, confidence = Spread(0.05, 3, ""), one_sided(0.01)
+    one = baselines_needed(spread, 1, 0.03, confidence, 1.2, prior_df=3)
+    three = baselines_needed(spread, 1, 0.03, confidence, 1.2, prior_df=3, currents=3)
+    assert one is not None and three is not None and three < one
+    seen = detectable_shift(Spread(0.05, 3 + three - 1, ""), three, 0.03, confidence, 3)
+    unseen = detectable_shift(Spread(0.05, 3 + three - 2, ""), three - 1, 0.03, confidence, 3)
+    assert seen <= 1.2 < unseen

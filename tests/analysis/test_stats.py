@@ -220,6 +220,18 @@ def test_judge_shift_is_a_t_prediction_interval_never_of_zero_width() -> None:
     assert judge_shift(0.0, spread, baselines=1, tolerance=0.2).high > same.high
 
 
+def test_the_mean_of_current_runs_drifts_by_one_over_their_count() -> None:
+    """C current runs judged together: the variance of their mean is s^2 / C, the
+    baselines' mean's s^2 / B, so the interval's half-width is t s sqrt(1/C + 1/B)."""
+    from scipy.stats import t
+
+    spread = Spread(0.1, 4, "history")
+    for currents in (1, 2, 3):
+        half = t.ppf(0.995, 4) * 0.1 * math.sqrt(1 / currents + 1 / 5)
+        shift = judge_shift(0.0, spread, baselines=5, tolerance=0.2, currents=currents)
+        assert (shift.low, shift.high) == pytest.approx((math.exp(-half), math.exp(half)))
+
+
 def test_family_confidence_and_one_sided_levels_are_bonferroni() -> None:
     assert family_confidence(1) == pytest.approx(0.99)
     assert family_confidence(5) == pytest.approx(0.998)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from support.cli import TINY_ITERS, SharedRun, commbench, commbench_here, tiny_config
+from support.runfixtures import slowed_copy
 from support.trackerschemas import BMF_SCHEMA, GITHUB_BENCHMARK_SCHEMA
 
 from commbench.analysis.stats import median_ci
@@ -295,16 +296,7 @@ def test_two_real_runs_gated_against_each_other(
     )
 
     def slowed(factor: float) -> Path:  # run b, `factor` times slower in every figure
-        slow = tmp_path / f"slow-{factor:g}"
-        shutil.copytree(runs[1], slow)
-        samples = pd.read_csv(slow / "samples.csv")
-        samples["time_us"] *= factor
-        samples.to_csv(slow / "samples.csv", index=False)
-        results = pd.read_csv(slow / "results.csv")
-        times = [c for c in results.columns if c.startswith(("time_us", "ci_"))]
-        results[times] *= factor
-        results.to_csv(slow / "results.csv", index=False)
-        return slow
+        return slowed_copy(runs[1], tmp_path / f"slow-{factor:g}", factor)
 
     # Against the history [a, b], run b made k times slower: the overall test's low end is
     # k / boundary, the boundary computed here from the model (docs/gate.md), not read

@@ -109,7 +109,9 @@ def test_ci_lints_tests_and_gates_and_keeps_the_run() -> None:
         s for s in workflow["jobs"]["gate"]["steps"] if "upload-artifact" in s.get("uses", "")
     )
     assert upload["if"] == "always()"  # a failing gate keeps its evidence
-    assert upload["with"]["path"] == MAKE_VARIABLES["CURRENT"]  # the run directory make gate writes
+    # the run directories make gate writes: the run, and the rerun that confirms an exit 1
+    confirm = MAKE_VARIABLES["CONFIRM"].replace("$(CURRENT)", MAKE_VARIABLES["CURRENT"])
+    assert upload["with"]["path"].split() == [MAKE_VARIABLES["CURRENT"], confirm]
 
 
 def test_the_command_checker_catches_what_does_not_exist() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from commbench.analysis.stats import summarize
-from commbench.rundir.schema import KEY_COLUMNS
+from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV, SAMPLES_CSV
 from commbench.rundir.writer import RunWriter
 
 META = {
@@ -108,3 +110,16 @@ def write_run(path: Path, rows: list[tuple[dict, object]], rounds: int = 1, **me
         )
     writer.close()
     return path
+
+
+def slowed_copy(run: Path, into: Path, factor: float) -> Path:
+    """A copy of a run directory (a real one) with every time `factor` times longer."""
+    shutil.copytree(run, into)
+    samples = pd.read_csv(into / SAMPLES_CSV)
+    samples["time_us"] *= factor
+    samples.to_csv(into / SAMPLES_CSV, index=False)
+    results = pd.read_csv(into / RESULTS_CSV)
+    times = [c for c in results.columns if c.startswith(("time_us", "ci_"))]
+    results[times] *= factor
+    results.to_csv(into / RESULTS_CSV, index=False)
+    return into
