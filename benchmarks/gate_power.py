@@ -126,18 +126,16 @@ Case = tuple[list[Run], list[Run], Run | None]
 def cases(runs: list[Run]) -> dict[str, list[Case]]:
     """The judged runs, in time order: one baseline run (every earlier run against each
     later one), a history of the 5 runs just before the current one, a history of 5 runs
-    spread over at least SPREAD_S before it (every k-th earlier run), and RERUNS
+    spread over at least SPREAD_S before it (5 earlier runs evenly from the first), and RERUNS
     consecutive current runs against the 5 runs just before them."""
     one = [([runs[i]], [runs[j]], runs[j + 1])
            for i, j in itertools.combinations(range(len(runs) - 1), 2)]  # fmt: skip
     back_to_back, spread = [], []
     for i in range(HISTORY, len(runs) - 1):
         back_to_back.append((runs[i - HISTORY : i], [runs[i]], runs[i + 1]))
-        for step in range(i // HISTORY, 0, -1):
-            drawn = runs[i - 1 :: -step][:HISTORY]
-            if len(drawn) == HISTORY and span_s(drawn) >= SPREAD_S:
-                spread.append((drawn[::-1], [runs[i]], runs[i + 1]))
-                break
+        drawn = [runs[k] for k in np.linspace(0, i - 1, HISTORY).round().astype(int)]
+        if span_s(drawn) >= SPREAD_S:  # evenly from the first judged run to the last before
+            spread.append((drawn, [runs[i]], runs[i + 1]))
     reruns = [(runs[i - HISTORY : i], runs[i : i + RERUNS], None)
               for i in range(HISTORY, len(runs) - RERUNS + 1)]  # fmt: skip
     return {
@@ -153,7 +151,7 @@ def span_s(runs: list[Run]) -> float:
     return (max(times) - min(times)).total_seconds()
 
 
-def verdicts(judged: list[Case], prior: Prior, plant: Callable[[Run], Run]) -> Counter:
+def verdicts(judged: list[Case], prior: Prior | str, plant: Callable[[Run], Run]) -> Counter:
     """Exit codes of the gate on each case's current runs together, planted; and
     `confirmed`: an exit 1 that the next run, planted alike and gated together with them,
     repeats (`make gate`'s confirmation)."""
@@ -175,13 +173,20 @@ def line(codes: Counter, total: int, confirmed: bool) -> str:
     return f"{shares}; confirmed exit 1 {codes['confirmed'] / total:.0%} (of {total})"
 
 
-def analyse_setting(name: str, runs: list[Run]) -> None:
-    half = len(runs) // 2
-    prior = fit_prior(runs[:half], f"{name} prior (first {half} runs)")
+def analyse_setting(name: str, runs: list[Run], fit: int | None, shipped: bool) -> None:
+    """Judge the runs after the first `fit` (default: half) with the prior fitted on
+    those, or with the prior commbench ships (`shipped`: measured on other runs)."""
+    half = fit or len(runs) // 2
     judged = runs[half:]
+    if shipped:
+        prior: Prior | str = "measured"
+        said = "the shipped prior"
+    else:
+        prior = fit_prior(runs[:half], f"{name} prior (first {half} runs)")
+        said = f"prior from runs 0-{half - 1}: shared {prior.shared_sd}, row {prior.row_sd}"
     print(
-        f"\n{name}: prior from runs 0-{half - 1}: shared {prior.shared_sd}, row {prior.row_sd};"
-        f" judged runs {half}-{len(runs) - 1}, spanning {span_s(judged) / 3600:.1f} h"
+        f"\n{name}: {said}; judged runs {half}-{len(runs) - 1},"
+        f" spanning {span_s(judged) / 3600:.1f} h"
     )
     collective = judged[0].results["collective"].iloc[0]
     plants = {
@@ -219,7 +224,12 @@ def main() -> None:
     make.add_argument("--lock", type=Path, help="flock this file around each sweep")
     for name, text in (("fit", "the priors of each setting's first half"),
                        ("analyse", "judge each second half out of sample")):  # fmt: skip
-        commands.add_parser(name, help=text).add_argument("root", type=Path)
+        command = commands.add_parser(name, help=text)
+        command.add_argument("root", type=Path)
+        command.add_argument("--fit", type=int, help="runs that fit the prior (default half)")
+    commands.choices["analyse"].add_argument(
+        "--shipped", action="store_true", help="judge with the prior commbench ships"
+    )
     args = parser.parse_args()
     if args.command == "make":
         make_runs(args.root, args.runs, args.gap, args.lock)
@@ -228,9 +238,9 @@ def main() -> None:
         if len(runs) < 2 * (HISTORY + 2):
             print(f"{name}: {len(runs)} runs, too few to split (need {2 * (HISTORY + 2)})")
         elif args.command == "fit":
-            print(repr(fit_prior(runs[: len(runs) // 2], f"{name} prior")))
+            print(repr(fit_prior(runs[: args.fit or len(runs) // 2], f"{name} prior")))
         else:
-            analyse_setting(name, runs)
+            analyse_setting(name, runs, args.fit, args.shipped)
 
 
 if __name__ == "__main__":

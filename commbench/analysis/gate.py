@@ -34,11 +34,12 @@ from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job
 # (priors.py and a history), not the tolerance's. NCCL on a dedicated GPU node: 5% and
-# 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine: 50% and 20%,
-# below what its between-run spread lets the gate see anyway (docs/gate.md), so they
-# never hide a shift the statistics could show.
+# 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine: 50% for a row,
+# below what its between-run spread lets a row's test see anyway; 10% for an aggregate,
+# which a history of five and three current runs can see (docs/gate.md, "Measured
+# power": at 20% the tolerance, not the test, hid a collective 1.25x slower).
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
-AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.20}
+AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.10}
 # The shift the gate must be able to see (`--detect`), per backend (docs/gate.md,
 # "The asked shift (`--detect`)"): an NCCL regression worth a CI failure is about 10% at
 # every size; gloo on a shared CPU machine drifts by 10-25% between runs, where a history
