@@ -44,7 +44,7 @@ def gate(
     detect: str | None = typer.Option(
         None,
         help="The shift that must be seen, e.g. 1.5x (default per backend: nccl 1.10x,"
-        " gloo 1.5x). Where the gate cannot see it: exit 4.",
+        " gloo 2x). Where the gate cannot see it: exit 4.",
     ),
     allow_missing: bool = typer.Option(False, help="Rows missing from CURRENT do not fail."),
     allow_lost: bool = typer.Option(
