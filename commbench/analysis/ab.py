@@ -122,6 +122,7 @@ class Look:
     missing_rows: int = 0  # rows some launch lacks (failed or skipped there): left out
     share: float = 0.0  # the alpha this look spends (between looks: the next one would)
     made: bool = False  # a look: its intervals decide; between looks they only show
+    next_look: int = 0  # the first planned look after these pairs
 
     def deciding(self) -> list[Estimate]:
         return [e for e in self.estimates if e.kind != "row"]
@@ -236,7 +237,8 @@ def look(
             estimates.append(
                 _estimate(arm, "row", row_name(key), logs[:, column], confidence, band)
             )
-    return Look(n, confidence, estimates, len(everywhere) - len(common), share, made)
+    missing = len(everywhere) - len(common)
+    return Look(n, confidence, estimates, missing, share, made, design.next_look(n + 1))
 
 
 def verdict(last: Look, design: Design, more: bool) -> str:

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from commbench.analysis.ab import OVERALL, Design, Look
+from commbench.analysis.ab import OVERALL, Look
 
 SHOWN_ROWS = 5
 VERDICTS = {
@@ -48,18 +48,12 @@ def print_progress(state: dict[str, Any], last: Look, left: float | None) -> Non
     ]
     done = len(state["launches"])
     if said and not last.made:
-        looks = [n for n in _planned(design) if n > last.pairs]
-        time_left += f"; next look at {looks[0] if looks else design['max_pairs']} pairs"
+        time_left += f"; next look at {last.next_look} pairs"
     print(
         f"ab: {done} launch(es), {last.pairs}/{design['max_pairs']} pairs{time_left}"
         + (": " + "; ".join(said) if said else ""),
         flush=True,
     )
-
-
-def _planned(design: dict[str, Any]) -> list[int]:
-    names = [a["name"] for a in design["arms"]]
-    return Design(names, design["band"], design["min_pairs"], design["max_pairs"]).planned_looks()
 
 
 def _level(result: dict[str, Any], alpha: float) -> str:

@@ -139,6 +139,7 @@ def test_only_a_look_decides_and_a_budget_end_is_one() -> None:
     between = look(times, pairs[:4], design, previous=3)
     assert not between.made and {e.decision for e in between.estimates} == {"undecided"}
     assert between.share == pytest.approx(design.share(6, 3))  # what the next look spends
+    assert between.next_look == 6
     for n, final in ((6, False), (5, True)):
         made = look(times, pairs[:n], design, previous=3, final=final)
         assert made.made and made.share == pytest.approx(design.share(n, 3))
