@@ -14,10 +14,14 @@ no launch twice in one replay, each replay paired as the command pairs (within a
   and the wall time they cost, from the recorded launch times.
 - Today's way: one launch a side read by `compare` (its prior's intervals): how often it
   marks the slowed collective.
-- The nominal effect: a fraction F planted makes about 1 + 0.8 F here, measured; the
-  slowed launches are replayed once more with the collective's rows scaled so that the
-  ratio over all blocks is exactly 1 + F (the recorded noise, the nominal effect).
+- The target effect: a fraction F planted makes about 1 + 0.8 F here, measured, so each
+  slowed arm's F is the one that measured its target ratio (SLOWED); the slowed launches
+  are replayed once more with the collective's rows scaled so that the ratio over all
+  blocks is exactly the target (the recorded noise, the target effect).
 - `live`: whole `commbench ab` experiments, to check the replay against (exit codes).
+  Their launches are interleaved and alone on the machine too, so `analyse` also reads
+  several experiments together as one recording (blocks never mixed across them): the
+  A/A experiments' two arms are paired as they ran.
 
 The slowdown is real: tests/support/slowdown's sitecustomize on the arm's PYTHONPATH
 makes its ranks' all_reduce calls wait F times their recent mean time longer; the ratio
@@ -26,6 +30,7 @@ that planted is measured from the recording and printed beside the rates.
     python benchmarks/ab_power.py record results/ab-rec --pairs 40            # 121 launches
     python benchmarks/ab_power.py analyse results/ab-rec --draws 2000
     python benchmarks/ab_power.py live results/ab-live --experiments 5
+    python benchmarks/ab_power.py analyse results/ab-live/slow125-* results/ab-live/same-*
 """
 
 from __future__ import annotations
@@ -48,14 +53,17 @@ from commbench.rundir.reader import read_run
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
 COLLECTIVE = "all_reduce"  # the slowed collective
-FRACTIONS = {"slow125": 0.25, "slow110": 0.10}
+# slowed arm -> (the ratio it is for, the fraction F that measured it: 1 + 0.8 F)
+SLOWED = {"slow125": (1.25, 0.31), "slow110": (1.10, 0.125)}
+SAME = "same"  # the A/A arm of `live`: nothing changed
 SWEEP = ["--nproc", "4", "--config", str(ROOT / "configs" / "ci.toml")]
 MAX_PAIRS, MIN_PAIRS, BAND = 10, 3, 0.05
 
 
-def arm_flags(arms: dict[str, float]) -> list[str]:
+def arm_flags(arms: list[str]) -> list[str]:
     flags = ["--arm", "base"]
-    for name, fraction in arms.items():
+    for name in arms:
+        fraction = SLOWED[name][1]
         path = f"{SLOWDOWN}{os.pathsep}{ROOT}"
         flags += [
             "--arm",
@@ -73,22 +81,35 @@ def ab(args: list[str]) -> subprocess.CompletedProcess:
 def record(out: Path, pairs: int, sweep: list[str], seed: int) -> None:
     """One experiment of exactly `pairs` blocks: a band no interval can decide in, one
     look at the end (the recording, not a decision)."""
-    args = [*arm_flags(FRACTIONS), *sweep, "--out", str(out), "--seed", str(seed)]
+    args = [*arm_flags(list(SLOWED)), *sweep, "--out", str(out), "--seed", str(seed)]
     args += ["--min-pairs", str(pairs), "--max-pairs", str(pairs), "--band", "1e-9"]
     done = ab(args)
     print(done.stdout[-2000:], done.stderr[-2000:], f"exit {done.returncode}", sep="\n")
 
 
-def load(root: Path) -> tuple[dict, dict[int, object], dict[int, dict[str, int]]]:
-    """experiment.json, every measured launch's times, and block -> arm -> launch index."""
-    state = json.loads((root / "experiment.json").read_text())
-    times, blocks = {}, {}
-    for launch in state["launches"]:
-        if launch["status"] == "ok" and launch["block"] >= 0:
-            times[launch["index"]] = launch_times(read_run(root / launch["dir"]).results)
-            blocks.setdefault(launch["block"], {})[launch["arm"]] = launch["index"]
-    complete = {b: arms for b, arms in blocks.items() if len(arms) == len(state["design"]["arms"])}
-    return state, times, complete
+# A launch in a recording of several experiments: (experiment, launch index); a block,
+# (experiment, block). Blocks never span experiments.
+Launch = tuple[int, int]
+
+
+def load(roots: list[Path]) -> tuple[list[str], dict[Launch, object], dict, float]:
+    """The arms, every measured launch's times, (experiment, block) -> arm -> launch, and
+    the mean seconds a launch took, over one or more experiments of the same arms."""
+    arms: list[dict] = []  # as experiment.json has them: a slowed arm's fraction too
+    times, blocks, seconds = {}, {}, []
+    for number, root in enumerate(roots):
+        state = json.loads((root / "experiment.json").read_text())
+        arms = arms or state["design"]["arms"]
+        if state["design"]["arms"] != arms:
+            raise SystemExit(f"{root}: other arms than {roots[0]}'s")
+        for launch in state["launches"]:
+            if launch["status"] == "ok" and launch["block"] >= 0:
+                key = (number, launch["index"])
+                times[key] = launch_times(read_run(root / launch["dir"]).results)
+                blocks.setdefault((number, launch["block"]), {})[launch["arm"]] = key
+                seconds.append(launch["seconds"])
+    complete = {b: found for b, found in blocks.items() if len(found) == len(arms)}
+    return [arm["name"] for arm in arms], times, complete, float(np.mean(seconds))
 
 
 def draws(candidates: list[Pair], rng: random.Random, count: int) -> list[list[list[Pair]]]:
@@ -119,40 +140,50 @@ def judge(name: str, times, replays, seconds: float, slowed: bool) -> None:
         )
 
 
-def todays_way(root: Path, state: dict, complete: dict, name: str) -> None:
+def todays_way(roots: list[Path], times: dict, complete: dict, name: str) -> None:
     """One launch a side, read by `compare`: how often its interval marks the collective."""
-    marked = ratios = 0
+    marked = 0
     for arms in complete.values():
-        runs = [read_run(root / state["launches"][arms[a]]["dir"]) for a in ("base", name)]
+        runs = [read_run(_launch_dir(roots, arms[a])) for a in ("base", name)]
         aggregates = compare_runs(runs, ["base", name]).aggregates
         row = aggregates[aggregates["group"] == f"collective {COLLECTIVE}"].iloc[0]
         marked += bool(row["low"] > 1)
-        ratios += 1
-    print(f"  {name:8} compare, one launch a side: {COLLECTIVE} marked slower in {marked}/{ratios}")
+    print(
+        f"  {name:8} compare, one launch a side: {COLLECTIVE} marked slower in"
+        f" {marked}/{len(complete)}"
+    )
 
 
-def analyse(root: Path, count: int, seed: int) -> None:
-    state, times, complete = load(root)
+def _launch_dir(roots: list[Path], launch: Launch) -> Path:
+    root = roots[launch[0]]
+    state = json.loads((root / "experiment.json").read_text())
+    return root / state["launches"][launch[1]]["dir"]
+
+
+def analyse(roots: list[Path], count: int, seed: int) -> None:
+    arms, times, complete, seconds = load(roots)
     rng = random.Random(seed)
-    seconds = float(np.mean([x["seconds"] for x in state["launches"] if x["status"] == "ok"]))
     ordered = sorted(complete)
-    print(f"{root}: {len(complete)} complete blocks, {seconds:.1f} s per launch")
-    aa = [
-        Pair("same", b, complete[b]["base"], complete[b + 1]["base"])
-        for b in ordered
-        if b % 2 == 0 and b + 1 in complete
-    ]
-    judge("same", times, draws(aa, rng, count), seconds, slowed=False)
-    for name in FRACTIONS:
+    print(f"{' '.join(map(str, roots))}: {len(complete)} complete blocks, {seconds:.1f} s a launch")
+    if SAME in arms:  # A/A experiments: their two arms, as they ran
+        aa = [Pair(SAME, b, complete[b]["base"], complete[b][SAME]) for b in ordered]
+    else:  # a recording of slowed arms: the reference's launches of neighbouring blocks
+        aa = [
+            Pair(SAME, b, complete[b]["base"], complete[(b[0], b[1] + 1)]["base"])
+            for b in ordered
+            if b[1] % 2 == 0 and (b[0], b[1] + 1) in complete
+        ]
+    judge(SAME, times, draws(aa, rng, count), seconds, slowed=False)
+    for name in (arm for arm in arms if arm in SLOWED):
         pairs = [Pair(name, b, complete[b]["base"], complete[b][name]) for b in ordered]
         planted = np.exp(np.mean([_collective_log_ratio(times, p) for p in pairs]))
         print(f"  {name:8} {COLLECTIVE} measured ratio over all blocks {planted:.3f}x")
         judge(name, times, draws(pairs, rng, count), seconds, slowed=True)
-        todays_way(root, state, complete, name)
-        nominal = 1 + FRACTIONS[name]
-        exact = at_ratio(times, pairs, nominal / planted)
-        print(f"  {name:8} the same launches, {COLLECTIVE} scaled by {nominal / planted:.3f}"
-              f" to {nominal:.2f}x (the recorded noise, the nominal effect):")  # fmt: skip
+        todays_way(roots, times, complete, name)
+        target = SLOWED[name][0]
+        exact = at_ratio(times, pairs, target / planted)
+        print(f"  {name:8} the same launches, {COLLECTIVE} scaled by {target / planted:.3f}"
+              f" to {target:.2f}x (the recorded noise, the target effect):")  # fmt: skip
         judge(name, exact, draws(pairs, rng, count), seconds, slowed=True)
 
 
@@ -175,19 +206,18 @@ def _collective_log_ratio(times, pair: Pair) -> float:
 
 def live(root: Path, experiments: int, sweep: list[str], only: list[str]) -> None:
     """Whole experiments of each kind; their exit codes, to hold the replay against."""
-    kinds = {"same": {"same": None}, **{n: {n: f} for n, f in FRACTIONS.items()}}
-    for kind, arms in kinds.items():
+    for kind in [SAME, *SLOWED]:
         if only and kind not in only:
             continue
         codes = []
         for i in range(experiments):
-            flags = ["--arm", "base", "--arm", "same:COMMBENCH_AB_NOTHING=1"]
-            if kind != "same":
-                flags = arm_flags(arms)
+            flags = arm_flags([kind]) if kind in SLOWED else ["--arm", "base"]
+            if kind == SAME:
+                flags += ["--arm", f"{SAME}:COMMBENCH_AB_NOTHING=1"]
             args = [*flags, *sweep, "--out", str(root / f"{kind}-{i}"), "--seed", str(i)]
             args += ["--min-pairs", str(MIN_PAIRS), "--max-pairs", str(MAX_PAIRS)]
             codes.append(ab([*args, "--band", str(BAND)]).returncode)
-        print(f"  live {kind:8} exit codes {codes}")
+            print(f"  live {kind:8} exit codes so far {codes}", flush=True)
 
 
 def main() -> None:
@@ -199,19 +229,19 @@ def main() -> None:
     rec.add_argument("--seed", type=int, default=0)
     rec.add_argument("--sweep", default=" ".join(SWEEP), help="the sweep flags of every launch")
     judged = commands.add_parser("analyse", help="replay the decision over the recording")
-    judged.add_argument("root", type=Path)
+    judged.add_argument("roots", type=Path, nargs="+", help="experiments of the same arms")
     judged.add_argument("--draws", type=int, default=2000)
     judged.add_argument("--seed", type=int, default=0)
     run = commands.add_parser("live", help="whole experiments of each kind")
     run.add_argument("root", type=Path)
     run.add_argument("--experiments", type=int, default=5)
     run.add_argument("--sweep", default=" ".join(SWEEP))
-    run.add_argument("--kinds", default="", help="of same, " + ", ".join(FRACTIONS) + " (all)")
+    run.add_argument("--kinds", default="", help=f"of {SAME}, " + ", ".join(SLOWED) + " (all)")
     args = parser.parse_args()
     if args.command == "record":
         record(args.root, args.pairs, args.sweep.split(), args.seed)
     elif args.command == "analyse":
-        analyse(args.root, args.draws, args.seed)
+        analyse(args.roots, args.draws, args.seed)
     else:
         live(
             args.root,
