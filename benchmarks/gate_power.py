@@ -25,6 +25,9 @@ fitted on (out of sample). On the second half:
     python benchmarks/gate_power.py fit RUNS_DIR
     # judge the second halves with them
     python benchmarks/gate_power.py analyse RUNS_DIR
+    # or: the unslowed launches of `commbench ab` experiments (benchmarks/ab_power.py),
+    # each a 4-rank configs/ci.toml run alone on the machine, as RUNS_DIR/gloo4-ci
+    python benchmarks/gate_power.py gather RUNS_DIR EXPERIMENT_DIR...
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from __future__ import annotations
 import argparse
 import fcntl
 import itertools
+import json
+import random
 import subprocess
 import sys
 import time
@@ -63,6 +68,8 @@ SETTINGS = {
 HISTORY = 5
 RERUNS = 3  # the current runs judged together in the reruns' case
 SPREAD_S = 3600.0  # a history "spread over time" spans at least this
+ONE_BASELINE_CASES = 2000  # pairs of runs drawn (seeded) where there are more
+SLOWDOWN_VARIABLE = "COMMBENCH_TEST_SLOWDOWN"  # an ab arm slowed by tests/support/slowdown
 
 
 def make_runs(root: Path, count: int, gap: float, lock: Path | None) -> None:
@@ -125,11 +132,14 @@ Case = tuple[list[Run], list[Run], Run | None]
 
 def cases(runs: list[Run]) -> dict[str, list[Case]]:
     """The judged runs, in time order: one baseline run (every earlier run against each
-    later one), a history of the 5 runs just before the current one, a history of 5 runs
-    spread over at least SPREAD_S before it (5 earlier runs evenly from the first), and RERUNS
-    consecutive current runs against the 5 runs just before them."""
+    later one; ONE_BASELINE_CASES of those pairs drawn where there are more), a history of
+    the 5 runs just before the current one, a history of 5 runs spread over at least
+    SPREAD_S before it (5 earlier runs evenly from the first), and RERUNS consecutive
+    current runs against the 5 runs just before them."""
     one = [([runs[i]], [runs[j]], runs[j + 1])
            for i, j in itertools.combinations(range(len(runs) - 1), 2)]  # fmt: skip
+    if len(one) > ONE_BASELINE_CASES:
+        one = random.Random(0).sample(one, ONE_BASELINE_CASES)
     back_to_back, spread = [], []
     for i in range(HISTORY, len(runs) - 1):
         back_to_back.append((runs[i - HISTORY : i], [runs[i]], runs[i + 1]))
@@ -204,6 +214,25 @@ def analyse_setting(name: str, runs: list[Run], fit: int | None, shipped: bool) 
             print(f"  {kind:34} {plant_name:22} {line(codes, len(chosen), confirmed)}")
 
 
+def gather(out: Path, experiments: list[Path]) -> None:
+    """Link every launch of the experiments' unslowed arms (warm-up launches aside) into
+    out/gloo4-ci/run-N, in the order they started: runs made alone on the machine."""
+    launches = []
+    for root in experiments:
+        state = json.loads((root / "experiment.json").read_text())
+        unslowed = {a["name"] for a in state["design"]["arms"] if SLOWDOWN_VARIABLE not in a["env"]}
+        launches += [
+            (launch["started"], (root / launch["dir"]).resolve())
+            for launch in state["launches"]
+            if launch["status"] == "ok" and launch["block"] >= 0 and launch["arm"] in unslowed
+        ]
+    setting = out / "gloo4-ci"
+    setting.mkdir(parents=True, exist_ok=True)
+    for number, (_, path) in enumerate(sorted(launches)):
+        (setting / f"run-{number}").symlink_to(path)
+    print(f"{setting}: {len(launches)} runs from {len(experiments)} experiments")
+
+
 def finished_runs(setting: Path) -> list[Run]:
     """The setting's complete runs in the order they were made."""
     runs = [read_run(p) for p in setting.glob("run-*") if (p / RESULTS_CSV).exists()]
@@ -230,9 +259,15 @@ def main() -> None:
     commands.choices["analyse"].add_argument(
         "--shipped", action="store_true", help="judge with the prior commbench ships"
     )
+    gathered = commands.add_parser("gather", help="the unslowed launches of ab experiments")
+    gathered.add_argument("root", type=Path)
+    gathered.add_argument("experiments", type=Path, nargs="+")
     args = parser.parse_args()
     if args.command == "make":
         make_runs(args.root, args.runs, args.gap, args.lock)
+        return
+    if args.command == "gather":
+        gather(args.root, args.experiments)
         return
     for name, runs in settings(args.root):
         if len(runs) < 2 * (HISTORY + 2):
