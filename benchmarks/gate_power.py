@@ -101,8 +101,10 @@ def slowed(run: Run, factor: float, collective: str | None = None) -> Run:
 
 
 def fit_prior(runs: list[Run], source: str) -> Prior:
-    """The between-run log sd shared by a collective/variant's rows, and each row's own
-    on top of it (variances averaged over the groups): priors.py's two figures."""
+    """priors.py's three figures, from the rows every run timed: the between-run log sd
+    shared by a collective/variant's rows, each row's own on top of it (variances averaged
+    over the groups), and what a group drifts apart from the run's mean over all its rows
+    (the group contrast's variance less the rows' share, averaged over the groups)."""
     medians = run_medians(runs)
     groups: dict[tuple, list[tuple]] = {}  # (collective, variant) -> keys timed in every run
     for key in medians.index:
@@ -117,9 +119,18 @@ def fit_prior(runs: list[Run], source: str) -> Prior:
         row_var = (residual**2).sum() / ((n - 1) * (k - 1)) if k > 1 else 0.0
         own.append(row_var)
         shared.append(max(drift.var(ddof=1) - row_var / k, 0.0))
+    row_var = float(np.mean(own))
+    every = medians.logs([key for keys in groups.values() for key in keys]).mean(axis=1)
+    total = sum(len(keys) for keys in groups.values())
+    apart = [  # each group's mean less the run's, its rows' wobble taken out
+        (medians.logs(keys).mean(axis=1) - every).var(ddof=1)
+        - row_var * (1 / len(keys) - 1 / total)
+        for keys in groups.values()
+    ]
     return Prior(
         shared_sd=round(float(np.sqrt(np.mean(shared))), 3),
-        row_sd=round(float(np.sqrt(np.mean(own))), 3),
+        row_sd=round(float(np.sqrt(row_var)), 3),
+        group_sd=round(float(np.sqrt(max(np.mean(apart), 0.0))), 3),
         runs=len(runs),
         source=source,
     )
@@ -193,7 +204,10 @@ def analyse_setting(name: str, runs: list[Run], fit: int | None, shipped: bool) 
         said = "the shipped prior"
     else:
         prior = fit_prior(runs[:half], f"{name} prior (first {half} runs)")
-        said = f"prior from runs 0-{half - 1}: shared {prior.shared_sd}, row {prior.row_sd}"
+        said = (
+            f"prior from runs 0-{half - 1}: shared {prior.shared_sd}, row {prior.row_sd},"
+            f" group {prior.group_sd}"
+        )
     print(
         f"\n{name}: {said}; judged runs {half}-{len(runs) - 1},"
         f" spanning {span_s(judged) / 3600:.1f} h"

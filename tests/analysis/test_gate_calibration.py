@@ -21,7 +21,7 @@ DRIFT = np.array([0.01, -0.01, 0.0, 0.02, -0.02])  # each history run's shared d
 WOBBLE = np.array([0.02, -0.01, 0.03, -0.04, 0.0])  # each run's row wobble (log)
 SIGNS = [1, -1, 1, -1]  # the wobble's sign per row: the rows' mean wobble is 0 in a run
 # gloo, 4 ranks, 5 rounds: the prior measured for configs/ci.toml
-SHARED_SD, ROW_SD, PRIOR_DF, UNSHARED = 0.117, 0.091, 3, 1 - 0.56
+SHARED_SD, ROW_SD, GROUP_SD, PRIOR_DF = 0.105, 0.097, 0.022, 3
 
 
 def _exact(median: float) -> np.ndarray:
@@ -103,7 +103,7 @@ def test_a_row_contrasts_interval_is_the_priors(tmp_path: Path, rows: int) -> No
     """A row less its run's mean: the unshared part of the group drift and the row's own
     wobble less its share of the mean, t at 1% over `rows` rows."""
     result = run_gate(*_gloo_pair(tmp_path, rows), detect=10)
-    sd = math.sqrt(SHARED_SD**2 * UNSHARED + ROW_SD**2 * (1 - 1 / rows))
+    sd = math.sqrt(GROUP_SD**2 + ROW_SD**2 * (1 - 1 / rows))
     half = t.ppf(1 - 0.01 / rows, PRIOR_DF) * sd * math.sqrt(2)
     row = result.rows.iloc[0]
     assert row["contrast"] == pytest.approx(1.0)
@@ -116,7 +116,7 @@ def test_a_collective_contrasts_interval_and_detectable_shift(tmp_path: Path) ->
     only half (the overall mean takes the other half)."""
     result = run_gate(*_gloo_pair(tmp_path, 8, groups=2), detect=10)
     collective = result.aggregates.set_index("test").loc["collective"].iloc[0]
-    sd = math.sqrt(SHARED_SD**2 * UNSHARED + ROW_SD**2 * (1 / 4 - 1 / 8))
+    sd = math.sqrt(GROUP_SD**2 + ROW_SD**2 * (1 / 4 - 1 / 8))
     half = t.ppf(1 - 0.01 / 2, PRIOR_DF) * sd * math.sqrt(2)
     assert (collective["low"], collective["high"]) == pytest.approx(
         (math.exp(-half), math.exp(half)), rel=1e-6

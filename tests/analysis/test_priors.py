@@ -40,6 +40,8 @@ def test_a_world_size_not_measured_gets_the_largest_figures_that_fit_its_rounds(
     assert eight is not None and eight.source == "gloo prior (largest measured)"
     assert eight.shared_sd == max(p.shared_sd for p in GLOO.values())
     assert eight.row_sd == max(p.row_sd for p in GLOO.values())
+    # the 2-rank priors' group figure stands in for theirs: 0.139^2 * 0.44 is the largest
+    assert eight.group_sd == pytest.approx(0.139 * math.sqrt(1 - 0.56))
     # 4 ranks were measured with 5 rounds only: one round takes what one round spread
     one_round = prior_for("gloo", 4, 1)
     assert one_round is not None
@@ -58,13 +60,21 @@ def test_runs_judged_together_take_the_fewest_rounds_any_took() -> None:
 
 def test_the_ci_prior_weighs_three_degrees_of_freedom_with_its_measured_figures() -> None:
     prior = GLOO[(4, 5)]
-    assert (prior.shared_sd, prior.row_sd, prior.runs) == (0.117, 0.091, 10)
-    assert prior.row() == Spread(math.hypot(0.117, 0.091), 3, prior.source)
-    assert prior.aggregate(4).sd == pytest.approx(math.sqrt(0.117**2 + 0.091**2 / 4))
+    assert (prior.shared_sd, prior.row_sd, prior.group_sd, prior.runs) == (0.105, 0.097, 0.022, 90)
+    assert prior.row() == Spread(math.hypot(0.105, 0.097), 3, prior.source)
+    assert prior.aggregate(4).sd == pytest.approx(math.sqrt(0.105**2 + 0.097**2 / 4))
     assert prior.aggregate(4).df == 3
-    unshared = 0.117**2 * (1 - 0.56)
-    assert prior.group_contrast(4, 8).sd == pytest.approx(math.sqrt(unshared + 0.091**2 / 8))
-    assert prior.row_contrast(8).sd == pytest.approx(math.sqrt(unshared + 0.091**2 * 7 / 8))
+    assert prior.group_contrast(4, 8).sd == pytest.approx(math.sqrt(0.022**2 + 0.097**2 / 8))
+    assert prior.row_contrast(8).sd == pytest.approx(math.sqrt(0.022**2 + 0.097**2 * 7 / 8))
+
+
+def test_a_prior_without_a_measured_group_figure_leaves_a_group_44_percent_of_the_shared() -> None:
+    """The lowest correlation measured between groups' drifts, 0.56, stands in."""
+    prior = GLOO[(2, 1)]
+    assert prior.group_sd is None
+    unshared = 0.139**2 * (1 - 0.56)
+    assert prior.group_contrast(2, 8).sd == pytest.approx(math.sqrt(unshared + 0.256**2 * 3 / 8))
+    assert prior.row_contrast(8).sd == pytest.approx(math.sqrt(unshared + 0.256**2 * 7 / 8))
 
 
 def test_a_history_of_five_outweighs_the_prior_and_a_wider_one_drops_it() -> None:
