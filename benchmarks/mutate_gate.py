@@ -63,6 +63,20 @@ MUTANTS = [
         (*GATE_TESTS, *PRIOR_TESTS),
     ),
     Mutant(
+        "group-figure-ignored",  # a measured group sd replaced by the unmeasured stand-in
+        "commbench/analysis/priors.py",
+        "        return self.group_sd**2",
+        "        return self.shared_sd**2 * UNMEASURED_GROUP_SHARE",
+        (*GATE_TESTS, *PRIOR_TESTS),
+    ),
+    Mutant(
+        "overall-at-one-percent",  # the main test at the families' level, not its own
+        "commbench/analysis/gate_model.py",
+        "OVERALL_LEVEL = 0.03",
+        "OVERALL_LEVEL = 0.01",
+        GATE_TESTS,
+    ),
+    Mutant(
         "bonferroni-over-groups",  # the row tests split their level over groups, not rows
         "commbench/analysis/gate_model.py",
         "one_sided(ROW_LEVEL, self.rows)",
