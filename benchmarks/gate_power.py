@@ -188,10 +188,15 @@ def verdicts(judged: list[Case], prior: Prior | str, plant: Callable[[Run], Run]
 
 
 def line(codes: Counter, total: int, confirmed: bool) -> str:
-    shares = ", ".join(f"exit {c} {codes[c] / total:.0%}" for c in (0, 1, 3, 4) if codes[c])
+    """Each exit code's share; a count beside a share that rounds to 0% (a rare alarm)."""
+    shares = ", ".join(f"exit {c} {_share(codes[c], total)}" for c in (0, 1, 3, 4) if codes[c])
     if not confirmed:
         return f"{shares} (of {total})"
-    return f"{shares}; confirmed exit 1 {codes['confirmed'] / total:.0%} (of {total})"
+    return f"{shares}; confirmed exit 1 {_share(codes['confirmed'], total)} (of {total})"
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count / total:.0%}" + (f" ({count})" if 0 < count < total / 200 else "")
 
 
 def analyse_setting(name: str, runs: list[Run], fit: int | None, shipped: bool) -> None:

@@ -23,8 +23,7 @@ def test_real_reruns_are_judged_together(
 ) -> None:
     """Run a is the baseline; run b and copies of it made slower are the current runs.
     Each row's current time is the geometric mean of b's median times the factors, and
-    the overall interval is t(0.97, df) s sqrt(1/C + 1/1) on each side of its geomean (the
-    overall test is one-sided at 3%)."""
+    the overall interval is t(0.99, df) s sqrt(1/C + 1/1) on each side of its geomean."""
     from scipy.stats import t
 
     for shared in (local_run, forced_run):
@@ -53,7 +52,7 @@ def test_real_reruns_are_judged_together(
 
     (overall,) = [a for a in verdict["aggregates"] if a["test"] == "overall"]
     assert overall["currents"] == len(factors) and overall["baselines"] == 1
-    half = t.ppf(0.97, overall["spread_df"]) * overall["spread_sd"]
+    half = t.ppf(0.99, overall["spread_df"]) * overall["spread_sd"]
     half *= math.sqrt(1 / len(factors) + 1)
     assert (overall["low"], overall["high"]) == pytest.approx(
         (overall["geomean"] * math.exp(-half), overall["geomean"] * math.exp(half)), rel=1e-6

@@ -229,7 +229,7 @@ def assert_issue_ready(run: Path, markdown: Path) -> None:
 def overall_boundary(runs: list[Path]) -> float:
     """The slowdown k of run b at which the gate's overall test against the history [a, b]
     starts to flag, from docs/gate.md's model: the mean log ratio over the rows both runs
-    timed, one-sided at 3%, on the 2-rank one-round gloo prior (shared sd 0.139, row sd
+    timed, one-sided at 1%, on the 2-rank one-round gloo prior (shared sd 0.139, row sd
     0.256, weighing 3 df) pooled with the history's 1 df, unless the history's variance
     exceeds the prior's beyond F(1, 9)'s 95% quantile (then the history's alone)."""
     from scipy.stats import f, t
@@ -244,7 +244,7 @@ def overall_boundary(runs: list[Path]) -> float:
         variance, df = history, 1
     else:
         variance, df = (3 * prior + history) / 4, 4
-    half = t.ppf(0.97, df) * math.sqrt(variance * (1 + 1 / 2))
+    half = t.ppf(0.99, df) * math.sqrt(variance * (1 + 1 / 2))
     # b made k times slower: its mean log ratio to the history is log k + mean(b - a) / 2
     return math.exp(half - float((logs[1] - logs[0]).mean()) / 2)
 
