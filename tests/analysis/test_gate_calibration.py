@@ -120,8 +120,9 @@ def test_a_collective_contrasts_interval_and_detectable_shift(tmp_path: Path) ->
     assert (collective["low"], collective["high"]) == pytest.approx(
         (math.exp(-half), math.exp(half)), rel=1e-6
     )
-    overall = result.aggregates.set_index("test").loc["overall"]
-    assert collective["detectable"] > overall["detectable"]  # diluted by the others' half
+    # diluted by the others' half: the contrast moves by the square root of the shift, and
+    # a shift caught 9 times in 10 moves it beyond the interval's half-width
+    assert collective["detectable"] ** 0.5 > math.exp(half)
 
 
 def _nccl_reruns(tmp_path: Path, factors: list[float]) -> list[Path]:
