@@ -12,7 +12,7 @@ Only backends measured here have a prior, per world size and number of rounds
 measured: the spread differs a lot between them (at 2 gloo ranks, 5 rounds a run spread
 a quarter as much as one). gloo, on a shared 2-core CPU machine, each sweep alone on it:
 configs/ci.toml on 4 ranks (5 rounds) from 90 runs made over 3.2 hours, all three
-figures, and judged out of sample on 119 runs made after them
+figures, and judged out of sample on 169 runs made after them
 (benchmarks/gate_power.py, docs/gate.md "Measured power"); the 2-rank sweep of
 docs/gate.md (2 rows per collective and variant), once with one round and once with 5,
 from 10 runs each, in-sample, and without a measured group figure
