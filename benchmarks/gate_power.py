@@ -72,12 +72,14 @@ ONE_BASELINE_CASES = 2000  # pairs of runs drawn (seeded) where there are more
 SLOWDOWN_VARIABLE = "COMMBENCH_TEST_SLOWDOWN"  # an ab arm slowed by tests/support/slowdown
 
 
-def make_runs(root: Path, count: int, gap: float, lock: Path | None) -> None:
-    """`count` runs of every setting, interleaved (run i of each, then run i + 1), a round
-    of settings every `gap` seconds, each sweep alone under `lock`."""
+def make_runs(root: Path, count: int, gap: float, lock: Path | None, names: list[str]) -> None:
+    """`count` runs of every setting named (all where none is), interleaved (run i of
+    each, then run i + 1), a round of settings every `gap` seconds, each sweep alone
+    under `lock`."""
+    chosen = {name: args for name, args in SETTINGS.items() if not names or name in names}
     for i in range(count):
         begun = time.monotonic()
-        for name, args in SETTINGS.items():
+        for name, args in chosen.items():
             out = root / name / f"run-{i}"
             if (out / RESULTS_CSV).exists():
                 continue
@@ -270,6 +272,7 @@ def main() -> None:
     make.add_argument("--runs", type=int, default=20)
     make.add_argument("--gap", type=float, default=600.0, help="seconds between rounds of runs")
     make.add_argument("--lock", type=Path, help="flock this file around each sweep")
+    make.add_argument("--settings", default="", help=f"of {', '.join(SETTINGS)} (all)")
     for name, text in (("fit", "the priors of each setting's first half"),
                        ("analyse", "judge each second half out of sample")):  # fmt: skip
         command = commands.add_parser(name, help=text)
@@ -283,7 +286,11 @@ def main() -> None:
     gathered.add_argument("experiments", type=Path, nargs="+")
     args = parser.parse_args()
     if args.command == "make":
-        make_runs(args.root, args.runs, args.gap, args.lock)
+        names = [name for name in args.settings.split(",") if name]
+        unknown = set(names) - set(SETTINGS)
+        if unknown:
+            parser.error(f"--settings: unknown {', '.join(sorted(unknown))}")
+        make_runs(args.root, args.runs, args.gap, args.lock, names)
         return
     if args.command == "gather":
         gather(args.root, args.experiments)
