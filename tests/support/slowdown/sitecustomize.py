@@ -77,12 +77,10 @@ def _slowed(call, amount):
 def _hold(path):
     me = str(os.getppid())
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        with open(path, "x") as claim:  # the first launch's rank to get here
+            claim.write(me)
     except FileExistsError:
         pass
-    else:
-        os.write(fd, me.encode())
-        os.close(fd)
     while True:
         try:
             with open(path) as f:
