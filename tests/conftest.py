@@ -1,7 +1,14 @@
+import signal
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/support for ranks started by spawn too
+
+# A shell starts a background job (`make test &`, some CI runners) with SIGINT ignored,
+# and every process it starts inherits that: the tests' Ctrl-C would reach nothing. With
+# Python's own handler here, the processes the tests start begin with the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest
 from support.cli import (
