@@ -147,9 +147,14 @@ def test_the_replay_of_an_experiments_launches_says_what_the_experiment_said(thr
 
 def test_an_interrupted_experiment_resumes_and_decides(tmp_path: Path) -> None:
     """An arm faster at every collective than the reference: Ctrl-C during a launch, then
-    --resume: every interval decides, none slower: exit 0."""
-    out = tmp_path / "exp"
-    slow, fast = f"slow:{PLANTED}={EVERY_CALL}=+60", f"fast:{PLANTED}={EVERY_CALL}=+10"
+    --resume: every interval decides, none slower: exit 0. The first launch after the
+    warm-up is held until the test lets it go, so the signal surely lands inside it."""
+    out, hold = tmp_path / "exp", tmp_path / "hold"
+    held = f"COMMBENCH_TEST_HOLD={hold}"
+    slow, fast = (
+        f"slow:{PLANTED}={EVERY_CALL}=+60,{held}",
+        f"fast:{PLANTED}={EVERY_CALL}=+10,{held}",
+    )
     args = [sys.executable, "-m", "commbench", "ab", "--arm", slow, "--arm", fast, *SWEEP]
     args += ["--out", str(out), "--min-pairs", "3", "--max-pairs", "3", "--band", "0.5"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -157,10 +162,11 @@ def test_an_interrupted_experiment_resumes_and_decides(tmp_path: Path) -> None:
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
     )
     deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:  # the first launch after the warm-up is running
+    while time.monotonic() < deadline:  # the first launch after the warm-up is held
         launches = state(out)["launches"] if (out / "experiment.json").exists() else []
         if any(x["block"] == 0 and x["status"] == "running" for x in launches):
             break
+        assert proc.poll() is None, proc.communicate()
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=300)
@@ -168,6 +174,7 @@ def test_an_interrupted_experiment_resumes_and_decides(tmp_path: Path) -> None:
     stopped = state(out)
     assert stopped["status"] == "interrupted"
     assert [x["status"] for x in stopped["launches"]] == ["ok", "interrupted"]
+    hold.write_text("go")
     done = commbench("ab", "--resume", str(out), timeout=TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
     resumed = state(out)

@@ -18,7 +18,11 @@ Put this directory first on PYTHONPATH in an arm's environment. In the ranks of 
   alone takes the CPU the other ranks need);
 - COMMBENCH_TEST_SETENV="NAME=VALUE": the rank sets NAME itself, an arm that changes
   more than it says;
-- COMMBENCH_TEST_HANG=1: the rank never starts (a launch that hangs).
+- COMMBENCH_TEST_HANG=1: the rank never starts (a launch that hangs);
+- COMMBENCH_TEST_HOLD=PATH: the first launch to start writes its identity (its ranks'
+  parent) to PATH and runs; the ranks of every later launch wait while PATH names
+  another launch, until PATH says "go" or is removed (a launch that is surely running
+  when a test interrupts it).
 """
 
 import collections
@@ -70,11 +74,31 @@ def _slowed(call, amount):
     return slowed
 
 
+def _hold(path):
+    me = str(os.getppid())
+    try:
+        with open(path, "x") as claim:  # the first launch's rank to get here
+            claim.write(me)
+    except FileExistsError:
+        pass
+    while True:
+        try:
+            with open(path) as f:
+                held = f.read()
+        except FileNotFoundError:
+            return
+        if held in (me, "go"):
+            return
+        time.sleep(0.2)  # another launch holds it, or its first rank is still writing
+
+
 def _install():
     if "RANK" not in os.environ:
         return
     while os.environ.get("COMMBENCH_TEST_HANG"):
         time.sleep(60)
+    if os.environ.get("COMMBENCH_TEST_HOLD"):
+        _hold(os.environ["COMMBENCH_TEST_HOLD"])
     name, sep, value = os.environ.get("COMMBENCH_TEST_SETENV", "").partition("=")
     if sep:
         os.environ[name] = value
