@@ -203,8 +203,9 @@ def _share(count: int, total: int) -> str:
 
 def analyse_setting(name: str, runs: list[Run], fit: int | None, shipped: bool) -> None:
     """Judge the runs after the first `fit` (default: half) with the prior fitted on
-    those, or with the prior commbench ships (`shipped`: measured on other runs)."""
-    half = fit or len(runs) // 2
+    those, or with the prior commbench ships (`shipped`: measured on other runs; `fit` 0
+    judges them all)."""
+    half = len(runs) // 2 if fit is None else fit
     judged = runs[half:]
     if shipped:
         prior: Prior | str = "measured"
@@ -285,6 +286,9 @@ def main() -> None:
     gathered.add_argument("root", type=Path)
     gathered.add_argument("experiments", type=Path, nargs="+")
     args = parser.parse_args()
+    fewest = 0 if getattr(args, "shipped", False) else 2  # runs that can fit a prior
+    if getattr(args, "fit", None) is not None and args.fit < fewest:
+        parser.error(f"--fit: {args.fit} runs cannot fit a prior (0 only with --shipped)")
     if args.command == "make":
         names = [name for name in args.settings.split(",") if name]
         unknown = set(names) - set(SETTINGS)

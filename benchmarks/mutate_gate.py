@@ -63,10 +63,10 @@ MUTANTS = [
         (*GATE_TESTS, *PRIOR_TESTS),
     ),
     Mutant(
-        "group-figure-ignored",  # a measured group sd replaced by the unmeasured stand-in
+        "group-contrast-keeps-shared-drift",  # the drift every group shares not cancelled
         "commbench/analysis/priors.py",
-        "        return self.group_sd**2",
-        "        return self.shared_sd**2 * UNMEASURED_GROUP_SHARE",
+        "self.group_sd**2 + self.row_sd**2 * (1 / rows - 1 / total)",
+        "self.shared_sd**2 + self.row_sd**2 * (1 / rows - 1 / total)",
         (*GATE_TESTS, *PRIOR_TESTS),
     ),
     Mutant(
@@ -107,7 +107,7 @@ MUTANTS = [
     Mutant(
         "prior-weighs-nine-df",
         "commbench/analysis/priors.py",
-        "PRIOR_DF = 3",
+        "PRIOR_DF = 4",
         "PRIOR_DF = 9",
         (*GATE_TESTS, *PRIOR_TESTS),
     ),

@@ -43,7 +43,7 @@ AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.10}
 # The shift the gate must be able to see (`--detect`), per backend (docs/gate.md,
 # "The asked shift (`--detect`)"): an NCCL regression worth a CI failure is about 10% at
 # every size; gloo on a shared CPU machine drifts by 10-25% between runs, where one
-# baseline sees 2.81x overall (the 4-rank prior alone) and a history of five about 1.5x
+# baseline sees 2.34x overall (the 4-rank prior alone) and a history of five about 1.5x
 # (median; 1.45x to 3.0x, configs/ci.toml on 4 ranks, docs/gate.md "Measured power").
 DETECT = {"nccl": 1.10, "gloo": 2.00}
 

@@ -9,19 +9,19 @@ sqrt(shared**2 + row**2); a group's mean less the run's by about
 sqrt(group**2 + row**2 (1/rows - 1/all rows)).
 
 Only backends measured here have a prior, per world size and number of rounds
-measured: the spread differs a lot between them (at 2 gloo ranks, 5 rounds a run spread
-a quarter as much as one). gloo, on a shared 2-core CPU machine, each sweep alone on it:
-configs/ci.toml on 4 ranks (5 rounds) from 90 runs made over 3.2 hours, all three
-figures, and judged out of sample on 169 runs made after them
-(benchmarks/gate_power.py, docs/gate.md "Measured power"); the 2-rank sweep of
-docs/gate.md (2 rows per collective and variant), once with one round and once with 5,
-from 10 runs each, in-sample, and without a measured group figure
-(UNMEASURED_GROUP_SHARE stands in for it). Another world size gets the
-larger of each figure measured for the backend.
+measured: the spread differs between them (at 2 gloo ranks, 5 rounds halve a row's own
+wobble, not the drift its run shares). gloo, on a shared 2-core CPU machine, each sweep
+alone on it (benchmarks/gate_power.py, docs/gate.md "Measured power"): configs/ci.toml
+on 4 ranks (5 rounds) from 90 runs made over 3.2 hours, judged on 169 runs made after
+them; the 2-rank sweep of docs/gate.md (2 rows per collective and variant), once with
+one round and once with 5, from 56 runs each made over half an hour. Each was judged
+out of sample on later runs. Another world size gets the larger of each figure measured
+for the backend.
 
 A prior comes from another day, and a user's machine is not the one it was measured on.
-So it weighs PRIOR_DF degrees of freedom, however many runs fitted it: a history of five
-runs (four) outweighs it. A history whose spread is clearly wider than the prior's
+So it weighs PRIOR_DF degrees of freedom, however many runs fitted it: as much as a
+history of five runs (four), so that such a history speaks as loudly as the prior. A
+history whose spread is clearly wider than the prior's
 (`weigh`) drops the prior: the machine is not the one it describes. A narrower history
 never drops it: a history made back to back understates the drift between days and
 nodes, and the prior is what remembers it.
@@ -38,10 +38,7 @@ from dataclasses import dataclass
 from commbench.analysis.stats import Spread, pool
 from commbench.rundir.meta import RunMeta
 
-PRIOR_DF = 3  # the weight of a prior from another day or machine: a history of five speaks louder
-# Where a group's own drift was not measured: the part of the shared variance that the
-# lowest correlation measured between groups' run drifts (0.56) leaves to a group alone.
-UNMEASURED_GROUP_SHARE = 1 - 0.56
+PRIOR_DF = 4  # a prior from another day or machine weighs as much as a history of five runs
 CONTRADICTED = 0.95  # a history wider than the prior beyond this F quantile drops it
 
 
@@ -49,20 +46,12 @@ CONTRADICTED = 0.95  # a history wider than the prior beyond this F quantile dro
 class Prior:
     shared_sd: float  # log sd of the drift that every row of a collective/variant shares
     row_sd: float  # log sd of a row's own wobble on top of it
+    group_sd: float  # log sd of a collective/variant's drift apart from its run's mean
     runs: int  # A/A runs it was measured on: how well it is known
     source: str
-    # log sd of a collective/variant's drift apart from its run's mean over all rows; None
-    # where not measured: the share of the shared variance UNMEASURED_GROUP_SHARE says
-    group_sd: float | None = None
 
     def _spread(self, variance: float) -> Spread:
         return Spread(math.sqrt(variance), PRIOR_DF, self.source)
-
-    def group_variance(self) -> float:
-        """The variance of a group's drift that the other groups do not share."""
-        if self.group_sd is None:
-            return self.shared_sd**2 * UNMEASURED_GROUP_SHARE
-        return self.group_sd**2
 
     def row(self) -> Spread:
         """One row's log median: the shared drift and its own wobble."""
@@ -75,11 +64,11 @@ class Prior:
     def group_contrast(self, rows: int, total: int) -> Spread:
         """A group's mean log over its `rows` rows less the mean over all `total` rows of
         the run: the drift every group shares cancels, the group's own does not."""
-        return self._spread(self.group_variance() + self.row_sd**2 * (1 / rows - 1 / total))
+        return self._spread(self.group_sd**2 + self.row_sd**2 * (1 / rows - 1 / total))
 
     def row_contrast(self, total: int) -> Spread:
         """A row's log less the mean over all `total` rows of its run."""
-        return self._spread(self.group_variance() + self.row_sd**2 * (1 - 1 / total))
+        return self._spread(self.group_sd**2 + self.row_sd**2 * (1 - 1 / total))
 
 
 def weigh(prior: Spread | None, history: Spread | None, measured_df: int) -> Spread | None:
@@ -98,16 +87,26 @@ def weigh(prior: Spread | None, history: Spread | None, measured_df: int) -> Spr
 
 MEASURED = {  # backend -> (world size, rounds) -> prior
     "gloo": {
-        (2, 1): Prior(shared_sd=0.139, row_sd=0.256, runs=10, source="gloo prior (2 ranks)"),
+        (2, 1): Prior(
+            shared_sd=0.190,
+            row_sd=0.164,
+            group_sd=0.043,
+            runs=56,
+            source="gloo prior (2 ranks)",
+        ),
         (2, 5): Prior(
-            shared_sd=0.058, row_sd=0.086, runs=10, source="gloo prior (2 ranks, 5 rounds)"
+            shared_sd=0.149,
+            row_sd=0.091,
+            group_sd=0.023,
+            runs=56,
+            source="gloo prior (2 ranks, 5 rounds)",
         ),
         (4, 5): Prior(
             shared_sd=0.105,
             row_sd=0.097,
+            group_sd=0.022,
             runs=90,
             source="gloo prior (4 ranks, 5 rounds)",
-            group_sd=0.022,
         ),
     },
 }
@@ -136,7 +135,7 @@ def prior_for(backend: str, world_size: int, rounds: int) -> Prior | None:
     return Prior(
         shared_sd=max(p.shared_sd for p in priors),
         row_sd=max(p.row_sd for p in priors),
-        group_sd=math.sqrt(max(p.group_variance() for p in priors)),
+        group_sd=max(p.group_sd for p in priors),
         runs=min(p.runs for p in priors),
         source=f"{backend} prior (largest measured)",
     )

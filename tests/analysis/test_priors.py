@@ -40,8 +40,7 @@ def test_a_world_size_not_measured_gets_the_largest_figures_that_fit_its_rounds(
     assert eight is not None and eight.source == "gloo prior (largest measured)"
     assert eight.shared_sd == max(p.shared_sd for p in GLOO.values())
     assert eight.row_sd == max(p.row_sd for p in GLOO.values())
-    # the 2-rank priors' group figure stands in for theirs: 0.139^2 * 0.44 is the largest
-    assert eight.group_sd == pytest.approx(0.139 * math.sqrt(1 - 0.56))
+    assert eight.group_sd == 0.043  # the 2-rank one-round prior's, the largest measured
     # 4 ranks were measured with 5 rounds only: one round takes what one round spread
     one_round = prior_for("gloo", 4, 1)
     assert one_round is not None
@@ -58,23 +57,23 @@ def test_runs_judged_together_take_the_fewest_rounds_any_took() -> None:
     assert prior_for_runs([meta(2, None), meta(2, 5)]) is GLOO[(2, 1)]  # before `rounds`: one
 
 
-def test_the_ci_prior_weighs_three_degrees_of_freedom_with_its_measured_figures() -> None:
+def test_the_ci_prior_weighs_four_degrees_of_freedom_with_its_measured_figures() -> None:
     prior = GLOO[(4, 5)]
     assert (prior.shared_sd, prior.row_sd, prior.group_sd, prior.runs) == (0.105, 0.097, 0.022, 90)
-    assert prior.row() == Spread(math.hypot(0.105, 0.097), 3, prior.source)
+    assert prior.row() == Spread(math.hypot(0.105, 0.097), 4, prior.source)
     assert prior.aggregate(4).sd == pytest.approx(math.sqrt(0.105**2 + 0.097**2 / 4))
-    assert prior.aggregate(4).df == 3
+    assert prior.aggregate(4).df == 4
     assert prior.group_contrast(4, 8).sd == pytest.approx(math.sqrt(0.022**2 + 0.097**2 / 8))
     assert prior.row_contrast(8).sd == pytest.approx(math.sqrt(0.022**2 + 0.097**2 * 7 / 8))
 
 
-def test_a_prior_without_a_measured_group_figure_leaves_a_group_44_percent_of_the_shared() -> None:
-    """The lowest correlation measured between groups' drifts, 0.56, stands in."""
-    prior = GLOO[(2, 1)]
-    assert prior.group_sd is None
-    unshared = 0.139**2 * (1 - 0.56)
-    assert prior.group_contrast(2, 8).sd == pytest.approx(math.sqrt(unshared + 0.256**2 * 3 / 8))
-    assert prior.row_contrast(8).sd == pytest.approx(math.sqrt(unshared + 0.256**2 * 7 / 8))
+def test_the_two_rank_priors_measured_figures_and_contrasts() -> None:
+    one, five = GLOO[(2, 1)], GLOO[(2, 5)]
+    assert (one.shared_sd, one.row_sd, one.group_sd, one.runs) == (0.190, 0.164, 0.043, 56)
+    assert (five.shared_sd, five.row_sd, five.group_sd, five.runs) == (0.149, 0.091, 0.023, 56)
+    # a group of 2 of 8 rows: the shared drift cancels, the group's own and the rows' do not
+    assert one.group_contrast(2, 8).sd == pytest.approx(math.sqrt(0.043**2 + 0.164**2 * 3 / 8))
+    assert one.row_contrast(8).sd == pytest.approx(math.sqrt(0.043**2 + 0.164**2 * 7 / 8))
 
 
 def test_a_history_of_five_outweighs_the_prior_and_a_wider_one_drops_it() -> None:

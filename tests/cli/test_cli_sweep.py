@@ -229,9 +229,9 @@ def assert_issue_ready(run: Path, markdown: Path) -> None:
 def overall_boundary(runs: list[Path]) -> float:
     """The slowdown k of run b at which the gate's overall test against the history [a, b]
     starts to flag, from docs/gate.md's model: the mean log ratio over the rows both runs
-    timed, one-sided at 1%, on the 2-rank one-round gloo prior (shared sd 0.139, row sd
-    0.256, weighing 3 df) pooled with the history's 1 df, unless the history's variance
-    exceeds the prior's beyond F(1, 9)'s 95% quantile (then the history's alone)."""
+    timed, one-sided at 1%, on the 2-rank one-round gloo prior (shared sd 0.190, row sd
+    0.164, weighing 4 df) pooled with the history's 1 df, unless the history's variance
+    exceeds the prior's beyond F(1, 55)'s 95% quantile (then the history's alone)."""
     from scipy.stats import f, t
 
     frames = [pd.read_csv(run / "results.csv").set_index(KEY_COLUMNS) for run in runs]
@@ -239,11 +239,11 @@ def overall_boundary(runs: list[Path]) -> float:
     logs = np.log(np.vstack([frame.loc[both[both].index, "time_us"] for frame in frames]))
     drift = (logs - logs.mean(axis=0)).mean(axis=1)  # each run's shared drift
     history = float(((drift - drift.mean()) ** 2).sum())  # 1 degree of freedom
-    prior = 0.139**2 + 0.256**2 / logs.shape[1]
-    if history / prior > f.ppf(0.95, 1, 9):
+    prior = 0.190**2 + 0.164**2 / logs.shape[1]
+    if history / prior > f.ppf(0.95, 1, 55):
         variance, df = history, 1
     else:
-        variance, df = (3 * prior + history) / 4, 4
+        variance, df = (4 * prior + history) / 5, 5
     half = t.ppf(0.99, df) * math.sqrt(variance * (1 + 1 / 2))
     # b made k times slower: its mean log ratio to the history is log k + mean(b - a) / 2
     return math.exp(half - float((logs[1] - logs[0]).mean()) / 2)
