@@ -276,7 +276,7 @@ def test_two_real_runs_gated_against_each_other(
         assert row["current_us"] == pytest.approx(medians[1][key])
         assert row["ratio"] == pytest.approx(medians[1][key] / medians[0][key])
 
-    # One gloo baseline run cannot see 2x (the prior's spread, 3 df): exit 4, not a pass
+    # One gloo baseline run cannot see 2x (the prior's spread, 4 df): exit 4, not a pass
     same = commbench_here("gate", str(runs[0]), str(runs[0]), "--json", str(tmp_path / "s.json"))
     assert same.returncode == 4, same.stdout
     assert "INSUFFICIENT: 20 unchanged, cannot see the asked shift (2.00x)" in same.stdout
