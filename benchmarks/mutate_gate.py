@@ -105,6 +105,20 @@ MUTANTS = [
         POWER_TESTS,
     ),
     Mutant(
+        "rounding-read-as-spread",  # runs that agree but for float rounding given a spread
+        "commbench/analysis/stats.py",
+        "ROUNDING = 1e-12",
+        "ROUNDING = 0.0",
+        (*STATS_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
+        "detectable-overflows",  # a shift beyond a float raises instead of being infinite
+        "commbench/analysis/power.py",
+        "math.exp(log_shift) if log_shift < LARGEST_LOG else math.inf",
+        "math.exp(log_shift)",
+        (*POWER_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
         "prior-weighs-nine-df",
         "commbench/analysis/priors.py",
         "PRIOR_DF = 4",

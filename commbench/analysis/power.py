@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from commbench.analysis.stats import CONFIDENCE, Spread, drift_scale, t_quantile
 
 POWER = 0.90  # the minimum detectable shift is caught 9 times in 10
+LARGEST_LOG = math.log(sys.float_info.max)  # the largest ratio a float holds, as a log
 
 
 @functools.cache
@@ -66,6 +68,10 @@ def detectable_shift(
     for, and, sigma estimated by s,
 
         detectable = exp(l* * s * sqrt(1/currents + 1/baselines)).
+
+    Infinite where that ratio is beyond a float: with one degree of freedom at a row's
+    level (1% over all rows) the critical value runs into the hundreds, and no shift a
+    run could show is caught 9 times in 10.
     """
     from scipy.optimize import brentq
 
@@ -79,7 +85,8 @@ def detectable_shift(
     solved = brentq(
         lambda nc: flag_power(nc, critical, spread.df, floor) - POWER, 0.0, high, xtol=1e-6
     )
-    return math.exp(solved * scale)
+    log_shift = solved * scale
+    return math.exp(log_shift) if log_shift < LARGEST_LOG else math.inf
 
 
 def baselines_needed(

@@ -12,6 +12,9 @@ from fractions import Fraction
 import numpy as np
 
 UNSTABLE_CV = 0.10
+# A between-run log spread below this is the rounding of runs that agree exactly: no
+# timing agrees to a part in 1e12 by chance.
+ROUNDING = 1e-12
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,8 @@ def history_spread(per_run: np.ndarray) -> Spread | None:
     Each item's deviations from its own mean over the runs, pooled. The degrees of
     freedom are runs - 1 however many items there are: the items of one run share that
     run's drift, so they are not independent estimates of it. None below two runs, or
-    when the runs agree exactly (no spread observed is not a spread of zero).
+    when the runs agree exactly (no spread observed is not a spread of zero), to within
+    the rounding of the logs (ROUNDING: the means of logs that cancel leave about 1e-16).
     """
     values = np.asarray(per_run, dtype=float)
     if values.ndim == 1:
@@ -202,11 +206,11 @@ def history_spread(per_run: np.ndarray) -> Spread | None:
     if runs < 2 or usable.size == 0:
         return None
     deviations = usable - np.nanmean(usable, axis=0)
-    squares = float(np.nansum(deviations**2))
-    if squares == 0:
-        return None
     dof = int(np.sum(counts[counts >= 2] - 1))
-    return Spread(math.sqrt(squares / dof), runs - 1, f"{runs} baseline runs")
+    sd = math.sqrt(float(np.nansum(deviations**2)) / dof)
+    if sd < ROUNDING:
+        return None
+    return Spread(sd, runs - 1, f"{runs} baseline runs")
 
 
 def pool(*spreads: Spread | None) -> Spread | None:

@@ -15,6 +15,8 @@ from commbench.export import number
 from commbench.output.units import format_time
 from commbench.point import row_label
 
+HUGE_RATIO = 1e4  # beyond this a ratio is shown in powers of ten
+
 
 @dataclass(frozen=True)
 class Cells:
@@ -81,14 +83,25 @@ def sort_for_report(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _ratio(value: float, spec: str) -> str:
+    """A ratio for a cell: in full up to HUGE_RATIO, then in powers of ten (an interval
+    from one degree of freedom can end at 1e190), infinite as such."""
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.1e}" if value >= HUGE_RATIO else f"{value:{spec}}"
+
+
 def interval(low: float, high: float) -> str:
     """An interval's cell; empty where there is none (too little data to judge)."""
-    return "" if math.isnan(low) else f"{low:.3f} to {high:.3f}"
+    return "" if math.isnan(low) else f"{_ratio(low, '.3f')} to {_ratio(high, '.3f')}"
 
 
 def multiple(value: float) -> str:
-    """A shift as a factor (1.25x); empty where it could not be computed."""
-    return number(value, ".2f") and f"{value:.2f}x"
+    """A shift as a factor (1.25x); empty where it could not be computed, `inf` where no
+    shift would show."""
+    if math.isnan(value) or math.isinf(value):
+        return number(value, ".2f")
+    return f"{_ratio(value, '.2f')}x"
 
 
 def markdown(cells: Cells) -> list[str]:

@@ -85,7 +85,7 @@ def _gloo_pair(tmp_path: Path, rows: int, groups: int = 1) -> tuple[list[Path], 
 
 @pytest.mark.parametrize("rows", [2, 8])
 def test_the_overall_interval_is_the_priors_for_that_many_rows(tmp_path: Path, rows: int) -> None:
-    """One gloo baseline: the overall test's half-width is t(0.99, 3) (the prior's weight)
+    """One gloo baseline: the overall test's half-width is t(0.99, 4) (the prior's weight)
     times the prior's sd of a mean over `rows` rows, times sqrt(2) (both runs drift)."""
     result = run_gate(*_gloo_pair(tmp_path, rows), detect=10)
     (overall,) = result.aggregates.itertuples()
@@ -194,3 +194,27 @@ def test_a_shift_one_run_cannot_show_three_reruns_catch(tmp_path: Path) -> None:
     together = run_gate([history], reruns)
     (overall,) = together.aggregates.itertuples()
     assert overall.status == "regression" and overall.low > 1 and together.exit_code == 1
+
+
+def test_two_baseline_runs_far_apart_leave_the_gate_blind_not_broken(tmp_path: Path) -> None:
+    """Two NCCL baseline runs (no prior: one degree of freedom) whose 20 rows moved apart
+    by exp(+-0.8), the run's mean not at all: the overall test has no spread (the runs
+    agree to within rounding), and at a row's level (1% over 20 rows) the shift a row
+    would need to be caught 9 times in 10 is beyond a float. The gate cannot see (exit 4)."""
+    signs = [1, -1] * 10
+    for i, move in enumerate((0.0, 0.8)):
+        write_run(
+            tmp_path / "history" / f"run-{i}",
+            [(key(backend="nccl", tokens=j + 1), _exact(100 * math.exp(move * s)))
+             for j, s in enumerate(signs)],
+            backend="nccl",
+        )  # fmt: skip
+    now = write_run(
+        tmp_path / "now", [(key(backend="nccl", tokens=j + 1), _exact(100)) for j in range(20)],
+        backend="nccl",
+    )  # fmt: skip
+    result = run_gate([tmp_path / "history"], now, detect=2)
+    assert result.exit_code == 4, result.verdict()
+    (overall,) = result.aggregates.itertuples()
+    assert overall.status == "insufficient" and math.isnan(overall.spread_sd)
+    assert np.isinf(result.rows["detectable"]).all()

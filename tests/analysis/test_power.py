@@ -109,3 +109,9 @@ def test_more_current_runs_need_fewer_baseline_runs() -> None:
     seen = detectable_shift(Spread(0.05, 3 + three - 1, ""), three, 0.03, confidence, 3)
     unseen = detectable_shift(Spread(0.05, 3 + three - 2, ""), three - 1, 0.03, confidence, 3)
     assert seen <= 1.2 < unseen
+
+
+def test_a_shift_beyond_a_float_is_infinite() -> None:
+    """One degree of freedom at a row's level: the critical t is in the hundreds."""
+    assert detectable_shift(Spread(0.3, 1, ""), 2, 0.5, 0.999) == pytest.approx(1.24e167, rel=0.01)
+    assert detectable_shift(Spread(0.56, 1, ""), 2, 0.5, 0.999) == math.inf
