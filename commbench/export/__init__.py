@@ -8,10 +8,28 @@ from typing import Any
 from commbench.errors import UsageError
 from commbench.point import row_label
 
+HUGE_RATIO = 1e4  # beyond this a ratio is shown in powers of ten
+
 
 def number(value: float, spec: str) -> str:
     """A figure for a table cell; empty where it could not be computed (NaN)."""
     return "" if value is None or math.isnan(value) else f"{value:{spec}}"
+
+
+def ratio(value: float, spec: str) -> str:
+    """A ratio for a cell: in full up to HUGE_RATIO, then in powers of ten (an interval
+    from one degree of freedom can end at 1e190), infinite as such."""
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.1e}" if value >= HUGE_RATIO else f"{value:{spec}}"
+
+
+def multiple(value: float) -> str:
+    """A shift as a factor (1.25x); empty where it could not be computed, `inf` where no
+    shift would show."""
+    if math.isnan(value) or math.isinf(value):
+        return number(value, ".2f")
+    return f"{ratio(value, '.2f')}x"
 
 
 def benchmark_name(row: Any) -> str:

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from commbench.analysis.gate_verdict import GateResult
+from commbench.export import multiple
 from commbench.point import row_label
 
 FAILING = {"regression", "failed"}
@@ -27,7 +28,7 @@ def gate_junit(result: GateResult, path: Path) -> None:
         detail = (
             f"{row['status']}: ratio {row['ratio']:.3f}, against the run {row['contrast']:.3f}"
             f" ({row['low']:.3f} to {row['high']:.3f}, tolerance {row['tolerance']:.0%},"
-            f" p={row['p_value']:.2g}, detectable {row['detectable']:.2f}x, spread from"
+            f" p={row['p_value']:.2g}, detectable {multiple(row['detectable']) or '-'}, spread from"
             f" {row['method'] or '-'})"
         )
         status = row["status"]
@@ -55,8 +56,8 @@ def gate_junit(result: GateResult, path: Path) -> None:
         detail = (
             f"{aggregate.status}: geomean {aggregate.geomean:.3f} ({aggregate.low:.3f} to"
             f" {aggregate.high:.3f}, {aggregate.rows} rows, tolerance {aggregate.tolerance:.0%},"
-            f" detectable {aggregate.detectable:.2f}x, asked {aggregate.detect:.2f}x, spread"
-            f" from {aggregate.spread or '-'})"
+            f" detectable {multiple(aggregate.detectable) or '-'}, asked {aggregate.detect:.2f}x,"
+            f" spread from {aggregate.spread or '-'})"
         )
         properties = ET.SubElement(case, "properties")
         ET.SubElement(properties, "property", name="detectable", value=f"{aggregate.detectable}")

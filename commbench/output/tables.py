@@ -11,11 +11,9 @@ from rich.table import Table
 
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import STATUSES, GateResult, current_words
-from commbench.export import number
+from commbench.export import multiple, number, ratio
 from commbench.output.units import format_time
 from commbench.point import row_label
-
-HUGE_RATIO = 1e4  # beyond this a ratio is shown in powers of ten
 
 
 @dataclass(frozen=True)
@@ -83,25 +81,9 @@ def sort_for_report(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _ratio(value: float, spec: str) -> str:
-    """A ratio for a cell: in full up to HUGE_RATIO, then in powers of ten (an interval
-    from one degree of freedom can end at 1e190), infinite as such."""
-    if math.isinf(value):
-        return "inf"
-    return f"{value:.1e}" if value >= HUGE_RATIO else f"{value:{spec}}"
-
-
 def interval(low: float, high: float) -> str:
     """An interval's cell; empty where there is none (too little data to judge)."""
-    return "" if math.isnan(low) else f"{_ratio(low, '.3f')} to {_ratio(high, '.3f')}"
-
-
-def multiple(value: float) -> str:
-    """A shift as a factor (1.25x); empty where it could not be computed, `inf` where no
-    shift would show."""
-    if math.isnan(value) or math.isinf(value):
-        return number(value, ".2f")
-    return f"{_ratio(value, '.2f')}x"
+    return "" if math.isnan(low) else f"{ratio(low, '.3f')} to {ratio(high, '.3f')}"
 
 
 def markdown(cells: Cells) -> list[str]:

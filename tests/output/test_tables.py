@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from commbench.output.tables import interval, multiple
+from commbench.export import multiple
+from commbench.output.tables import interval
 
 
 def test_a_ratio_is_shown_in_full_up_to_ten_thousand_then_in_powers_of_ten() -> None:
