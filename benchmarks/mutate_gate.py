@@ -114,8 +114,8 @@ MUTANTS = [
     Mutant(
         "detectable-overflows",  # a shift beyond a float raises instead of being infinite
         "commbench/analysis/power.py",
-        "math.exp(log_shift) if log_shift < LARGEST_LOG else math.inf",
-        "math.exp(log_shift)",
+        "return math.inf if log_ratio >= LARGEST_LOG else math.exp(log_ratio)",
+        "return math.exp(log_ratio)",
         (*POWER_TESTS, *GATE_TESTS),
     ),
     Mutant(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commbench.analysis.power import baselines_needed, judge_shift
+from commbench.analysis.power import baselines_needed, judge_shift, ratio_from_log
 from commbench.analysis.priors import Prior, weigh
 from commbench.analysis.stats import Spread, history_spread, one_sided
 
@@ -92,7 +92,7 @@ def judge(
     if spread is None:
         return Judged(*(math.nan,) * 4, False, False, None, math.nan)
     shift = judge_shift(log_shift, spread, baselines, tolerance, confidence, currents)
-    detectable = shift.detectable ** (1 / dilution)
+    detectable = ratio_from_log(math.log(shift.detectable) / dilution)
     needed = float(baselines)
     if detectable > wanted:
         prior_df = spread.df - (history.df if history and spread is not prior else 0)

@@ -19,6 +19,12 @@ POWER = 0.90  # the minimum detectable shift is caught 9 times in 10
 LARGEST_LOG = math.log(sys.float_info.max)  # the largest ratio a float holds, as a log
 
 
+def ratio_from_log(log_ratio: float) -> float:
+    """exp, infinite beyond what a float holds (math.exp raises there): an interval or a
+    detectable shift from one degree of freedom can be that wide."""
+    return math.inf if log_ratio >= LARGEST_LOG else math.exp(log_ratio)
+
+
 @functools.cache
 def _chi_grid(df: float, points: int = 4000) -> np.ndarray:
     """sqrt(chi2_df / df) at the midpoints of `points` equal slices of its probability:
@@ -85,8 +91,7 @@ def detectable_shift(
     solved = brentq(
         lambda nc: flag_power(nc, critical, spread.df, floor) - POWER, 0.0, high, xtol=1e-6
     )
-    log_shift = solved * scale
-    return math.exp(log_shift) if log_shift < LARGEST_LOG else math.inf
+    return ratio_from_log(solved * scale)
 
 
 def baselines_needed(
@@ -153,7 +158,7 @@ def judge_shift(
     return Shift(
         ratio=math.exp(log_shift),
         low=math.exp(log_shift - half),
-        high=math.exp(log_shift + half),
+        high=ratio_from_log(log_shift + half),
         p_value=float(2 * stdtr(spread.df, -abs(log_shift) / scale)),
         detectable=detectable_shift(spread, baselines, tolerance, confidence, currents),
     )

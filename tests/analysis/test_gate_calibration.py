@@ -218,3 +218,23 @@ def test_two_baseline_runs_far_apart_leave_the_gate_blind_not_broken(tmp_path: P
     (overall,) = result.aggregates.itertuples()
     assert overall.status == "insufficient" and math.isnan(overall.spread_sd)
     assert np.isinf(result.rows["detectable"]).all()
+
+
+def test_two_collectives_far_apart_leave_their_contrasts_blind_not_broken(tmp_path: Path) -> None:
+    """Two NCCL baseline runs in which two collectives of 10 rows moved apart by exp(+-4)
+    and their rows by exp(+-4) more: each collective's contrast, which its own slowdown
+    moves by only half, would need a shift beyond a float to be caught 9 times in 10."""
+
+    def rows(move: float) -> list:
+        sides = (("all_gather", 1), ("reduce_scatter", -1))
+        return [(key(backend="nccl", collective=c, tokens=j + 1),
+                 _exact(100 * math.exp(move * (side + (-1) ** j))))
+                for c, side in sides for j in range(10)]  # fmt: skip
+
+    for i, move in enumerate((0.0, 4.0)):
+        write_run(tmp_path / "history" / f"run-{i}", rows(move), backend="nccl")
+    result = run_gate([tmp_path / "history"], write_run(tmp_path / "now", rows(0.0),
+                      backend="nccl"), detect=2)  # fmt: skip
+    assert result.exit_code == 4, result.verdict()
+    collectives = result.aggregates[result.aggregates["test"] == "collective"]
+    assert np.isinf(collectives["detectable"]).all() and np.isinf(result.rows["detectable"]).all()
