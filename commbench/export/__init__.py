@@ -24,6 +24,11 @@ def ratio(value: float, spec: str) -> str:
     return f"{value:.1e}" if value >= HUGE_RATIO else f"{value:{spec}}"
 
 
+def interval(low: float, high: float) -> str:
+    """An interval's cell; empty where there is none (too little data to judge)."""
+    return "" if math.isnan(low) else f"{ratio(low, '.3f')} to {ratio(high, '.3f')}"
+
+
 def multiple(value: float) -> str:
     """A shift as a factor (1.25x); empty where it could not be computed, `inf` where no
     shift would show."""

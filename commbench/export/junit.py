@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from commbench.analysis.gate_verdict import GateResult
-from commbench.export import multiple
+from commbench.export import interval, multiple
 from commbench.point import row_label
 
 FAILING = {"regression", "failed"}
@@ -27,7 +27,7 @@ def gate_junit(result: GateResult, path: Path) -> None:
         )
         detail = (
             f"{row['status']}: ratio {row['ratio']:.3f}, against the run {row['contrast']:.3f}"
-            f" ({row['low']:.3f} to {row['high']:.3f}, tolerance {row['tolerance']:.0%},"
+            f" ({interval(row['low'], row['high']) or '-'}, tolerance {row['tolerance']:.0%},"
             f" p={row['p_value']:.2g}, detectable {multiple(row['detectable']) or '-'}, spread from"
             f" {row['method'] or '-'})"
         )
@@ -54,8 +54,9 @@ def gate_junit(result: GateResult, path: Path) -> None:
             else f"geomean {aggregate.collective}/{aggregate.variant}",
         )
         detail = (
-            f"{aggregate.status}: geomean {aggregate.geomean:.3f} ({aggregate.low:.3f} to"
-            f" {aggregate.high:.3f}, {aggregate.rows} rows, tolerance {aggregate.tolerance:.0%},"
+            f"{aggregate.status}: geomean {aggregate.geomean:.3f}"
+            f" ({interval(aggregate.low, aggregate.high) or '-'}, {aggregate.rows} rows,"
+            f" tolerance {aggregate.tolerance:.0%},"
             f" detectable {multiple(aggregate.detectable) or '-'}, asked {aggregate.detect:.2f}x,"
             f" spread from {aggregate.spread or '-'})"
         )

@@ -3,7 +3,6 @@ text; markdown draws them with pipes, the terminal with rich, colouring a status
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,7 +10,7 @@ from rich.table import Table
 
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate_verdict import STATUSES, GateResult, current_words
-from commbench.export import multiple, number, ratio
+from commbench.export import interval, multiple, number
 from commbench.output.units import format_time
 from commbench.point import row_label
 
@@ -79,11 +78,6 @@ def sort_for_report(rows: pd.DataFrame) -> pd.DataFrame:
         .sort_values(["_order", "ratio"], ascending=[True, False], na_position="last")
         .drop(columns="_order")
     )
-
-
-def interval(low: float, high: float) -> str:
-    """An interval's cell; empty where there is none (too little data to judge)."""
-    return "" if math.isnan(low) else f"{ratio(low, '.3f')} to {ratio(high, '.3f')}"
 
 
 def markdown(cells: Cells) -> list[str]:

@@ -1,11 +1,10 @@
-"""The cells of the gate's tables: ratios that one degree of freedom can make huge."""
+"""The cells of the gate's tables and JUnit text: ratios one degree of freedom makes huge."""
 
 from __future__ import annotations
 
 import math
 
-from commbench.export import multiple
-from commbench.output.tables import interval
+from commbench.export import interval, multiple
 
 
 def test_a_ratio_is_shown_in_full_up_to_ten_thousand_then_in_powers_of_ten() -> None:
