@@ -27,14 +27,6 @@ from commbench.commands import (
 )
 from commbench.errors import ExitCode, UsageError
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits them
-    help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
-)
-
 
 def _print_version(wanted: bool) -> None:
     if wanted:
@@ -42,23 +34,45 @@ def _print_version(wanted: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _options(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    pass  # the app's own options: --version (and -h, --help)
+    """The app's own options: --version (and -h, --help)."""
 
 
-# The command table: each command's function lives in commands/, one module per command.
-app.command(name="sweep")(sweep.COMMAND)
-app.command(name="ab")(ab.COMMAND)
-for command in (presets.presets, report.report, gate.gate, env.env, compare.compare, plot.plot):
-    app.command()(command)
-app.command()(export.export)
-app.command()(runs.runs)
-app.add_typer(history.app, name="history")
+def build_app(running: str | None = None) -> typer.Typer:
+    """The command table, each command's function from commands/ (one module each).
+    `running`: the command about to run; the sweep's settings flags are made for `sweep`
+    and `ab` only when one of them runs, or when it is not known (None: every flag)."""
+    app = typer.Typer(
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits them
+        help="Collective-communication microbenchmark: list vs tensor all_gather / reduce_scatter.",
+    )
+    app.callback()(_options)
+    for name, command in (("sweep", sweep.COMMAND), ("ab", ab.COMMAND)):
+        app.command(name=name)(command.with_settings(running in (None, name)))
+    for function in (
+        presets.presets,
+        report.report,
+        gate.gate,
+        env.env,
+        compare.compare,
+        plot.plot,
+        export.export,
+        runs.runs,
+    ):
+        app.command()(function)
+    app.add_typer(history.app, name="history")
+    return app
+
+
+app = build_app()  # every command with every flag: for --help listings and the tests
+
 
 try:  # typer >= 0.22 parses with its own copy of click, older ones with click itself
     from typer._click.exceptions import ClickException
@@ -70,10 +84,10 @@ def main() -> None:
     """Every bad input, the flags' own parsing included, ends as one line and exit code 2.
     Every rank says it: a launcher may kill the others before rank 0 gets to print."""
     args = sys.argv[1:] or ["--help"]
-    first = next((arg for arg in args if not arg.startswith("-")), None)
-    sweep.COMMAND.wanted, ab.COMMAND.wanted = first == "sweep", first == "ab"
+    running = next((arg for arg in args if not arg.startswith("-")), None)
     try:
-        sys.exit(app(args=args, standalone_mode=False) or 0)
+        # no command (--help, --version): neither sweep's nor ab's settings flags are made
+        sys.exit(build_app(running or "")(args=args, standalone_mode=False) or 0)
     except UsageError as err:
         print(f"commbench: error: {err}", file=sys.stderr)
         sys.exit(ExitCode.USAGE)
@@ -84,9 +98,6 @@ def main() -> None:
         from commbench.sweep.launch import launched_here
 
         if not launched_here():  # `sweep --nproc` says it for its workers
-            said = ": nothing was measured" if sweep.COMMAND.wanted else ""
+            said = ": nothing was measured" if running == "sweep" else ""
             print(f"commbench: interrupted{said}", file=sys.stderr)
         sys.exit(ExitCode.INTERRUPTED)
-    finally:
-        # whoever builds the app next (a test, a caller) gets every flag
-        sweep.COMMAND.wanted = ab.COMMAND.wanted = True

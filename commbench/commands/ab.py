@@ -10,12 +10,15 @@ from __future__ import annotations
 import random
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from commbench.commands.sweep import SweepCommand
 from commbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from commbench.ab.design import ExperimentDesign
 
 DESIGN_FLAGS = ("arm", "arms", "out", "band", "min_pairs", "max_pairs", "seed", "launcher")
 
@@ -68,9 +71,9 @@ def ab(
     **settings: Any,
 ) -> None:
     """Interleaved A/B launches of one sweep until each arm's ratio to the first decides."""
+    from commbench.ab.experiment import Experiment, run_experiment
     from commbench.output.ab import print_progress, write_outputs
-    from commbench.output.paths import check_files
-    from commbench.sweep.experiment import Experiment, run_experiment
+    from commbench.paths import check_files
 
     check_files({"markdown": markdown})  # before the launches, not after them
     given = {k: v for k, v in locals().items() if k in DESIGN_FLAGS and v not in (None, [])}
@@ -81,13 +84,26 @@ def ab(
             raise UsageError(f"resume: {what} cannot be given; the experiment keeps its design")
         experiment = Experiment.open(resume)
         if launch_timeout is not None:
-            experiment.state["design"]["launch_timeout_s"] = _timeout(launch_timeout)
+            experiment.set_launch_timeout(launch_timeout)
     else:
+        if out is None:
+            raise UsageError("out: an experiment needs its directory (--out DIR)")
         design = _design(
-            arm, arms, out, band, min_pairs, max_pairs, seed, launcher, launch_timeout, nproc,
-            _sweep_args(config, preset, max_tokens, settings),
-        )  # fmt: skip
-        experiment = Experiment.create(Path(design.pop("out")), design)
+            arm,
+            arms,
+            dict(
+                band=band,
+                min_pairs=min_pairs,
+                max_pairs=max_pairs,
+                seed=random.SystemRandom().randrange(2**31) if seed is None else seed,
+                nproc=nproc,
+                launcher=launcher,
+                launch_timeout_s=launch_timeout,
+                sweep_args=_sweep_args(config, preset, max_tokens, settings),
+                argv=["commbench", *sys.argv[1:]],
+            ),
+        )
+        experiment = Experiment.create(out, design)
     code = run_experiment(experiment, max_minutes, print_progress)
     write_outputs(experiment.root, experiment.state, markdown)
     raise typer.Exit(code)
@@ -115,53 +131,19 @@ def _sweep_args(
     return args
 
 
-def _design(arm, arms, out, band, min_pairs, max_pairs, seed, launcher, timeout, nproc, args):
-    from commbench.analysis.ab import ALPHA
-    from commbench.sweep.arms import check_arms, parse_flag, read_arms_file
+def _design(arm: list[str], arms: Path | None, values: dict[str, Any]) -> ExperimentDesign:
+    """The design from the flags (the model checks them), after the arms: each refused
+    in one line before the first launch."""
+    from commbench.ab.arms import check_arms, parse_flag, read_arms_file
+    from commbench.ab.design import ExperimentDesign
     from commbench.sweep.launch import is_launched
-    from commbench.sweep.launches import check_template
 
     if is_launched():
         raise UsageError("ab: run it without torchrun or srun (--launcher starts each launch)")
-    if out is None:
-        raise UsageError("out: an experiment needs its directory (--out DIR)")
-    band = 0.05 if band is None else band
-    min_pairs = 3 if min_pairs is None else min_pairs
-    max_pairs = 10 if max_pairs is None else max_pairs
-    if not band > 0:
-        raise UsageError(f"band: must be above 0 (got {band})")
-    if min_pairs < 2:
-        raise UsageError(f"min-pairs: at least 2, an interval needs a spread (got {min_pairs})")
-    if max_pairs < min_pairs:
-        raise UsageError(f"max-pairs: must be at least --min-pairs {min_pairs} (got {max_pairs})")
-    if nproc is not None and nproc < 1:
-        raise UsageError(f"nproc: must be at least 1 (got {nproc})")
-    if launcher is not None:
-        check_template(launcher)
-        if nproc is not None:
-            raise UsageError("nproc: not with --launcher (the launcher decides the ranks)")
+    design = ExperimentDesign.from_flags({"arms": [], **values})
     chosen = [parse_flag(text) for text in arm] + (read_arms_file(arms) if arms else [])
     check_arms(chosen)
-    return {
-        "out": str(out),
-        "arms": [a.record() for a in chosen],
-        "band": band,
-        "alpha": ALPHA,
-        "min_pairs": min_pairs,
-        "max_pairs": max_pairs,
-        "seed": random.SystemRandom().randrange(2**31) if seed is None else seed,
-        "nproc": nproc,
-        "launcher": launcher,
-        "launch_timeout_s": _timeout(3600.0 if timeout is None else timeout),
-        "sweep_args": args,
-        "argv": ["commbench", *sys.argv[1:]],
-    }
-
-
-def _timeout(seconds: float) -> float:
-    if not seconds > 0:
-        raise UsageError(f"launch-timeout: must be above 0 (got {seconds})")
-    return seconds
+    return design.model_copy(update={"arms": [a.record() for a in chosen]})
 
 
 COMMAND = SweepCommand(ab)

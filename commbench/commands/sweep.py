@@ -17,17 +17,21 @@ from commbench.errors import UsageError
 
 
 class SweepCommand:
-    """The sweep command with one flag per setting of the config model (commbench.config.flags).
+    """A command that takes every setting of the config model as a flag
+    (commbench.config.flags): `sweep`, and `ab`, which gives them to each launch.
 
-    Its signature is made when typer builds the command, and has the settings' flags only
-    when the sweep is the command being run (`wanted`, set by `main`; True when it is not
-    known): typer builds every command's flags on every call, and building the config
-    model's would cost `report`, `gate` and `--help` for flags they never parse."""
+    typer builds every registered command's flags on every call, and building the config
+    model's costs `report`, `gate` and `--help` for flags they never parse; so the
+    command line registers `with_settings(False)` for a command not being run, and the
+    signature, with the settings or without, is made only when typer asks for it."""
 
-    def __init__(self, command: Callable[..., None]) -> None:
+    def __init__(self, command: Callable[..., None], settings: bool = True) -> None:
         functools.update_wrapper(self, command)
         self._command = command
-        self.wanted = True
+        self._settings = settings
+
+    def with_settings(self, settings: bool) -> SweepCommand:
+        return SweepCommand(self._command, settings)
 
     def __call__(self, **values: Any) -> None:
         self._command(**values)
@@ -36,7 +40,7 @@ class SweepCommand:
     def __signature__(self) -> inspect.Signature:
         fixed = inspect.signature(self._command).parameters.values()
         own = [p for p in fixed if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        if not self.wanted:
+        if not self._settings:
             return inspect.Signature(own)
         from commbench.config.flags import parameters
 
@@ -105,14 +109,33 @@ def sweep(
         recorded=recorded.config if recorded else None,
     )
     if dry_run:
-        from commbench.sweep.dry_run import dry_run_here
+        from commbench.output.dry_run import show_dry_run
+        from commbench.sweep.dry_run import plan_dry_run
 
         world = recorded.world_size if recorded and nproc is None else nproc
-        raise typer.Exit(dry_run_here(sweep_config, world))
+        if planned := plan_dry_run(sweep_config, world):
+            guess = planned.estimate
+            show_dry_run(
+                sweep_config,
+                planned.plan,
+                planned.world,
+                planned.world_note,
+                (guess.low, guess.high),
+            )
+        raise typer.Exit(0)
     from commbench.sweep.start import launch_workers, run_as_worker
 
     if is_launched():
-        code = run_as_worker(sweep_config, nproc, nccl_lib, resume=resume is not None, force=force)
+        from commbench.output.summary import show_finished_run
+
+        code = run_as_worker(
+            sweep_config,
+            nproc,
+            nccl_lib,
+            resume=resume is not None,
+            force=force,
+            show=show_finished_run,
+        )
     else:
         code = launch_workers(sweep_config, recorded, nproc, nccl_lib, resume=resume, force=force)
     raise typer.Exit(code)

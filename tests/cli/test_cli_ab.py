@@ -20,11 +20,11 @@ from scipy import stats
 from support.cli import ROOT, commbench, commbench_here
 
 import commbench as api
+from commbench.ab.arms import Arm, parse_flag, read_arms_file
+from commbench.ab.launches import block_order, foreign_difference
 from commbench.analysis.ab import Design, Pair, launch_times, replay
 from commbench.rundir.meta import RunMeta, Versions
 from commbench.rundir.schema import KEY_COLUMNS
-from commbench.sweep.arms import Arm, parse_flag, read_arms_file
-from commbench.sweep.launches import block_order, foreign_difference
 
 SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
 SWEEP = [
@@ -287,7 +287,7 @@ def test_a_launch_may_differ_from_the_reference_only_by_its_arm(launch, own, sai
         (["--arm", "a", "--arm", "b:python=/no/such/python"], "python: no such interpreter"),
         (["--arm", "a", "--arm", "b:nccl-lib=/no/such/libnccl.so.2"], "does not exist"),
         (["--arm", "a", "--arm", "b:X=1", "--tokens", "eight"], "tokens"),
-        (["--arm", "a", "--arm", "b:X=1", "--min-pairs", "1"], "min-pairs: at least 2"),
+        (["--arm", "a", "--arm", "b:X=1", "--min-pairs", "1"], "min-pairs: Input should be"),
         (["--arm", "a", "--arm", "b:X=1", "--launcher", "srun"], "launcher: must hold {command}"),
     ],
 )

@@ -165,7 +165,7 @@ def check_python(arm: Arm) -> None:
 def check_library(arm: Arm) -> None:
     """The sweep's own --nccl-lib checks: symbols always; torch imported with it preloaded
     where the arm runs this interpreter (another interpreter's launch checks its own)."""
-    from commbench.env.nccl_lib import check_compatible, check_preloadable
+    from commbench.env.preload import check_compatible, check_preloadable
 
     path = Path(str(arm.nccl_lib))
     try:

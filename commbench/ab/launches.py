@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from commbench.errors import ExitCode, UsageError
+from commbench.ab.arms import MAY_CHANGE, Arm
+from commbench.ab.design import PLACEHOLDER
+from commbench.errors import ExitCode
 from commbench.rundir.identity import identity_diff
 from commbench.rundir.meta import RunMeta
-from commbench.sweep.arms import MAY_CHANGE, Arm
 
-PLACEHOLDER = "{command}"
 STOP_GRACE_S = 30.0  # after SIGINT, before the launch's processes are killed
 
 
@@ -34,14 +34,6 @@ def block_order(arms: list[str], seed: int, block: int) -> list[str]:
     order = list(arms)
     random.Random(f"{seed}:{block // 2}").shuffle(order)
     return order if block % 2 == 0 else order[::-1]
-
-
-def check_template(template: str) -> None:
-    if template.count(PLACEHOLDER) != 1:
-        raise UsageError(
-            f"launcher: must hold {PLACEHOLDER} once, where each rank's command goes"
-            f" (got {template!r})"
-        )
 
 
 @dataclass(frozen=True)

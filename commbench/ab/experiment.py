@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from commbench.analysis.ab import Design, Look, Pair, launch_times, look, verdict
+from commbench.ab.arms import Arm, from_record
+from commbench.ab.design import ExperimentDesign
+from commbench.ab.launches import Outcome, block_order, foreign_difference, run_launch
+from commbench.analysis.ab import Look, Pair, launch_times, look, verdict
 from commbench.errors import ExitCode, UsageError
 from commbench.rundir.reader import read_run
-from commbench.sweep.arms import Arm, from_record
-from commbench.sweep.launches import Outcome, block_order, foreign_difference, run_launch
 
 EXPERIMENT_JSON = "experiment.json"
 SCHEMA = 1
@@ -42,21 +43,20 @@ class Experiment:
     def __init__(self, root: Path, state: dict[str, Any]) -> None:
         self.root = root
         self.state = state
-        d = state["design"]
-        self.arms = [from_record(a) for a in d["arms"]]
-        self.design = Design(
-            [a.name for a in self.arms], d["band"], d["min_pairs"], d["max_pairs"], d["alpha"]
-        )
+        self.settings = ExperimentDesign.from_record(state["design"], str(root / EXPERIMENT_JSON))
+        self.arms = [from_record(a) for a in self.settings.arms]
+        self.design = self.settings.statistics()
 
     @classmethod
-    def create(cls, root: Path, design: dict[str, Any]) -> Experiment:
+    def create(cls, root: Path, design: ExperimentDesign) -> Experiment:
         if root.exists() and any(root.iterdir()):
             raise UsageError(
                 f"out: '{root}' exists and is not empty (--resume {root} continues it)"
             )
         (root / "launches").mkdir(parents=True, exist_ok=True)
         (root / "logs").mkdir(exist_ok=True)
-        state = {"schema": SCHEMA, "design": design, "status": "sampling", "reason": ""}
+        state = {"schema": SCHEMA, "design": design.model_dump(), "status": "sampling"}
+        state["reason"] = ""
         state.update({"launches": [], "pairs": [], "looks": [], "result": None})
         experiment = cls(root, state)
         experiment.save()
@@ -75,6 +75,12 @@ class Experiment:
             if launch["status"] == "running":
                 launch.update(status="interrupted", reason="the experiment stopped during it")
         return cls(root, state)
+
+    def set_launch_timeout(self, seconds: float) -> None:
+        """`--resume --launch-timeout S`: the one design setting a resume may change."""
+        changed = {**self.state["design"], "launch_timeout_s": seconds}
+        self.settings = ExperimentDesign.from_flags(changed)
+        self.state["design"] = self.settings.model_dump()
 
     def save(self) -> None:
         path = self.root / EXPERIMENT_JSON
@@ -105,7 +111,7 @@ class Experiment:
             return WARMUP, self.design.arms[0]
         block = 0
         while True:
-            for arm in block_order(self.design.arms, self.state["design"]["seed"], block):
+            for arm in block_order(self.design.arms, self.settings.seed, block):
                 if self.done(block, arm) is None:
                     return block, arm
             block += 1
@@ -194,7 +200,7 @@ def _look(experiment: Experiment, pairs: list[Pair], times: dict[int, Any], fina
 
 def _launch_twice(experiment: Experiment, block: int, arm_name: str) -> Outcome:
     """The slot's launch, once more if it fails or hangs; each attempt recorded."""
-    state = experiment.state["design"]
+    settings = experiment.settings
     outcome = Outcome("failed", "not run", 0.0)
     for attempt in (1, 2):
         index = len(experiment.launches)
@@ -207,12 +213,12 @@ def _launch_twice(experiment: Experiment, block: int, arm_name: str) -> Outcome:
         try:
             outcome = run_launch(
                 experiment.arm(arm_name),
-                state["sweep_args"],
+                settings.sweep_args,
                 experiment.launch_path(entry),
                 experiment.root / entry["log"],
-                nproc=state["nproc"],
-                launcher=state["launcher"],
-                timeout_s=state["launch_timeout_s"],
+                nproc=settings.nproc,
+                launcher=settings.launcher,
+                timeout_s=settings.launch_timeout_s,
             )
         except KeyboardInterrupt:
             entry.update(status="interrupted", reason="stopped by a signal")
