@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 from scipy.stats import t
 
-from commbench.analysis.gate_model import OVERALL_LEVEL
+from commbench.analysis.gate.model import OVERALL_LEVEL
 
 
 def simulate(level: float, baselines: int, shift: float, draws: int, seed: int) -> dict:

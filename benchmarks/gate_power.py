@@ -47,10 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
-from commbench.analysis.gate import gate_runs
-from commbench.analysis.history import started
-from commbench.analysis.medians import run_medians
-from commbench.analysis.priors import Prior
+from commbench.analysis.gate.history import started
+from commbench.analysis.gate.judge import gate_runs
+from commbench.analysis.gate.medians import run_medians
+from commbench.analysis.gate.priors import Prior
 from commbench.errors import ExitCode
 from commbench.rundir.reader import Run, read_run
 from commbench.rundir.schema import RESULTS_CSV
@@ -136,6 +136,36 @@ def fit_prior(runs: list[Run], source: str) -> Prior:
         runs=len(runs),
         source=source,
     )
+
+
+def prior_entry(runs: list[Run], prior: Prior) -> str:
+    """`prior` as a priors.toml entry (commbench/analysis/gate/priors.toml), with what the
+    runs say of where and how they were made: what `gate --priors FILE` reads."""
+    meta = runs[0].meta
+    devices = sorted({d.name or d.type for d in meta.devices}) or ["?"]
+    machine = (
+        f"{meta.host.cpu_count} CPUs, {', '.join(devices)}, {meta.host.platform},"
+        f" torch {meta.versions.torch}, NCCL {meta.versions.nccl_runtime or '-'}"
+    )
+    hours = span_s(runs) / 3600
+    fields = {
+        "world_size": meta.world_size,
+        "rounds": meta.rounds,
+        "shared_sd": prior.shared_sd,
+        "row_sd": prior.row_sd,
+        "group_sd": prior.group_sd,
+        "runs": prior.runs,
+        "machine": machine,
+        "measured": started(runs[0]).date().isoformat(),
+        "sweep": "commbench " + " ".join(meta.host.argv),
+        "command": "python " + " ".join(sys.argv),
+        "note": f"{len(runs)} runs over {hours:.1f} hours",
+    }
+    lines = [f"[[{meta.backend}.priors]]"]
+    for name, value in fields.items():
+        text = value if name == "measured" or not isinstance(value, str) else json.dumps(value)
+        lines.append(f"{name} = {text}")
+    return "\n".join(lines) + "\n"
 
 
 # baselines, the current runs judged together, and the next run, which confirms an exit 1
@@ -300,10 +330,11 @@ def main() -> None:
         gather(args.root, args.experiments)
         return
     for name, runs in settings(args.root):
-        if len(runs) < 2 * (HISTORY + 2):
+        if args.command == "fit" and len(runs) >= 2:
+            fitting = runs[: args.fit or len(runs) // 2]
+            print(f"# {name}\n" + prior_entry(fitting, fit_prior(fitting, f"{name} prior")))
+        elif len(runs) < 2 * (HISTORY + 2):
             print(f"{name}: {len(runs)} runs, too few to split (need {2 * (HISTORY + 2)})")
-        elif args.command == "fit":
-            print(repr(fit_prior(runs[: args.fit or len(runs) // 2], f"{name} prior")))
         else:
             analyse_setting(name, runs, args.fit, args.shipped)
 

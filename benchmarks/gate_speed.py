@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.runfixtures import key, samples_around, write_run
 
-from commbench.analysis.gate import run_gate
+from commbench.analysis.gate.judge import run_gate
 
 
 def synthetic_rows(count: int, seed: int) -> list:

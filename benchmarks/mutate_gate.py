@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GATE_TESTS = ("tests/analysis/test_gate_calibration.py", "tests/analysis/test_gate.py")
+GATE_TESTS = ("tests/analysis/gate/test_gate_calibration.py", "tests/analysis/gate/test_gate.py")
 STATS_TESTS = ("tests/analysis/test_stats.py",)
-POWER_TESTS = ("tests/analysis/test_power.py",)
-PRIOR_TESTS = ("tests/analysis/test_priors.py",)
+POWER_TESTS = ("tests/analysis/gate/test_power.py",)
+PRIOR_TESTS = ("tests/analysis/gate/test_priors.py",)
 READER_TESTS = ("tests/rundir/test_reader.py",)
-HISTORY_TESTS = ("tests/analysis/test_history.py",)
+HISTORY_TESTS = ("tests/analysis/gate/test_history.py",)
 
 
 @dataclass(frozen=True)
@@ -43,42 +43,42 @@ class Mutant:
 MUTANTS = [
     Mutant(
         "two-sided",  # the overall/collective test flags a run much faster as well
-        "commbench/analysis/gate.py",
+        "commbench/analysis/gate/judge.py",
         "elif ratio > 1 + tolerance and judged.slower:",
         "elif abs(math.log(ratio)) > math.log1p(tolerance) and (judged.slower or judged.faster):",
         GATE_TESTS,
     ),
     Mutant(
         "prior-row-sd-halved",
-        "commbench/analysis/priors.py",
+        "commbench/analysis/gate/priors.py",
         "self.row_sd**2 * (1 - 1 / total)",
         "(self.row_sd / 2) ** 2 * (1 - 1 / total)",
         (*GATE_TESTS, *PRIOR_TESTS),
     ),
     Mutant(
         "prior-aggregate-sd-halved",
-        "commbench/analysis/priors.py",
+        "commbench/analysis/gate/priors.py",
         "return self._spread(self.shared_sd**2 + self.row_sd**2 / max(rows, 1))",
         "return self._spread((self.shared_sd**2 + self.row_sd**2 / max(rows, 1)) / 4)",
         (*GATE_TESTS, *PRIOR_TESTS),
     ),
     Mutant(
         "group-contrast-keeps-shared-drift",  # the drift every group shares not cancelled
-        "commbench/analysis/priors.py",
+        "commbench/analysis/gate/priors.py",
         "self.group_sd**2 + self.row_sd**2 * (1 / rows - 1 / total)",
         "self.shared_sd**2 + self.row_sd**2 * (1 / rows - 1 / total)",
         (*GATE_TESTS, *PRIOR_TESTS),
     ),
     Mutant(
         "overall-at-three-percent",  # the main test spending more than its level
-        "commbench/analysis/gate_model.py",
+        "commbench/analysis/gate/model.py",
         "OVERALL_LEVEL = 0.01",
         "OVERALL_LEVEL = 0.03",
         GATE_TESTS,
     ),
     Mutant(
         "bonferroni-over-groups",  # the row tests split their level over groups, not rows
-        "commbench/analysis/gate_model.py",
+        "commbench/analysis/gate/model.py",
         "one_sided(ROW_LEVEL, self.rows)",
         "one_sided(ROW_LEVEL, len(self.groups))",
         GATE_TESTS,
@@ -99,7 +99,7 @@ MUTANTS = [
     ),
     Mutant(
         "normal-approximation",  # the tolerance floor ignored: power of the test alone
-        "commbench/analysis/power.py",
+        "commbench/analysis/gate/power.py",
         "np.maximum(critical * grid, floor)",
         "critical * grid",
         POWER_TESTS,
@@ -113,28 +113,28 @@ MUTANTS = [
     ),
     Mutant(
         "detectable-overflows",  # a shift beyond a float raises instead of being infinite
-        "commbench/analysis/power.py",
+        "commbench/analysis/gate/power.py",
         "return math.inf if log_ratio >= LARGEST_LOG else math.exp(log_ratio)",
         "return math.exp(log_ratio)",
         (*POWER_TESTS, *GATE_TESTS),
     ),
     Mutant(
         "prior-weighs-nine-df",
-        "commbench/analysis/priors.py",
+        "commbench/analysis/gate/priors.py",
         "PRIOR_DF = 4",
         "PRIOR_DF = 9",
         (*GATE_TESTS, *PRIOR_TESTS),
     ),
     Mutant(
         "lost-is-missing",
-        "commbench/analysis/gate.py",
+        "commbench/analysis/gate/judge.py",
         'return "lost" if timed else "skipped"',
         'return "missing"',
         GATE_TESTS,
     ),
     Mutant(
         "insufficient-exits-3",
-        "commbench/analysis/gate_verdict.py",
+        "commbench/analysis/gate/verdict.py",
         "return ExitCode.INSUFFICIENT",
         "return ExitCode.NOT_COMPARABLE",
         GATE_TESTS,
@@ -155,35 +155,35 @@ MUTANTS = [
     ),
     Mutant(
         "needed-for-one-current-run",  # the baseline runs needed, as if one current run
-        "commbench/analysis/gate_model.py",
+        "commbench/analysis/gate/model.py",
         "wanted**dilution, prior_df, currents",
         "wanted**dilution, prior_df",
         GATE_TESTS,
     ),
     Mutant(
         "prior-never-dropped",  # a history far wider than the prior still pooled with it
-        "commbench/analysis/priors.py",
+        "commbench/analysis/gate/priors.py",
         "if ratio > f.ppf(CONTRADICTED, history.df, measured_df):",
         "if False:",
         PRIOR_TESTS,
     ),
     Mutant(
         "collective-undiluted",  # a collective's detectable shift as if the mean did not move
-        "commbench/analysis/gate_model.py",
+        "commbench/analysis/gate/model.py",
         "dilution=1 - share",
         "dilution=1.0",
         GATE_TESTS,
     ),
     Mutant(
         "history-records-a-regression",
-        "commbench/analysis/history.py",
+        "commbench/analysis/gate/history.py",
         "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT)",
         "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT, ExitCode.REGRESSION)",
         HISTORY_TESTS,
     ),
     Mutant(
         "window-ignores-age",
-        "commbench/analysis/history.py",
+        "commbench/analysis/gate/history.py",
         "kept = [r for r in runs if started(r) >= oldest][-keep:]",
         "kept = runs[-keep:]",
         HISTORY_TESTS,

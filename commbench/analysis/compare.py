@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from commbench.analysis.power import judge_shift
-from commbench.analysis.priors import Prior, prior_for_runs
+from commbench.analysis.gate.power import judge_shift
+from commbench.analysis.gate.priors import Prior, PriorTable, prior_for_runs
 from commbench.analysis.stats import Spread
 from commbench.errors import UsageError
 from commbench.rundir.identity import expand_config, identity
@@ -85,9 +85,13 @@ def _judged(log_ratio: float, spread: Spread | None) -> tuple[float, float, bool
     return shift.low, shift.high, shift.significant
 
 
-def compare_runs(runs: list[Run], labels: list[str]) -> Comparison:
+def compare_runs(
+    runs: list[Run], labels: list[str], priors: PriorTable | None = None
+) -> Comparison:
+    """Each row of each run beside the first's; `priors`: where the between-run spread of
+    one run a side comes from (default: the shipped priors)."""
     passed = [measured(run.results).set_index(KEY_COLUMNS) for run in runs]
-    prior = prior_for_runs(run.meta for run in runs)
+    prior = prior_for_runs((run.meta for run in runs), priors)
     keys = passed[0].index
     for frame in passed[1:]:
         keys = keys.union(frame.index)
@@ -138,12 +142,24 @@ def _aggregate(label: str, group: str, ratios: pd.Series, prior: Prior | None) -
     """The geometric mean of a group's ratios, its interval from the spread of that mean
     between runs (the rows of a run share its drift: not a bootstrap over rows)."""
     if ratios.empty:
-        return {"label": label, "group": group, "rows": 0, "ratio": math.nan,
-                "low": math.nan, "high": math.nan}  # fmt: skip
+        return {
+            "label": label,
+            "group": group,
+            "rows": 0,
+            "ratio": math.nan,
+            "low": math.nan,
+            "high": math.nan,
+        }
     log_mean = float(np.log(ratios.to_numpy()).mean())
     low, high, _ = _judged(log_mean, prior.aggregate(len(ratios)) if prior else None)
-    return {"label": label, "group": group, "rows": len(ratios), "ratio": math.exp(log_mean),
-            "low": low, "high": high}  # fmt: skip
+    return {
+        "label": label,
+        "group": group,
+        "rows": len(ratios),
+        "ratio": math.exp(log_mean),
+        "low": low,
+        "high": high,
+    }
 
 
 def resolve_labels(runs: list[Run], labels: list[str] | None) -> list[str]:
@@ -156,9 +172,11 @@ def resolve_labels(runs: list[Run], labels: list[str] | None) -> list[str]:
     return labels
 
 
-def run_compare(paths: list[Path], labels: list[str] | None) -> Comparison:
-    """`commbench compare`'s judgement of run directories (export/outputs.py draws it)."""
+def run_compare(
+    paths: list[Path], labels: list[str] | None, priors: PriorTable | None = None
+) -> Comparison:
+    """`commbench compare`'s judgement of run directories (output/writers.py draws it)."""
     if len(paths) < 2:
         raise UsageError("runs: need at least two run directories to compare")
     runs = [read_run(path) for path in paths]
-    return compare_runs(runs, resolve_labels(runs, labels))
+    return compare_runs(runs, resolve_labels(runs, labels), priors)

@@ -80,9 +80,9 @@ def crossover(faster: pd.Series, forms: tuple[str, str] = ("tensor", "list")) ->
     decided = faster.dropna().astype(bool)
     if decided.empty:
         return "no difference beyond noise at any T"
-    everywhere = "every token count" if len(decided) == len(faster) else (
-        f"every token count where the forms differ beyond noise ({len(decided)} of {len(faster)})"
-    )  # fmt: skip
+    everywhere = "every token count"
+    if len(decided) < len(faster):
+        everywhere += f" where the forms differ beyond noise ({len(decided)} of {len(faster)})"
     if decided.all():
         return f"{forms[0]} faster at {everywhere}"
     if not decided.any():

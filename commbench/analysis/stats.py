@@ -78,8 +78,9 @@ def _rank_table(size: int, confidence: float) -> tuple[tuple[int, int] | None, .
     lower rank never goes down, so a table costs a few big-integer steps per n.
 
     Not scipy.stats: importing it costs each rank of a sweep about as long as importing
-    torch (1.9 s here), for a table of integers; tests/test_stats.py holds every count
-    to scipy's `quantile_test` and `binom.ppf`.
+    torch (1.9 s on a shared 2-core x86_64 VM), for a table of integers;
+    tests/analysis/test_stats.py holds every count to scipy's `quantile_test` and
+    `binom.ppf`.
     """
     tail = Fraction((1 - confidence) / 2)  # the float scipy computes with, exactly
     table: list[tuple[int, int] | None] = []

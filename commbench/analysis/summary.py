@@ -29,7 +29,7 @@ SIDE_COLUMNS = [
 ]
 
 
-def _interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def median_interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """The 95% CI of the median where there were enough samples, else p10..p90."""
     low = rows["ci_low_us"].fillna(rows["time_us_p10"])
     high = rows["ci_high_us"].fillna(rows["time_us_p90"])
@@ -46,7 +46,7 @@ def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
     its interval to carry a verdict, so no advice rests on it.
     """
     passed = measured(results).copy()
-    passed["low"], passed["high"] = _interval(passed)
+    passed["low"], passed["high"] = median_interval(passed)
     sides = {
         variant: passed[passed["variant"] == variant].set_index(SHAPE_COLUMNS)[SIDE_COLUMNS]
         for variant in ("list", "tensor")

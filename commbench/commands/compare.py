@@ -6,6 +6,13 @@ from pathlib import Path
 
 import typer
 
+# `gate --priors` too: the between-run spread measured on the user's own machines
+PRIORS_OPTION = typer.Option(
+    None,
+    help="TOML file of between-run spreads measured on your machines, over the shipped ones"
+    ' (docs/gate.md, "Your own priors").',
+)
+
 
 def compare(
     runs: list[Path] = typer.Argument(..., help="Run directories; the first is the reference."),
@@ -15,14 +22,17 @@ def compare(
     as_json: bool = typer.Option(
         False, "--json", help="Print JSON on standard output instead of the tables."
     ),
+    priors: Path | None = PRIORS_OPTION,
 ) -> None:
     """Side by side: each run's medians and ratios to the first, with significance."""
     from commbench.analysis.compare import run_compare
-    from commbench.output.paths import check_files
+    from commbench.analysis.gate.priors import load_priors
     from commbench.output.writers import write_compare
+    from commbench.paths import check_files
 
     check_files({"markdown": markdown, "csv": csv})
-    write_compare(run_compare(runs, split_labels(labels)), markdown, csv, as_json)
+    comparison = run_compare(runs, split_labels(labels), load_priors(priors))
+    write_compare(comparison, markdown, csv, as_json)
 
 
 def split_labels(labels: str | None) -> list[str] | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from commbench.commands.compare import PRIORS_OPTION
 from commbench.commands.history import AGE_OPTION, KEEP_OPTION
 from commbench.errors import UsageError
 
@@ -64,26 +65,18 @@ def gate(
     markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
     junit: Path | None = typer.Option(None, help="Write JUnit XML here (one testcase per row)."),
     json: Path | None = typer.Option(None, help="Write the full verdict as JSON here."),
+    priors: Path | None = PRIORS_OPTION,
 ) -> None:
     """Exit 0 if CURRENT has no regression against BASELINE that it could see, 1 if it has,
     3 if not comparable, 4 if it cannot see the asked shift (docs/ci.md)."""
-    from commbench.analysis.gate import run_gate
-    from commbench.analysis.history import RECORDED
-    from commbench.analysis.rules import load_rules
-    from commbench.commands.history import record_run
-    from commbench.output.paths import check_files, step_summary
+    from commbench.analysis.gate.judge import run_gate
+    from commbench.analysis.gate.priors import load_priors
+    from commbench.analysis.gate.rules import load_rules
     from commbench.output.writers import write_gate
+    from commbench.paths import check_files, step_summary
 
     check_files({"markdown": markdown, "junit": junit, "json": json, **step_summary()})
-    if current_runs < 1:
-        raise UsageError(f"current-runs: must be 1 or more (got {current_runs})")
-    if len(runs) < 2:
-        raise UsageError("runs: need at least a BASELINE and a CURRENT run directory")
-    if current_runs >= len(runs):
-        raise UsageError(
-            f"current-runs: must leave a BASELINE among the {len(runs)} runs (got {current_runs})"
-        )
-    baselines, currents = runs[:-current_runs], runs[-current_runs:]
+    baselines, currents = split_runs(runs, current_runs)
     for name, value in (("tolerance", tolerance), ("aggregate-tolerance", aggregate_tolerance)):
         if value is not None and not 0 < value < 10:
             raise UsageError(f"{name}: must be a positive fraction such as 0.05 (got {value})")
@@ -98,9 +91,34 @@ def gate(
         allow_mismatch=allow_mismatch,
         allow_lost=allow_lost,
         allow_insufficient=allow_insufficient,
+        priors=load_priors(priors),
     )
     write_gate(result, markdown, junit, json)
-    if record is not None and result.exit_code in RECORDED:
-        for current in currents:
-            record_run(record, current, keep, max_age_days)
+    if record is not None:
+        record_verdict(record, currents, result.exit_code, keep, max_age_days)
     raise typer.Exit(result.exit_code)
+
+
+def split_runs(runs: list[Path], current_runs: int) -> tuple[list[Path], list[Path]]:
+    """RUNS as (baselines, currents): the last `current_runs` are the current runs."""
+    if current_runs < 1:
+        raise UsageError(f"current-runs: must be 1 or more (got {current_runs})")
+    if len(runs) < 2:
+        raise UsageError("runs: need at least a BASELINE and a CURRENT run directory")
+    if current_runs >= len(runs):
+        raise UsageError(
+            f"current-runs: must leave a BASELINE among the {len(runs)} runs (got {current_runs})"
+        )
+    return runs[:-current_runs], runs[-current_runs:]
+
+
+def record_verdict(
+    history: Path, currents: list[Path], code: int, keep: int, max_age_days: float
+) -> None:
+    """`--record`: each current run joins the history when the gate saw no regression."""
+    from commbench.analysis.gate.history import RECORDED
+    from commbench.commands.history import record_run
+
+    if code in RECORDED:
+        for current in currents:
+            record_run(history, current, keep, max_age_days)

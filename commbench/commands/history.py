@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from commbench.analysis.history import KEEP, MAX_AGE_DAYS
+from commbench.analysis.gate.history import KEEP, MAX_AGE_DAYS
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -36,7 +36,7 @@ def list_runs(
     """The history's runs, oldest first, with what the gate will say it lacks."""
     from rich.console import Console
 
-    from commbench.analysis.history import history_notes, history_runs, started
+    from commbench.analysis.gate.history import history_notes, history_runs, started
 
     console = Console()
     runs = history_runs(history)
@@ -54,7 +54,7 @@ def record_run(history: Path, run: Path, keep: int, max_age_days: float) -> None
     differs (the `gate --record` path too)."""
     from rich.console import Console
 
-    from commbench.analysis.history import NotComparable, history_notes, record
+    from commbench.analysis.gate.history import NotComparable, history_notes, record
     from commbench.errors import ExitCode
 
     console = Console()

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from commbench.analysis.power import judge_shift
+from commbench.analysis.gate.power import judge_shift
 from commbench.analysis.stats import (
     Spread,
     StopRule,

@@ -10,7 +10,7 @@ import pytest
 from support.cli import commbench_here
 from support.runfixtures import key, samples_around, write_run
 
-from commbench.analysis.history import history_runs, record
+from commbench.analysis.gate.history import history_runs, record
 from commbench.rundir.schema import RANK_SAMPLES_CSV
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).

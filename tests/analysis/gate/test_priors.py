@@ -1,4 +1,5 @@
-"""Which measured between-run spread the gate assumes for a run (commbench/priors.py)."""
+"""Which measured between-run spread the gate assumes for a run: the shipped priors file,
+a user's file over it, and the choice by backend, world size and rounds."""
 
 from __future__ import annotations
 
@@ -6,14 +7,23 @@ import math
 
 import pytest
 
-from commbench.analysis.priors import MEASURED, prior_for, prior_for_runs, weigh
+from commbench.analysis.gate.priors import (
+    PRIORS_FILE,
+    load_priors,
+    prior_for,
+    prior_for_runs,
+    shipped_priors,
+    weigh,
+)
 from commbench.analysis.stats import Spread
+from commbench.config.settings import read_toml
+from commbench.errors import UsageError
 from commbench.rundir.meta import RunMeta
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).
 pytestmark = pytest.mark.floor
 
-GLOO = MEASURED["gloo"]
+GLOO = shipped_priors()["gloo"]
 
 
 def meta(world_size: int, rounds: int | None) -> RunMeta:
@@ -86,3 +96,75 @@ def test_a_history_of_five_outweighs_the_prior_and_a_wider_one_drops_it() -> Non
     assert weigh(prior, wide, measured_df=9) == wide
     assert weigh(prior, Spread(0.18, 4, ""), measured_df=9).df == 7  # 3.24 times: kept
     assert weigh(prior, None, measured_df=9) == prior and weigh(None, narrow, 9) == narrow
+
+
+def test_the_shipped_file_says_where_when_and_how_each_prior_was_measured() -> None:
+    data = read_toml(PRIORS_FILE)
+    assert data["nccl"]["priors"] == []  # none measured yet
+    entries = data["gloo"]["priors"]
+    assert len(entries) == len(GLOO) == 3
+    for entry in entries:
+        assert entry["machine"] and entry["sweep"].startswith("commbench sweep")
+        assert entry["command"].startswith("python benchmarks/gate_power.py fit")
+        assert entry["measured"].year >= 2026  # a TOML date, read as one
+        assert GLOO[(entry["world_size"], entry["rounds"])].runs == entry["runs"]
+
+
+GLOO_ENTRY = """
+[[gloo.priors]]
+world_size = 4
+rounds = 5
+shared_sd = 0.2
+row_sd = 0.1
+group_sd = 0.05
+runs = 40
+machine = "our CI runner"
+measured = 2027-01-05
+sweep = "commbench sweep --nproc 4 --config configs/ci.toml"
+command = "python benchmarks/gate_power.py fit RUNS"
+"""
+USER_FILE = (
+    """
+[[nccl.priors]]
+world_size = 8
+rounds = 1
+shared_sd = 0.01
+row_sd = 0.02
+group_sd = 0.005
+runs = 30
+machine = "8 x H100 SXM, NVLink, NCCL 2.28.9"
+measured = 2027-01-05
+sweep = "commbench sweep --config configs/ci.toml"
+command = "python benchmarks/gate_power.py fit RUNS"
+"""
+    + GLOO_ENTRY
+)
+
+
+def test_a_users_file_adds_priors_and_replaces_the_shipped_one_it_names(tmp_path) -> None:
+    path = tmp_path / "ours.toml"
+    path.write_text(USER_FILE)
+    table = load_priors(path)
+    nccl = prior_for("nccl", 8, 1, table)
+    assert nccl is not None and (nccl.shared_sd, nccl.runs) == (0.01, 30)
+    assert nccl.source == "nccl prior (8 ranks, ours.toml)"
+    assert prior_for("gloo", 4, 5, table).shared_sd == 0.2  # replaced
+    assert prior_for("gloo", 2, 1, table) is not None  # the others kept
+    assert prior_for("gloo", 4, 5) is GLOO[(4, 5)]  # the shipped table is untouched
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (USER_FILE.replace("shared_sd = 0.01", "shared_sd = -1"), "shared_sd: Input should be"),
+        (USER_FILE.replace("runs = 30", "runs = 30\nwho = 1"), "unknown key"),
+        (USER_FILE + GLOO_ENTRY, "gloo: world_size 4 rounds 5 given twice"),
+        ("[[nccl.priors]]\nworld_size = 8\n", "field required"),
+    ],
+)
+def test_a_bad_priors_file_is_one_line_naming_the_file(tmp_path, text: str, said: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=f"priors {path}") as raised:
+        load_priors(path)
+    assert said.lower() in str(raised.value).lower() and "\n" not in str(raised.value)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from commbench.analysis.gate.model import Judged
 from commbench.errors import ExitCode
 
 # Worst first: the order of the report and of the exit-code precedence.
@@ -24,6 +25,35 @@ STATUSES = (
     "improvement",
     "unchanged",
 )
+
+
+def status(
+    ratio: float,
+    judged: Judged,
+    tolerance: float,
+    detect: float = math.inf,
+    unstable: bool = False,
+) -> str:
+    """The status of a row or an aggregate, from its own ratio and its test.
+
+    No spread to judge with is `insufficient`. A regression it saw is one, whatever its
+    power; otherwise a test that cannot see the asked shift (`detect`: aggregates ask
+    it, rows do not) is `insufficient`. Beyond the tolerance but not significant is
+    `noise`, or `unstable` when the samples scatter (cv >= 0.10): one to look at, never
+    a failure.
+    """
+    if judged.spread is None:
+        return "insufficient"
+    if ratio > 1 + tolerance and judged.slower:
+        return "regression"
+    if judged.detectable > detect:
+        return "insufficient"
+    if ratio < 1 - tolerance and judged.faster:
+        return "improvement"
+    if abs(ratio - 1) <= tolerance:
+        return "unchanged"
+    return "unstable" if unstable else "noise"
+
 
 AGGREGATE_COLUMNS = [
     "test",  # "overall" (every row) or "collective" (one collective/variant against the run)

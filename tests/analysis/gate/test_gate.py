@@ -13,7 +13,7 @@ import pytest
 from support.cli import commbench_here
 from support.runfixtures import key, samples_around, write_run
 
-from commbench.analysis.gate import run_gate
+from commbench.analysis.gate.judge import run_gate
 from commbench.rundir.schema import RESULTS_CSV
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).

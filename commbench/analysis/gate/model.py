@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commbench.analysis.power import baselines_needed, judge_shift, ratio_from_log
-from commbench.analysis.priors import Prior, weigh
+from commbench.analysis.gate.power import baselines_needed, judge_shift, ratio_from_log
+from commbench.analysis.gate.priors import Prior, weigh
 from commbench.analysis.stats import Spread, history_spread, one_sided
 
 # One-sided false-alarm levels per gate run, each family's split over its tests. Together
@@ -135,9 +135,16 @@ class Layout:
         mean = float(self.shifts.mean())
         confidence = one_sided(OVERALL_LEVEL)
         judged = judge(
-            mean, prior, history, self._measured, self.baselines, tolerance, confidence,
-            self.currents, wanted=wanted,
-        )  # fmt: skip
+            mean,
+            prior,
+            history,
+            self._measured,
+            self.baselines,
+            tolerance,
+            confidence,
+            self.currents,
+            wanted=wanted,
+        )
         return mean, judged
 
     def collective(self, columns: list[int], tolerance: float, wanted: float) -> Judged:
@@ -149,9 +156,17 @@ class Layout:
         contrast = float(self.shifts[columns].mean() - self.shifts.mean())
         confidence = one_sided(COLLECTIVE_LEVEL, len(self.groups))
         return judge(
-            contrast, prior, history, self._measured, self.baselines, tolerance, confidence,
-            self.currents, dilution=1 - share, wanted=wanted,
-        )  # fmt: skip
+            contrast,
+            prior,
+            history,
+            self._measured,
+            self.baselines,
+            tolerance,
+            confidence,
+            self.currents,
+            dilution=1 - share,
+            wanted=wanted,
+        )
 
     def row(self, column: int, baselines: int, currents: int, tolerance: float) -> Judged:
         """A row against the run: its log ratio less the overall mean, judged on the
@@ -161,9 +176,16 @@ class Layout:
         contrast = float(self.shifts[column] - self.shifts.mean())
         confidence = one_sided(ROW_LEVEL, self.rows)
         return judge(
-            contrast, prior, history, self._measured, baselines, tolerance, confidence,
-            currents, dilution=1 - 1 / self.rows,
-        )  # fmt: skip
+            contrast,
+            prior,
+            history,
+            self._measured,
+            baselines,
+            tolerance,
+            confidence,
+            currents,
+            dilution=1 - 1 / self.rows,
+        )
 
     @functools.cached_property
     def _row_history(self) -> Spread | None:

@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import t
 from support.runfixtures import key, write_run
 
-from commbench.analysis.gate import run_gate
+from commbench.analysis.gate.judge import run_gate
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).
 pytestmark = pytest.mark.floor

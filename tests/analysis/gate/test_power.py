@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from commbench.analysis.power import POWER, baselines_needed, detectable_shift, flag_power
+from commbench.analysis.gate.power import POWER, baselines_needed, detectable_shift, flag_power
 from commbench.analysis.stats import Spread, one_sided
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).

@@ -8,15 +8,10 @@ sqrt(shared**2 + row**2 / rows) between runs; one row's log median by
 sqrt(shared**2 + row**2); a group's mean less the run's by about
 sqrt(group**2 + row**2 (1/rows - 1/all rows)).
 
-Only backends measured here have a prior, per world size and number of rounds
-measured: the spread differs between them (at 2 gloo ranks, 5 rounds halve a row's own
-wobble, not the drift its run shares). gloo, on a shared 2-core CPU machine, each sweep
-alone on it (benchmarks/gate_power.py, docs/gate.md "Measured power"): configs/ci.toml
-on 4 ranks (5 rounds) from 90 runs made over 3.2 hours, judged on 169 runs made after
-them; the 2-rank sweep of docs/gate.md (2 rows per collective and variant), once with
-one round and once with 5, from 56 runs each made over half an hour. Each was judged
-out of sample on later runs. Another world size gets the larger of each figure measured
-for the backend.
+The figures are data (priors.toml beside this module), each entry with the backend,
+world size and rounds it was measured at, the machine, the date, the sweep, the runs
+and the command that fitted it; a user adds their own with `--priors FILE`. Another
+world size gets the larger of each figure measured for the backend.
 
 A prior comes from another day, and a user's machine is not the one it was measured on.
 So it weighs PRIOR_DF degrees of freedom, however many runs fitted it: as much as a
@@ -25,17 +20,34 @@ history whose spread is clearly wider than the prior's
 (`weigh`) drops the prior: the machine is not the one it describes. A narrower history
 never drops it: a history made back to back understates the drift between days and
 nodes, and the prior is what remembers it.
-NCCL has none (no GPU here): against one NCCL baseline run the gate has no spread and
-says `insufficient`; a history of runs gives it one.
+NCCL has none until one is measured: against one NCCL baseline run the gate has no
+spread and says `insufficient`; a history of runs gives it one.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    RootModel,
+    ValidationError,
+)
 
 from commbench.analysis.stats import Spread, pool
+from commbench.config.settings import read_toml
+from commbench.errors import UsageError, describe_invalid
 from commbench.rundir.meta import RunMeta
 
 PRIOR_DF = 4  # a prior from another day or machine weighs as much as a history of five runs
@@ -85,34 +97,88 @@ def weigh(prior: Spread | None, history: Spread | None, measured_df: int) -> Spr
     return pool(prior, history)
 
 
-MEASURED = {  # backend -> (world size, rounds) -> prior
-    "gloo": {
-        (2, 1): Prior(
-            shared_sd=0.190,
-            row_sd=0.164,
-            group_sd=0.043,
-            runs=56,
-            source="gloo prior (2 ranks)",
-        ),
-        (2, 5): Prior(
-            shared_sd=0.149,
-            row_sd=0.091,
-            group_sd=0.023,
-            runs=56,
-            source="gloo prior (2 ranks, 5 rounds)",
-        ),
-        (4, 5): Prior(
-            shared_sd=0.105,
-            row_sd=0.097,
-            group_sd=0.022,
-            runs=90,
-            source="gloo prior (4 ranks, 5 rounds)",
-        ),
-    },
-}
+PRIORS_FILE = Path(str(resources.files("commbench.analysis.gate") / "priors.toml"))
+
+PriorTable = dict[str, dict[tuple[int, int], Prior]]  # backend -> (world, rounds) -> prior
 
 
-def prior_for(backend: str, world_size: int, rounds: int) -> Prior | None:
+class Measured(BaseModel):
+    """One prior as a priors file holds it: the figures and where they come from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    world_size: PositiveInt
+    rounds: PositiveInt
+    shared_sd: PositiveFloat
+    row_sd: NonNegativeFloat
+    group_sd: NonNegativeFloat
+    runs: int = Field(ge=2)
+    machine: str  # cores, CPU or GPU, backend, software
+    measured: date  # when the runs were made
+    sweep: str  # the command each run was
+    command: str  # the command that fitted the figures
+    note: str = ""
+
+    def prior(self, backend: str, origin: str) -> Prior:
+        where = f"{self.world_size} ranks" + (f", {self.rounds} rounds" if self.rounds > 1 else "")
+        return Prior(
+            self.shared_sd,
+            self.row_sd,
+            self.group_sd,
+            self.runs,
+            f"{backend} prior ({where}{origin})",
+        )
+
+
+class BackendPriors(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priors: list[Measured] = []
+
+
+PriorsFile = RootModel[dict[str, BackendPriors]]
+
+
+def read_priors(path: Path, origin: str = "") -> PriorTable:
+    """A priors file's entries, validated (one line naming the file and the field when
+    not); `origin` is added to each prior's source. Two entries for one backend, world
+    size and rounds are refused."""
+    try:
+        data = PriorsFile.model_validate(read_toml(path, "priors"))
+    except ValidationError as err:
+        raise UsageError(describe_invalid(err, f"priors {path}")) from None
+    table: PriorTable = {}
+    for backend, entries in data.root.items():
+        table[backend] = {}
+        for entry in entries.priors:
+            key = (entry.world_size, entry.rounds)
+            if key in table[backend]:
+                raise UsageError(
+                    f"priors {path}: {backend}: world_size {key[0]} rounds {key[1]} given twice"
+                )
+            table[backend][key] = entry.prior(backend, origin)
+    return table
+
+
+@functools.cache
+def shipped_priors() -> PriorTable:
+    """The priors commbench ships (priors.toml), measured by its developers."""
+    return read_priors(PRIORS_FILE)
+
+
+def load_priors(path: Path | None = None) -> PriorTable:
+    """The shipped priors, with a user's file (`--priors FILE`) over them: an entry for a
+    backend, world size and rounds the file gives replaces the shipped one."""
+    table = {backend: dict(priors) for backend, priors in shipped_priors().items()}
+    if path is not None:
+        for backend, priors in read_priors(path, f", {path.name}").items():
+            table.setdefault(backend, {}).update(priors)
+    return table
+
+
+def prior_for(
+    backend: str, world_size: int, rounds: int, table: PriorTable | None = None
+) -> Prior | None:
     """The measured prior for a run of this backend, world size and number of rounds.
 
     Rounds spread a run over more of the machine's drift, so a prior measured with more
@@ -121,14 +187,15 @@ def prior_for(backend: str, world_size: int, rounds: int) -> Prior | None:
     not measured so, the larger of each figure among them. None for a backend never
     measured (and when nothing was measured with so few rounds).
     """
+    measured = shipped_priors() if table is None else table
     fitting = {
-        measured: prior
-        for measured, prior in MEASURED.get(backend, {}).items()
-        if measured[1] <= rounds
+        setting: prior
+        for setting, prior in measured.get(backend, {}).items()
+        if setting[1] <= rounds
     }
-    same_world = [measured for measured in fitting if measured[0] == world_size]
+    same_world = [setting for setting in fitting if setting[0] == world_size]
     if same_world:
-        return fitting[max(same_world, key=lambda measured: measured[1])]
+        return fitting[max(same_world, key=lambda setting: setting[1])]
     if not fitting:
         return None
     priors = fitting.values()
@@ -141,8 +208,9 @@ def prior_for(backend: str, world_size: int, rounds: int) -> Prior | None:
     )
 
 
-def prior_for_runs(metas: Iterable[RunMeta]) -> Prior | None:
+def prior_for_runs(metas: Iterable[RunMeta], table: PriorTable | None = None) -> Prior | None:
     """The prior for judging runs against each other: the first run's backend and world
     size (the identity check holds the others to them) and the fewest rounds any took."""
     metas = list(metas)
-    return prior_for(metas[0].backend, metas[0].world_size, min(m.rounds for m in metas))
+    rounds = min(m.rounds for m in metas)
+    return prior_for(metas[0].backend, metas[0].world_size, rounds, table)

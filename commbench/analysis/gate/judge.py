@@ -2,28 +2,29 @@
 together, against one baseline run or a history.
 
 Pure functions of result directories (pandas, numpy, scipy): never imports torch. The
-tests and their spreads are gate_model.py's; this module finds the rows to compare,
-gives every other row its status, and says what the history lacks. The exit code is the
-contract (gate_verdict.py): 0 pass, 1 regression, 2 bad input, 3 not comparable,
-4 insufficient.
+tests and their spreads are model.py's; this module finds the rows to compare, gives
+every row and aggregate its figures and status, and says what the history lacks. The
+exit code is the contract (verdict.py): 0 pass, 1 regression, 2 bad input, 3 not
+comparable, 4 insufficient.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from commbench.analysis.gate_model import Judged, Layout
-from commbench.analysis.gate_verdict import AGGREGATE_COLUMNS, GateResult
-from commbench.analysis.history import history_notes
-from commbench.analysis.medians import RunMedians, run_medians
-from commbench.analysis.priors import Prior, prior_for_runs
-from commbench.analysis.rules import Rules
+from commbench.analysis.gate.history import history_notes
+from commbench.analysis.gate.medians import RunMedians, run_medians
+from commbench.analysis.gate.model import Judged, Layout
+from commbench.analysis.gate.priors import Prior, PriorTable, prior_for_runs
+from commbench.analysis.gate.rules import Rules
+from commbench.analysis.gate.verdict import AGGREGATE_COLUMNS, GateResult, status
 from commbench.analysis.stats import UNSTABLE_CV, geomean
 from commbench.errors import UsageError
 from commbench.point import row_label
@@ -33,8 +34,9 @@ from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV
 
 # Default tolerances per backend: how far a median may move before it counts as a change
 # at all. Whether a move is more than the noise is the between-run spread's job
-# (priors.py and a history), not the tolerance's. NCCL on a dedicated GPU node: 5% and
-# 3% (not measured here: no GPU). gloo on a shared 2-core CPU machine: 50% for a row,
+# (priors.toml and a history), not the tolerance's. NCCL on a dedicated GPU node: 5% and
+# 3% (chosen, not yet measured on a GPU). gloo, measured on a shared 2-core x86_64 VM:
+# 50% for a row,
 # below what its between-run spread lets a row's test see anyway; 10% for an aggregate,
 # which a history of five and three current runs can see (docs/gate.md, "Measured
 # power": at 20% the tolerance, not the test, hid a collective 1.25x slower).
@@ -42,7 +44,7 @@ ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
 AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.10}
 # The shift the gate must be able to see (`--detect`), per backend (docs/gate.md,
 # "The asked shift (`--detect`)"): an NCCL regression worth a CI failure is about 10% at
-# every size; gloo on a shared CPU machine drifts by 10-25% between runs, where one
+# every size; gloo on a shared 2-core x86_64 VM drifts by 10-25% between runs, where one
 # baseline sees 2.34x overall (the 4-rank prior alone) and a history of five about 1.5x
 # (median; 1.45x to 3.0x, configs/ci.toml on 4 ranks, docs/gate.md "Measured power").
 DETECT = {"nccl": 1.10, "gloo": 2.00}
@@ -60,22 +62,6 @@ def expand_history(paths: Iterable[Path]) -> list[Path]:
         else:
             runs.append(path)
     return runs
-
-
-def classify(ratio: float, judged: Judged, tolerance: float, unstable: bool) -> str:
-    """A row's or collective's status from its own ratio and its contrast's test.
-
-    Beyond the tolerance but not significant against the run's shared shift is `noise`,
-    or `unstable` when either side's samples scatter (cv >= 0.10): one to look at, never
-    a failure. A shift every row shares is the overall test's to judge.
-    """
-    if ratio > 1 + tolerance and judged.slower:
-        return "regression"
-    if ratio < 1 - tolerance and judged.faster:
-        return "improvement"
-    if abs(ratio - 1) <= tolerance:
-        return "unchanged"
-    return "unstable" if unstable else "noise"
 
 
 def row_status(key: tuple, base: RunMedians, current: RunMedians) -> str | None:
@@ -116,9 +102,44 @@ def _judged_cells(judged: Judged) -> dict[str, Any]:
     return dict(low=judged.low, high=judged.high, detectable=judged.detectable)
 
 
-def _aggregate(test: str, group: tuple, rows: int, log_shift: float, **cells: Any) -> dict:
-    return dict(test=test, collective=group[0], variant=group[1], rows=rows,
-                geomean=math.exp(log_shift), **cells)  # fmt: skip
+@dataclass(frozen=True)
+class _Asked:
+    """What every aggregate of one gate run is judged by."""
+
+    tolerance: float
+    detect: float
+    runs: tuple[int, int]  # baseline and current runs
+
+    def record(
+        self, test: str, group: tuple, rows: int, log_shift: float, contrast: float, judged: Judged
+    ) -> dict[str, Any]:
+        """An aggregate's row of the table (AGGREGATE_COLUMNS): a regression it saw is
+        one, whatever its power; otherwise one that cannot see the asked shift is
+        `insufficient`."""
+        ratio = math.exp(log_shift)
+        spread = judged.spread
+        return dict(
+            test=test,
+            collective=group[0],
+            variant=group[1],
+            rows=rows,
+            geomean=ratio,
+            contrast=contrast,
+            **_judged_cells(judged),
+            tolerance=self.tolerance,
+            detect=self.detect,
+            needed=judged.needed,
+            baselines=self.runs[0],
+            currents=self.runs[1],
+            spread_sd=spread.sd if spread else math.nan,
+            spread_df=spread.df if spread else math.nan,
+            spread=judged.source,
+            status=status(ratio, judged, self.tolerance, self.detect),
+        )
+
+
+NOTHING_JUDGED = Judged(*(math.nan,) * 4, False, False, None, math.nan)
+OVERALL = ("all", "all")
 
 
 def judge_runs(
@@ -133,8 +154,8 @@ def judge_runs(
     """Rows and aggregates: every row's status, the overall and per-collective tests. A
     row's current time is the geometric mean over the current runs that timed it."""
     row_tolerance, aggregate_tolerance = tolerances
-    records = {k: _record(k, rules, byte_sizes, row_tolerance) for k in
-               sorted(set(base.check) | set(current.check), key=str)}  # fmt: skip
+    keys = sorted(set(base.check) | set(current.check), key=str)
+    records = {key: _record(key, rules, byte_sizes, row_tolerance) for key in keys}
     compared = []
     for key, record in records.items():
         record["status"] = row_status(key, base, current)
@@ -144,35 +165,27 @@ def judge_runs(
             record.update(baselines=len(before), currents=len(now))
             record["ratio"] = record["current_us"] / record["baseline_us"]
             compared.append(key)
-    runs = (base.runs, current.runs)
+    asked = _Asked(aggregate_tolerance, detect, (base.runs, current.runs))
     if not compared:  # rows timed now, none timed before: nothing could be seen
-        unseen = [_unseen(detect, aggregate_tolerance, runs)] if any(
-            r["status"] == "new" for r in records.values()
-        ) else []  # fmt: skip
+        new = any(r["status"] == "new" for r in records.values())
+        unseen = [asked.record("overall", OVERALL, 0, math.nan, math.nan, NOTHING_JUDGED)]
         rows = pd.DataFrame.from_records(list(records.values()))
-        return rows, pd.DataFrame.from_records(unseen, columns=AGGREGATE_COLUMNS)
+        return rows, pd.DataFrame.from_records(unseen if new else [], columns=AGGREGATE_COLUMNS)
     groups: dict[tuple, list[int]] = {}
     for column, key in enumerate(compared):
         groups.setdefault(key[:2], []).append(column)  # (collective, variant)
     shifts = np.log([records[key]["ratio"] for key in compared])
-    layout = Layout(base.logs(compared), shifts, groups, layout_prior, *runs)
-    aggregates = []
+    layout = Layout(base.logs(compared), shifts, groups, layout_prior, base.runs, current.runs)
     mean, overall = layout.overall(aggregate_tolerance, detect)
-    aggregates.append(
-        _aggregate("overall", ("all", "all"), layout.rows, mean, contrast=math.nan,
-                   **_verdict_cells(math.exp(mean), overall, aggregate_tolerance, detect),
-                   **_runs_cells(runs))
-    )  # fmt: skip
+    aggregates = [asked.record("overall", OVERALL, layout.rows, mean, math.nan, overall)]
     if len(groups) > 1:
         for group, columns in groups.items():
             judged = layout.collective(columns, aggregate_tolerance, detect)
             own = float(shifts[columns].mean())
+            contrast = math.exp(own - mean)
             aggregates.append(
-                _aggregate("collective", group, len(columns), own,
-                           contrast=math.exp(own - mean),
-                           **_verdict_cells(math.exp(own), judged, aggregate_tolerance, detect),
-                           **_runs_cells(runs))
-            )  # fmt: skip
+                asked.record("collective", group, len(columns), own, contrast, judged)
+            )
     for column, key in enumerate(compared):
         record = records[key]
         unstable = max(base.cv[key], current.cv[key]) >= UNSTABLE_CV
@@ -184,51 +197,9 @@ def judge_runs(
             )
         record["contrast"] = math.exp(shifts[column] - mean)
         record.update(_judged_cells(judged), p_value=judged.p_value, method=judged.source)
-        if judged.spread is None:
-            record["status"] = "insufficient"
-        else:
-            record["status"] = classify(record["ratio"], judged, record["tolerance"], unstable)
+        record["status"] = status(record["ratio"], judged, record["tolerance"], unstable=unstable)
     rows = pd.DataFrame.from_records(list(records.values()))
     return rows, pd.DataFrame.from_records(aggregates, columns=AGGREGATE_COLUMNS)
-
-
-def _unseen(detect: float, tolerance: float, runs: tuple[int, int]) -> dict[str, Any]:
-    """The overall test when no row could be compared: insufficient, nothing seen."""
-    nothing = Judged(*(math.nan,) * 4, False, False, None, math.nan)
-    return _aggregate("overall", ("all", "all"), 0, math.nan, contrast=math.nan,
-                      **_verdict_cells(math.nan, nothing, tolerance, detect),
-                      **_runs_cells(runs))  # fmt: skip
-
-
-def _runs_cells(runs: tuple[int, int]) -> dict[str, int]:
-    """An aggregate's baseline and current runs (every one it was judged on)."""
-    return dict(zip(("baselines", "currents"), runs, strict=True))
-
-
-def _verdict_cells(ratio: float, judged: Judged, tolerance: float, detect: float) -> dict:
-    """An aggregate's status and figures: a regression it saw is one, whatever its
-    power; otherwise one that cannot see the asked shift is `insufficient`."""
-    spread = judged.spread
-    if spread is None:
-        status = "insufficient"
-    elif ratio > 1 + tolerance and judged.slower:
-        status = "regression"
-    elif judged.detectable > detect:
-        status = "insufficient"
-    elif ratio < 1 - tolerance and judged.faster:
-        status = "improvement"
-    else:
-        status = "unchanged"
-    return dict(
-        **_judged_cells(judged),
-        tolerance=tolerance,
-        detect=detect,
-        needed=judged.needed,
-        spread_sd=spread.sd if spread else math.nan,
-        spread_df=spread.df if spread else math.nan,
-        spread=judged.source,
-        status=status,
-    )
 
 
 def k_changes(base: RunMedians, current: RunMedians) -> list[str]:
@@ -272,13 +243,15 @@ def gate_runs(
     allow_lost: bool = False,
     allow_insufficient: bool = False,
     prior: Prior | str | None = "measured",
+    priors: PriorTable | None = None,
 ) -> GateResult:
     """The judgement of runs already read (benchmarks/gate_power.py judges many).
     `current`: one run, or several runs of the same code (reruns) judged together: each
     row's geometric mean over them. `detect`: the shift that must be seen; the command
     line's, else the rules file's, else the backend's default. `prior`: the backend's
     measured one, or one given (the benchmark judges runs with a prior fitted on other
-    runs: out of sample)."""
+    runs: out of sample); `priors`: the table "measured" chooses from (default: the
+    shipped priors)."""
     currents = [current] if isinstance(current, Run) else list(current)
     mismatches = identity_mismatches(baselines, currents)
     backend = currents[0].meta.backend
@@ -291,7 +264,7 @@ def gate_runs(
     byte_sizes = every_row.drop_duplicates(KEY_COLUMNS).set_index(KEY_COLUMNS)["bytes"].to_dict()
     base, now = run_medians(baselines), run_medians(currents)
     if prior == "measured":
-        prior = prior_for_runs(run.meta for run in [*currents, *baselines])
+        prior = prior_for_runs((run.meta for run in [*currents, *baselines]), priors)
     rows, aggregates = judge_runs(
         base, now, (row_tolerance, aggregate_tolerance), rules, byte_sizes, prior, wanted
     )

@@ -44,7 +44,7 @@ def flag_power(noncentrality: float, critical: float, df: float, floor: float = 
         power = E_C[ Phi(noncentrality - max(critical * C, floor)) ].
 
     With floor 0 this is the noncentral t's survival function,
-    scipy.stats.nct.sf(critical, df, noncentrality) (tests/analysis/test_power.py holds it
+    scipy.stats.nct.sf(critical, df, noncentrality) (tests/analysis/gate/test_power.py holds it
     to that); the expectation over C is a mean over `_chi_grid`."""
     from scipy.special import ndtr
 
