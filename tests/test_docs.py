@@ -2,7 +2,8 @@
 heading where it names one), every `commbench SUBCOMMAND` shown is a real subcommand and
 every flag shown with it one that subcommand accepts, every `make TARGET` a Makefile
 target (and every VAR=value a Makefile variable), every repository path shown a file.
-And every section of docs/ the code cites (`docs/method.md, "Timing"`) is there."""
+And every section of docs/ the code cites (`docs/method.md, "Timing"`) is there, and every
+Python file of the repository named anywhere in the code or the docs, prose included."""
 
 from __future__ import annotations
 
@@ -184,3 +185,43 @@ def test_the_checks_catch_what_does_not_exist() -> None:
         "`commbench sweep --nproc 2 --out=run`, `make run NPROC=2`, `configs/*.toml`"
     )
     assert problems(page, fine) == []
+
+
+# A Python file of the repository, named in code, a comment, a docstring or prose.
+PYTHON_PATH = re.compile(r"(?<![\w./-])((?:commbench|tests|benchmarks|scripts)/[\w/.-]*?\.py)\b")
+NAMING = [  # CHANGELOG.md names files as they were then; this file names missing ones
+    *(p for p in (REPO / "commbench").rglob("*.py")),
+    *(p for p in (REPO / "tests").rglob("*.py") if p != Path(__file__)),
+    *(REPO / "benchmarks").glob("*.py"),
+    *(REPO / "scripts").glob("*"),
+    REPO / "Makefile",
+    *(page for page in PAGES if page.name != "CHANGELOG.md"),
+]
+
+
+def missing_python_files(text: str) -> list[str]:
+    return sorted({path for path in PYTHON_PATH.findall(text) if not (REPO / path).is_file()})
+
+
+def test_every_python_file_named_in_code_or_docs_exists() -> None:
+    named = {
+        str(path.relative_to(REPO)): missing
+        for path in NAMING
+        if (missing := missing_python_files(path.read_text()))
+    }
+    assert named == {}
+    assert missing_python_files("as commbench/oom.py does (see tests/no_such.py)") == [
+        "commbench/oom.py",
+        "tests/no_such.py",
+    ]
+    assert missing_python_files("commbench/analysis/gate/judge.py, commbench/cli.py") == []
+
+
+def test_contributings_layout_names_every_package_folder() -> None:
+    layout = (REPO / "CONTRIBUTING.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    named = set(re.findall(r"^(commbench/[\w/]+/)", layout, re.MULTILINE))
+    folders = {
+        f"{path.parent.relative_to(REPO)}/" for path in (REPO / "commbench").rglob("__init__.py")
+    } - {"commbench/"}
+    assert folders - named == set()  # every package folder is described
+    assert named - folders - {"commbench/configs/"} == set()  # and no folder that is gone

@@ -9,6 +9,8 @@ def env(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
     """What makes numbers comparable here: versions, NCCL built vs loaded, GPUs, topology."""
-    from commbench.env.show import show_env
+    from commbench.env.probe import collect_all
+    from commbench.output.env import show_env
+    from commbench.sweep.backend import choose_backend
 
-    show_env(as_json)
+    show_env(collect_all(backend=choose_backend("auto")), as_json)

@@ -13,8 +13,8 @@ def plot(
     format: str = typer.Option("png", help="png or svg."),
 ) -> None:
     """Bandwidth and time against size per collective and split, and speedup heatmaps."""
-    from commbench.output.paths import check_directory
     from commbench.output.plot import plot_runs
+    from commbench.paths import check_directory
 
     if out is not None:
         check_directory("out", out)

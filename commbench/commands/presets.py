@@ -5,6 +5,6 @@ from __future__ import annotations
 
 def presets() -> None:
     """The model presets for `sweep --preset NAME`: shapes, splits, worlds (no torch)."""
-    from commbench.config.presets import show_presets
+    from commbench.output.presets import show_presets
 
     show_presets()

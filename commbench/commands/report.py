@@ -20,11 +20,11 @@ def report(
     ),
 ) -> None:
     """Re-render a run's summary from its files (does not import torch)."""
-    from commbench.output.paths import check_files
+    from commbench.paths import check_files
 
     check_files({"markdown": markdown})
     if as_json:
-        from commbench.export.jsonfile import run_json
+        from commbench.output.jsonfile import run_json
         from commbench.rundir.reader import read_run
 
         run = read_run(run_dir)

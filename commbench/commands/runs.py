@@ -16,7 +16,7 @@ def runs(
 ) -> None:
     """List the run directories under DIR: label, start, backend, world, points recorded of
     those planned, and whether the run is complete (does not import torch)."""
-    from commbench.output.console import make_console
+    from commbench.console import make_console
     from commbench.output.runs import run_list
     from commbench.output.tables import rich
 

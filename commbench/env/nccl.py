@@ -23,14 +23,9 @@ import ctypes
 import os
 import re
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from commbench.errors import UsageError
-
-NCCL_LIB_VAR = "COMMBENCH_NCCL_LIB"  # tells a worker which library it must have loaded
 PROC_MAPS = "/proc/self/maps"
 # libnccl.so, libnccl.so.2, libnccl.so.2.21.5; not the plugins (libnccl-net.so, -tuner, ...)
 NCCL_NAME = re.compile(r"^libnccl\.so(\.[\w.]+)?$")
@@ -140,73 +135,6 @@ def _ask_version(path: str, get_version: Any) -> str:
     if result != 0:
         raise NcclLibraryError(f"'{path}': ncclGetVersion failed (ncclResult {result})")
     return decode_version(code.value)
-
-
-def check_nccl_lib(path: Path) -> str:
-    """Validate `sweep --nccl-lib PATH` before any worker starts; returns its version."""
-    if not path.exists():
-        raise UsageError(f"nccl-lib: '{path}' does not exist")
-    if not path.is_file():
-        raise UsageError(f"nccl-lib: '{path}' is not a file")
-    try:
-        version = library_version(str(path))
-    except NcclLibraryError as err:
-        raise UsageError(f"nccl-lib: {err}") from err
-    real = path.resolve()
-    if not is_nccl_name(str(real)):
-        # /proc/self/maps shows the resolved file; nccl_mapped finds copies by this name.
-        raise UsageError(f"nccl-lib: '{path}' resolves to '{real.name}', not libnccl.so*")
-    return version
-
-
-def _preload_entries(environ: Mapping[str, str]) -> list[str]:
-    """LD_PRELOAD's entries (the loader accepts colons and spaces between them)."""
-    return [entry for entry in re.split(r"[:\s]+", environ.get("LD_PRELOAD", "")) if entry]
-
-
-def preloaded_first(path: Path, environ: Mapping[str, str]) -> bool:
-    """Whether `path` is the first library LD_PRELOAD names: the one NCCL calls bind."""
-    entries = _preload_entries(environ)
-    return bool(entries) and _same_file(entries[0], str(path))
-
-
-def preload_env(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """A copy of `environ` for workers: this library first in LD_PRELOAD, and its path.
-
-    Existing LD_PRELOAD entries (colon or space separated) are kept after ours.
-    """
-    ours = os.path.abspath(path)
-    others = [entry for entry in _preload_entries(environ) if entry != ours]
-    return {**environ, "LD_PRELOAD": ":".join([ours, *others]), NCCL_LIB_VAR: ours}
-
-
-def verify_preloaded(environ: Mapping[str, str]) -> None:
-    """At worker start-up: NCCL's calls go to the library `--nccl-lib` asked for.
-
-    A mismatch is an error, never a footnote: the numbers would belong to another NCCL.
-    Other copies mapped but bound by nothing (torch's loader maps the wheel's) are fine.
-    Does nothing unless COMMBENCH_NCCL_LIB is set.
-    """
-    wanted = environ.get(NCCL_LIB_VAR)
-    if not wanted:
-        return
-    import torch  # noqa: F401  so torch's own libnccl, if it links one, is mapped too
-
-    bound = bound_nccl()
-    if bound is None:
-        raise UsageError(f"nccl-lib: '{wanted}' is not loaded in this worker (no LD_PRELOAD?)")
-    if not _same_file(bound.path, wanted):
-        raise UsageError(
-            f"nccl-lib: '{wanted}' was asked for but NCCL calls resolve to '{bound.path}'"
-            " (is it first in LD_PRELOAD?)"
-        )
-
-
-def _same_file(loaded: str, wanted: str) -> bool:
-    try:
-        return os.path.samefile(loaded, wanted)
-    except OSError:  # e.g. the file was replaced or removed after it was mapped
-        return False
 
 
 def built_version() -> str | None:

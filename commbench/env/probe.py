@@ -14,16 +14,12 @@ import shutil
 import socket
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 import commbench
 from commbench.env.nccl import collect_nccl
-
-if TYPE_CHECKING:
-    pass
-
 
 NVIDIA_SMI_TIMEOUT = 10.0  # seconds; a wedged driver must not hang `commbench env`
 
@@ -154,10 +150,8 @@ def collect_topology() -> str | None:
     return _nvidia_smi("topo", "-m") or None
 
 
-def collect_all() -> dict[str, Any]:
-    """Everything `commbench env` shows."""
-    from commbench.sweep.backend import choose_backend
-
+def collect_all(backend: str) -> dict[str, Any]:
+    """Everything `commbench env` shows; `backend`: the one a sweep here would use."""
     return {
         "versions": collect_versions(),
         "nccl": collect_nccl(),
@@ -165,5 +159,5 @@ def collect_all() -> dict[str, Any]:
         "topology": collect_topology(),
         "hostname": socket.gethostname(),
         "env": collect_env(),
-        "backend": choose_backend("auto"),
+        "backend": backend,
     }

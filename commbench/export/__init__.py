@@ -1,40 +1,28 @@
-"""Exporters: one small module per output format (hyperfine's model)."""
+"""Exporters: every measured row of one or more runs, as a benchmark tracker reads it.
+
+One small module per format (hyperfine's model), each an `Exporter`: a name, a line of
+help, and `render`, which turns the measured rows into the file's text. `FORMATS`
+(commbench.export.formats) is the one table of them the command reads.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from commbench.errors import UsageError
 from commbench.point import row_label
 
-HUGE_RATIO = 1e4  # beyond this a ratio is shown in powers of ten
+# (run, row) for every measured row, in the runs' order: what an exporter renders
+Measured = list[tuple[Any, Any]]
 
 
-def number(value: float, spec: str) -> str:
-    """A figure for a table cell; empty where it could not be computed (NaN)."""
-    return "" if value is None or math.isnan(value) else f"{value:{spec}}"
-
-
-def ratio(value: float, spec: str) -> str:
-    """A ratio for a cell: in full up to HUGE_RATIO, then in powers of ten (an interval
-    from one degree of freedom can end at 1e190), infinite as such."""
-    if math.isinf(value):
-        return "inf"
-    return f"{value:.1e}" if value >= HUGE_RATIO else f"{value:{spec}}"
-
-
-def interval(low: float, high: float) -> str:
-    """An interval's cell; empty where there is none (too little data to judge)."""
-    return "" if math.isnan(low) else f"{ratio(low, '.3f')} to {ratio(high, '.3f')}"
-
-
-def multiple(value: float) -> str:
-    """A shift as a factor (1.25x); empty where it could not be computed, `inf` where no
-    shift would show."""
-    if math.isnan(value) or math.isinf(value):
-        return number(value, ".2f")
-    return f"{ratio(value, '.2f')}x"
+@dataclass(frozen=True)
+class Exporter:
+    name: str  # `commbench export --format NAME`
+    help: str  # what the file is and what reads it, for --help
+    render: Callable[[Measured], str]  # the file's text
 
 
 def benchmark_name(row: Any) -> str:
@@ -49,7 +37,7 @@ def benchmark_name(row: Any) -> str:
     return name
 
 
-def measured_rows(runs: list[Any]) -> tuple[list[tuple[Any, Any]], dict[str, int]]:
+def measured_rows(runs: list[Any]) -> tuple[Measured, dict[str, int]]:
     """(run, row) for every row that was measured (check `pass`), and how many rows of
     each other check (skipped, fail) were left out. A name two runs share is refused:
     a tracker would take one run's figure for the other's."""

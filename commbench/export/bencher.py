@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
-from commbench.export import benchmark_name
+from commbench.export import Exporter, Measured, benchmark_name
 
 LATENCY = "latency"
 BANDWIDTH = "bus-bandwidth-gbps"
@@ -28,7 +27,7 @@ def _metric(value: float, low: float, high: float) -> dict[str, float]:
     return metric
 
 
-def bencher_json(measured: list[tuple[Any, Any]]) -> str:
+def bencher_json(measured: Measured) -> str:
     report = {}
     for _, row in measured:
         median, low, high = row["time_us"], row["ci_low_us"], row["ci_high_us"]
@@ -38,3 +37,8 @@ def bencher_json(measured: list[tuple[Any, Any]]) -> str:
             BANDWIDTH: _metric(busbw, busbw * median / high, busbw * median / low),
         }
     return json.dumps(report, indent=2) + "\n"
+
+
+EXPORTER = Exporter(
+    "bencher", "Bencher Metric Format JSON (bencher run --adapter json)", bencher_json
+)

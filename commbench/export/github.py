@@ -15,7 +15,7 @@ import json
 import math
 from typing import Any
 
-from commbench.export import benchmark_name
+from commbench.export import Exporter, Measured, benchmark_name
 from commbench.rundir.identity import identity
 
 UNIT = "us"  # one of the time units the action converts between (s, ms, us, ns)
@@ -32,7 +32,7 @@ def _extra(run: Any, row: Any) -> str:
     return "\n".join(lines)
 
 
-def github_json(measured: list[tuple[Any, Any]]) -> str:
+def github_json(measured: Measured) -> str:
     entries = []
     for run, row in measured:
         entry = {"name": benchmark_name(row), "unit": UNIT, "value": float(row["time_us"])}
@@ -42,3 +42,6 @@ def github_json(measured: list[tuple[Any, Any]]) -> str:
         entry["extra"] = _extra(run, row)
         entries.append(entry)
     return json.dumps(entries, indent=2, ensure_ascii=False) + "\n"
+
+
+EXPORTER = Exporter("github", "github-action-benchmark's customSmallerIsBetter list", github_json)

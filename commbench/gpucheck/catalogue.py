@@ -4,7 +4,7 @@ what it cannot on this many GPUs (the table printed at the end).
 A session with a lent GPU has minutes, not hours: every step is killed at its limit (its
 checks then FAIL, their logs kept), the limits add up to under WHOLE_RUN_S, and the whole
 run stops starting steps once WHOLE_RUN_S is spent (those are NOT RUN). One hang cannot use
-up a GPU session.
+up the time a GPU machine is lent for.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from commbench.gpucheck.judge import (
 )
 from commbench.gpucheck.ranks import Ranks, Runner
 from commbench.gpucheck.verdict import FAIL, NA, Check, judged
-from commbench.output.units import format_time
 from commbench.rundir.reader import Run, read_run
+from commbench.units import format_time
 
 WITHIN = 0.03  # commbench's median against a bare CUDA-event loop
 SHARED_TIMING = "two ranks on one GPU time each other: a timing verdict would judge that"

@@ -49,15 +49,28 @@ def check_nccl_lib(run: Runner, lib: str | None, limit: float) -> Check:
         return Check(NAME, FAIL, f"{lib} reports no version: {version.stderr.strip()[-300:]}")
     out, log = run.next("run"), run.next("nccl-lib").with_suffix(".log")
     command = [
-        sys.executable, "-m", "commbench", "sweep", "--nproc", "1", "--nccl-lib", lib,
-        "--config", str(run.config(sweeps.tiny())), "--out", str(out),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "commbench",
+        "sweep",
+        "--nproc",
+        "1",
+        "--nccl-lib",
+        lib,
+        "--config",
+        str(run.config(sweeps.tiny())),
+        "--out",
+        str(out),
+    ]
     with log.open("w") as sink:
         try:
             code = subprocess.run(
-                command, env={**run.env, "NCCL_DEBUG": "VERSION"}, stdout=sink,
-                stderr=subprocess.STDOUT, timeout=limit,
-            ).returncode  # fmt: skip
+                command,
+                env={**run.env, "NCCL_DEBUG": "VERSION"},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                timeout=limit,
+            ).returncode
         except subprocess.TimeoutExpired:
             code = None
     if code != 0:

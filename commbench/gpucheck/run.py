@@ -154,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpu-check", description=gpucheck.__doc__.splitlines()[0])
     parser.add_argument("--nccl-lib", help="a second libnccl.so.2 (from an nvidia-nccl wheel)")
     parser.add_argument(
-        "--keep", default=os.environ.get(KEEP_VAR) or None,
+        "--keep",
+        default=os.environ.get(KEEP_VAR) or None,
         help=f"keep every run directory and rank log in this new directory (or ${KEEP_VAR})",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     gpus = gpu_count()
     if gpus == 0:

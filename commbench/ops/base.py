@@ -53,7 +53,8 @@ class Bound:
     output: torch.Tensor
     fill: Callable[[], None]  # write the check pattern into the inputs
     # What `output` must equal after one `run`, written into the tensor given (of the
-    # output's shape and dtype) and returned: the caller owns the memory (commbench/check.py).
+    # output's shape and dtype) and returned: the caller owns the memory
+    # (commbench/sweep/exact_check.py).
     expected: Callable[[torch.Tensor], torch.Tensor]
     padded_tokens: int
     api: str  # the torch.distributed call that was measured

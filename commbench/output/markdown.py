@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from commbench.analysis.compare import Comparison
-from commbench.analysis.gate_verdict import GateResult, power_note
-from commbench.export import number
+from commbench.analysis.gate.verdict import GateResult, power_note
+from commbench.output.cells import number
 from commbench.output.tables import (
     compare_aggregates,
     gate_aggregates,
@@ -14,8 +14,8 @@ from commbench.output.tables import (
     markdown,
     markdown_table,
 )
-from commbench.output.units import format_time
 from commbench.point import row_label
+from commbench.units import format_time
 
 
 def gate_markdown(result: GateResult) -> str:
@@ -72,11 +72,14 @@ def compare_markdown(comparison: Comparison) -> str:
     for _, row in comparison.rows.iterrows():
         ratios = [
             number(row[f"{name} ratio"], ".3f")
-            + (f" [{number(row[f'{name} low'], '.2f')}-{number(row[f'{name} high'], '.2f')}]"
-               if not math.isnan(row[f"{name} low"]) else "")
+            + (
+                f" [{number(row[f'{name} low'], '.2f')}-{number(row[f'{name} high'], '.2f')}]"
+                if not math.isnan(row[f"{name} low"])
+                else ""
+            )
             + (" *" if row[f"{name} significant"] else "")
             for name in labels[1:]
-        ]  # fmt: skip
+        ]
         body.append([row_label(row), *(format_time(row[f"{name} us"]) for name in labels), *ratios])
     lines += markdown_table(header, body)
     return "\n".join(lines) + "\n"

@@ -23,9 +23,9 @@ from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullForma
 from commbench.analysis.scenarios import ROUTING, routing_label
 from commbench.analysis.summary import side_by_side
 from commbench.errors import UsageError
-from commbench.output.units import scale_bytes
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured, read_run
+from commbench.units import scale_bytes
 
 FORMATS = ("png", "svg")
 LINE_GROUP = ["collective", "tp", "dp", "dtype", "hidden", "vocab", *ROUTING]

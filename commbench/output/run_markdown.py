@@ -14,12 +14,12 @@ import pandas as pd
 from rich.text import Text
 
 from commbench.analysis.scenarios import round_trip, round_trip_lines, scenario_lines
-from commbench.analysis.summary import _interval, problem_lines, side_by_side, verdict_lines
-from commbench.export import number
+from commbench.analysis.summary import median_interval, problem_lines, side_by_side, verdict_lines
+from commbench.output.cells import number
 from commbench.output.tables import markdown_table
-from commbench.output.units import format_size, format_time
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured
+from commbench.units import format_size, format_time
 
 if TYPE_CHECKING:
     from commbench.rundir.meta import RunMeta
@@ -65,31 +65,73 @@ def environment_rows(meta: RunMeta) -> list[list[str]]:
 
 def _comparison_table(rows: pd.DataFrame) -> list[str]:
     return markdown_table(
-        ["tp", "dp", "dtype", "width", "T", "bytes", "list", "tensor", "list/tensor", "verdict",
-         "tensor busbw GB/s"],
         [
-            [str(r["tp"]), str(r["dp"]), r["dtype"], width_label(r), str(r["tokens"]),
-             format_size(r["bytes_tensor"]), format_time(r["time_us_list"]),
-             format_time(r["time_us_tensor"]),
-             f"{r['speedup']:.2f}x", r["verdict"], number(r["busbw_gbps_tensor"], ".3g")]
+            "tp",
+            "dp",
+            "dtype",
+            "width",
+            "T",
+            "bytes",
+            "list",
+            "tensor",
+            "list/tensor",
+            "verdict",
+            "tensor busbw GB/s",
+        ],
+        [
+            [
+                str(r["tp"]),
+                str(r["dp"]),
+                r["dtype"],
+                width_label(r),
+                str(r["tokens"]),
+                format_size(r["bytes_tensor"]),
+                format_time(r["time_us_list"]),
+                format_time(r["time_us_tensor"]),
+                f"{r['speedup']:.2f}x",
+                r["verdict"],
+                number(r["busbw_gbps_tensor"], ".3g"),
+            ]
             for _, r in rows.iterrows()
         ],
-    )  # fmt: skip
+    )
 
 
 def _row_table(rows: pd.DataFrame) -> list[str]:
-    low, high = _interval(rows)
+    low, high = median_interval(rows)
     return markdown_table(
-        ["collective", "variant", "tp", "dp", "dtype", "width", "T", "bytes", "median", "95% CI",
-         "busbw GB/s", "cv"],
         [
-            [r["collective"], r["variant"], str(r["tp"]), str(r["dp"]), r["dtype"],
-             width_label(r), str(r["tokens"]), format_size(r["bytes"]), format_time(r["time_us"]),
-             f"{format_time(lo)} to {format_time(hi)}", number(r["busbw_gbps"], ".3g"),
-             f"{r['cv']:.2f}"]
+            "collective",
+            "variant",
+            "tp",
+            "dp",
+            "dtype",
+            "width",
+            "T",
+            "bytes",
+            "median",
+            "95% CI",
+            "busbw GB/s",
+            "cv",
+        ],
+        [
+            [
+                r["collective"],
+                r["variant"],
+                str(r["tp"]),
+                str(r["dp"]),
+                r["dtype"],
+                width_label(r),
+                str(r["tokens"]),
+                format_size(r["bytes"]),
+                format_time(r["time_us"]),
+                f"{format_time(lo)} to {format_time(hi)}",
+                number(r["busbw_gbps"], ".3g"),
+                f"{r['cv']:.2f}",
+            ]
             for (_, r), lo, hi in zip(rows.iterrows(), low, high, strict=True)
         ],
-    )  # fmt: skip
+    )
 
 
 ORDER = ["tp", "dp", "dtype", "hidden", "vocab", "tokens"]

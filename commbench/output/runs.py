@@ -48,9 +48,19 @@ def run_list(root: Path) -> Cells:
             state = f"stopped: {meta.stopped.reason}; {state}"
         started = (meta.started or "").replace("T", " ").split("+")[0]
         rows.append(
-            (started, [name, state, meta.label or "", started, meta.backend,
-                       str(meta.world_size), f"{done}/{planned}"])
-        )  # fmt: skip
+            (
+                started,
+                [
+                    name,
+                    state,
+                    meta.label or "",
+                    started,
+                    meta.backend,
+                    str(meta.world_size),
+                    f"{done}/{planned}",
+                ],
+            )
+        )
     rows.sort(key=lambda row: row[0])
     return Cells(
         ["run", "state", "label", "started (UTC)", "backend", "world", "points"],

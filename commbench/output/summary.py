@@ -21,10 +21,10 @@ from commbench.analysis.scenarios import (
     scenario_lines,
 )
 from commbench.analysis.summary import problem_lines, side_by_side, verdict_lines
-from commbench.output.console import make_console
-from commbench.output.units import format_size, format_time
+from commbench.console import make_console
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured, read_run
+from commbench.units import format_size, format_time
 
 
 def _speedup_cell(row: pd.Series) -> str:
@@ -120,3 +120,26 @@ def render_run(path: Path, console: Console | None = None) -> Run:
     run = read_run(path)
     render(run, console or make_console())
     return run
+
+
+def show_finished_run(path: Path, console: Console) -> None:
+    """What a sweep shows on rank 0 when it ends: the summary, where its time went (with
+    --profile-phases), and how many points failed their check."""
+    run = render_run(path, console)
+    if run.meta.config.get("profile_phases") and run.meta.phases:
+        render_phases(run.meta.phases, console)
+    failed = int((run.results["check"] == "fail").sum())
+    if failed:
+        console.print(f"[red]{failed} point(s) failed the exact-output check: see their note[/red]")
+
+
+def render_phases(phases: dict[str, float], console: Console) -> None:
+    """`--profile-phases`: the table of where the points' time went (rank 0)."""
+    steps = phases["steps"] or float("nan")
+    table = Table(title="Time per phase (rank 0)")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    for phase, seconds in phases.items():
+        table.add_row(phase, f"{seconds:.3f}", f"{seconds / steps:.1%}")
+    console.print(table)

@@ -9,10 +9,10 @@ import pandas as pd
 from rich.table import Table
 
 from commbench.analysis.compare import Comparison
-from commbench.analysis.gate_verdict import STATUSES, GateResult, current_words
-from commbench.export import interval, multiple, number
-from commbench.output.units import format_time
+from commbench.analysis.gate.verdict import STATUSES, GateResult, current_words
+from commbench.output.cells import interval, multiple, number
 from commbench.point import row_label
+from commbench.units import format_time
 
 
 @dataclass(frozen=True)
@@ -28,33 +28,67 @@ def gate_rows(result: GateResult) -> Cells:
     current time is the geometric mean over the current runs judged together."""
     shown = sort_for_report(result.rows[result.rows["status"] != "unchanged"])
     return Cells(
-        ["status", "row", "baseline", current_words(result), "ratio", "vs run", "interval",
-         "tolerance", "p", "detectable"],
         [
-            [r["status"], row_label(r), format_time(r["baseline_us"]),
-             format_time(r["current_us"]), number(r["ratio"], ".3f"),
-             number(r["contrast"], ".3f"), interval(r["low"], r["high"]),
-             f"{r['tolerance']:.0%}", number(r["p_value"], ".2g"), multiple(r["detectable"])]
+            "status",
+            "row",
+            "baseline",
+            current_words(result),
+            "ratio",
+            "vs run",
+            "interval",
+            "tolerance",
+            "p",
+            "detectable",
+        ],
+        [
+            [
+                r["status"],
+                row_label(r),
+                format_time(r["baseline_us"]),
+                format_time(r["current_us"]),
+                number(r["ratio"], ".3f"),
+                number(r["contrast"], ".3f"),
+                interval(r["low"], r["high"]),
+                f"{r['tolerance']:.0%}",
+                number(r["p_value"], ".2g"),
+                multiple(r["detectable"]),
+            ]
             for _, r in shown.iterrows()
         ],
         left=2,
-    )  # fmt: skip
+    )
 
 
 def gate_aggregates(result: GateResult) -> Cells:
     """The overall test, then each collective/variant against the run."""
     return Cells(
-        ["status", "test", "rows", "geomean", "vs run", "interval", "detectable", "asked",
-         "spread from"],
         [
-            [a.status, "overall" if a.test == "overall" else f"{a.collective}/{a.variant}",
-             str(a.rows), number(a.geomean, ".3f"), number(a.contrast, ".3f"),
-             interval(a.low, a.high), multiple(a.detectable), multiple(a.detect),
-             a.spread or "-"]
+            "status",
+            "test",
+            "rows",
+            "geomean",
+            "vs run",
+            "interval",
+            "detectable",
+            "asked",
+            "spread from",
+        ],
+        [
+            [
+                a.status,
+                "overall" if a.test == "overall" else f"{a.collective}/{a.variant}",
+                str(a.rows),
+                number(a.geomean, ".3f"),
+                number(a.contrast, ".3f"),
+                interval(a.low, a.high),
+                multiple(a.detectable),
+                multiple(a.detect),
+                a.spread or "-",
+            ]
             for a in result.aggregates.itertuples()
         ],
         left=2,
-    )  # fmt: skip
+    )
 
 
 def compare_aggregates(comparison: Comparison) -> Cells:
@@ -62,12 +96,17 @@ def compare_aggregates(comparison: Comparison) -> Cells:
     return Cells(
         ["run", "group", "rows", "geomean", "99% interval"],
         [
-            [a.label, a.group, str(a.rows), number(a.ratio, ".3f"),
-             f"{number(a.low, '.3f')} to {number(a.high, '.3f')}"]
+            [
+                a.label,
+                a.group,
+                str(a.rows),
+                number(a.ratio, ".3f"),
+                f"{number(a.low, '.3f')} to {number(a.high, '.3f')}",
+            ]
             for a in comparison.aggregates.itertuples()
         ],
         left=2,
-    )  # fmt: skip
+    )
 
 
 def sort_for_report(rows: pd.DataFrame) -> pd.DataFrame:

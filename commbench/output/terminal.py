@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from commbench.analysis.compare import Comparison
-from commbench.analysis.gate_verdict import GateResult, power_note
+from commbench.analysis.gate.verdict import GateResult, power_note
 from commbench.errors import ExitCode
 from commbench.output.tables import compare_aggregates, gate_aggregates, gate_rows, rich
-from commbench.output.units import format_time
 from commbench.point import row_label
 from commbench.rundir.identity import describe_diff
+from commbench.units import format_time
 
 STYLE = {
     "regression": "red",
@@ -87,10 +87,11 @@ def render_compare(comparison: Comparison, console: Console) -> None:
         table.add_column(f"{label}/{labels[0]}", justify="right")
     for _, row in comparison.rows.iterrows():
         cells = [
-            "" if math.isnan(row[f"{label} us"])
+            ""
+            if math.isnan(row[f"{label} us"])
             else f"{format_time(row[f'{label} us'])} ({row[f'{label} busbw']:.2f})"
             for label in labels
-        ]  # fmt: skip
+        ]
         table.add_row(row_label(row), *cells, *(_ratio_cell(row, label) for label in labels[1:]))
     console.print(table)
     title = "geometric mean of ratios (99% interval from the between-run spread)"

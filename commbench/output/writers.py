@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from commbench.analysis.compare import Comparison
-from commbench.analysis.gate_verdict import GateResult
-from commbench.export.jsonfile import compare_json, gate_json
-from commbench.export.junit import gate_junit
-from commbench.output.console import make_console
+from commbench.analysis.gate.verdict import GateResult
+from commbench.console import make_console
+from commbench.output.jsonfile import compare_json, gate_json
+from commbench.output.junit import gate_junit
 from commbench.output.markdown import compare_markdown, gate_markdown
 from commbench.output.terminal import render_compare, render_gate
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from commbench.errors import UsageError
-from commbench.output.paths import check_directory
+from commbench.paths import check_directory
 from commbench.rundir.schema import (
     META_JSON,
     RANK_SAMPLE_COLUMNS,

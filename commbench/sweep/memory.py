@@ -126,7 +126,8 @@ def memory_figures(
 def temporary_bytes(world: World, memory: DeviceMemory, run: Callable[[], object]) -> float:
     """The largest over ranks of what one operation allocates beyond its buffers; NaN,
     with nothing run, where the device's allocator reports nothing (CPU). Running it may
-    run out of memory: agreed on, PointSkipped on every rank (commbench/oom.py)."""
+    run out of memory: agreed on, PointSkipped on every rank
+    (commbench/sweep/agreement.py)."""
     if not memory.reports:
         return math.nan
     nbytes = agree_or_skip(world, "the temporary-memory probe", lambda: memory.temporary_bytes(run))

@@ -52,17 +52,3 @@ class PhaseClock:
         phases = {phase: self.seconds.get(phase, 0.0) for phase in PHASES}
         steps = self.seconds.get("steps", 0.0)
         return {**phases, "other": steps - sum(phases.values()), "steps": steps}
-
-
-def render_phases(phases: dict[str, float], console: object) -> None:
-    """`--profile-phases`: the table of where the points' time went (rank 0)."""
-    from rich.table import Table
-
-    steps = phases["steps"] or float("nan")
-    table = Table(title="Time per phase (rank 0)")
-    table.add_column("phase")
-    table.add_column("seconds", justify="right")
-    table.add_column("share", justify="right")
-    for phase, seconds in phases.items():
-        table.add_row(phase, f"{seconds:.3f}", f"{seconds / steps:.1%}")
-    console.print(table)  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,12 @@ from commbench.rundir.schema import KEY_COLUMNS
 from commbench.rundir.writer import RunWriter, default_run_dir
 from commbench.sweep.faults import stopped_message
 from commbench.sweep.launch import launched_here
-from commbench.sweep.phases import render_phases
 from commbench.sweep.timing import Measurement
 from commbench.sweep.world import World
+
+# What shows a finished run on rank 0 (its directory, the console): the command passes
+# the presentation layer's; the engine never imports it.
+ShowRun = Callable[[Path, Console], None]
 
 
 class Recorder:
@@ -47,8 +51,8 @@ class Recorder:
         """The sweep's progress bar, shown by rank 0 only."""
         return _progress_bar(console, shown=False)
 
-    def finish(self, meta: dict[str, Any], console: Console, phases: bool, failed: int) -> None:
-        """The last meta.json; the files closed; the run's summary shown (and its phases)."""
+    def finish(self, meta: dict[str, Any], show: ShowRun | None, console: Console) -> None:
+        """The last meta.json; the files closed; then `show` shows the finished run."""
 
     def stopped(
         self, meta: dict[str, Any], stop: dict[str, str], points: tuple, rounds: tuple
@@ -105,18 +109,11 @@ class RunRecorder(Recorder):
     def result(self, row: dict[str, Any]) -> None:
         self.writer.results.append([_clean(row)])
 
-    def finish(self, meta: dict[str, Any], console: Console, phases: bool, failed: int) -> None:
+    def finish(self, meta: dict[str, Any], show: ShowRun | None, console: Console) -> None:
         self.writer.write_meta(meta)
         self.writer.close()
-        from commbench.output.summary import render_run
-
-        render_run(self.writer.path, console)
-        if phases:
-            render_phases(meta["phases"], console)
-        if failed:
-            console.print(
-                f"[red]{failed} point(s) failed the exact-output check: see their note[/red]"
-            )
+        if show is not None:
+            show(self.writer.path, console)
 
     def stopped(
         self, meta: dict[str, Any], stop: dict[str, str], points: tuple, rounds: tuple

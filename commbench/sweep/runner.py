@@ -23,12 +23,12 @@ from rich.console import Console
 
 from commbench.analysis.stats import ci_ranks_upto
 from commbench.config.settings import SweepConfig
-from commbench.env.nccl import verify_preloaded
+from commbench.console import make_console
+from commbench.env.preload import verify_preloaded
 from commbench.errors import ExitCode
 from commbench.ops import REGISTRY, Footprint, bind
 from commbench.ops.arena import Arena, return_freed_memory
 from commbench.ops.base import Bound
-from commbench.output.console import make_console
 from commbench.point import Point
 from commbench.rundir.resume import RunProgress, row_key
 from commbench.sweep import run_meta
@@ -55,7 +55,7 @@ from commbench.sweep.memory import (
 from commbench.sweep.phases import PhaseClock
 from commbench.sweep.plan import build_plan, round_order
 from commbench.sweep.point_state import PointState, bound_row, fixed_row, recorded_state
-from commbench.sweep.recorder import Recorder, open_recorder
+from commbench.sweep.recorder import Recorder, ShowRun, open_recorder
 from commbench.sweep.timing import EAGER, cuda_graphs, measure
 from commbench.sweep.world import World, close_world, init_world
 
@@ -64,12 +64,18 @@ class Sweep:
     """One rank's sweep: its states, its buffers, and its recorder (rank 0's writes)."""
 
     def __init__(
-        self, world: World, config: SweepConfig, plan: list[Point], console: Console
+        self,
+        world: World,
+        config: SweepConfig,
+        plan: list[Point],
+        console: Console,
+        show: ShowRun | None,
     ) -> None:
         self.world = world
         self.config = config
         self.plan = plan
         self.console = console
+        self.show = show
         self.arena = Arena(world.device)
         self.expected = Arena(world.device)  # the check's expected outputs, point after point
         self.memory = DeviceMemory.of(world.device)
@@ -212,7 +218,8 @@ class Sweep:
         self, point: Point, round_: int, row: dict[str, Any], bound: Bound
     ) -> None:
         """The bound point's check (first time only), then one round of measurement. Each
-        step that allocates is agreed on (commbench/oom.py): PointSkipped on every rank."""
+        step that allocates is agreed on (commbench/sweep/agreement.py): PointSkipped on
+        every rank."""
         clock, world = self.clock, self.world
         state = self.states.setdefault(point, PointState())
         ran_first = False  # the check's operation ran just now: the point's first
@@ -272,7 +279,7 @@ class Sweep:
             "memory": memory,
             "finished": run_meta.now(),
         }
-        self.recorder.finish(meta, self.console, self.config.profile_phases, failed)
+        self.recorder.finish(meta, self.show, self.console)
         return ExitCode.FAILED if failed else 0
 
     def _say_stopped(self, reason: str) -> None:
@@ -298,8 +305,10 @@ def run_sweep(
     *,
     resume: bool = False,
     force: bool = False,
+    show: ShowRun | None = None,
 ) -> int:
-    """Run the whole sweep on this rank and return the exit code (see the module doc)."""
+    """Run the whole sweep on this rank and return the exit code (see the module doc).
+    `show`: what shows the finished run on rank 0 (the summary), if anything."""
     plan = build_plan(config, world_size_from_env())  # bad input ends here, on every rank
     check_backend(config, choose_backend(config.backend))
     verify_preloaded(os.environ)  # --nccl-lib: the library loaded must be the one asked for
@@ -316,7 +325,8 @@ def run_sweep(
         return ExitCode.INCOMPLETE
     code = None
     try:
-        code = Sweep(world, config, plan, console or make_console()).run(resume, force)
+        sweep = Sweep(world, config, plan, console or make_console(), show)
+        code = sweep.run(resume, force)
         return code
     finally:  # every rank still there settles its groups first; after a fault, none waits
         close_world(world if code in (0, ExitCode.FAILED) else None)

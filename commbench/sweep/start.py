@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from commbench.config.settings import SweepConfig
 from commbench.errors import ExitCode, UsageError
@@ -18,11 +19,21 @@ from commbench.rundir.meta import RunMeta
 from commbench.rundir.schema import META_JSON
 from commbench.sweep.faults import interrupted_early
 
+if TYPE_CHECKING:
+    from commbench.sweep.recorder import ShowRun
+
 
 def run_as_worker(
-    config: SweepConfig, nproc: int | None, nccl_lib: Path | None, *, resume: bool, force: bool
+    config: SweepConfig,
+    nproc: int | None,
+    nccl_lib: Path | None,
+    *,
+    resume: bool,
+    force: bool,
+    show: ShowRun | None = None,
 ) -> int:
-    """This process is one rank its launcher started: measure."""
+    """This process is one rank its launcher started: measure; `show` shows the finished
+    run on rank 0."""
     from commbench.sweep.launch import check_rendezvous, die_with_launcher, launched_here
 
     if launched_here():
@@ -35,7 +46,7 @@ def run_as_worker(
         _check_preloaded_worker(nccl_lib)
     from commbench.sweep.runner import run_sweep
 
-    return run_sweep(config, resume=resume, force=force)
+    return run_sweep(config, resume=resume, force=force, show=show)
 
 
 def launch_workers(
@@ -97,8 +108,7 @@ def _launch_workers(
     check_backend(config, backend)
     versions = None  # the workers' versions: with --nccl-lib, not this process's
     if nccl_lib is not None:
-        from commbench.env.nccl import preload_env
-        from commbench.env.nccl_lib import check_compatible
+        from commbench.env.preload import check_compatible, preload_env
 
         versions = check_compatible(nccl_lib, os.environ)
         os.environ.update(preload_env(nccl_lib, os.environ))  # the workers inherit it
@@ -145,8 +155,7 @@ def _check_preloaded_worker(nccl_lib: Path) -> None:
     agent's own `import torch`): the worker then executes itself again with the library
     first in LD_PRELOAD, the same process to its launcher. The runner then checks that
     NCCL's calls resolve to it."""
-    from commbench.env.nccl import NCCL_LIB_VAR, preload_env, preloaded_first
-    from commbench.env.nccl_lib import check_preloadable
+    from commbench.env.preload import NCCL_LIB_VAR, check_preloadable, preload_env, preloaded_first
 
     version = check_preloadable(nccl_lib)
     if not preloaded_first(nccl_lib, os.environ):

@@ -13,7 +13,7 @@ import pytest
 from support.cli import SharedRun, commbench, commbench_here
 from support.runfixtures import slowed_copy
 
-from commbench.analysis.history import history_runs
+from commbench.analysis.gate.history import history_runs
 from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV
 
 

@@ -23,16 +23,13 @@ from support.realnccl import real_libraries
 
 from commbench.env.elfsyms import DynamicSymbols, dynamic_symbols
 from commbench.env.nccl import (
-    NCCL_LIB_VAR,
     NcclLibraryError,
     built_version,
-    check_nccl_lib,
     decode_version,
     library_version,
     loaded_nccl_paths,
-    preload_env,
 )
-from commbench.env.nccl_lib import missing_symbols
+from commbench.env.preload import NCCL_LIB_VAR, check_nccl_lib, missing_symbols, preload_env
 from commbench.errors import UsageError
 
 FAKE_NCCL = "int ncclGetVersion(int* v) {{ *v = {code}; return {result}; }}\n"
@@ -215,7 +212,8 @@ WORKER = """
 import json, os, sys
 from commbench.env.elfsyms import DynamicSymbols, dynamic_symbols
 from commbench.errors import UsageError
-from commbench.env.nccl import collect_nccl, verify_preloaded
+from commbench.env.nccl import collect_nccl
+from commbench.env.preload import verify_preloaded
 try:
     verify_preloaded(os.environ)
 except UsageError as err:

@@ -2,7 +2,7 @@
 
 The registry's CUDA build of torch (its libtorch_cuda links libnccl.so.2, the
 nvidia-nccl-cu13 wheel's) and real libnccl builds older than, equal to and newer than the
-one torch was built with (tests/realnccl.py). Both import and answer ncclGetVersion on a
+one torch was built with (tests/support/realnccl.py). Both import and answer ncclGetVersion on a
 machine without a GPU; the sweeps run on gloo. `make test-cuda-build` runs these.
 """
 

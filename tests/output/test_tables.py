@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from commbench.export import interval, multiple
+from commbench.output.cells import interval, multiple
 
 
 def test_a_ratio_is_shown_in_full_up_to_ten_thousand_then_in_powers_of_ten() -> None:

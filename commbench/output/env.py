@@ -14,16 +14,14 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from commbench.output.console import make_console
+from commbench.console import make_console
 
 CPU_ONLY = "CPU only: no GPU visible; sweeps use gloo"
 
 
-def show_env(as_json: bool) -> None:
-    """Print the environment report: a table, or JSON on stdout with `--json`."""
-    from commbench.env.probe import collect_all
-
-    info = collect_all()
+def show_env(info: dict[str, Any], as_json: bool) -> None:
+    """Print the environment report (`commbench.env.probe.collect_all`'s): a table, or
+    JSON on stdout with `--json`."""
     if as_json:
         print(json.dumps(info, indent=2, sort_keys=True))
         return

@@ -5,8 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from commbench.analysis.gate_verdict import GateResult
-from commbench.export import interval, multiple
+from commbench.analysis.gate.verdict import GateResult
+from commbench.output.cells import interval, multiple
 from commbench.point import row_label
 
 FAILING = {"regression", "failed"}

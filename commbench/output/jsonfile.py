@@ -10,7 +10,7 @@ import pandas as pd
 from rich.text import Text
 
 from commbench.analysis.compare import Comparison
-from commbench.analysis.gate_verdict import GateResult
+from commbench.analysis.gate.verdict import GateResult
 from commbench.rundir.reader import Run
 
 

@@ -1,4 +1,6 @@
-"""Whether torch can run on a given libnccl (`sweep --nccl-lib`), decided before any worker.
+"""Preloading a libnccl (`sweep --nccl-lib`): whether torch can run on it, decided before
+any worker; the workers' environment; and each worker's check that NCCL's calls resolve
+to it (commbench.env.nccl says which library they resolve to).
 
 A libnccl older than the one torch was built with lacks symbols torch's libraries need:
 with it preloaded, `import torch` dies in every worker ("undefined symbol: ..."), each with
@@ -26,12 +28,82 @@ from pathlib import Path
 from typing import Any
 
 from commbench.env.elfsyms import dynamic_symbols
-from commbench.env.nccl import check_nccl_lib, preload_env
+from commbench.env.nccl import NcclLibraryError, bound_nccl, is_nccl_name, library_version
 from commbench.errors import UsageError
 
 PROBE_TIMEOUT = 600.0  # seconds; importing a CUDA torch takes 20 s on a loaded CPU machine
 LISTED = 8  # missing symbols named in the line; the rest are counted
 NCCL_PIN = re.compile(r"nvidia[-_.]nccl[-_.]cu\d+\s*==\s*([0-9.]+)", re.IGNORECASE)
+NCCL_LIB_VAR = "COMMBENCH_NCCL_LIB"  # tells a worker which library it must have loaded
+
+
+def check_nccl_lib(path: Path) -> str:
+    """Validate `sweep --nccl-lib PATH` before any worker starts; returns its version."""
+    if not path.exists():
+        raise UsageError(f"nccl-lib: '{path}' does not exist")
+    if not path.is_file():
+        raise UsageError(f"nccl-lib: '{path}' is not a file")
+    try:
+        version = library_version(str(path))
+    except NcclLibraryError as err:
+        raise UsageError(f"nccl-lib: {err}") from err
+    real = path.resolve()
+    if not is_nccl_name(str(real)):
+        # /proc/self/maps shows the resolved file; nccl_mapped finds copies by this name.
+        raise UsageError(f"nccl-lib: '{path}' resolves to '{real.name}', not libnccl.so*")
+    return version
+
+
+def _preload_entries(environ: Mapping[str, str]) -> list[str]:
+    """LD_PRELOAD's entries (the loader accepts colons and spaces between them)."""
+    return [entry for entry in re.split(r"[:\s]+", environ.get("LD_PRELOAD", "")) if entry]
+
+
+def preloaded_first(path: Path, environ: Mapping[str, str]) -> bool:
+    """Whether `path` is the first library LD_PRELOAD names: the one NCCL calls bind."""
+    entries = _preload_entries(environ)
+    return bool(entries) and _same_file(entries[0], str(path))
+
+
+def preload_env(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of `environ` for workers: this library first in LD_PRELOAD, and its path.
+
+    Existing LD_PRELOAD entries (colon or space separated) are kept after ours.
+    """
+    ours = os.path.abspath(path)
+    others = [entry for entry in _preload_entries(environ) if entry != ours]
+    return {**environ, "LD_PRELOAD": ":".join([ours, *others]), NCCL_LIB_VAR: ours}
+
+
+def verify_preloaded(environ: Mapping[str, str]) -> None:
+    """At worker start-up: NCCL's calls go to the library `--nccl-lib` asked for.
+
+    A mismatch is an error, never a footnote: the numbers would belong to another NCCL.
+    Other copies mapped but bound by nothing (torch's loader maps the wheel's) are fine.
+    Does nothing unless COMMBENCH_NCCL_LIB is set.
+    """
+    wanted = environ.get(NCCL_LIB_VAR)
+    if not wanted:
+        return
+    import torch  # noqa: F401  so torch's own libnccl, if it links one, is mapped too
+
+    bound = bound_nccl()
+    if bound is None:
+        raise UsageError(f"nccl-lib: '{wanted}' is not loaded in this worker (no LD_PRELOAD?)")
+    if not _same_file(bound.path, wanted):
+        raise UsageError(
+            f"nccl-lib: '{wanted}' was asked for but NCCL calls resolve to '{bound.path}'"
+            " (is it first in LD_PRELOAD?)"
+        )
+
+
+def _same_file(loaded: str, wanted: str | Path) -> bool:
+    """Whether two paths name one file; False where either is gone (a library replaced
+    or removed after it was mapped)."""
+    try:
+        return os.path.samefile(loaded, wanted)
+    except OSError:
+        return False
 
 
 def torch_libraries() -> list[Path]:
@@ -87,18 +159,11 @@ def check_compatible(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     return versions
 
 
-def _same_file(a: str, b: str | Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _run_child(env: Mapping[str, str]) -> dict[str, Any]:
     """This module's probe in a child process with `env`; its last stdout line, parsed."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "commbench.env.nccl_lib"],
+            [sys.executable, "-m", "commbench.env.preload"],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT,
