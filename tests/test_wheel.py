@@ -71,6 +71,7 @@ def test_the_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).stem for n in names if n.startswith("commbench/configs/")}
     assert {"default", "ci", *PRESETS} <= shipped
+    assert "commbench/analysis/gate/priors.toml" in names  # the gate's measured priors
     assert wheel.name.startswith(f"commbench-{commbench.__version__}-")
 
     python = venv_with(wheel, tmp_path / "venv")
@@ -80,6 +81,9 @@ def test_the_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
 
     found = run(python, "-c", "import commbench; print(commbench.__file__)", cwd=elsewhere)
     assert Path(found.strip()).is_relative_to(tmp_path / "venv")  # the wheel's, not the tree's
+
+    priors = "from commbench.analysis.gate.priors import shipped_priors as p; print(*p())"
+    assert run(python, "-c", priors, cwd=elsewhere).split() == ["nccl", "gloo"]
 
     listed = run(script, "presets", cwd=elsewhere)
     assert all(name in listed for name in PRESETS), listed

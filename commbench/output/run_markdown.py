@@ -63,75 +63,34 @@ def environment_rows(meta: RunMeta) -> list[list[str]]:
     return rows
 
 
+def _shape_cells(row: Any, nbytes: float) -> list[str]:
+    """A row's split, dtype, width, tokens and bytes: the first cells of both tables."""
+    shape = [str(row["tp"]), str(row["dp"]), row["dtype"], width_label(row), str(row["tokens"])]
+    return [*shape, format_size(nbytes)]
+
+
+SHAPE_HEADER = ["tp", "dp", "dtype", "width", "T", "bytes"]
+COMPARISON_HEADER = ["list", "tensor", "list/tensor", "verdict", "tensor busbw GB/s"]
+ROW_HEADER = ["median", "95% CI", "busbw GB/s", "cv"]
+
+
 def _comparison_table(rows: pd.DataFrame) -> list[str]:
-    return markdown_table(
-        [
-            "tp",
-            "dp",
-            "dtype",
-            "width",
-            "T",
-            "bytes",
-            "list",
-            "tensor",
-            "list/tensor",
-            "verdict",
-            "tensor busbw GB/s",
-        ],
-        [
-            [
-                str(r["tp"]),
-                str(r["dp"]),
-                r["dtype"],
-                width_label(r),
-                str(r["tokens"]),
-                format_size(r["bytes_tensor"]),
-                format_time(r["time_us_list"]),
-                format_time(r["time_us_tensor"]),
-                f"{r['speedup']:.2f}x",
-                r["verdict"],
-                number(r["busbw_gbps_tensor"], ".3g"),
-            ]
-            for _, r in rows.iterrows()
-        ],
-    )
+    cells = []
+    for _, r in rows.iterrows():
+        times = [format_time(r["time_us_list"]), format_time(r["time_us_tensor"])]
+        verdict = [f"{r['speedup']:.2f}x", r["verdict"], number(r["busbw_gbps_tensor"], ".3g")]
+        cells.append([*_shape_cells(r, r["bytes_tensor"]), *times, *verdict])
+    return markdown_table([*SHAPE_HEADER, *COMPARISON_HEADER], cells)
 
 
 def _row_table(rows: pd.DataFrame) -> list[str]:
     low, high = median_interval(rows)
-    return markdown_table(
-        [
-            "collective",
-            "variant",
-            "tp",
-            "dp",
-            "dtype",
-            "width",
-            "T",
-            "bytes",
-            "median",
-            "95% CI",
-            "busbw GB/s",
-            "cv",
-        ],
-        [
-            [
-                r["collective"],
-                r["variant"],
-                str(r["tp"]),
-                str(r["dp"]),
-                r["dtype"],
-                width_label(r),
-                str(r["tokens"]),
-                format_size(r["bytes"]),
-                format_time(r["time_us"]),
-                f"{format_time(lo)} to {format_time(hi)}",
-                number(r["busbw_gbps"], ".3g"),
-                f"{r['cv']:.2f}",
-            ]
-            for (_, r), lo, hi in zip(rows.iterrows(), low, high, strict=True)
-        ],
-    )
+    cells = []
+    for (_, r), lo, hi in zip(rows.iterrows(), low, high, strict=True):
+        figures = [format_time(r["time_us"]), f"{format_time(lo)} to {format_time(hi)}"]
+        figures += [number(r["busbw_gbps"], ".3g"), f"{r['cv']:.2f}"]
+        cells.append([r["collective"], r["variant"], *_shape_cells(r, r["bytes"]), *figures])
+    return markdown_table(["collective", "variant", *SHAPE_HEADER, *ROW_HEADER], cells)
 
 
 ORDER = ["tp", "dp", "dtype", "hidden", "vocab", "tokens"]

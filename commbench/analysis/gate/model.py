@@ -114,6 +114,17 @@ def judge(
 
 
 @dataclass(frozen=True)
+class _Test:
+    """What one test asks of `judge`: its confidence, the tolerance, the share of the
+    judged thing's own shift that reaches its statistic, and the shift it must see."""
+
+    confidence: float
+    tolerance: float
+    dilution: float = 1.0
+    wanted: float = math.inf
+
+
+@dataclass(frozen=True)
 class Layout:
     """The compared rows of one gate run, grouped, with the history's log medians."""
 
@@ -133,19 +144,8 @@ class Layout:
         history = history_spread(run_drift(self.logs))
         prior = self.prior.aggregate(self.rows) if self.prior else None
         mean = float(self.shifts.mean())
-        confidence = one_sided(OVERALL_LEVEL)
-        judged = judge(
-            mean,
-            prior,
-            history,
-            self._measured,
-            self.baselines,
-            tolerance,
-            confidence,
-            self.currents,
-            wanted=wanted,
-        )
-        return mean, judged
+        test = _Test(one_sided(OVERALL_LEVEL), tolerance, wanted=wanted)
+        return mean, self._judge(mean, prior, history, test)
 
     def collective(self, columns: list[int], tolerance: float, wanted: float) -> Judged:
         """A collective/variant against the run: its mean log ratio less the overall."""
@@ -155,36 +155,38 @@ class Layout:
         prior = self.prior.group_contrast(len(columns), self.rows) if self.prior else None
         contrast = float(self.shifts[columns].mean() - self.shifts.mean())
         confidence = one_sided(COLLECTIVE_LEVEL, len(self.groups))
-        return judge(
-            contrast,
-            prior,
-            history,
-            self._measured,
-            self.baselines,
-            tolerance,
-            confidence,
-            self.currents,
-            dilution=1 - share,
-            wanted=wanted,
-        )
+        test = _Test(confidence, tolerance, dilution=1 - share, wanted=wanted)
+        return self._judge(contrast, prior, history, test)
 
     def row(self, column: int, baselines: int, currents: int, tolerance: float) -> Judged:
         """A row against the run: its log ratio less the overall mean, judged on the
         baseline and current runs that timed it."""
-        history = self._row_history
         prior = self.prior.row_contrast(self.rows) if self.prior else None
         contrast = float(self.shifts[column] - self.shifts.mean())
-        confidence = one_sided(ROW_LEVEL, self.rows)
+        test = _Test(one_sided(ROW_LEVEL, self.rows), tolerance, dilution=1 - 1 / self.rows)
+        return self._judge(contrast, prior, self._row_history, test, baselines, currents)
+
+    def _judge(
+        self,
+        log_shift: float,
+        prior: Spread | None,
+        history: Spread | None,
+        test: _Test,
+        baselines: int | None = None,
+        currents: int | None = None,
+    ) -> Judged:
+        """`judge` on this layout's runs (or a row's own `baselines` and `currents`)."""
         return judge(
-            contrast,
+            log_shift,
             prior,
             history,
             self._measured,
-            baselines,
-            tolerance,
-            confidence,
-            currents,
-            dilution=1 - 1 / self.rows,
+            self.baselines if baselines is None else baselines,
+            test.tolerance,
+            test.confidence,
+            self.currents if currents is None else currents,
+            dilution=test.dilution,
+            wanted=test.wanted,
         )
 
     @functools.cached_property

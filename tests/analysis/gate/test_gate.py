@@ -221,6 +221,40 @@ def test_exit_4_with_one_nccl_baseline_and_what_would_do(tmp_path: Path) -> None
     assert allowed.returncode == 0, allowed.stdout
 
 
+OUR_NCCL_PRIOR = """
+[[nccl.priors]]
+world_size = {world}
+rounds = 1
+shared_sd = 0.008
+row_sd = 0.005
+group_sd = 0.005
+runs = 40
+machine = "8 x H100 SXM, NVLink"
+measured = 2027-01-05
+sweep = "commbench sweep --config configs/ci.toml"
+command = "python benchmarks/gate_power.py fit RUNS"
+"""
+
+
+def test_a_priors_file_of_ones_own_lets_one_nccl_baseline_be_judged(tmp_path: Path) -> None:
+    """`--priors FILE`: the spread measured on one's own machines stands in for the prior
+    NCCL lacks, so one baseline run sees a 2x and passes a run that did not move."""
+    history = _history(tmp_path, NCCL)
+    world = json.loads((history / "run-0" / "meta.json").read_text())["world_size"]
+    ours = tmp_path / "ours.toml"
+    ours.write_text(OUR_NCCL_PRIOR.format(world=world))
+    slow, same = _now(tmp_path, NCCL, 2.0, "slow"), _now(tmp_path, NCCL, 1.0, "same")
+    report = tmp_path / "g.json"
+    done = _gate(str(history / "run-0"), str(slow), "--priors", str(ours), "--json", str(report))
+    assert done.returncode == 1, done.stdout
+    overall = json.loads(report.read_text())["aggregates"][0]
+    assert overall["spread"] == f"nccl prior ({world} ranks, ours.toml)"
+    assert _gate(str(history / "run-0"), str(same), "--priors", str(ours)).returncode == 0
+    ours.write_text(OUR_NCCL_PRIOR.format(world=world).replace("runs = 40", "runs = 1"))
+    refused = _gate(str(history / "run-0"), str(same), "--priors", str(ours))
+    assert refused.returncode == 2 and f"priors {ours}: nccl.priors.runs" in refused.stderr
+
+
 def test_exit_4_names_how_many_baseline_runs_would_see_the_asked_shift(tmp_path: Path) -> None:
     history = _history(tmp_path, NCCL, runs=3)
     current = _now(tmp_path, NCCL, 1.0, "now")
