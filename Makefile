@@ -21,7 +21,8 @@ CURRENT ?= results/ci-current
 # `make gate`'s second sweep, made only to confirm an exit 1 (beside CURRENT).
 CONFIRM ?= $(CURRENT)-confirm
 # The rolling history `make gate` judges against and, with RECORD=1, grows (docs/ci.md);
-# empty: the committed BASELINE. GATE_FLAGS: more `commbench gate` flags (--detect ...).
+# empty: the committed BASELINE. GATE_FLAGS: more `commbench gate` flags (--detect ...,
+# --allow-young on main so that a young history grows).
 HISTORY ?=
 RECORD ?=
 GATE_FLAGS ?=
@@ -137,13 +138,17 @@ docs: setup
 
 # The CI sweep, gated (docs/ci.md). Against a rolling HISTORY when one is given (CI keeps
 # it as a cache on main and gates pull requests against it; an empty one is seeded with
-# the committed BASELINE's runs), else against BASELINE. RECORD=1 adds the runs the gate
-# saw no regression in to HISTORY. An exit 1 is confirmed once before it is believed: the
-# sweep is made again into CONFIRM and both runs are gated together (--current-runs 2),
-# whose verdict is the job's; a clean run that drifted is pulled back by the rerun, a real
-# regression shows in both. The reports of the verdict that counts are in CURRENT.
+# the committed BASELINE's runs, which are pinned as the reference every gate also judges
+# the cumulative shift against), else against BASELINE. RECORD=1 adds the clean runs to
+# HISTORY. An exit 1 is confirmed once before it is believed: after CONFIRM_DELAY
+# seconds (a later slot shares less of the alarm's drift) the sweep is made again into
+# CONFIRM and both runs are gated together (--current-runs 2 --confirm), whose verdict is
+# the job's; a clean run that drifted is pulled back by the rerun (both are then
+# quarantined in HISTORY, never judged against), a real regression shows in both. The
+# reports of the verdict that counts are in CURRENT.
 # Exit codes: 0 pass, 1 regression (confirmed), 2 bad input, 3 not comparable, 4 cannot
 # see the asked shift.
+CONFIRM_DELAY ?= 0
 CI_SWEEP = $(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG)
 GATE_REPORTS = --markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml --json $(CURRENT)/gate.json
 gate: setup
@@ -151,6 +156,10 @@ gate: setup
 		for run in $(BASELINE)/*/; do \
 			$(VENV)/bin/commbench history add $(HISTORY) $$run || exit $$?; \
 		done; \
+	fi; \
+	if [ -n "$(HISTORY)" ]; then \
+		$(VENV)/bin/commbench history pin $(HISTORY) $(BASELINE)/*/ --if-unpinned \
+			--reason "the committed baseline $(BASELINE)" || exit $$?; \
 	fi
 	@rm -rf $(CURRENT) $(CONFIRM); \
 	$(CI_SWEEP) --out $(CURRENT) --label ci-current || exit $$?; \
@@ -159,8 +168,9 @@ gate: setup
 	code=$$?; \
 	if [ $$code -ne 1 ]; then exit $$code; fi; \
 	echo "gate: exit 1; sweeping again once and gating both runs together before believing it"; \
+	sleep $(CONFIRM_DELAY); \
 	$(CI_SWEEP) --out $(CONFIRM) --label ci-confirm || exit $$?; \
-	$(VENV)/bin/commbench gate $(GATE_AGAINST) $(CURRENT) $(CONFIRM) --current-runs 2 \
+	$(VENV)/bin/commbench gate $(GATE_AGAINST) $(CURRENT) $(CONFIRM) --current-runs 2 --confirm \
 		$(GATE_FLAGS) $(GATE_RECORD) $(GATE_REPORTS)
 
 # Refresh the committed baseline, the seed of every rolling history: BASELINE_RUNS runs of

@@ -29,6 +29,7 @@ POWER_TESTS = ("tests/analysis/gate/test_power.py",)
 PRIOR_TESTS = ("tests/analysis/gate/test_priors.py",)
 READER_TESTS = ("tests/rundir/test_reader.py",)
 HISTORY_TESTS = ("tests/analysis/gate/test_history.py",)
+TREND_TESTS = ("tests/analysis/gate/test_trend.py",)
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,10 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
-        "two-sided",  # the overall/collective test flags a run much faster as well
-        "commbench/analysis/gate/judge.py",
-        "elif ratio > 1 + tolerance and judged.slower:",
-        "elif abs(math.log(ratio)) > math.log1p(tolerance) and (judged.slower or judged.faster):",
+        "two-sided",  # every test flags a run much faster as well
+        "commbench/analysis/gate/verdict.py",
+        "if ratio > 1 + tolerance and judged.slower:",
+        "if abs(math.log(ratio)) > math.log1p(tolerance) and (judged.slower or judged.faster):",
         GATE_TESTS,
     ),
     Mutant(
@@ -182,10 +183,87 @@ MUTANTS = [
         HISTORY_TESTS,
     ),
     Mutant(
-        "window-ignores-age",
+        "window-ignores-age",  # --max-age-days asked for, not applied
         "commbench/analysis/gate/history.py",
-        "kept = [r for r in runs if started(r) >= oldest][-keep:]",
-        "kept = runs[-keep:]",
+        "kept = [r for r in kept if started(r) >= oldest]",
+        "kept = kept",
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "row-tolerance-on-own-ratio",  # a favourable run drift masks a row's regression
+        "commbench/analysis/gate/judge.py",
+        'judged_ratio = record["ratio"] if layout.rows == 1 else record["contrast"]',
+        'judged_ratio = record["ratio"]',
+        GATE_TESTS,
+    ),
+    Mutant(
+        "collective-tolerance-on-own-ratio",  # ... and a collective's
+        "commbench/analysis/gate/judge.py",
+        'judged_ratio = contrast if test == "collective" else ratio',
+        "judged_ratio = ratio",
+        GATE_TESTS,
+    ),
+    Mutant(
+        "detectable-from-the-estimate",  # a thin history's spread taken as the true one
+        "commbench/analysis/gate/power.py",
+        "scale = upper_sd(spread, bound) * math.sqrt(1 / currents + 1 / baselines)",
+        "scale = spread.sd * math.sqrt(1 / currents + 1 / baselines)",
+        (*POWER_TESTS, *GATE_TESTS),
+    ),
+    Mutant(
+        "pin-at-the-aggregate-tolerance",  # the pin regresses on any shift, not the asked one
+        "commbench/analysis/gate/reference.py",
+        "mean, judged = layout.level(columns, detect - 1, confidence)",
+        "mean, judged = layout.level(columns, 0.03, confidence)",
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "pin-never-regresses",
+        "commbench/analysis/gate/reference.py",
+        'found.append(record("pin", group, len(columns), mean, math.nan, judged, detect - 1))',
+        'found.append(record("pin", group, len(columns), mean, math.nan, judged, 100.0))',
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "trend-finds-no-step",
+        "commbench/analysis/gate/trend.py",
+        "if statistic > _t_quantile(1 - level / (2 * candidates), df):",
+        "if statistic > math.inf:",
+        (*HISTORY_TESTS, *TREND_TESTS),
+    ),
+    Mutant(
+        "trend-split-without-bonferroni",  # every split point tested at the whole level
+        "commbench/analysis/gate/trend.py",
+        "if statistic > _t_quantile(1 - level / (2 * candidates), df):",
+        "if statistic > _t_quantile(1 - level / 2, df):",
+        TREND_TESTS,
+    ),
+    Mutant(
+        "blind-run-admitted",  # exit 4 joins a history that can see
+        "commbench/analysis/gate/history.py",
+        "code == ExitCode.INSUFFICIENT and young and not ledger.can_see",
+        "code == ExitCode.INSUFFICIENT",
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "unconfirmed-alarm-recorded",  # the runs of an unconfirmed alarm join the window
+        "commbench/commands/gate.py",
+        "if confirm and code == ExitCode.OK:",
+        "if False:",
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "a-run-held-twice",  # a copy of a held run joins again
+        "commbench/analysis/gate/history.py",
+        "    if held is not None:\n        raise UsageError(",
+        "    if False:\n        raise UsageError(",
+        HISTORY_TESTS,
+    ),
+    Mutant(
+        "judged-against-itself",  # a current run the history holds is judged anyway
+        "commbench/analysis/gate/judge.py",
+        "        if same is not None:",
+        "        if False:",
         HISTORY_TESTS,
     ),
 ]

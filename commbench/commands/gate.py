@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from commbench.commands.compare import PRIORS_OPTION
-from commbench.commands.history import AGE_OPTION, KEEP_OPTION
+from commbench.commands.history import AGE_OPTION, COMMIT_OPTION, KEEP_OPTION
 from commbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from commbench.analysis.gate.verdict import GateResult
 
 
 def parse_shift(text: str | None) -> float | None:
@@ -54,14 +59,25 @@ def gate(
     allow_insufficient: bool = typer.Option(
         False, help="Pass even where the gate cannot see the asked shift (no exit 4)."
     ),
+    allow_young: bool = typer.Option(
+        False,
+        help="Exit 0 instead of 4 only while the history is too young to see the asked shift"
+        " (more runs would; no gate on it ever has): how a young history grows on main.",
+    ),
     allow_mismatch: bool = typer.Option(False, help="Compare even if versions/config differ."),
     record: Path | None = typer.Option(
         None,
-        help="Add CURRENT (each current run) to this history directory when no regression"
-        " was seen (exit 0 or 4), keeping the window (commbench history).",
+        help="Add each current run to this history directory when it is clean: a pass, or"
+        " exit 4 while the history is too young to see the asked shift (commbench history).",
+    ),
+    confirm: bool = typer.Option(
+        False,
+        help="The first current run alarmed alone (exit 1) and the others are reruns: when"
+        " this verdict does not confirm the alarm, --record quarantines them all.",
     ),
     keep: int = KEEP_OPTION,
-    max_age_days: float = AGE_OPTION,
+    max_age_days: float | None = AGE_OPTION,
+    commit: str | None = COMMIT_OPTION,
     markdown: Path | None = typer.Option(None, help="Write a markdown report here."),
     junit: Path | None = typer.Option(None, help="Write JUnit XML here (one testcase per row)."),
     json: Path | None = typer.Option(None, help="Write the full verdict as JSON here."),
@@ -77,6 +93,8 @@ def gate(
 
     check_files({"markdown": markdown, "junit": junit, "json": json, **step_summary()})
     baselines, currents = split_runs(runs, current_runs)
+    if confirm and current_runs < 2:
+        raise UsageError("confirm: needs the alarmed run and its rerun (--current-runs 2 or more)")
     for name, value in (("tolerance", tolerance), ("aggregate-tolerance", aggregate_tolerance)):
         if value is not None and not 0 < value < 10:
             raise UsageError(f"{name}: must be a positive fraction such as 0.05 (got {value})")
@@ -93,9 +111,12 @@ def gate(
         allow_insufficient=allow_insufficient,
         priors=load_priors(priors),
     )
+    if allow_young and young_history(baselines, result):
+        note = "exit 4 allowed: the history is too young to see the asked shift (--allow-young)"
+        result = replace(result, allow_insufficient=True, notes=[*result.notes, note])
     write_gate(result, markdown, junit, json)
     if record is not None:
-        record_verdict(record, currents, result.exit_code, keep, max_age_days)
+        record_verdict(record, currents, result, confirm, keep, max_age_days, commit)
     raise typer.Exit(result.exit_code)
 
 
@@ -112,13 +133,50 @@ def split_runs(runs: list[Path], current_runs: int) -> tuple[list[Path], list[Pa
     return runs[:-current_runs], runs[-current_runs:]
 
 
-def record_verdict(
-    history: Path, currents: list[Path], code: int, keep: int, max_age_days: float
-) -> None:
-    """`--record`: each current run joins the history when the gate saw no regression."""
-    from commbench.analysis.gate.history import RECORDED
-    from commbench.commands.history import record_run
+def young_history(baselines: list[Path], result: GateResult) -> bool:
+    """What the gate cannot see is the history's youth: more baseline runs would see the
+    asked shift, and no gate on this history (when BASELINE is one) ever saw it."""
+    from commbench.analysis.gate.history import is_history, read_ledger
 
-    if code in RECORDED:
+    if not result.young:
+        return False
+    history = baselines[0] if len(baselines) == 1 and is_history(baselines[0]) else None
+    return history is None or not read_ledger(history).can_see
+
+
+def record_verdict(
+    history: Path,
+    currents: list[Path],
+    result: GateResult,
+    confirm: bool,
+    keep: int,
+    max_age_days: float | None,
+    commit: str | None,
+) -> None:
+    """`--record`: the current runs join the history when the verdict is clean (a pass, or
+    exit 4 while the history is too young to see the asked shift: never a blind run
+    once it can, whatever --allow-insufficient says). Runs of an alarm this verdict does
+    not confirm (`--confirm`) are quarantined instead: kept, never judged against."""
+    from rich.console import Console
+
+    from commbench.analysis.gate.history import admits, commit_from_env, quarantine
+    from commbench.commands.history import record_run
+    from commbench.errors import ExitCode
+
+    code = result.judged_code
+    if confirm and code == ExitCode.OK:
+        kept = quarantine(
+            history,
+            currents,
+            "an alarm its rerun did not confirm",
+            commit=commit or commit_from_env(),
+        )
+        for path in kept:
+            Console().print(f"quarantined {path.name}: an alarm its rerun did not confirm")
+        return
+    if admits(history, code, result.young):
         for current in currents:
-            record_run(history, current, keep, max_age_days)
+            record_run(history, current, keep, max_age_days, commit)
+        return
+    why = {ExitCode.INSUFFICIENT: "the history can see no more with it (a blind run)"}
+    Console().print(f"not recorded: exit {code}, {why.get(code, 'not a clean run')}")

@@ -22,6 +22,8 @@ def gate_json(result: GateResult, path: Path) -> None:
         "detect": result.detect,
         "notes": result.notes,
         "k_changes": result.k_changes,
+        "pin": result.pin,
+        "steps": result.steps,
         "baselines": result.baselines,
         "currents": result.currents,
         "mismatches": {k: {"baseline": b, "current": c} for k, (b, c) in result.mismatches.items()},

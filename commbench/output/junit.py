@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from commbench.analysis.gate.verdict import GateResult
+from commbench.analysis.gate.verdict import WINDOW_TESTS, GateResult, aggregate_name
 from commbench.output.cells import interval, multiple
 from commbench.point import row_label
 
@@ -49,9 +49,7 @@ def gate_junit(result: GateResult, path: Path) -> None:
             suite,
             "testcase",
             classname="aggregate",
-            name="geomean overall"
-            if aggregate.test == "overall"
-            else f"geomean {aggregate.collective}/{aggregate.variant}",
+            name=f"geomean {aggregate_name(aggregate._asdict())}",
         )
         detail = (
             f"{aggregate.status}: geomean {aggregate.geomean:.3f}"
@@ -66,7 +64,11 @@ def gate_junit(result: GateResult, path: Path) -> None:
         if aggregate.status == "regression":
             failures += 1
             ET.SubElement(case, "failure", message="aggregate regression").text = detail
-        elif aggregate.status == "insufficient" and not result.allow_insufficient:
+        elif (
+            aggregate.status == "insufficient"
+            and aggregate.test in WINDOW_TESTS
+            and not result.allow_insufficient
+        ):
             failures += 1
             ET.SubElement(case, "failure", message="insufficient").text = detail
         elif aggregate.status == "insufficient":

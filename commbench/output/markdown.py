@@ -7,9 +7,11 @@ import math
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate.verdict import GateResult, power_note
 from commbench.output.cells import number
+from commbench.output.history import step_line
 from commbench.output.tables import (
     compare_aggregates,
     gate_aggregates,
+    gate_references,
     gate_rows,
     markdown,
     markdown_table,
@@ -37,6 +39,11 @@ def gate_markdown(result: GateResult) -> str:
         lines += ["### The overall shift and each collective against the run", ""]
         lines += markdown(gate_aggregates(result))
         lines += ["", power_note(result) + ".", ""]
+    references = gate_references(result)
+    if references.rows:
+        lines += ["### Against the pinned reference, and the latest level since it", ""]
+        lines += [*markdown(references), ""]
+    lines += [f"- Step: {step_line(step)}" for step in result.steps]
     moved = gate_rows(result)
     if moved.rows:
         lines += ["### Rows that moved or could not be compared", "", *markdown(moved), ""]

@@ -9,7 +9,13 @@ import pandas as pd
 from rich.table import Table
 
 from commbench.analysis.compare import Comparison
-from commbench.analysis.gate.verdict import STATUSES, GateResult, current_words
+from commbench.analysis.gate.verdict import (
+    STATUSES,
+    WINDOW_TESTS,
+    GateResult,
+    aggregate_name,
+    current_words,
+)
 from commbench.output.cells import interval, multiple, number
 from commbench.point import row_label
 from commbench.units import format_time
@@ -60,7 +66,7 @@ def gate_rows(result: GateResult) -> Cells:
 
 
 def gate_aggregates(result: GateResult) -> Cells:
-    """The overall test, then each collective/variant against the run."""
+    """The overall test, then each collective/variant against the run (the window)."""
     return Cells(
         [
             "status",
@@ -76,7 +82,7 @@ def gate_aggregates(result: GateResult) -> Cells:
         [
             [
                 a.status,
-                "overall" if a.test == "overall" else f"{a.collective}/{a.variant}",
+                aggregate_name(a._asdict()),
                 str(a.rows),
                 number(a.geomean, ".3f"),
                 number(a.contrast, ".3f"),
@@ -86,7 +92,37 @@ def gate_aggregates(result: GateResult) -> Cells:
                 a.spread or "-",
             ]
             for a in result.aggregates.itertuples()
+            if a.test in WINDOW_TESTS
         ],
+        left=2,
+    )
+
+
+def gate_references(result: GateResult) -> Cells:
+    """Against the pinned reference and the trend since it: each aggregate's ratio, its
+    interval, the threshold it must pass to regress, and what it was judged against."""
+    cells = []
+    for a in result.aggregates.itertuples():
+        if a.test in WINDOW_TESTS:
+            continue
+        if a.test == "pin":
+            threshold, against = a.tolerance + 1, f"{a.baselines} pinned run(s); {a.spread or '-'}"
+        else:
+            threshold, against = a.tolerance + 1, f"the best level since {a.since}"
+        cells.append(
+            [
+                a.status,
+                aggregate_name(a._asdict()),
+                str(a.rows),
+                number(a.geomean, ".3f"),
+                interval(a.low, a.high),
+                multiple(threshold),
+                against,
+            ]
+        )
+    return Cells(
+        ["status", "test", "rows", "ratio", "interval", "regresses beyond", "judged against"],
+        cells,
         left=2,
     )
 

@@ -11,7 +11,14 @@ from rich.table import Table
 from commbench.analysis.compare import Comparison
 from commbench.analysis.gate.verdict import GateResult, power_note
 from commbench.errors import ExitCode
-from commbench.output.tables import compare_aggregates, gate_aggregates, gate_rows, rich
+from commbench.output.history import step_line
+from commbench.output.tables import (
+    compare_aggregates,
+    gate_aggregates,
+    gate_references,
+    gate_rows,
+    rich,
+)
 from commbench.point import row_label
 from commbench.rundir.identity import describe_diff
 from commbench.units import format_time
@@ -51,6 +58,12 @@ def render_gate(result: GateResult, console: Console) -> None:
     if len(result.aggregates):
         title = "the overall shift and each collective against the run"
         console.print(rich(gate_aggregates(result), title, STYLE))
+    references = gate_references(result)
+    if references.rows:
+        title = "against the pinned reference, and the latest level since it"
+        console.print(rich(references, title, STYLE))
+    for step in result.steps:
+        console.print(f"step: {step_line(step)}", soft_wrap=True)
     console.print(power_note(result), soft_wrap=True)
     colour = {ExitCode.OK: "green", ExitCode.REGRESSION: "red"}.get(result.exit_code, "yellow")
     console.print(

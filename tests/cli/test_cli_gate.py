@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -63,16 +62,20 @@ def test_real_reruns_are_judged_together(
 
 
 def test_real_reruns_that_saw_no_regression_all_join_the_history(
-    local_run: SharedRun, tmp_path: Path
+    local_run: SharedRun, forced_run: SharedRun, tmp_path: Path
 ) -> None:
-    """Two copies of run a judged together against a itself: nothing moved, so the gate
-    passes or cannot see the asked shift (0 or 4), and --record adds both."""
+    """Run b and a copy of it 2% slower, judged together against run a: nothing moved
+    beyond what runs drift by, so the gate passes or cannot see the asked shift (0 or 4);
+    --record adds both to a young history, and neither a second time."""
     history = tmp_path / "history"
-    copies = [shutil.copytree(local_run.path, tmp_path / name) for name in ("a1", "a2")]
-    done = commbench_here(
-        "gate", str(local_run.path), *map(str, copies), "--current-runs", "2",
-        "--record", str(history),
-    )  # fmt: skip
+    currents = [forced_run.path, slowed_copy(forced_run.path, tmp_path / "b2", 1.02)]
+    args = ["gate", str(local_run.path), *map(str, currents), "--current-runs", "2"]
+    done = commbench_here(*args, "--record", str(history))
     assert done.returncode in (0, 4), done.stdout
-    assert [run.path.name.rsplit("-", 1)[-1] for run in history_runs(history)] == ["a1", "a2"]
+    assert [run.path.name.rsplit("-", 1)[-1] for run in history_runs(history)] == [
+        forced_run.path.name.rsplit("-", 1)[-1],
+        "b2",
+    ]
     assert done.stdout.count("recorded") == 2
+    again = commbench_here("history", "add", str(history), str(currents[1]))
+    assert again.returncode == 2 and "is already in" in again.stderr

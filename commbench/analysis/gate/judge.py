@@ -19,12 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from commbench.analysis.gate.history import history_notes
+from commbench.analysis.gate.history import history_notes, is_history, run_id
 from commbench.analysis.gate.medians import RunMedians, run_medians
 from commbench.analysis.gate.model import Judged, Layout
 from commbench.analysis.gate.priors import Prior, PriorTable, prior_for_runs
+from commbench.analysis.gate.reference import (
+    HistoryReference,
+    judge_pin,
+    judge_trend,
+    read_reference,
+)
 from commbench.analysis.gate.rules import Rules
-from commbench.analysis.gate.verdict import AGGREGATE_COLUMNS, GateResult, status
+from commbench.analysis.gate.verdict import AGGREGATE_COLUMNS, WINDOW_TESTS, GateResult, status
 from commbench.analysis.stats import UNSTABLE_CV, geomean
 from commbench.errors import UsageError
 from commbench.point import row_label
@@ -111,13 +117,25 @@ class _Asked:
     runs: tuple[int, int]  # baseline and current runs
 
     def record(
-        self, test: str, group: tuple, rows: int, log_shift: float, contrast: float, judged: Judged
+        self,
+        test: str,
+        group: tuple,
+        rows: int,
+        log_shift: float,
+        contrast: float,
+        judged: Judged,
+        tolerance: float | None = None,
     ) -> dict[str, Any]:
-        """An aggregate's row of the table (AGGREGATE_COLUMNS): a regression it saw is
-        one, whatever its power; otherwise one that cannot see the asked shift is
-        `insufficient`."""
+        """An aggregate's row of the table (AGGREGATE_COLUMNS). The tolerance applies to
+        what its test judges: a collective's contrast against the run, else its own
+        ratio. A regression it saw is one, whatever its power; otherwise a window test
+        (overall, collective) that cannot see the asked shift is `insufficient`; the pin
+        and the trend only add regressions."""
         ratio = math.exp(log_shift)
         spread = judged.spread
+        tolerance = self.tolerance if tolerance is None else tolerance
+        judged_ratio = contrast if test == "collective" else ratio
+        detect = self.detect if test in WINDOW_TESTS else math.inf
         return dict(
             test=test,
             collective=group[0],
@@ -126,7 +144,7 @@ class _Asked:
             geomean=ratio,
             contrast=contrast,
             **_judged_cells(judged),
-            tolerance=self.tolerance,
+            tolerance=tolerance,
             detect=self.detect,
             needed=judged.needed,
             baselines=self.runs[0],
@@ -134,7 +152,8 @@ class _Asked:
             spread_sd=spread.sd if spread else math.nan,
             spread_df=spread.df if spread else math.nan,
             spread=judged.source,
-            status=status(ratio, judged, self.tolerance, self.detect),
+            status=status(judged_ratio, judged, tolerance, detect),
+            since="",
         )
 
 
@@ -142,18 +161,28 @@ NOTHING_JUDGED = Judged(*(math.nan,) * 4, False, False, None, math.nan)
 OVERALL = ("all", "all")
 
 
+@dataclass(frozen=True)
+class Window:
+    """The window's judgement: every row, the overall and collective tests, and the rows
+    compared (what the pin and the trend judge too)."""
+
+    rows: pd.DataFrame
+    aggregates: list[dict[str, Any]]
+    compared: list[tuple]
+
+
 def judge_runs(
     base: RunMedians,
     current: RunMedians,
-    tolerances: tuple[float, float],
+    asked: _Asked,
+    row_tolerance: float,
     rules: Rules,
     byte_sizes: dict[tuple, int],
     layout_prior: Prior | None,
-    detect: float,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Window:
     """Rows and aggregates: every row's status, the overall and per-collective tests. A
     row's current time is the geometric mean over the current runs that timed it."""
-    row_tolerance, aggregate_tolerance = tolerances
+    aggregate_tolerance, detect = asked.tolerance, asked.detect
     keys = sorted(set(base.check) | set(current.check), key=str)
     records = {key: _record(key, rules, byte_sizes, row_tolerance) for key in keys}
     compared = []
@@ -165,12 +194,11 @@ def judge_runs(
             record.update(baselines=len(before), currents=len(now))
             record["ratio"] = record["current_us"] / record["baseline_us"]
             compared.append(key)
-    asked = _Asked(aggregate_tolerance, detect, (base.runs, current.runs))
     if not compared:  # rows timed now, none timed before: nothing could be seen
         new = any(r["status"] == "new" for r in records.values())
         unseen = [asked.record("overall", OVERALL, 0, math.nan, math.nan, NOTHING_JUDGED)]
         rows = pd.DataFrame.from_records(list(records.values()))
-        return rows, pd.DataFrame.from_records(unseen if new else [], columns=AGGREGATE_COLUMNS)
+        return Window(rows, unseen if new else [], [])
     groups: dict[tuple, list[int]] = {}
     for column, key in enumerate(compared):
         groups.setdefault(key[:2], []).append(column)  # (collective, variant)
@@ -197,9 +225,10 @@ def judge_runs(
             )
         record["contrast"] = math.exp(shifts[column] - mean)
         record.update(_judged_cells(judged), p_value=judged.p_value, method=judged.source)
-        record["status"] = status(record["ratio"], judged, record["tolerance"], unstable=unstable)
-    rows = pd.DataFrame.from_records(list(records.values()))
-    return rows, pd.DataFrame.from_records(aggregates, columns=AGGREGATE_COLUMNS)
+        # the tolerance applies to what the test judges: the row against its run
+        judged_ratio = record["ratio"] if layout.rows == 1 else record["contrast"]
+        record["status"] = status(judged_ratio, judged, record["tolerance"], unstable=unstable)
+    return Window(pd.DataFrame.from_records(list(records.values())), aggregates, compared)
 
 
 def k_changes(base: RunMedians, current: RunMedians) -> list[str]:
@@ -227,8 +256,12 @@ def run_gate(
     against the current run, or several current runs judged together; `options` as
     `gate_runs` takes them."""
     baselines = [read_run(path) for path in expand_history(baseline_paths)]
-    currents = [current] if isinstance(current, Path) else current
-    return gate_runs(baselines, [read_run(path) for path in currents], **options)
+    currents = [read_run(path) for path in ([current] if isinstance(current, Path) else current)]
+    history = baseline_paths[0] if len(baseline_paths) == 1 else None
+    reference = read_reference(history) if history is not None and is_history(history) else None
+    pinned = reference.pinned_runs if reference else []
+    refuse_judging_itself([*baselines, *pinned], currents)
+    return gate_runs(baselines, currents, reference=reference, **options)
 
 
 def gate_runs(
@@ -244,6 +277,7 @@ def gate_runs(
     allow_insufficient: bool = False,
     prior: Prior | str | None = "measured",
     priors: PriorTable | None = None,
+    reference: HistoryReference | None = None,
 ) -> GateResult:
     """The judgement of runs already read (benchmarks/gate_power.py judges many).
     `current`: one run, or several runs of the same code (reruns) judged together: each
@@ -251,7 +285,7 @@ def gate_runs(
     line's, else the rules file's, else the backend's default. `prior`: the backend's
     measured one, or one given (the benchmark judges runs with a prior fitted on other
     runs: out of sample); `priors`: the table "measured" chooses from (default: the
-    shipped priors)."""
+    shipped priors); `reference`: a history's pin and series, judged too."""
     currents = [current] if isinstance(current, Run) else list(current)
     mismatches = identity_mismatches(baselines, currents)
     backend = currents[0].meta.backend
@@ -265,12 +299,27 @@ def gate_runs(
     base, now = run_medians(baselines), run_medians(currents)
     if prior == "measured":
         prior = prior_for_runs((run.meta for run in [*currents, *baselines]), priors)
-    rows, aggregates = judge_runs(
-        base, now, (row_tolerance, aggregate_tolerance), rules, byte_sizes, prior, wanted
-    )
+    asked = _Asked(aggregate_tolerance, wanted, (base.runs, now.runs))
+    window = judge_runs(base, now, asked, row_tolerance, rules, byte_sizes, prior)
+    aggregates, steps, notes = list(window.aggregates), [], history_notes(baselines, currents)
+    if reference is not None:
+        pinned = reference.judged.pinned
+        if pinned is not None:
+            pin_asked = _Asked(aggregate_tolerance, wanted, (pinned.runs, now.runs))
+            aggregates += judge_pin(
+                reference.judged, base, now, window.compared, prior, wanted, pin_asked.record
+            )
+        trend = judge_trend(
+            reference.judged, now, window.compared, aggregate_tolerance, asked.record
+        )
+        aggregates += trend.aggregates
+        steps = trend.steps
+        notes += reference.notes
     return GateResult(
-        rows=rows,
-        aggregates=aggregates,
+        rows=window.rows,
+        aggregates=pd.DataFrame.from_records(aggregates, columns=AGGREGATE_COLUMNS),
+        steps=steps,
+        pin=reference.judged.pin.model_dump() if reference and reference.judged.pin else None,
         mismatches=mismatches,
         allow_missing=allow_missing,
         allow_mismatch=allow_mismatch,
@@ -278,10 +327,26 @@ def gate_runs(
         allow_insufficient=allow_insufficient,
         detect=wanted,
         k_changes=k_changes(base, now),
-        notes=history_notes(baselines, currents),
+        notes=notes,
         baselines=[str(b.path) for b in baselines],
         currents=[str(c.path) for c in currents],
     )
+
+
+def refuse_judging_itself(baselines: list[Run], currents: list[Run]) -> None:
+    """A current run among the baseline runs (a history that holds it, or the same run
+    given twice, under any name) would be judged against itself: refused, exit 2."""
+    seen: dict[str, Run] = {}
+    for run in baselines:
+        seen.setdefault(run_id(run), run)
+    for run in currents:
+        same = seen.get(run_id(run))
+        if same is not None:
+            raise UsageError(
+                f"runs: the current run {str(run.path)!r} is also a baseline run"
+                f" ({str(same.path)!r}): a run judged against itself hides every change"
+            )
+        seen[run_id(run)] = run
 
 
 def identity_mismatches(baselines: list[Run], currents: list[Run]) -> dict[str, tuple]:

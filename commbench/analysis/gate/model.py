@@ -27,7 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commbench.analysis.gate.power import baselines_needed, judge_shift, ratio_from_log
+from commbench.analysis.gate.power import (
+    MAX_DETECTABLE,
+    baselines_needed,
+    judge_shift,
+    ratio_from_log,
+)
 from commbench.analysis.gate.priors import Prior, weigh
 from commbench.analysis.stats import Spread, history_spread, one_sided
 
@@ -93,6 +98,7 @@ def judge(
         return Judged(*(math.nan,) * 4, False, False, None, math.nan)
     shift = judge_shift(log_shift, spread, baselines, tolerance, confidence, currents)
     detectable = ratio_from_log(math.log(shift.detectable) / dilution)
+    detectable = math.inf if detectable > MAX_DETECTABLE else detectable
     needed = float(baselines)
     if detectable > wanted:
         prior_df = spread.df - (history.df if history and spread is not prior else 0)
@@ -141,10 +147,17 @@ class Layout:
 
     def overall(self, tolerance: float, wanted: float) -> tuple[float, Judged]:
         """The main test: the mean log ratio over every row."""
-        history = history_spread(run_drift(self.logs))
-        prior = self.prior.aggregate(self.rows) if self.prior else None
-        mean = float(self.shifts.mean())
-        test = _Test(one_sided(OVERALL_LEVEL), tolerance, wanted=wanted)
+        return self.level(list(range(self.rows)), tolerance, one_sided(OVERALL_LEVEL), wanted)
+
+    def level(
+        self, columns: list[int], tolerance: float, confidence: float, wanted: float = math.inf
+    ) -> tuple[float, Judged]:
+        """The mean log ratio over `columns` (the overall test's when all), judged on how
+        far that mean moves between the runs of `logs`."""
+        history = history_spread(run_drift(self.logs[:, columns]))
+        prior = self.prior.aggregate(len(columns)) if self.prior else None
+        mean = float(self.shifts[columns].mean())
+        test = _Test(confidence, tolerance, wanted=wanted)
         return mean, self._judge(mean, prior, history, test)
 
     def collective(self, columns: list[int], tolerance: float, wanted: float) -> Judged:

@@ -1,8 +1,8 @@
 """The power of the gate's tests: the smallest shift each one catches 9 times in 10, from
-the noncentral t at the interval's real degrees of freedom, and how many baseline runs
-would bring it down to a shift asked for (docs/gate.md, "The detectable shift, from the
-noncentral t"); and
-`judge_shift`, a shift judged on the between-run spread with the power it had."""
+the noncentral t at the interval's real degrees of freedom and an upper confidence bound
+on the spread, and how many baseline runs would bring it down to a shift asked for
+(docs/gate.md, "The detectable shift, from the noncentral t"); and `judge_shift`, a
+shift judged on the between-run spread with the power it had."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ import numpy as np
 from commbench.analysis.stats import CONFIDENCE, Spread, drift_scale, t_quantile
 
 POWER = 0.90  # the minimum detectable shift is caught 9 times in 10
+# ... where the true spread is at most the estimate's upper bound at this confidence: a
+# spread estimated from few runs may be the low draw of a wider one, and the shift it
+# could see is stated for the wider one (one-sided, from the chi-squared distribution).
+SPREAD_BOUND = 0.90
+# A detectable shift beyond this says only that no shift a run could show would be seen:
+# it is `inf` ("cannot see"), not a figure (a 100x slowdown is not a regression to size).
+MAX_DETECTABLE = 100.0
 LARGEST_LOG = math.log(sys.float_info.max)  # the largest ratio a float holds, as a log
 
 
@@ -52,13 +59,25 @@ def flag_power(noncentrality: float, critical: float, df: float, floor: float = 
     return float(ndtr(noncentrality - np.maximum(critical * grid, floor)).mean())
 
 
-@functools.lru_cache(maxsize=4096)  # the rows of one test share all five arguments
+def upper_sd(spread: Spread, bound: float | None = SPREAD_BOUND) -> float:
+    """The spread's upper confidence bound at `bound` (one-sided): s * sqrt(df / chi2_q)
+    with chi2_q the (1 - bound) quantile of chi2(df), since s**2 ~ sigma**2 chi2_df / df.
+    None: the estimate itself (the plug-in)."""
+    from scipy.stats import chi2
+
+    if bound is None:
+        return spread.sd
+    return spread.sd * math.sqrt(spread.df / chi2.ppf(1 - bound, spread.df))
+
+
+@functools.lru_cache(maxsize=4096)  # the rows of one test share all six arguments
 def detectable_shift(
     spread: Spread,
     baselines: int,
     tolerance: float,
     confidence: float = CONFIDENCE,
     currents: int = 1,
+    bound: float | None = SPREAD_BOUND,
 ) -> float:
     """Minimum detectable shift: the smallest slowdown (a ratio) flagged with probability
     POWER, where flagging is the one-sided test of `judge_shift`: the interval's low end
@@ -71,17 +90,20 @@ def detectable_shift(
     only an estimate of sigma (s**2 ~ sigma**2 * chi2_df / df), and at small df that costs
     power a normal approximation does not see. The noncentrality l* with
     `flag_power(l*, t_(1-a, df), df, log(1 + tolerance) / sigma_c) = POWER` is solved
-    for, and, sigma estimated by s,
+    for, and, sigma taken at its upper confidence bound sigma_U (`upper_sd` at `bound`;
+    None: sigma estimated by s),
 
-        detectable = exp(l* * s * sqrt(1/currents + 1/baselines)).
+        detectable = exp(l* * sigma_U * sqrt(1/currents + 1/baselines)):
 
-    Infinite where that ratio is beyond a float: with one degree of freedom at a row's
-    level (1% over all rows) the critical value runs into the hundreds, and no shift a
-    run could show is caught 9 times in 10.
+    with confidence `bound` the true spread is no wider, and a shift this large is caught
+    at least 9 times in 10. A thin history's sigma_U is wide, so it says it cannot see
+    rather than claim a shift. Infinite ("cannot see") beyond MAX_DETECTABLE: with one
+    degree of freedom at a row's level the critical value runs into the hundreds, and no
+    shift a run could show is caught 9 times in 10.
     """
     from scipy.optimize import brentq
 
-    scale = drift_scale(spread, baselines, currents)
+    scale = upper_sd(spread, bound) * math.sqrt(1 / currents + 1 / baselines)
     critical = t_quantile(0.5 + confidence / 2, spread.df)
     floor = math.log1p(tolerance) / scale
     # the power grows with the noncentrality: bracket POWER between the two ends
@@ -91,7 +113,8 @@ def detectable_shift(
     solved = brentq(
         lambda nc: flag_power(nc, critical, spread.df, floor) - POWER, 0.0, high, xtol=1e-6
     )
-    return ratio_from_log(solved * scale)
+    shift = ratio_from_log(solved * scale)
+    return math.inf if shift > MAX_DETECTABLE else shift
 
 
 def baselines_needed(

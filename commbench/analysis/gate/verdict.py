@@ -4,7 +4,8 @@ what the gate could have seen. What the exporters draw; gate.py computes it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
@@ -55,8 +56,13 @@ def status(
     return "unstable" if unstable else "noise"
 
 
+# The window's tests: an aggregate of them that cannot see the asked shift is insufficient
+WINDOW_TESTS = ("overall", "collective")
+
 AGGREGATE_COLUMNS = [
-    "test",  # "overall" (every row) or "collective" (one collective/variant against the run)
+    "test",  # "overall" (every row), "collective" (one collective/variant against the run),
+    # "pin" (every row, or one collective/variant, against the pinned runs), "trend" (the
+    # latest level since the pin against the best before it)
     "collective",
     "variant",
     "rows",
@@ -74,6 +80,7 @@ AGGREGATE_COLUMNS = [
     "spread_df",
     "spread",
     "status",
+    "since",  # trend: the first run of the best level it was compared with
 ]
 
 
@@ -88,6 +95,8 @@ class GateResult:
     allow_insufficient: bool = False
     detect: float = math.nan  # the shift that must be seen (a ratio)
     k_changes: list[str] = field(default_factory=list)  # rows whose K differs
+    steps: list[dict] = field(default_factory=list)  # steps found in the history's series
+    pin: dict | None = None  # the history's pinned reference: runs, reason, by, at
     notes: list[str] = field(default_factory=list)  # what the history lacks
     baselines: list[str] = field(default_factory=list)
     currents: list[str] = field(default_factory=list)  # judged together
@@ -103,7 +112,10 @@ class GateResult:
 
     @property
     def aggregates_insufficient(self) -> pd.DataFrame:
-        return self.aggregates[self.aggregates["status"] == "insufficient"]
+        """The window's tests that cannot see the asked shift (the pin and the trend only
+        add regressions)."""
+        window = self.aggregates["test"].isin(WINDOW_TESTS)
+        return self.aggregates[window & (self.aggregates["status"] == "insufficient")]
 
     @property
     def not_comparable(self) -> bool:
@@ -114,6 +126,25 @@ class GateResult:
         """Something the asked shift could hide in: an aggregate that cannot see it, or
         rows with no spread at all."""
         return bool(self.counts["insufficient"] or len(self.aggregates_insufficient))
+
+    @property
+    def young(self) -> bool:
+        """Whether what the gate cannot see is the baseline's youth: every window test
+        short of the asked shift has no spread yet, or would see it with more baseline
+        runs. Not young where some test would not with any number of runs (the spread
+        itself is too wide), nor where nothing is short."""
+        lacking = self.aggregates_insufficient
+        if lacking.empty and not self.counts["insufficient"]:
+            return False
+        no_spread = lacking["spread"].eq("")
+        more = lacking["needed"] > lacking["baselines"]
+        return bool((no_spread | more).all())
+
+    @property
+    def judged_code(self) -> ExitCode:
+        """The exit code the verdict itself gives, before --allow-insufficient: what a
+        history admits a run on."""
+        return replace(self, allow_insufficient=False).exit_code
 
     @property
     def exit_code(self) -> ExitCode:
@@ -140,7 +171,7 @@ class GateResult:
             )
         worst = lacking.loc[lacking["detectable"].idxmax()]
         had = int(worst["baselines"])
-        what = f"{asked}: {_name(worst)} detectable {worst['detectable']:.2f}x"
+        what = f"{asked}: {aggregate_name(worst)} detectable {worst['detectable']:.2f}x"
         if lacking["needed"].isna().any():
             return (
                 f"{what}; at this spread no number of baseline runs would do: more rounds"
@@ -156,7 +187,7 @@ class GateResult:
             return "NOT COMPARABLE: " + ", ".join(self.mismatches) + " differ (--allow-mismatch)"
         parts = [f"{n} {status}" for status, n in counts.items() if n]
         if len(self.aggregate_regressions):
-            names = ", ".join(_name(a) for _, a in self.aggregate_regressions.iterrows())
+            names = ", ".join(aggregate_name(a) for _, a in self.aggregate_regressions.iterrows())
             parts.append(f"aggregate regression: {names}")
         if self.insufficient:
             parts.append(self.insufficient_hint())
@@ -170,10 +201,11 @@ class GateResult:
         return f"{words.get(code, 'NOT COMPARABLE')}: " + ", ".join(parts)
 
 
-def _name(aggregate: pd.Series) -> str:
-    if aggregate["test"] == "overall":
-        return "overall"
-    return f"{aggregate['collective']}/{aggregate['variant']}"
+def aggregate_name(aggregate: Any) -> str:
+    """`overall`, `all_gather/list`, and for the pin and the trend `pin overall`, ..."""
+    group = aggregate["collective"]
+    named = "overall" if group == "all" else f"{group}/{aggregate['variant']}"
+    return named if aggregate["test"] in WINDOW_TESTS else f"{aggregate['test']} {named}"
 
 
 def current_words(result: GateResult) -> str:

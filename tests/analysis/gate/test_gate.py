@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -45,8 +46,8 @@ def _pair(tmp_path: Path, **current_meta) -> tuple[Path, Path]:
             (key(tokens=1), STEADY * 1e4),  # one gloo baseline run: only huge shifts show
             (key(tokens=2), STEADY * 1e-4),
             (key(tokens=3), STEADY * 1.01),
-            (key(tokens=4), samples_around(200, 3, 0.01, 6)),
-            (key(tokens=5), samples_around(230, 12, 0.3, 7)),
+            (key(tokens=4), samples_around(70, 3, 0.01, 6)),
+            (key(tokens=5), samples_around(170, 12, 0.3, 7)),
             (key(tokens=7), STEADY),  # -> new
             (key(tokens=8), "fail"),
             (key(tokens=9), "skipped"),
@@ -225,8 +226,8 @@ OUR_NCCL_PRIOR = """
 [[nccl.priors]]
 world_size = {world}
 rounds = 1
-shared_sd = 0.008
-row_sd = 0.005
+shared_sd = 0.004
+row_sd = 0.002
 group_sd = 0.005
 runs = 40
 machine = "8 x H100 SXM, NVLink"
@@ -325,7 +326,9 @@ def test_current_runs_are_judged_together_on_each_rows_geometric_mean(tmp_path: 
     reruns = [_now(tmp_path, NCCL, factor, f"now-{factor}") for factor in (1.0, 1.21)]
     json_path, junit_path, markdown = (tmp_path / f"g.{x}" for x in ("json", "xml", "md"))
     reports = ["--json", str(json_path), "--junit", str(junit_path), "--markdown", str(markdown)]
-    done = _gate(str(history), *map(str, reruns), "--current-runs", "2", *reports)
+    # a tolerance of almost nothing: every row moved, and the rows' table is drawn
+    tight = ["--tolerance", "0.0001"]
+    done = _gate(str(history), *map(str, reruns), "--current-runs", "2", *reports, *tight)
     data = json.loads(json_path.read_text())
     assert data["currents"] == list(map(str, reruns)) and len(data["baselines"]) == 5
     medians = [pd.read_csv(run / RESULTS_CSV).set_index("tokens")["time_us"] for run in reruns]
@@ -437,3 +440,128 @@ def test_bad_input_exits_2(tmp_path: Path, make_args, expected: str) -> None:
     assert done.returncode == 2, done.stdout
     assert "Traceback" not in done.stderr
     assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def _nccl_runs(tmp_path: Path, name: str, times: list[dict[int, object]], **meta) -> list[Path]:
+    """Runs of the NCCL rows, each a dict tokens -> median (or "skipped"/"fail"), days
+    apart, one host."""
+    paths = []
+    for i, medians in enumerate(times):
+        rows = [(k, medians[k["tokens"]] if isinstance(medians[k["tokens"]], str)
+                 else samples_around(medians[k["tokens"]], 12, 0.002, 100 * i + j))
+                for j, k in enumerate(NCCL)]  # fmt: skip
+        paths.append(write_run(tmp_path / name / f"run-{i}", rows, backend="nccl",
+                               started=f"2026-01-{i + 1:02d}T00:00:00+00:00",
+                               hostnames=["node-a"], **meta))  # fmt: skip
+    return paths
+
+
+def _drifting(i: int, rows: tuple[int, ...] = (1, 2, 3)) -> dict[int, float]:
+    """Run i of a history: every row 100 us moved by the run's own drift (1%)."""
+    return {t: 100 * (1 + 0.01 * ((i * 5) % 3 - 1)) for t in rows}
+
+
+def test_a_row_the_first_rerun_skipped_stays_lost(tmp_path: Path) -> None:
+    """Reruns judged together: a row any of them skipped is `lost` (exit 1), not judged on
+    the rerun that timed it."""
+    history = _nccl_runs(tmp_path, "history", [_drifting(i) for i in range(5)])
+    first = {1: 100.0, 2: "skipped", 3: 100.0}
+    currents = _nccl_runs(tmp_path, "now", [first, _drifting(7)], label="now")
+    result = run_gate(history, currents)
+    status = dict(zip(result.rows["tokens"], result.rows["status"], strict=True))
+    assert status[2] == "lost" and result.exit_code == 1
+
+
+def test_a_row_with_fewer_baseline_runs_gets_its_own_interval(tmp_path: Path) -> None:
+    """Row 2 failed its check in two of five baseline runs: it is judged on the three
+    where it passed, its interval wider than its neighbours' by sqrt(1 + 1/3) over
+    sqrt(1 + 1/5) (the same pooled spread)."""
+    times = [_drifting(i) for i in range(5)]
+    times[0][2] = times[1][2] = "fail"
+    history = _nccl_runs(tmp_path, "history", times)
+    (current,) = _nccl_runs(tmp_path, "now", [{1: 100.0, 2: 100.0, 3: 100.0}], label="now")
+    rows = run_gate(history, current).rows.set_index("tokens")
+    assert rows.loc[2, "baselines"] == 3 and rows.loc[1, "baselines"] == 5
+
+    def half(t: int) -> float:
+        return math.log(rows.loc[t, "high"] / rows.loc[t, "low"]) / 2
+
+    assert half(2) / half(1) == pytest.approx(math.sqrt(1 + 1 / 3) / math.sqrt(1 + 1 / 5))
+
+
+def test_a_history_that_contradicts_the_prior_is_judged_without_it(tmp_path: Path) -> None:
+    """gloo, 4 ranks, 5 rounds: the shipped prior. A history drifting by 40% (the prior's
+    run drift is 10.5%) drops it; one drifting by 1% is pooled with it."""
+
+    def history(name: str, drift: float) -> list[Path]:
+        return [write_run(tmp_path / name / f"run-{i}",
+                          [(k, samples_around(100 * math.exp(drift * ((i * 7) % 5 - 2)), 12,
+                                              0.002, i))
+                           for k in (key(tokens=t) for t in (1, 2, 3))],
+                          rounds=5, started=f"2026-01-{i + 1:02d}T00:00:00+00:00",
+                          label=f"{name}-{i}")
+                for i in range(5)]  # fmt: skip
+
+    now = write_run(tmp_path / "now", [(key(tokens=t), STEADY) for t in (1, 2, 3)], rounds=5)
+    wide = run_gate(history("wide", 0.4), now).aggregates.iloc[0]
+    assert wide["spread"] == "5 baseline runs"  # the prior dropped
+    narrow = run_gate(history("narrow", 0.01), now).aggregates.iloc[0]
+    assert narrow["spread"] == "gloo prior (4 ranks, 5 rounds) + 5 baseline runs"
+
+
+def test_a_row_faster_than_its_runs_drift_is_not_a_regression(tmp_path: Path) -> None:
+    """Every row 1.5x slower but row 1, 1.2x: the run regressed as a whole (the overall
+    test); row 1 moved 0.8x against it, which is not a slowdown of its own."""
+    history = _nccl_runs(tmp_path, "history", [_drifting(i) for i in range(5)])
+    (current,) = _nccl_runs(tmp_path, "now", [{1: 120.0, 2: 150.0, 3: 150.0}], label="now")
+    result = run_gate(history, current)
+    rows = result.rows.set_index("tokens")
+    assert rows.loc[1, "ratio"] == pytest.approx(1.2, rel=0.01) and rows.loc[1, "contrast"] < 1
+    assert rows.loc[1, "status"] != "regression"
+    assert result.aggregates.iloc[0]["status"] == "regression" and result.exit_code == 1
+
+
+@pytest.mark.parametrize("unstable_side", ["baseline", "current"])
+def test_a_row_unstable_on_one_side_only_is_unstable(tmp_path: Path, unstable_side: str) -> None:
+    """Row 1 beyond its tolerance against the run but within its interval, its samples
+    scattering (cv >= 0.10) in the baseline or in the current run only: `unstable`."""
+
+    def samples(median: float, unstable: bool, seed: int):
+        return samples_around(median, 12, 0.3 if unstable else 0.002, seed)
+
+    base = write_run(tmp_path / "base", [(key(tokens=t), samples(100, unstable_side ==
+                                                                 "baseline" and t == 1, t))
+                                         for t in (1, 2, 3)], rounds=5)  # fmt: skip
+    now = write_run(tmp_path / "now", [(key(tokens=t), samples(130 if t == 1 else 100,
+                                                               unstable_side == "current"
+                                                               and t == 1, 10 + t))
+                                       for t in (1, 2, 3)], rounds=5)  # fmt: skip
+    rows = run_gate([base], now, tolerance=0.05).rows.set_index("tokens")
+    assert rows.loc[1, "status"] == "unstable", rows.loc[1].to_dict()
+    assert rows.loc[2, "status"] in ("unchanged", "noise")
+
+
+def test_a_favourable_drift_does_not_mask_a_row_or_collective_regression(tmp_path: Path) -> None:
+    """reduce_scatter ran 0.8x and all_gather 1.04x: within a 5% tolerance of its own
+    baseline, but 1.14x against the run (the mean of both), which is what the collective
+    and row tests judge and what the tolerance applies to. A regression, not masked by
+    the drift."""
+    rows = [key(backend="nccl", collective=c, tokens=t)
+            for c in ("all_gather", "reduce_scatter") for t in (1, 2, 3)]  # fmt: skip
+    history = []
+    for i in range(5):
+        drift = 1 + 0.01 * ((i * 5) % 3 - 1)
+        history.append(write_run(tmp_path / "history" / f"run-{i}",
+                                 [(k, samples_around(100 * drift, 12, 0.002, 10 * i + j))
+                                  for j, k in enumerate(rows)], backend="nccl",
+                                 started=f"2026-01-0{i + 1}T00:00:00+00:00"))  # fmt: skip
+    level = {"all_gather": 104.0, "reduce_scatter": 80.0}
+    now = write_run(tmp_path / "now", [(k, samples_around(level[k["collective"]], 12, 0.002, j))
+                                       for j, k in enumerate(rows)], backend="nccl")  # fmt: skip
+    result = run_gate(history, now, tolerance=0.05, aggregate_tolerance=0.05)
+    row = result.rows.set_index(["collective", "tokens"]).loc[("all_gather", 1)]
+    assert row["ratio"] < 1.05 < row["contrast"] and row["status"] == "regression"
+    aggregates = result.aggregates.set_index(["test", "collective"])
+    gather = aggregates.loc[("collective", "all_gather")]
+    assert gather["geomean"] < 1.05 < gather["contrast"]
+    assert gather["status"] == "regression" and result.exit_code == 1

@@ -140,14 +140,16 @@ def _overall_half(currents: int) -> float:
 
 def _overall_detectable(currents: int, runs: int = 5) -> float:
     """The overall test's detectable shift at tolerance 0 with `runs` baseline runs
-    spreading as DRIFT (df runs - 1): scipy's noncentral t, caught 9 times in 10."""
+    spreading as DRIFT (df runs - 1): scipy's noncentral t, caught 9 times in 10, with
+    the spread at its 90% upper confidence bound (chi-squared)."""
     from scipy.optimize import brentq
-    from scipy.stats import nct
+    from scipy.stats import chi2, nct
 
-    critical = t.ppf(0.99, runs - 1)
-    noncentrality = brentq(lambda nc: nct.sf(critical, runs - 1, nc) - 0.9, 0, 200)
-    scale = np.std(DRIFT, ddof=1) * math.sqrt(1 / currents + 1 / runs)
-    return math.exp(noncentrality * scale)
+    df = runs - 1
+    critical = t.ppf(0.99, df)
+    noncentrality = brentq(lambda nc: nct.sf(critical, df, nc) - 0.9, 0, 200)
+    upper = np.std(DRIFT, ddof=1) * math.sqrt(df / chi2.ppf(0.10, df))
+    return math.exp(noncentrality * upper * math.sqrt(1 / currents + 1 / runs))
 
 
 def test_the_overall_interval_of_three_current_runs_is_t_s_sqrt_of_a_third_and_a_fifth(
@@ -211,7 +213,7 @@ def test_two_baseline_runs_far_apart_leave_the_gate_blind_not_broken(tmp_path: P
         )  # fmt: skip
     now = write_run(
         tmp_path / "now", [(key(backend="nccl", tokens=j + 1), _exact(100)) for j in range(20)],
-        backend="nccl",
+        backend="nccl", label="now",  # not the first baseline run, which it equals
     )  # fmt: skip
     result = run_gate([tmp_path / "history"], now, detect=2)
     assert result.exit_code == 4, result.verdict()
@@ -233,8 +235,8 @@ def test_two_collectives_far_apart_leave_their_contrasts_blind_not_broken(tmp_pa
 
     for i, move in enumerate((0.0, 4.0)):
         write_run(tmp_path / "history" / f"run-{i}", rows(move), backend="nccl")
-    result = run_gate([tmp_path / "history"], write_run(tmp_path / "now", rows(0.0),
-                      backend="nccl"), detect=2)  # fmt: skip
+    now = write_run(tmp_path / "now", rows(0.0), backend="nccl", label="now")  # not run-0
+    result = run_gate([tmp_path / "history"], now, detect=2)
     assert result.exit_code == 4, result.verdict()
     collectives = result.aggregates[result.aggregates["test"] == "collective"]
     assert np.isinf(collectives["detectable"]).all() and np.isinf(result.rows["detectable"]).all()

@@ -3,6 +3,8 @@ regression, the window keeps the newest runs by count and age, a narrow history 
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from support.cli import commbench_here
 from support.runfixtures import key, samples_around, write_run
 
-from commbench.analysis.gate.history import history_runs, record
+from commbench.analysis.gate.history import history_runs, pinned_runs, read_ledger, record
 from commbench.rundir.schema import RANK_SAMPLES_CSV
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).
@@ -115,3 +117,178 @@ def test_a_history_made_back_to_back_is_said(tmp_path: Path) -> None:
                         backend="nccl", started=started.isoformat())  # fmt: skip
         done = commbench_here("history", "add", str(history), str(run))
     assert "the 3 baseline runs span 2 minutes" in done.stdout
+
+
+def _nccl(tmp_path: Path, name: str, factor: float, hour: int, **meta) -> Path:
+    """An NCCL run of ROWS at `factor` times 100 us, drifting 0.5% by its hour."""
+    drift = 1 + 0.005 * ((hour * 7) % 3 - 1)
+    rows = [(k, samples_around(100 * factor * drift, 12, 0.002, hour * 10 + j))
+            for j, k in enumerate(ROWS)]  # fmt: skip
+    started = (TODAY - timedelta(days=20) + timedelta(hours=hour)).isoformat()
+    return write_run(tmp_path / "runs" / name, rows, backend="nccl", started=started,
+                     hostnames=["node-a"], **meta)  # fmt: skip
+
+
+def _seeded(tmp_path: Path, factors: list[float], keep: int = 20) -> Path:
+    """A history whose first five runs (at 1.0) are pinned, then runs at `factors`."""
+    history = tmp_path / "history"
+    seed = [_nccl(tmp_path, f"seed-{i}", 1.0, i) for i in range(5)]
+    for run in seed:
+        assert commbench_here("history", "add", str(history), str(run)).returncode == 0
+    pinned = commbench_here("history", "pin", str(history), *map(str, seed), "--reason",
+                            "the seed baseline", "--by", "tester")  # fmt: skip
+    assert pinned.returncode == 0, pinned.stderr
+    for i, factor in enumerate(factors):
+        run = _nccl(tmp_path, f"h-{i}", factor, 5 + i)
+        done = commbench_here("history", "add", str(history), str(run), "--keep", str(keep))
+        assert done.returncode == 0, done.stderr
+    return history
+
+
+def test_a_run_the_history_holds_is_refused_under_any_name(tmp_path: Path) -> None:
+    history = _seeded(tmp_path, [1.0] * 3)
+    held = tmp_path / "runs" / "h-1"
+    copy = shutil.copytree(held, tmp_path / "elsewhere" / "renamed")
+    again = commbench_here("history", "add", str(history), str(copy))
+    assert again.returncode == 2 and "is already in" in again.stderr, again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    inside = commbench_here("gate", str(history), str(copy))  # judged against itself
+    assert inside.returncode == 2 and "is also a baseline run" in inside.stderr
+    twice = commbench_here("gate", str(held), str(copy))
+    assert twice.returncode == 2 and "is also a baseline run" in twice.stderr
+    reruns = commbench_here("gate", str(history / "pinned"), str(held), str(copy),
+                            "--current-runs", "2")  # fmt: skip
+    assert reruns.returncode == 2  # one run counted as two reruns
+
+
+def test_a_weekly_history_keeps_its_runs_by_count(tmp_path: Path) -> None:
+    """Runs a week apart: the window keeps the newest by count, never empties by age
+    (unless --max-age-days asks for it)."""
+    history = tmp_path / "history"
+    for week in range(8):
+        run = _run(tmp_path, f"w{week}", 1)  # every run dated like its week below
+        started = (TODAY - timedelta(days=7 * (8 - week))).isoformat()
+        meta = (run / "meta.json").read_text().replace(_day(1).isoformat(), started)
+        (run / "meta.json").write_text(meta)
+        done = commbench_here("history", "add", str(history), str(run), "--keep", "6")
+        assert done.returncode == 0, done.stdout
+    assert len(history_runs(history)) == 6  # by count, though most are over 30 days old
+    aged = _run(tmp_path, "late", 30)
+    commbench_here("history", "add", str(history), str(aged), "--max-age-days", "30")
+    assert len(history_runs(history)) < 6  # by age too, where asked
+
+
+def test_a_pin_says_who_why_and_when_and_keeps_the_one_before(tmp_path: Path) -> None:
+    history = _seeded(tmp_path, [1.0] * 3)
+    ledger = read_ledger(history)
+    assert ledger.pin is not None and ledger.pin.by == "tester"
+    assert ledger.pin.reason == "the seed baseline" and len(ledger.pin.runs) == 5
+    assert len(pinned_runs(history)) == 5
+    window = [run.path.name for run in history_runs(history)][-2:]
+    done = commbench_here("history", "pin", str(history), *window, "--reason", "new driver")
+    assert done.returncode == 0, done.stderr
+    ledger = read_ledger(history)
+    assert ledger.pin.reason == "new driver" and ledger.pin.names != window  # copies
+    assert [p.reason for p in ledger.earlier_pins] == ["the seed baseline"]
+    assert len(pinned_runs(history)) == 2
+    kept = commbench_here("history", "pin", str(history), *window, "--reason", "x", "--if-unpinned")
+    assert kept.returncode == 0 and "kept the pin" in kept.stdout
+    assert read_ledger(history).pin.reason == "new driver"
+    bare = commbench_here("history", "pin", str(history), *window, "--reason", " ")
+    assert bare.returncode == 2 and "reason:" in bare.stderr
+    listed = commbench_here("history", "list", str(history))
+    assert "pinned:" in listed.stdout and "new driver" in listed.stdout
+    gated = commbench_here("gate", str(history), str(_nccl(tmp_path, "now", 1.0, 40)))
+    assert "pinned reference: 2 run(s) pinned by" in gated.stdout  # in every report
+
+
+def test_a_creep_every_window_passes_is_caught_against_the_pin(tmp_path: Path) -> None:
+    """The window crept to 1.08 a little at a time; today's 1.12 is 1.04 beyond it (within
+    a 5% tolerance) but 1.12 beyond the pinned level, past the asked 1.10x."""
+    history = _seeded(tmp_path, [1.08] * 6, keep=6)
+    now = _nccl(tmp_path, "now", 1.12, 40)
+    report = tmp_path / "g.json"
+    args = ["--aggregate-tolerance", "0.05", "--json", str(report)]
+    done = commbench_here("gate", str(history), str(now), *args)
+    assert done.returncode == 1, done.stdout
+    verdict = json.loads(report.read_text())
+    by_test = {(a["test"], a["collective"]): a for a in verdict["aggregates"]}
+    assert by_test[("overall", "all")]["status"] == "unchanged"
+    pin = by_test[("pin", "all")]
+    assert pin["status"] == "regression" and pin["geomean"] == pytest.approx(1.12, rel=0.01)
+    assert pin["tolerance"] == pytest.approx(0.10) and pin["baselines"] == 5
+    assert "aggregate regression: pin overall" in done.stdout.splitlines()[-1]
+    # 1.08 beyond the pin is not beyond the asked 1.10x: the pin passes it, and the trend
+    # test, which saw the level step up 8% since the pin, is what says so
+    below = _nccl(tmp_path, "below", 1.08, 41)
+    assert commbench_here("gate", str(history), str(below), *args).returncode == 1
+    by_test = {
+        (a["test"], a["collective"]): a for a in json.loads(report.read_text())["aggregates"]
+    }
+    assert by_test[("pin", "all")]["status"] == "unchanged"
+    assert by_test[("trend", "all")]["status"] == "regression"
+
+
+def test_a_step_the_window_absorbed_is_caught_by_the_trend(tmp_path: Path) -> None:
+    """Ten runs at the pinned level, then three 5% slower that a 3-run window took in:
+    today's run matches the window and is under the asked shift above the pin, but the
+    level since the pin stepped up 5%, beyond the 3% aggregate tolerance."""
+    history = _seeded(tmp_path, [1.0] * 10 + [1.05] * 3, keep=3)
+    report = tmp_path / "g.json"
+    done = commbench_here("gate", str(history), str(_nccl(tmp_path, "now", 1.05, 40)),
+                          "--json", str(report))  # fmt: skip
+    assert done.returncode == 1, done.stdout
+    verdict = json.loads(report.read_text())
+    trend = next(a for a in verdict["aggregates"] if a["test"] == "trend")
+    assert trend["status"] == "regression" and trend["geomean"] == pytest.approx(1.05, rel=0.01)
+    assert trend["since"].endswith("seed-0")
+    (step,) = [s for s in verdict["steps"] if s["collective"] == "all"]
+    assert step["before"].endswith("h-9") and step["after"].endswith("h-10")
+    assert "step: overall: 1.05" in done.stdout
+    listed = commbench_here("history", "list", str(history))
+    assert "step since the pin: overall" in listed.stdout
+
+
+def test_an_alarm_the_rerun_does_not_confirm_is_quarantined(tmp_path: Path) -> None:
+    history = _seeded(tmp_path, [1.0] * 5)
+    first, rerun = _nccl(tmp_path, "a", 1.2, 40), _nccl(tmp_path, "b", 0.85, 41)
+    alarm = commbench_here("gate", str(history), str(first), "--record", str(history))
+    assert alarm.returncode == 1 and len(history_runs(history)) == 10
+    both = commbench_here("gate", str(history), str(first), str(rerun), "--current-runs", "2",
+                          "--confirm", "--record", str(history))  # fmt: skip
+    assert both.returncode == 0, both.stdout
+    assert both.stdout.count("quarantined") >= 2 and len(history_runs(history)) == 10
+    assert {e.state for e in read_ledger(history).runs if e.name.endswith(("-a", "-b"))} == {
+        "quarantined"
+    }
+    listed = commbench_here("history", "list", str(history))
+    assert listed.stdout.count("quarantined:") == 2
+    gated = commbench_here("gate", str(history), str(_nccl(tmp_path, "c", 1.0, 42)))
+    assert "2 quarantined run(s)" in gated.stdout  # said, never judged against
+    lone = commbench_here("gate", str(history), str(first), "--confirm")
+    assert lone.returncode == 2 and "confirm:" in lone.stderr
+
+
+def test_a_blind_run_joins_only_while_the_history_is_young(tmp_path: Path) -> None:
+    """One NCCL run has no spread: a run gated against it exits 4 and joins (more runs
+    would see). Once a gate on the history passed, an exit 4 (here: an asked shift of
+    1.001x no history of these runs sees) never joins, --allow-insufficient or not; and
+    --allow-young allows exit 4 only while the history is young."""
+    young = tmp_path / "young"
+    commbench_here("history", "add", str(young), str(_nccl(tmp_path, "y0", 1.0, 0)))
+    grown = commbench_here("gate", str(young), str(_nccl(tmp_path, "y1", 1.0, 1)),
+                           "--record", str(young), "--allow-young")  # fmt: skip
+    assert grown.returncode == 0 and len(history_runs(young)) == 2, grown.stdout
+    assert "too young" in grown.stdout
+    history = _seeded(tmp_path, [1.0] * 5)
+    passed = commbench_here("gate", str(history), str(_nccl(tmp_path, "p", 1.0, 40)),
+                            "--record", str(history))  # fmt: skip
+    assert passed.returncode == 0 and read_ledger(history).can_see
+    blind = _nccl(tmp_path, "blind", 1.0, 41)
+    done = commbench_here("gate", str(history), str(blind), "--detect", "1.001x",
+                          "--allow-insufficient", "--record", str(history))  # fmt: skip
+    assert done.returncode == 0 and "not recorded" in done.stdout
+    assert not any(r.path.name.endswith("blind") for r in history_runs(history))
+    strict = commbench_here("gate", str(history), str(blind), "--detect", "1.001x",
+                            "--allow-young")  # fmt: skip
+    assert strict.returncode == 4, strict.stdout

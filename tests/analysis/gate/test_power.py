@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from commbench.analysis.gate.power import POWER, baselines_needed, detectable_shift, flag_power
+from commbench.analysis.gate.power import (
+    MAX_DETECTABLE,
+    POWER,
+    SPREAD_BOUND,
+    baselines_needed,
+    detectable_shift,
+    flag_power,
+    upper_sd,
+)
 from commbench.analysis.stats import Spread, one_sided
 
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).
@@ -39,8 +47,13 @@ def test_the_detectable_shift_solves_the_noncentral_t_for_ninety_percent(
     critical = t.ppf(0.99, df)
     noncentrality = brentq(lambda nc: nct.sf(critical, df, nc) - 0.9, 0, 200)
     expected = math.exp(noncentrality * 0.1 * math.sqrt(1 / currents + 1 / baselines))
-    detectable = detectable_shift(spread, baselines, 0.0, one_sided(0.01), currents)
+    detectable = detectable_shift(spread, baselines, 0.0, one_sided(0.01), currents, bound=None)
     assert detectable == pytest.approx(expected, rel=2e-3)
+    # with the spread at its upper bound, the same noncentrality on a wider sd
+    wider = math.exp(math.log(expected) * upper_sd(spread) / spread.sd)
+    assert detectable_shift(spread, baselines, 0.0, one_sided(0.01), currents) == pytest.approx(
+        wider, rel=2e-3
+    )
 
 
 def _caught(rng, ratio: float, sd: float, tolerance: float, n: int = 5) -> float:
@@ -59,7 +72,7 @@ def test_where_the_tolerance_binds_the_detectable_shift_is_its_own() -> None:
     """Runs that hardly drift (sd 2%) and a 20% tolerance: the tolerance, not the test,
     decides what shows; still caught 9 times in 10."""
     rng = np.random.default_rng(1)
-    detectable = detectable_shift(Spread(0.02, 4, ""), 5, 0.2, one_sided(0.01))
+    detectable = detectable_shift(Spread(0.02, 4, ""), 5, 0.2, one_sided(0.01), bound=None)
     assert detectable > 1.2
     assert _caught(rng, detectable, 0.02, 0.2) == pytest.approx(POWER, abs=0.015)
 
@@ -70,15 +83,41 @@ def test_the_minimum_detectable_shift_is_caught_nine_times_in_ten_at_small_df() 
     size is flagged about POWER of the time, whatever the estimate came out as."""
     rng = np.random.default_rng(0)
     sd, n, df, tolerance = 0.08, 5, 4, 0.1
-    detectable = detectable_shift(Spread(sd, df, ""), n, tolerance, one_sided(0.01))
+    detectable = detectable_shift(Spread(sd, df, ""), n, tolerance, one_sided(0.01), bound=None)
     assert _caught(rng, detectable, sd, tolerance) == pytest.approx(POWER, abs=0.015)
     assert _caught(rng, 1.0, sd, tolerance) < 0.011  # false alarms at the one-sided 1%
     # the normal approximation (t quantiles added as if s were sigma) claims less
     naive = math.exp((t_quantile(0.99, df) + t_quantile(POWER, df)) * sd * math.sqrt(1 + 1 / n))
     assert naive < detectable and _caught(rng, naive, sd, tolerance) < POWER - 0.025
     # more baseline runs, or a spread known from more runs, see smaller shifts
-    assert detectable_shift(Spread(sd, df, ""), 20, tolerance, one_sided(0.01)) < detectable
-    assert detectable_shift(Spread(sd, 2, ""), n, tolerance, one_sided(0.01)) > detectable
+    more_runs = detectable_shift(Spread(sd, df, ""), 20, tolerance, one_sided(0.01), bound=None)
+    fewer_df = detectable_shift(Spread(sd, 2, ""), n, tolerance, one_sided(0.01), bound=None)
+    assert more_runs < detectable < fewer_df
+
+
+def test_the_reported_shift_is_caught_nine_times_in_ten_in_nine_histories_of_ten() -> None:
+    """The detectable shift rests on the spread's upper bound: over histories of 5 runs
+    drawn with a known sd, the shift each one reports is caught (by the test, at the true
+    sd) at least 9 times in 10 in at least SPREAD_BOUND of them; the plug-in estimate's
+    shift, in about half."""
+    rng = np.random.default_rng(3)
+    sd, n, df, tolerance, confidence = 0.08, 5, 4, 0.02, one_sided(0.01)
+    critical = t_quantile(0.99, df)
+    scale = math.sqrt(1 + 1 / n)
+
+    def covered(bound: float | None) -> float:
+        estimates = rng.normal(0, sd, (4000, n)).std(axis=1, ddof=1)
+        caught = []
+        for estimate in estimates[:400]:
+            shift = detectable_shift(Spread(float(estimate), df, ""), n, tolerance, confidence,
+                                     bound=bound)  # fmt: skip
+            power = flag_power(math.log(shift) / (sd * scale), critical, df,
+                               math.log1p(tolerance) / (sd * scale))  # fmt: skip
+            caught.append(power >= POWER)
+        return float(np.mean(caught))
+
+    assert covered(SPREAD_BOUND) >= SPREAD_BOUND - 0.03
+    assert 0.3 < covered(None) < 0.7
 
 
 def t_quantile(probability: float, df: float) -> float:
@@ -88,12 +127,12 @@ def t_quantile(probability: float, df: float) -> float:
 
 
 def test_baselines_needed_is_the_first_count_that_sees_the_shift() -> None:
-    spread = Spread(0.05, 3, "")  # a prior of 3 df alone
+    spread = Spread(0.04, 3, "")  # a prior of 3 df alone
     confidence = one_sided(0.01)
     needed = baselines_needed(spread, 1, 0.03, confidence, 1.2, prior_df=3)
     assert needed is not None and needed > 1
-    seen = detectable_shift(Spread(0.05, 3 + needed - 1, ""), needed, 0.03, confidence)
-    unseen = detectable_shift(Spread(0.05, 3 + needed - 2, ""), needed - 1, 0.03, confidence)
+    seen = detectable_shift(Spread(0.04, 3 + needed - 1, ""), needed, 0.03, confidence)
+    unseen = detectable_shift(Spread(0.04, 3 + needed - 2, ""), needed - 1, 0.03, confidence)
     assert seen <= 1.2 < unseen
     # (2.33 + 1.28) * 0.1 = 0.36: above log(1.2) however many runs
     assert baselines_needed(Spread(0.1, 3, ""), 1, 0.03, confidence, 1.2, prior_df=3) is None
@@ -102,16 +141,20 @@ def test_baselines_needed_is_the_first_count_that_sees_the_shift() -> None:
 def test_more_current_runs_need_fewer_baseline_runs() -> None:
     """Three current runs judged together drift a third as much as one: fewer baseline
     runs see the shift, and the count found is the first that does with three."""
-    spread, confidence = Spread(0.05, 3, ""), one_sided(0.01)
+    spread, confidence = Spread(0.04, 3, ""), one_sided(0.01)
     one = baselines_needed(spread, 1, 0.03, confidence, 1.2, prior_df=3)
     three = baselines_needed(spread, 1, 0.03, confidence, 1.2, prior_df=3, currents=3)
     assert one is not None and three is not None and three < one
-    seen = detectable_shift(Spread(0.05, 3 + three - 1, ""), three, 0.03, confidence, 3)
-    unseen = detectable_shift(Spread(0.05, 3 + three - 2, ""), three - 1, 0.03, confidence, 3)
+    seen = detectable_shift(Spread(0.04, 3 + three - 1, ""), three, 0.03, confidence, 3)
+    unseen = detectable_shift(Spread(0.04, 3 + three - 2, ""), three - 1, 0.03, confidence, 3)
     assert seen <= 1.2 < unseen
 
 
-def test_a_shift_beyond_a_float_is_infinite() -> None:
-    """One degree of freedom at a row's level: the critical t is in the hundreds."""
-    assert detectable_shift(Spread(0.3, 1, ""), 2, 0.5, 0.999) == pytest.approx(1.24e167, rel=0.01)
-    assert detectable_shift(Spread(0.56, 1, ""), 2, 0.5, 0.999) == math.inf
+def test_a_shift_no_run_could_show_is_infinite() -> None:
+    """One degree of freedom at a row's level: the critical t is in the hundreds, and the
+    spread's upper bound wide; a shift beyond MAX_DETECTABLE, or beyond a float, is `inf`
+    ("cannot see"), not a figure."""
+    assert detectable_shift(Spread(0.3, 1, ""), 2, 0.5, 0.999, bound=None) == math.inf
+    assert detectable_shift(Spread(0.01, 1, ""), 2, 0.5, 0.999) == math.inf
+    near = detectable_shift(Spread(0.02, 4, ""), 2, 0.05, 0.99)
+    assert 1 < near <= MAX_DETECTABLE
