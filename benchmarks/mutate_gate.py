@@ -178,8 +178,8 @@ MUTANTS = [
     Mutant(
         "history-records-a-regression",
         "commbench/analysis/gate/history.py",
-        "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT)",
-        "RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT, ExitCode.REGRESSION)",
+        "return code == ExitCode.OK or (",
+        "return code in (ExitCode.OK, ExitCode.REGRESSION) or (",
         HISTORY_TESTS,
     ),
     Mutant(
@@ -213,8 +213,8 @@ MUTANTS = [
     Mutant(
         "pin-at-the-aggregate-tolerance",  # the pin regresses on any shift, not the asked one
         "commbench/analysis/gate/reference.py",
-        "mean, judged = layout.level(columns, detect - 1, confidence)",
-        "mean, judged = layout.level(columns, 0.03, confidence)",
+        'found.append(record("pin", group, len(columns), mean, math.nan, judged, detect - 1))',
+        'found.append(record("pin", group, len(columns), mean, math.nan, judged, 0.03))',
         HISTORY_TESTS,
     ),
     Mutant(

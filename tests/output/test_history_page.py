@@ -34,10 +34,13 @@ CHROMIUM_FLAGS = [
 ]
 
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")  # Debian's, Ubuntu's, GitHub's
+
+
 def chromium() -> str:
-    """Debian's chromium: skipped where it is missing, but not under CI (.ci/run installs
-    it: CI skips nothing)."""
-    found = shutil.which("chromium")
+    """A headless Chromium: skipped where none is installed, but not under CI (.ci/run
+    installs Debian's: CI skips nothing)."""
+    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
     if found is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (CI skips nothing: apt-get install chromium)")

@@ -51,9 +51,6 @@ PINNED = "pinned"
 QUARANTINE = "quarantine"
 # Where CI systems say which commit a job runs, for the history page
 COMMIT_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "GIT_COMMIT")
-# What a run is admitted on: a gate verdict that saw no regression; exit 4 only while the
-# history is too young to see the asked shift (`admits`)
-RECORDED = (ExitCode.OK, ExitCode.INSUFFICIENT)
 
 State = Literal["window", "dropped", "quarantined", "pinned"]
 
