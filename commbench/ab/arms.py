@@ -8,11 +8,16 @@ can be refused is refused here, before the first launch.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +127,31 @@ def read_arms_file(path: Path) -> list[Arm]:
     return arms
 
 
+@functools.cache
+def nccl_variables() -> frozenset[str]:
+    """Every NCCL_* variable NCCL reads (nccl_variables.txt, from NCCL's sources)."""
+    text = (resources.files("commbench.ab") / "nccl_variables.txt").read_text()
+    return frozenset(line for line in text.split() if line.startswith("NCCL_"))
+
+
+def unknown_nccl_variables(arm: Arm) -> list[str]:
+    """One warning per NCCL_* variable the arm sets that NCCL does not read, with the
+    names it may have meant: a misspelling changes nothing, and the arm would measure
+    the reference again."""
+    known = nccl_variables()
+    said = []
+    for name in sorted(arm.env):
+        if name.startswith("NCCL_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.75)
+            meant = f" (did you mean {' or '.join(close)}?)" if close else ""
+            said.append(f"arm {arm.name}: {name} is not a variable NCCL reads{meant}")
+    return said
+
+
 def check_arms(arms: list[Arm]) -> None:
     """Two arms at least, distinct names, each arm a difference of its own, and every
-    interpreter and library usable, before the first launch."""
+    interpreter and library usable, before the first launch; an NCCL_* variable NCCL does
+    not read is warned about (NCCL's plugins may read names of their own)."""
     if len(arms) < 2:
         raise UsageError(
             f"arm: an experiment needs a reference and at least one arm (got {len(arms)})"
@@ -141,6 +168,9 @@ def check_arms(arms: list[Arm]) -> None:
             )
         seen[arm.name] = arm
     for arm in arms:
+        for warning in unknown_nccl_variables(arm):
+            print(f"commbench: warning: {warning}", file=sys.stderr)
+    for arm in arms:
         if arm.python is not None:
             check_python(arm)
     for arm in arms:
@@ -148,16 +178,31 @@ def check_arms(arms: list[Arm]) -> None:
             check_library(arm)
 
 
+# What a launch's ranks import: a sweep's every module, torch and the libraries with them
+PYTHON_PROBE = "import commbench.sweep.runner, commbench.cli; print(commbench.__version__)"
+
+
 def check_python(arm: Arm) -> None:
+    """The arm's interpreter can run a sweep: imported from a neutral directory (not this
+    one, whose commbench would stand in for its own), with the arm's environment, every
+    module a launch's ranks import."""
     found = shutil.which(arm.python) if arm.python else None
     if found is None:
         raise UsageError(f"arm {arm.name}: python: no such interpreter (got {arm.python!r})")
-    probe = "import commbench, sys; print(commbench.__version__)"
-    done = subprocess.run([found, "-c", probe], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, **arm.env}
+    with tempfile.TemporaryDirectory(prefix="commbench-arm-") as neutral:
+        done = subprocess.run(
+            [found, "-c", PYTHON_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=600,  # importing a CUDA torch takes a while on a loaded machine
+            cwd=neutral,
+            env=env,
+        )
     if done.returncode != 0:
         said = done.stderr.strip().splitlines()
         raise UsageError(
-            f"arm {arm.name}: python: {arm.python!r} cannot import commbench"
+            f"arm {arm.name}: python: {arm.python!r} cannot run a sweep"
             f" ({said[-1] if said else f'exit {done.returncode}'}); install it there"
         )
 

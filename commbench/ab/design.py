@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from commbench.analysis.ab import ALPHA, Design
+from commbench.analysis.ab import ALPHA, PLANNED_PAIRS, Design
 from commbench.errors import UsageError, describe_invalid
 
 PLACEHOLDER = "{command}"  # where a launcher template puts each rank's command
@@ -20,8 +20,9 @@ class ExperimentDesign(BaseModel):
     arms: list[dict[str, Any]]  # each arm's record (commbench.ab.arms.Arm.record)
     band: float = Field(default=0.05, gt=0)
     alpha: float = Field(default=ALPHA, gt=0, lt=1)
-    min_pairs: int = Field(default=3, ge=2)  # an interval needs a spread
+    min_pairs: int = Field(default=4, ge=2)  # an interval needs a spread
     max_pairs: int = 10
+    planned_pairs: int | None = None  # the spending's horizon: min(max_pairs, 10) at the start
     seed: int
     nproc: int | None = Field(default=None, ge=1)
     launcher: str | None = None
@@ -31,6 +32,13 @@ class ExperimentDesign(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentDesign:
+        for name in ("min_pairs", "max_pairs"):
+            if getattr(self, name) % 2:
+                raise ValueError(
+                    f"{name}: must be even: ABBA blocks cancel a linear drift over each two"
+                )
+        if self.planned_pairs is None:
+            self.planned_pairs = min(self.max_pairs, PLANNED_PAIRS)
         if self.max_pairs < self.min_pairs:
             raise ValueError(f"max_pairs: must be at least --min-pairs {self.min_pairs}")
         if self.launcher is not None:
@@ -54,7 +62,8 @@ class ExperimentDesign(BaseModel):
     def statistics(self) -> Design:
         """What the analysis decides by: the arms' names, the band, the looks, alpha."""
         names = [arm["name"] for arm in self.arms]
-        return Design(names, self.band, self.min_pairs, self.max_pairs, self.alpha)
+        horizon = self.planned_pairs or PLANNED_PAIRS
+        return Design(names, self.band, self.min_pairs, self.max_pairs, self.alpha, horizon)
 
 
 def _validated(values: dict[str, Any], source: str) -> ExperimentDesign:

@@ -19,12 +19,21 @@ from typing import Any
 from commbench.ab.arms import Arm, from_record
 from commbench.ab.design import ExperimentDesign
 from commbench.ab.launches import Outcome, block_order, foreign_difference, run_launch
-from commbench.analysis.ab import Look, Pair, launch_times, look, verdict
+from commbench.analysis.ab import (
+    Decided,
+    Estimate,
+    Look,
+    Pair,
+    launch_times,
+    look,
+    newly_decided,
+    verdict,
+)
 from commbench.errors import ExitCode, UsageError
 from commbench.rundir.reader import read_run
 
 EXPERIMENT_JSON = "experiment.json"
-SCHEMA = 1
+SCHEMA = 2  # 2: contrasts, one-sided sticky decisions, a confidence sequence past the plan
 WARMUP = -1  # the block of the warm-up launch: measured, checked, never paired
 VERDICT_CODES = {
     "decided": ExitCode.OK,
@@ -72,15 +81,28 @@ class Experiment:
         if state.get("schema") != SCHEMA:
             raise UsageError(f"resume: {path} is not an experiment this commbench writes")
         for launch in state["launches"]:  # a launch the last run never saw end
-            if launch["status"] == "running":
-                launch.update(status="interrupted", reason="the experiment stopped during it")
+            if launch["status"] in ("running", "interrupted"):
+                if _finished(root / launch["dir"]):  # it ended whole before the signal
+                    launch.update(status="ok", reason="")
+                else:
+                    why = "the experiment stopped during it"
+                    launch.update(status="interrupted", reason=launch["reason"] or why)
         return cls(root, state)
 
-    def set_launch_timeout(self, seconds: float) -> None:
-        """`--resume --launch-timeout S`: the one design setting a resume may change."""
-        changed = {**self.state["design"], "launch_timeout_s": seconds}
+    def change(self, **settings: float | int) -> None:
+        """What a resume may change: the launch timeout, and the budget, raised only (the
+        pairs past the planned ones are judged by the confidence sequence: the same
+        experiment, extended)."""
+        pairs = settings.get("max_pairs")
+        if pairs is not None and pairs < self.settings.max_pairs:
+            raise UsageError(
+                f"max-pairs: a resume may raise the budget, not lower it below"
+                f" {self.settings.max_pairs} (got {pairs})"
+            )
+        changed = {**self.state["design"], **settings}
         self.settings = ExperimentDesign.from_flags(changed)
         self.state["design"] = self.settings.model_dump()
+        self.design = self.settings.statistics()
 
     def save(self) -> None:
         path = self.root / EXPERIMENT_JSON
@@ -131,14 +153,23 @@ class Experiment:
         """`pairs` come in complete blocks: one pair per arm each."""
         return len(pairs) // (len(self.design.arms) - 1)
 
+    def _looks_before(self, pairs: list[Pair]) -> list[dict[str, Any]]:
+        """The looks made before one at `pairs`. A resumed experiment at the pairs of its
+        last look makes that look again: the same data, the same share of alpha, the same
+        decisions standing before it; never a second share."""
+        n = self.pairs_per_arm(pairs)
+        return [made for made in self.state["looks"] if made["pairs"] < n]
+
     def previous_look(self, pairs: list[Pair]) -> int:
-        """The pairs of the look made before one at `pairs` (0 for the first). A resumed
-        experiment at the pairs of its last look makes that look again: the same data,
-        the same share of alpha, the same decisions; never a second share."""
-        looks, n = self.state["looks"], self.pairs_per_arm(pairs)
-        if not looks:
-            return 0
-        return looks[-1]["pairs"] if looks[-1]["pairs"] < n else looks[-1]["previous"]
+        """The pairs of the look made before one at `pairs` (0 for the first)."""
+        before = self._looks_before(pairs)
+        return before[-1]["pairs"] if before else 0
+
+    def standing(self, pairs: list[Pair]) -> Decided:
+        """The decisions the looks before one at `pairs` made: they stand."""
+        before = self._looks_before(pairs)
+        records = before[-1]["decided"] if before else []
+        return {e.key: e for e in map(Estimate.from_record, records)}
 
     def launch_path(self, launch: dict[str, Any]) -> Path:
         return self.root / launch["dir"]
@@ -153,8 +184,10 @@ def run_experiment(
     design = experiment.design
     times: dict[int, Any] = {}
     started = time.monotonic()
-    seconds = [x["seconds"] for x in experiment.launches if x["status"] == "ok"]
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    seconds = [x["seconds"] for x in experiment.launches if x["status"] == "ok" and x["seconds"]]
+    # Ctrl-C and SIGTERM stop the experiment, even where a shell started it with SIGINT
+    # ignored (a background job's: Python then keeps ignoring it, and the launch ran on)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             pairs = experiment.pairs()
@@ -182,11 +215,22 @@ def run_experiment(
     except KeyboardInterrupt:
         return _finish(experiment, "interrupted", "stopped by a signal; --resume continues")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _finished(path: Path) -> bool:
+    """Whether a launch's directory holds a whole, finished run (one that ended before a
+    signal reached the experiment, or before the experiment saw it end)."""
+    try:
+        run = read_run(path)
+    except UsageError:
+        return False
+    return bool(run.meta.finished) and run.meta.stopped is None and not run.incomplete
 
 
 def _look(experiment: Experiment, pairs: list[Pair], times: dict[int, Any], final: bool) -> Look:
@@ -195,7 +239,8 @@ def _look(experiment: Experiment, pairs: list[Pair], times: dict[int, Any], fina
             if index not in times:
                 run = read_run(experiment.launch_path(experiment.launches[index]))
                 times[index] = launch_times(run.results)
-    return look(times, pairs, experiment.design, experiment.previous_look(pairs), final)
+    previous, standing = experiment.previous_look(pairs), experiment.standing(pairs)
+    return look(times, pairs, experiment.design, previous, final, standing)
 
 
 def _launch_twice(experiment: Experiment, block: int, arm_name: str) -> Outcome:
@@ -221,7 +266,10 @@ def _launch_twice(experiment: Experiment, block: int, arm_name: str) -> Outcome:
                 timeout_s=settings.launch_timeout_s,
             )
         except KeyboardInterrupt:
-            entry.update(status="interrupted", reason="stopped by a signal")
+            if _finished(experiment.launch_path(entry)):  # it had ended, whole: kept
+                entry.update(status="ok", reason="")
+            else:
+                entry.update(status="interrupted", reason="stopped by a signal")
             raise
         entry.update(status=outcome.status, reason=outcome.reason, seconds=outcome.seconds)
         experiment.save()
@@ -251,24 +299,20 @@ def _record(experiment: Experiment, pairs: list[Pair], last: Look) -> None:
     experiment.state["pairs"] = [p.__dict__ for p in pairs]
     experiment.state["result"] = {
         "pairs": last.pairs,
-        "confidence": last.confidence,
-        "alpha": last.share,
         "look": last.made,
+        "alphas": last.alphas,
         "missing_rows": last.missing_rows,
         "estimates": [e.record() for e in last.estimates],
     }
     looks = experiment.state["looks"]
     if last.made and (not looks or looks[-1]["pairs"] < last.pairs):
+        standing = newly_decided(last, experiment.standing(pairs))
         looks.append(
             {
                 "pairs": last.pairs,
                 "previous": looks[-1]["pairs"] if looks else 0,
-                "alpha": last.share,
-                "confidence": last.confidence,
-                "aggregates": [
-                    {k: e.record()[k] for k in ("arm", "name", "ratio", "low", "high", "decision")}
-                    for e in last.deciding()
-                ],
+                "alphas": last.alphas,
+                "decided": [e.record() for e in standing.values()],
             }
         )
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import commbench
 from commbench.ab.arms import MAY_CHANGE, Arm
 from commbench.ab.design import PLACEHOLDER
 from commbench.errors import ExitCode
@@ -68,8 +69,11 @@ def run_launch(
 ) -> Outcome:
     """Run one launch to its end, its output in `log`. A launch past `timeout_s` is
     stopped (a hang); Ctrl-C stops it cleanly and is raised again once it has."""
-    line = command(arm, sweep_args, out, nproc, launcher)
+    line = command(arm, sweep_args, out.resolve(), nproc, launcher)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    if arm.python is None:  # this interpreter runs this commbench, wherever it came from
+        here = str(Path(commbench.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
     env.update(arm.env)
     started = time.monotonic()
     with log.open("w") as sink:
@@ -79,6 +83,9 @@ def run_launch(
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,
+            # the experiment's directory, not the caller's: an arm's own interpreter
+            # imports its own commbench, not one in the folder `ab` was started from
+            cwd=out.resolve().parent.parent,
             start_new_session=True,  # its own group: stopped as a whole, not by our terminal
         )
         try:

@@ -20,7 +20,7 @@ from commbench.errors import UsageError
 if TYPE_CHECKING:
     from commbench.ab.design import ExperimentDesign
 
-DESIGN_FLAGS = ("arm", "arms", "out", "band", "min_pairs", "max_pairs", "seed", "launcher")
+DESIGN_FLAGS = ("arm", "arms", "out", "band", "min_pairs", "seed", "launcher")
 
 
 def ab(
@@ -35,17 +35,21 @@ def ab(
     ),
     out: Path | None = typer.Option(None, help="The experiment directory (new)."),
     resume: Path | None = typer.Option(
-        None, help="Continue the experiment in DIR with its own design (Ctrl-C, a budget end)."
+        None,
+        help="Continue the experiment in DIR with its own design (after Ctrl-C, or a budget"
+        " end: with a larger --max-pairs it is extended, the same experiment).",
     ),
     band: float | None = typer.Option(
         None, help="Equivalence band: a ratio within [1/(1+F), 1+F] is no change (default 0.05)."
     ),
     min_pairs: int | None = typer.Option(
         None,
-        help="Pairs at the first look; later looks at double that, up to --max-pairs (default 3).",
+        help="Pairs at the first look, even; then two pairs later and at 10 (default 4).",
     ),
     max_pairs: int | None = typer.Option(
-        None, help="Pairs at most per arm, the last look (default 10)."
+        None,
+        help="Pairs at most per arm, even (default 10); past 10, looks at every even count"
+        " are judged by the confidence sequence. With --resume: raise it to extend.",
     ),
     max_minutes: float | None = typer.Option(
         None, help="Stop starting launches that would end after this many minutes."
@@ -83,8 +87,8 @@ def ab(
             what = changed[0] if changed else "sweep flags"
             raise UsageError(f"resume: {what} cannot be given; the experiment keeps its design")
         experiment = Experiment.open(resume)
-        if launch_timeout is not None:
-            experiment.set_launch_timeout(launch_timeout)
+        changes = {"launch_timeout_s": launch_timeout, "max_pairs": max_pairs}
+        experiment.change(**{k: v for k, v in changes.items() if v is not None})
     else:
         if out is None:
             raise UsageError("out: an experiment needs its directory (--out DIR)")

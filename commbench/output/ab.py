@@ -13,38 +13,61 @@ SHOWN_ROWS = 5
 VERDICTS = {
     "decided": "every interval decided; no arm is slower than the reference beyond the band",
     "regression": "an arm is slower than the reference beyond the band (a regression)",
-    "undecided": "undecided: the budget ended before every interval decided",
+    "undecided": "undecided: the budget ended before every interval decided (--resume with a"
+    " larger --max-pairs extends it)",
     "not comparable": "not comparable: a launch differs in more than its arm",
     "launch failed": "a launch failed twice; what was measured is kept, --resume retries",
     "refused": "a launch refused its input",
     "interrupted": "interrupted; --resume continues",
 }
+# how each kind of aggregate reads, in the order the summary gives them
+KINDS = {
+    "overall": "overall",
+    "collective": "{name}",
+    "contrast": "{name} against the rest",
+    "size": "{name} rows against the rest",
+}
 
 
-def _interval(e: dict[str, Any]) -> str:
+def label(e: dict[str, Any]) -> str:
+    return KINDS.get(e["kind"], "{name}").format(name=e["name"])
+
+
+def interval(e: dict[str, Any]) -> str:
     if e["low"] is None:
         return f"{e['ratio']:.4g}x [no interval yet]"
     return f"{e['ratio']:.4g}x [{e['low']:.4g}, {e['high']:.4g}]"
 
 
-def _aggregates(estimates: list[dict[str, Any]], arm: str) -> list[dict[str, Any]]:
+def decision(e: dict[str, Any]) -> str:
+    """`slower`, `slower (at 4 pairs)` for a decision an earlier look made, ..."""
+    said = e["decision"]
+    if said != "undecided" and e.get("pairs") and e.get("by"):
+        said += f" (at {e['pairs']} pairs{', sequence' if e['by'] == 'sequence' else ''})"
+    return said
+
+
+def aggregates(estimates: list[dict[str, Any]], arm: str) -> list[dict[str, Any]]:
+    """The arm's deciding aggregates: absolute ones first (overall, then collectives),
+    then the contrasts (collectives, then size classes)."""
+    order = list(KINDS)
     mine = [e for e in estimates if e["arm"] == arm and e["kind"] != "row"]
-    return sorted(mine, key=lambda e: (e["name"] != OVERALL, e["name"]))
+    return sorted(mine, key=lambda e: (order.index(e["kind"]), e["name"] != OVERALL, e["name"]))
 
 
 def print_progress(state: dict[str, Any], last: Look, left: float | None) -> None:
     """One line per launch: pairs done, each aggregate's ratio and interval, time left."""
     design = state["design"]
-    ok = [x["seconds"] for x in state["launches"] if x["status"] == "ok"]
+    ok = [x["seconds"] for x in state["launches"] if x["status"] == "ok" and x["seconds"]]
     blocks_left = design["max_pairs"] - last.pairs
     most = blocks_left * len(design["arms"]) * (sum(ok) / len(ok)) if ok else math.nan
     if left is not None:
         most = min(most, left) if ok else left
     time_left = "" if math.isnan(most) else f"; at most {most / 60:.1f} min left"
     said = [
-        f"{e['arm']} {e['name']} {_interval(e)} {e['decision']}"
+        f"{e['arm']} {label(e)} {interval(e)} {e['decision']}"
         for arm in [a["name"] for a in design["arms"][1:]]
-        for e in _aggregates([e.record() for e in last.estimates], arm)
+        for e in aggregates([e.record() for e in last.estimates], arm)
     ]
     done = len(state["launches"])
     if said and not last.made:
@@ -58,11 +81,13 @@ def print_progress(state: dict[str, Any], last: Look, left: float | None) -> Non
 
 def _level(result: dict[str, Any], alpha: float) -> str:
     """How the intervals were built, in words."""
+    alphas = result.get("alphas", {})
     said = (
-        f"{100 * result['confidence']:.2f}% each (this look's share {result['alpha']:.3g} of"
-        f" alpha {alpha:g}, split over arms and aggregates)"
+        f"one-sided bounds at this look's share of alpha {alpha:g} (absolute"
+        f" {alphas.get('absolute', 0):.2g}, contrasts {alphas.get('contrast', 0):.2g} each),"
+        " or the confidence sequence's; rows: confidence sequences over every row"
     )
-    return said if result["look"] else said + ", shown between looks: none decides"
+    return said if result["look"] else said + "; shown between looks: only a look decides"
 
 
 def _metadata(root: Path, state: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
@@ -90,6 +115,22 @@ def _arm_text(arm: dict[str, Any]) -> str:
     return ", ".join(parts) or "nothing changed"
 
 
+def where_lines(estimates: list[dict[str, Any]], arm: str, reference: str) -> list[str]:
+    """Where a change is: each contrast decided slower or faster (a collective, a size
+    class against the rest of its launch), and each row whose adjusted interval decided."""
+    lines = []
+    for e in aggregates(estimates, arm):
+        if e["kind"] in ("contrast", "size") and e["decision"] in ("slower", "faster"):
+            lines.append(
+                f"{label(e)}: {e['decision']} under {arm} than under {reference}, {interval(e)}"
+            )
+    rows = [e for e in estimates if e["arm"] == arm and e["kind"] == "row"]
+    for e in rows:
+        if e["decision"] in ("slower", "faster"):
+            lines.append(f"row {e['name']}: {e['decision']}, {interval(e)} (adjusted over rows)")
+    return lines
+
+
 def summary_lines(root: Path, state: dict[str, Any]) -> list[str]:
     design, result = state["design"], state["result"] or {}
     names = [a["name"] for a in design["arms"]]
@@ -108,7 +149,7 @@ def summary_lines(root: Path, state: dict[str, Any]) -> list[str]:
     band = design["band"]
     if result.get("estimates"):
         lines.append(
-            f"Intervals at {_level(result, design['alpha'])};"
+            f"Intervals: {_level(result, design['alpha'])};"
             f" equivalent within [{1 / (1 + band):.3f}, {1 + band:.3f}]"
         )
         if result["missing_rows"]:
@@ -119,14 +160,16 @@ def summary_lines(root: Path, state: dict[str, Any]) -> list[str]:
             continue
         lines.append(f"{arm} / {names[0]}:")
         lines += [
-            f"  {e['name']:<16} {_interval(e):<32} {e['decision']}"
-            for e in _aggregates(estimates, arm)
+            f"  {label(e):<40} {interval(e):<32} {decision(e)}" for e in aggregates(estimates, arm)
         ]
+        where = where_lines(estimates, arm, names[0])
+        nowhere = "no collective, size class or row differs from the rest beyond the band"
+        lines.append("  where: " + ("; ".join(where) if where else nowhere))
         rows = sorted(
             (e for e in estimates if e["kind"] == "row"), key=lambda e: -abs(math.log(e["ratio"]))
         )
-        lines.append("  rows that differ most:")
-        lines += [f"    {e['name']}: {_interval(e)}" for e in rows[:SHOWN_ROWS]]
+        lines.append("  rows that differ most (intervals adjusted over every row):")
+        lines += [f"    {e['name']}: {interval(e)} {e['decision']}" for e in rows[:SHOWN_ROWS]]
     failed = [x for x in state["launches"] if x["status"] not in ("ok",)]
     lines += [f"Launch {x['dir']}: {x['status']}: {x['reason']}" for x in failed]
     lines.append(
@@ -145,19 +188,19 @@ def markdown_text(root: Path, state: dict[str, Any]) -> str:
     out += ["", f"Command: `{' '.join(design['argv'])}`", ""]
     out += [
         f"Interleaved launches (ABBA blocks, seed {design['seed']}), {result.get('pairs', 0)}"
-        f" pair(s) per arm; intervals at"
-        f" {_level(result, design['alpha']) if result else 'none yet'};"
+        f" pair(s) per arm; intervals: {_level(result, design['alpha']) if result else 'none yet'};"
         f" band +-{100 * design['band']:g}%.",
         "",
         "| arm | aggregate | ratio | interval | decision |",
         "|---|---|---|---|---|",
     ]
     for arm in names[1:]:
-        for e in _aggregates(result.get("estimates", []), arm):
-            interval = "-" if e["low"] is None else f"[{e['low']:.4g}, {e['high']:.4g}]"
-            out.append(
-                f"| {arm} | {e['name']} | {e['ratio']:.4g}x | {interval} | {e['decision']} |"
-            )
+        for e in aggregates(result.get("estimates", []), arm):
+            span = "-" if e["low"] is None else f"[{e['low']:.4g}, {e['high']:.4g}]"
+            out.append(f"| {arm} | {label(e)} | {e['ratio']:.4g}x | {span} | {decision(e)} |")
+        where = where_lines(result.get("estimates", []), arm, names[0])
+        if where:
+            out += ["", f"Where `{arm}` differs: " + "; ".join(where) + "."]
     differs, same = _metadata(root, state)
     if same:
         out += ["", "Shared by every launch: " + "; ".join(f"{k} {v}" for k, v in same.items())]
