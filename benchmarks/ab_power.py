@@ -1,37 +1,33 @@
-"""How often does `commbench ab` cry wolf, and how fast does it find a real slowdown?
+"""How often does `commbench ab` cry wolf, and how fast does it find a real change?
 
-Live experiments take minutes each, too few for error rates. So real interleaved
-launches are recorded once (`record`: one `commbench ab` experiment with a fixed number
-of pairs, the reference and slowed arms in seeded ABBA blocks, every launch an ordinary
-run directory), and the decision procedure is replayed over many random draws of the
-recorded blocks (`analyse`): the SAME code as the command (`commbench.analysis.ab.replay`),
-no launch twice in one replay, each replay paired as the command pairs (within a block).
+Live experiments take minutes each, too few for error rates. So interleaved launches of
+two arms that change nothing (A/A) are recorded (`record`: one `commbench ab` experiment
+of a fixed number of blocks, every launch an ordinary run directory), at different times,
+and the decision procedure (`commbench.analysis.ab.replay`, the command's own) is replayed
+over draws from each recording (`analyse`):
 
-- A/A: the reference's launches of neighbouring blocks (2m, 2m + 1) paired with each
-  other; goal: at most 5% end in exit 1.
-- Power: each slowed arm against the reference; goal for the 1.25x arm: exit 1 with the
-  slowed collective "slower" in at least 90% within 10 pairs; the pairs needed (median)
-  and the wall time they cost, from the recorded launch times.
-- Today's way: one launch a side read by `compare` (its prior's intervals): how often it
-  marks the slowed collective.
-- The target effect: a fraction F planted makes a ratio that moves with the machine
-  (SLOWED says what each F measured), so each slowed arm's F aims near its target ratio,
-  its ratio is measured from the launches, and the slowed launches
-  are replayed once more with the collective's rows scaled so that the ratio over all
-  blocks is exactly the target (the recorded noise, the target effect).
-- `live`: whole `commbench ab` experiments, to check the replay against (exit codes).
-  Their launches are interleaved and alone on the machine too, so `analyse` also reads
-  several experiments together as one recording (blocks never mixed across them): the
-  A/A experiments' two arms are paired as they ran.
+- draws: blocks of two consecutive pairs (an ABBA unit, as the design pairs them),
+  drawn WITH replacement, so the replays' spread is the recording's, not shrunk by drawing
+  it out; the A/A pairs are the design's own (the reference's launch and the other arm's,
+  within a block);
+- planted: the arm's launch times scaled on chosen rows by an exact factor, every launch's
+  recorded noise kept: a uniform 1.10x; one collective (all_reduce) 1.10x and 1.25x; the
+  same collective at prefill sizes only (T > 512) 1.25x; and at the band's very edge, every
+  row or the collective alone at 1.05x and 1/1.05x (the error rates there are the tests'
+  nominal shares at most);
+- per recording: the exit code rates, how often the change was found (exit 1) and named
+  (the planted collective's contrast, or the prefill size class, decided slower) within
+  10 pairs, the pairs it took, and A/A's equivalence reached for the contrasts; across
+  recordings: the mean and the range.
 
-The slowdown is real: tests/support/slowdown's sitecustomize on the arm's PYTHONPATH
-makes its ranks' all_reduce calls wait F times their recent mean time longer; the ratio
-that planted is measured from the recording and printed beside the rates.
+`live` runs whole experiments of each kind with a real slowdown (tests/support/slowdown's
+sitecustomize on the arm's PYTHONPATH makes the arm's ranks wait F times their recent mean
+longer in the planted calls, `@N` for tensors of N elements or more only), and prints their
+exit codes and what they named; their launches read as recordings too.
 
-    python benchmarks/ab_power.py record results/ab-rec --pairs 40            # 121 launches
-    python benchmarks/ab_power.py analyse results/ab-rec --draws 2000
+    python benchmarks/ab_power.py record results/ab-rec-1 --pairs 40 --seed 1
+    python benchmarks/ab_power.py analyse results/ab-rec-1 results/ab-rec-2 results/ab-rec-3
     python benchmarks/ab_power.py live results/ab-live --experiments 5
-    python benchmarks/ab_power.py analyse results/ab-live/slow125-* results/ab-live/same-*
 """
 
 from __future__ import annotations
@@ -40,39 +36,52 @@ import argparse
 import json
 import math
 import os
-import random
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from commbench.analysis.ab import Design, Pair, launch_times, replay
-from commbench.analysis.compare import compare_runs
+from commbench.analysis.ab.look import PREFILL
+from commbench.analysis.scenarios import DECODE_MAX_TOKENS
 from commbench.rundir.reader import read_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
-COLLECTIVE = "all_reduce"  # the slowed collective
-# slowed arm -> (the ratio it is for, the fraction F planted). The ratio a fraction makes
-# moves with the machine (0.25: 1.20x, 0.31: 1.22x, 0.35: 1.30x, each over 40-50 blocks
-# made hours apart), so F aims between them and `analyse` also scales to the exact ratio.
-SLOWED = {"slow125": (1.25, 0.33), "slow110": (1.10, 0.125)}
-SAME = "same"  # the A/A arm of `live`: nothing changed
 SWEEP = ["--nproc", "4", "--config", str(ROOT / "configs" / "ci.toml")]
-MAX_PAIRS, MIN_PAIRS, BAND = 10, 3, 0.05
+MAX_PAIRS, MIN_PAIRS, BAND = 10, 4, 0.05
+COLLECTIVE = "all_reduce"  # the one collective planted
+EVERY = "all_gather:all_gather_into_tensor:all_gather_single:reduce_scatter:" \
+    "reduce_scatter_tensor:reduce_scatter_single:all_reduce"  # fmt: skip
+PREFILL_ELEMENTS = 524288  # ci.toml's T=1024 x H=1024 and up; T=64 is 65536
 
-
-def arm_flags(arms: list[str]) -> list[str]:
-    flags = ["--arm", "base"]
-    for name in arms:
-        fraction = SLOWED[name][1]
-        path = f"{SLOWDOWN}{os.pathsep}{ROOT}"
-        flags += [
-            "--arm",
-            f"{name}:PYTHONPATH={path},COMMBENCH_TEST_SLOWDOWN={COLLECTIVE}={fraction}",
-        ]
-    return flags
+# name -> (rows planted: None every row, else (collective, prefill only), the factor)
+PLANTED = {
+    "A/A": (None, 1.0),
+    "uniform 1.10x": (None, 1.10),
+    f"{COLLECTIVE} 1.10x": ((COLLECTIVE, False), 1.10),
+    f"{COLLECTIVE} 1.25x": ((COLLECTIVE, False), 1.25),
+    f"{COLLECTIVE} prefill 1.25x": ((COLLECTIVE, True), 1.25),
+    "edge: uniform 1.05x": (None, 1 + BAND),
+    "edge: uniform 1/1.05x": (None, 1 / (1 + BAND)),
+    f"edge: {COLLECTIVE} 1.05x": ((COLLECTIVE, False), 1 + BAND),
+    f"edge: {COLLECTIVE} 1/1.05x": ((COLLECTIVE, False), 1 / (1 + BAND)),
+}
+# live kinds: the arm's slowdown (the fraction F per call, as the hook takes it)
+# (F 0.125 measured about 1.10x, 0.31 about 1.22x and 0.35 about 1.30x of all_reduce on
+# configs/ci.toml, 4 gloo ranks, a shared 2-core x86_64 VM, December 2026: the ratio a
+# fraction makes moves with the machine, so each experiment's is measured, not assumed)
+LIVE = {
+    "coll125": f"{COLLECTIVE}=0.33",
+    "coll110": f"{COLLECTIVE}=0.125",
+    "prefill125": f"{COLLECTIVE}=0.33@{PREFILL_ELEMENTS}",
+    "aa": None,
+    "uniform110": f"{EVERY}=0.125",
+}
 
 
 def ab(args: list[str]) -> subprocess.CompletedProcess:
@@ -81,177 +90,194 @@ def ab(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
+def arm(name: str, slowdown: str | None) -> str:
+    if slowdown is None:
+        return f"{name}:COMMBENCH_AB_NOTHING=1"
+    path = f"{SLOWDOWN}{os.pathsep}{ROOT}"
+    return f"{name}:PYTHONPATH={path},COMMBENCH_TEST_SLOWDOWN={slowdown}"
+
+
 def record(out: Path, pairs: int, sweep: list[str], seed: int) -> None:
-    """One experiment of exactly `pairs` blocks: a band no interval can decide in, one
-    look at the end (the recording, not a decision)."""
-    args = [*arm_flags(list(SLOWED)), *sweep, "--out", str(out), "--seed", str(seed)]
-    args += ["--min-pairs", str(pairs), "--max-pairs", str(pairs), "--band", "1e-9"]
-    done = ab(args)
-    print(done.stdout[-2000:], done.stderr[-2000:], f"exit {done.returncode}", sep="\n")
+    """One A/A experiment of exactly `pairs` blocks: a band nothing decides in."""
+    args = ["--arm", "base", "--arm", arm("same", None), *sweep, "--out", str(out)]
+    args += ["--seed", str(seed), "--min-pairs", str(pairs), "--max-pairs", str(pairs)]
+    done = ab([*args, "--band", "1e-9"])
+    print(done.stdout[-1500:], done.stderr[-1500:], f"exit {done.returncode}", sep="\n")
 
 
-# A launch in a recording of several experiments: (experiment, launch index); a block,
-# (experiment, block). Blocks never span experiments.
-Launch = tuple[int, int]
-
-
-def load(roots: list[Path]) -> tuple[list[str], dict[Launch, object], dict, float]:
-    """The arms, every measured launch's times, (experiment, block) -> arm -> launch, and
-    the mean seconds a launch took, over one or more experiments of the same arms."""
-    arms: list[dict] = []  # as experiment.json has them: a slowed arm's fraction too
-    times, blocks, seconds = {}, {}, []
-    for number, root in enumerate(roots):
-        state = json.loads((root / "experiment.json").read_text())
-        arms = arms or state["design"]["arms"]
-        if state["design"]["arms"] != arms:
-            raise SystemExit(f"{root}: other arms than {roots[0]}'s")
-        for launch in state["launches"]:
-            if launch["status"] == "ok" and launch["block"] >= 0:
-                key = (number, launch["index"])
-                times[key] = launch_times(read_run(root / launch["dir"]).results)
-                blocks.setdefault((number, launch["block"]), {})[launch["arm"]] = key
-                seconds.append(launch["seconds"])
-    complete = {b: found for b, found in blocks.items() if len(found) == len(arms)}
-    return [arm["name"] for arm in arms], times, complete, float(np.mean(seconds))
-
-
-def draws(candidates: list[Pair], rng: random.Random, count: int) -> list[list[list[Pair]]]:
-    """`count` replays, each MAX_PAIRS distinct candidate pairs in a random order."""
-    size = min(MAX_PAIRS, len(candidates))
-    return [[[pair] for pair in rng.sample(candidates, size)] for _ in range(count)]
-
-
-def judge(name: str, times, replays, seconds: float, slowed: bool) -> None:
-    design = Design(["base", name], BAND, MIN_PAIRS, MAX_PAIRS)
-    verdicts, needed, caught = [], [], 0
-    for blocks in replays:
-        last, said = replay(times, blocks, design)
-        verdicts.append(said)
-        needed.append(last.pairs)
-        mine = [e for e in last.estimates if e.name == COLLECTIVE and e.kind == "collective"]
-        caught += said == "regression" and bool(mine) and mine[0].decision == "slower"
-    n = len(verdicts)
-    rates = {v: verdicts.count(v) / n for v in ("decided", "regression", "undecided")}
-    line = ", ".join(f"{v} {r:.1%}" for v, r in rates.items())
-    print(f"  {name:8} {n} replays: {line}")
-    if slowed:
-        found = [p for p, v in zip(needed, verdicts, strict=True) if v == "regression"]
-        median = float(np.median(found)) if found else math.nan
-        print(
-            f"           {COLLECTIVE} found slower: {caught / n:.1%}; pairs needed (median of"
-            f" the found) {median:g}, about {median * 2 * seconds / 60:.1f} min of launches"
-        )
-
-
-def todays_way(roots: list[Path], times: dict, complete: dict, name: str) -> None:
-    """One launch a side, read by `compare`: how often its interval marks the collective."""
-    marked = 0
-    for arms in complete.values():
-        runs = [read_run(_launch_dir(roots, arms[a])) for a in ("base", name)]
-        aggregates = compare_runs(runs, ["base", name]).aggregates
-        row = aggregates[aggregates["group"] == f"collective {COLLECTIVE}"].iloc[0]
-        marked += bool(row["low"] > 1)
-    print(
-        f"  {name:8} compare, one launch a side: {COLLECTIVE} marked slower in"
-        f" {marked}/{len(complete)}"
-    )
-
-
-def _launch_dir(roots: list[Path], launch: Launch) -> Path:
-    root = roots[launch[0]]
+def load(root: Path) -> tuple[dict[int, pd.Series], list[tuple[int, int]], float]:
+    """A recording's launch times, its blocks as (reference, arm) launch indices in launch
+    order, and the mean seconds a launch took."""
     state = json.loads((root / "experiment.json").read_text())
-    return root / state["launches"][launch[1]]["dir"]
+    reference = state["design"]["arms"][0]["name"]
+    times, blocks, seconds = {}, {}, []
+    for launch in state["launches"]:
+        if launch["status"] == "ok" and launch["block"] >= 0:
+            times[launch["index"]] = launch_times(read_run(root / launch["dir"]).results)
+            role = 0 if launch["arm"] == reference else 1
+            blocks.setdefault(launch["block"], [None, None])[role] = launch["index"]
+            seconds.append(launch["seconds"])
+    complete = [tuple(b) for _, b in sorted(blocks.items()) if None not in b]
+    return times, complete, float(np.mean(seconds)) if seconds else math.nan
 
 
-def analyse(roots: list[Path], count: int, seed: int) -> None:
-    arms, times, complete, seconds = load(roots)
-    rng = random.Random(seed)
-    ordered = sorted(complete)
-    print(f"{' '.join(map(str, roots))}: {len(complete)} complete blocks, {seconds:.1f} s a launch")
-    if SAME in arms:  # A/A experiments: their two arms, as they ran
-        aa = [Pair(SAME, b, complete[b]["base"], complete[b][SAME]) for b in ordered]
-    else:  # a recording of slowed arms: the reference's launches of neighbouring blocks
-        aa = [
-            Pair(SAME, b, complete[b]["base"], complete[(b[0], b[1] + 1)]["base"])
-            for b in ordered
-            if b[1] % 2 == 0 and (b[0], b[1] + 1) in complete
-        ]
-    judge(SAME, times, draws(aa, rng, count), seconds, slowed=False)
-    for name in (arm for arm in arms if arm in SLOWED):
-        pairs = [Pair(name, b, complete[b]["base"], complete[b][name]) for b in ordered]
-        planted = np.exp(np.mean([_collective_log_ratio(times, p) for p in pairs]))
-        print(f"  {name:8} {COLLECTIVE} measured ratio over all blocks {planted:.3f}x")
-        judge(name, times, draws(pairs, rng, count), seconds, slowed=True)
-        todays_way(roots, times, complete, name)
-        target = SLOWED[name][0]
-        exact = at_ratio(times, pairs, target / planted)
-        print(f"  {name:8} the same launches, {COLLECTIVE} scaled by {target / planted:.3f}"
-              f" to {target:.2f}x (the recorded noise, the target effect):")  # fmt: skip
-        judge(name, exact, draws(pairs, rng, count), seconds, slowed=True)
+def planted(times: pd.Series, rows: tuple[str, bool] | None, factor: float) -> pd.Series:
+    if rows is None:
+        return times * factor
+    collective = times.index.get_level_values("collective") == rows[0]
+    if rows[1]:
+        collective &= times.index.get_level_values("tokens") > DECODE_MAX_TOKENS
+    return times.where(~collective, times * factor)
 
 
-def at_ratio(times: dict, pairs: list[Pair], factor: float) -> dict:
-    """The launch times with the slowed arm's COLLECTIVE rows `factor` times slower: its
-    measured ratio moved to the nominal one, every launch's noise kept."""
-    scaled = dict(times)
-    for pair in pairs:
-        launch = times[pair.launch]
-        mine = launch.index.get_level_values("collective") == COLLECTIVE
-        scaled[pair.launch] = launch.where(~mine, launch * factor)
-    return scaled
+def draw(blocks: list[tuple[int, int]], rng: np.random.Generator) -> list[tuple[int, int]]:
+    """MAX_PAIRS blocks: units of two consecutive recorded blocks (ABBA), with replacement."""
+    units = [blocks[i : i + 2] for i in range(0, len(blocks) - 1, 2)]
+    chosen = rng.integers(0, len(units), MAX_PAIRS // 2)
+    return [block for u in chosen for block in units[u]]
 
 
-def _collective_log_ratio(times, pair: Pair) -> float:
-    ref, arm = times[pair.reference], times[pair.launch]
-    rows = [k for k in ref.index if k[0] == COLLECTIVE and k in arm.index]
-    return float(np.mean([math.log(arm[k] / ref[k]) for k in rows]))
+def one(
+    times: dict, drawn: list[tuple[int, int]], rows: tuple[str, bool] | None, factor: float
+) -> tuple[object, str]:
+    """The procedure over one draw: the arm's launches planted (fresh indices per pair)."""
+    replayed, blocks = {}, []
+    for number, (reference, launch) in enumerate(drawn):
+        replayed[2 * number] = times[reference]
+        replayed[2 * number + 1] = planted(times[launch], rows, factor)
+        blocks.append([Pair("b", number, 2 * number, 2 * number + 1)])
+    return replay(replayed, blocks, Design(["a", "b"], BAND, MIN_PAIRS, MAX_PAIRS))
 
 
-def live(root: Path, experiments: int, sweep: list[str], only: list[str]) -> None:
-    """Whole experiments of each kind; their exit codes, to hold the replay against."""
-    for kind in [SAME, *SLOWED]:
-        if only and kind not in only:
-            continue
-        codes = []
+def named(last: object, rows: tuple[str, bool] | None, decision: str) -> bool:
+    """Whether the change was named where it is: the collective's contrast, or the prefill
+    size class, decided `decision`; for a uniform change, the overall ratio."""
+    if rows is None:
+        kind, name = "overall", "overall"
+    else:
+        kind, name = ("size", PREFILL) if rows[1] else ("contrast", rows[0])
+    return any(e.kind == kind and e.name == name and e.decision == decision
+               for e in last.estimates)  # fmt: skip
+
+
+def wrong_decision(last: object, name: str, rows: tuple[str, bool] | None, factor: float) -> bool:
+    """At the band's edge: the planted aggregate decided beyond the band on the planted
+    side (the truth is at the edge, not beyond it). Else: any aggregate decided against
+    the planted direction (for A/A, any decision other than equivalent)."""
+    if name.startswith("edge"):
+        return named(last, rows, "slower" if factor > 1 else "faster")
+    against = {"slower", "faster"} if factor == 1 else {"faster" if factor > 1 else "slower"}
+    return any(e.decision in against for e in last.deciding())
+
+
+def analyse_one(root: Path, draws: int, seed: int) -> dict[str, dict[str, float]]:
+    times, blocks, seconds = load(root)
+    print(f"{root}: {len(blocks)} blocks, {seconds:.1f} s a launch")
+    found: dict[str, dict[str, float]] = {}
+    for name, (rows, factor) in PLANTED.items():
+        rng = np.random.default_rng(seed)
+        codes, pairs, hits, equivalent, wrong = Counter(), [], 0, 0, 0
+        for _ in range(draws):
+            last, said = one(times, draw(blocks, rng), rows, factor)
+            codes[said] += 1
+            if said == "regression":
+                pairs.append(last.pairs)
+            hits += said == "regression" and named(last, rows, "slower")
+            contrasts = [e for e in last.estimates if e.kind in ("contrast", "size")]
+            equivalent += bool(contrasts) and all(e.decision == "equivalent" for e in contrasts)
+            wrong += wrong_decision(last, name, rows, factor)
+        found[name] = {
+            "exit 1": codes["regression"] / draws,
+            "exit 0": codes["decided"] / draws,
+            "exit 4": codes["undecided"] / draws,
+            "named": hits / draws,
+            "pairs": float(np.median(pairs)) if pairs else math.nan,
+            "contrasts equivalent": equivalent / draws,
+            "wrong": wrong / draws,
+        }
+        print(f"  {name:28} " + ", ".join(f"{k} {v:.3g}" for k, v in found[name].items()),
+              flush=True)  # fmt: skip
+    return found
+
+
+def analyse(roots: list[Path], draws: int, seed: int) -> None:
+    every = [analyse_one(root, draws, seed) for root in roots]
+    print(f"across {len(roots)} recordings: mean [min, max]")
+    for name in PLANTED:
+        cells = []
+        for figure in ("exit 1", "named", "pairs", "contrasts equivalent", "wrong"):
+            values = [found[name][figure] for found in every]
+            cells.append(f"{figure} {np.nanmean(values):.3g} [{min(values):.3g},"
+                         f" {max(values):.3g}]")  # fmt: skip
+        print(f"  {name:28} " + ", ".join(cells))
+
+
+def live(root: Path, experiments: int, sweep: list[str], kinds: list[str],
+         lock: Callable[[], object]) -> None:  # fmt: skip
+    """Whole experiments of each kind, each alone on the machine (under `lock`)."""
+    for kind in kinds:
+        said = []
         for i in range(experiments):
-            flags = arm_flags([kind]) if kind in SLOWED else ["--arm", "base"]
-            if kind == SAME:
-                flags += ["--arm", f"{SAME}:COMMBENCH_AB_NOTHING=1"]
-            args = [*flags, *sweep, "--out", str(root / f"{kind}-{i}"), "--seed", str(i)]
-            args += ["--min-pairs", str(MIN_PAIRS), "--max-pairs", str(MAX_PAIRS)]
-            codes.append(ab([*args, "--band", str(BAND)]).returncode)
-            print(f"  live {kind:8} exit codes so far {codes}", flush=True)
+            out = root / f"{kind}-{i}"
+            args = ["--arm", "base", "--arm", arm(kind, LIVE[kind]), *sweep, "--out", str(out)]
+            args += ["--seed", str(i), "--min-pairs", str(MIN_PAIRS), "--max-pairs", str(MAX_PAIRS)]
+            with lock():
+                done = ab([*args, "--band", str(BAND)])
+            state = json.loads((out / "experiment.json").read_text())
+            where = [
+                f"{e['kind']} {e['name']} {e['ratio']:.3f}x {e['decision']}"
+                for e in state["result"]["estimates"]
+                if e["kind"] in ("contrast", "size", "overall") and e["decision"] != "undecided"
+            ]
+            said.append(f"exit {done.returncode} at {state['result']['pairs']} pairs:"
+                        f" {'; '.join(where) or '-'}")  # fmt: skip
+            print(f"  live {kind} {i}: {said[-1]}", flush=True)
+
+
+def locked(path: Path | None) -> Callable[[], object]:
+    """A context that holds `path` (flock) around each experiment: nothing else measured
+    shares the machine with it; no lock where none is given."""
+    import contextlib
+    import fcntl
+
+    @contextlib.contextmanager
+    def hold():
+        if path is None:
+            yield
+            return
+        with path.open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    return hold
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    rec = commands.add_parser("record", help="record interleaved launches")
+    rec = commands.add_parser("record", help="record interleaved A/A launches")
     rec.add_argument("root", type=Path)
     rec.add_argument("--pairs", type=int, default=40)
     rec.add_argument("--seed", type=int, default=0)
     rec.add_argument("--sweep", default=" ".join(SWEEP), help="the sweep flags of every launch")
-    judged = commands.add_parser("analyse", help="replay the decision over the recording")
-    judged.add_argument("roots", type=Path, nargs="+", help="experiments of the same arms")
-    judged.add_argument("--draws", type=int, default=2000)
+    judged = commands.add_parser("analyse", help="replay the procedure over recordings")
+    judged.add_argument("roots", type=Path, nargs="+", help="recordings, each on its own")
+    judged.add_argument("--draws", type=int, default=1000)
     judged.add_argument("--seed", type=int, default=0)
     run = commands.add_parser("live", help="whole experiments of each kind")
     run.add_argument("root", type=Path)
     run.add_argument("--experiments", type=int, default=5)
     run.add_argument("--sweep", default=" ".join(SWEEP))
-    run.add_argument("--kinds", default="", help=f"of {SAME}, " + ", ".join(SLOWED) + " (all)")
+    run.add_argument("--kinds", default=",".join(LIVE), help=f"of {', '.join(LIVE)}")
+    run.add_argument("--lock", type=Path, help="flock this file around each experiment")
     args = parser.parse_args()
     if args.command == "record":
         record(args.root, args.pairs, args.sweep.split(), args.seed)
     elif args.command == "analyse":
         analyse(args.roots, args.draws, args.seed)
     else:
-        live(
-            args.root,
-            args.experiments,
-            args.sweep.split(),
-            args.kinds.split(",") if args.kinds else [],
-        )
+        kinds = args.kinds.split(",")
+        live(args.root, args.experiments, args.sweep.split(), kinds, locked(args.lock))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from scipy import stats
 from support.cli import ROOT, commbench, commbench_here
 
 import commbench as api
-from commbench.ab.arms import Arm, parse_flag, read_arms_file
+from commbench.ab.arms import Arm, check_arms, nccl_variables, parse_flag, read_arms_file
+from commbench.ab.experiment import Experiment
 from commbench.ab.launches import block_order, foreign_difference
 from commbench.analysis.ab import Design, Pair, launch_times, replay
 from commbench.rundir.meta import RunMeta, Versions
@@ -53,11 +55,11 @@ def state(experiment: Path) -> dict:
 def three_arms(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess, Path]:
-    """base, slow, same: 3 pairs each, one look."""
+    """base, slow, same: 4 pairs each, one look."""
     where = tmp_path_factory.mktemp("ab")
     out = where / "exp"
     args = ["ab", "--arm", BASE, "--arm", SLOW, "--arm", SAME, *SWEEP, "--out", str(out)]
-    args += ["--min-pairs", "3", "--max-pairs", "3", "--band", "0.5", "--seed", "5"]
+    args += ["--min-pairs", "4", "--max-pairs", "4", "--band", "0.5", "--seed", "5"]
     done = commbench(*args, "--markdown", str(where / "ab.md"), timeout=TIMEOUT)
     return done, out
 
@@ -66,10 +68,11 @@ def test_a_planted_slowdown_is_a_regression(three_arms) -> None:
     done, out = three_arms
     assert done.returncode == 1, done.stdout + done.stderr
     result = state(out)["result"]
-    slow = {e["name"]: e for e in result["estimates"] if e["arm"] == "slow" and e["kind"] != "row"}
-    assert slow["all_reduce"]["decision"] == "slower"
+    slow = {(e["kind"], e["name"]): e for e in result["estimates"] if e["arm"] == "slow"}
+    assert slow[("collective", "all_reduce")]["decision"] == "slower"
+    assert ("contrast", "all_reduce") in slow  # judged too: against the rest of the launch
     assert "an arm is slower than the reference" in done.stdout
-    assert "all_reduce" in done.stdout and "rows that differ most" in done.stdout
+    assert "  where: " in done.stdout and "rows that differ most" in done.stdout
     assert "the first launch only warmed the machine" in done.stdout
     report = (out.parent / "ab.md").read_text()
     assert "| slow | all_reduce |" in report and "slower" in report
@@ -82,12 +85,12 @@ def test_launches_follow_balanced_blocks_and_pair_within_them(three_arms) -> Non
     arms = ["base", "slow", "same"]
     launches = got["launches"]
     assert (launches[0]["arm"], launches[0]["block"], launches[0]["status"]) == ("base", -1, "ok")
-    for block in range(3):
+    for block in range(4):
         ran = [x["arm"] for x in launches if x["block"] == block and x["status"] == "ok"]
         assert ran == block_order(arms, 5, block)
     assert block_order(arms, 5, 1) == block_order(arms, 5, 0)[::-1]
     by_index = {x["index"]: x for x in launches}
-    assert len(got["pairs"]) == 6
+    assert len(got["pairs"]) == 8
     for pair in got["pairs"]:
         assert by_index[pair["reference"]]["arm"] == "base"
         assert by_index[pair["launch"]]["arm"] == pair["arm"]
@@ -97,10 +100,16 @@ def test_launches_follow_balanced_blocks_and_pair_within_them(three_arms) -> Non
 
 
 def test_intervals_match_a_direct_computation_on_the_runs(three_arms) -> None:
+    """Both families from the launches' own results.csv: the absolute ratios (overall,
+    each collective) and the contrasts (a collective against the rest), each at its
+    one-sided bounds: the look's share of the family's half of alpha over 2 arms and the
+    family's aggregates (3 absolute, 2 contrasts)."""
     _, out = three_arms
     got = state(out)
-    confidence = 1 - 0.05 / (2 * 3 * 1)  # Bonferroni: 2 arms x 3 aggregates x 1 look
-    assert got["result"]["confidence"] == pytest.approx(confidence)
+    design = Design(["base", "slow", "same"], 0.5, 4, 4)
+    share = design.share(4, 0)
+    assert got["result"]["alphas"]["absolute"] == pytest.approx(share / (2 * 3))
+    assert got["result"]["alphas"]["contrast"] == pytest.approx(share / (2 * 2))
     dirs = {x["index"]: out / x["dir"] for x in got["launches"]}
 
     def times(index: int):
@@ -111,16 +120,24 @@ def test_intervals_match_a_direct_computation_on_the_runs(three_arms) -> None:
         pairs = [p for p in got["pairs"] if p["arm"] == arm]
         logs = np.array([np.log(times(p["launch"]) / times(p["reference"])) for p in pairs])
         collective = times(pairs[0]["reference"]).index.get_level_values("collective")
-        groups = {"overall": logs.mean(axis=1)}
-        for name in ("all_gather", "all_reduce"):
-            groups[name] = logs[:, np.asarray(collective == name)].mean(axis=1)
-        for name, per_pair in groups.items():
-            mean, sem = per_pair.mean(), stats.sem(per_pair)
-            low, high = stats.t.interval(confidence, len(per_pair) - 1, loc=mean, scale=sem)
-            (e,) = [e for e in got["result"]["estimates"] if e["arm"] == arm and e["name"] == name]
-            assert e["ratio"] == pytest.approx(math.exp(mean))
-            assert (e["low"], e["high"]) == pytest.approx((math.exp(low), math.exp(high)))
+        gather, reduce = (logs[:, np.asarray(collective == c)].mean(axis=1)
+                          for c in ("all_gather", "all_reduce"))  # fmt: skip
+        groups = {
+            ("overall", "overall"): (logs.mean(axis=1), share / 6),
+            ("collective", "all_gather"): (gather, share / 6),
+            ("collective", "all_reduce"): (reduce, share / 6),
+            ("contrast", "all_gather"): (gather - reduce, share / 4),
+            ("contrast", "all_reduce"): (reduce - gather, share / 4),
+        }
+        for (kind, name), (per_pair, alpha) in groups.items():
+            (e,) = [e for e in got["result"]["estimates"]
+                    if (e["arm"], e["kind"], e["name"]) == (arm, kind, name)]  # fmt: skip
+            assert e["ratio"] == pytest.approx(math.exp(per_pair.mean()))
             assert e["ratios"] == pytest.approx(np.exp(per_pair).tolist())
+            if e["by"] != "sequence":
+                q = stats.t.ppf(1 - alpha, len(per_pair) - 1) * stats.sem(per_pair)
+                bounds = (math.exp(per_pair.mean() - q), math.exp(per_pair.mean() + q))
+                assert (e["low"], e["high"]) == pytest.approx(bounds)
 
 
 def test_the_replay_of_an_experiments_launches_says_what_the_experiment_said(three_arms) -> None:
@@ -129,7 +146,7 @@ def test_the_replay_of_an_experiments_launches_says_what_the_experiment_said(thr
     same figures as the command did."""
     _, out = three_arms
     got = state(out)
-    design = Design(["base", "slow", "same"], 0.5, 3, 3)
+    design = Design(["base", "slow", "same"], 0.5, 4, 4)
     times = {
         x["index"]: launch_times(api.load_run(out / x["dir"]).results)
         for x in got["launches"]
@@ -146,9 +163,13 @@ def test_the_replay_of_an_experiments_launches_says_what_the_experiment_said(thr
 
 
 def test_an_interrupted_experiment_resumes_and_decides(tmp_path: Path) -> None:
-    """An arm faster at every collective than the reference: Ctrl-C during a launch, then
-    --resume: every interval decides, none slower: exit 0. The first launch after the
-    warm-up is held until the test lets it go, so the signal surely lands inside it."""
+    """An arm faster at every collective than the reference: Ctrl-C during a launch, on a
+    loaded machine (two processes spinning on the CPUs) and with SIGINT ignored as a
+    shell's background job starts it (the experiment handles it all the same), then
+    --resume: every absolute ratio decides faster, none slower (the contrasts of so tiny
+    a sweep may stay undecided in 4 pairs: exit 0 or 4, never 1). The first launch after the
+    warm-up is held until the test lets it go, so the signal surely lands inside it; no
+    process of it is left once the experiment has exited."""
     out, hold = tmp_path / "exp", tmp_path / "hold"
     held = f"COMMBENCH_TEST_HOLD={hold}"
     slow, fast = (
@@ -159,11 +180,13 @@ def test_an_interrupted_experiment_resumes_and_decides(tmp_path: Path) -> None:
     # A narrow band: "faster" needs only the interval's upper end below 1/1.05. The
     # planted ratio is about 0.2x, yet three pairs on a loaded machine once gave
     # all_reduce [0.079, 0.72], undecided against a 0.5 band's 0.667.
-    args += ["--out", str(out), "--min-pairs", "3", "--max-pairs", "3", "--band", "0.05"]
+    args += ["--out", str(out), "--min-pairs", "4", "--max-pairs", "4", "--band", "0.05"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
-    )
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:  # the first launch after the warm-up is held
         launches = state(out)["launches"] if (out / "experiment.json").exists() else []
@@ -171,23 +194,35 @@ def test_an_interrupted_experiment_resumes_and_decides(tmp_path: Path) -> None:
             break
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=300)
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=300)
+    finally:
+        for burner in load:
+            burner.kill()
     assert proc.returncode == 130
+    left = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True)
+    assert left.stdout.split() == []  # the launcher and its ranks are gone too
     stopped = state(out)
     assert stopped["status"] == "interrupted"
     assert [x["status"] for x in stopped["launches"]] == ["ok", "interrupted"]
     hold.write_text("go")
     done = commbench("ab", "--resume", str(out), timeout=TIMEOUT)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode in (0, 4), done.stdout + done.stderr
     resumed = state(out)
     assert resumed["launches"][:2] == [stopped["launches"][0], stopped["launches"][1]]
-    assert [x["block"] for x in resumed["launches"][2:]] == [0, 0, 1, 1, 2, 2]
-    aggregates = [e for e in resumed["result"]["estimates"] if e["kind"] != "row"]
-    assert {e["decision"] for e in aggregates} == {"faster"}
+    assert [x["block"] for x in resumed["launches"][2:]] == [0, 0, 1, 1, 2, 2, 3, 3]
+    estimates = resumed["result"]["estimates"]
+    absolute = [e for e in estimates if e["kind"] in ("overall", "collective")]
+    assert {e["decision"] for e in absolute} == {"faster"}
+    assert "slower" not in {e["decision"] for e in estimates}
 
 
 def test_a_budget_end_is_undecided_and_resume_continues_to_max_pairs(tmp_path: Path) -> None:
+    """A budget end (the minutes) is undecided; --resume continues to the planned 2 pairs,
+    still undecided within a 0.1% band; --resume --max-pairs 4 extends it past its plan:
+    the same experiment, its looks past the horizon judged by the confidence sequence
+    alone (no planned alpha left), never a fresh start."""
     out = tmp_path / "exp"
     args = ["ab", "--arm", "base", "--arm", "same:COMMBENCH_AB_NOTHING=1", *SWEEP]
     args += ["--out", str(out)]
@@ -199,7 +234,15 @@ def test_a_budget_end_is_undecided_and_resume_continues_to_max_pairs(tmp_path: P
     assert done.returncode == 4, done.stdout + done.stderr  # a 0.1% band in 2 pairs: never
     got = state(out)
     assert got["status"] == "undecided" and got["result"]["pairs"] == 2
-    assert "undecided" in done.stdout
+    assert "undecided" in done.stdout and "larger --max-pairs extends it" in done.stdout
+    lower = commbench_here("ab", "--resume", str(out), "--max-pairs", "0")
+    assert lower.returncode == 2 and "max-pairs: a resume may raise the budget" in lower.stderr
+    done = commbench("ab", "--resume", str(out), "--max-pairs", "4", timeout=TIMEOUT)
+    assert done.returncode == 4, done.stdout + done.stderr
+    got = state(out)
+    assert got["design"]["max_pairs"] == 4 and got["design"]["planned_pairs"] == 2
+    assert [made["pairs"] for made in got["looks"]] == [2, 4]
+    assert got["result"]["pairs"] == 4 and got["result"]["alphas"]["absolute"] == 0
 
 
 def test_an_arm_that_changes_more_than_it_says_is_not_comparable(tmp_path: Path) -> None:
@@ -288,6 +331,7 @@ def test_a_launch_may_differ_from_the_reference_only_by_its_arm(launch, own, sai
         (["--arm", "a", "--arm", "b:nccl-lib=/no/such/libnccl.so.2"], "does not exist"),
         (["--arm", "a", "--arm", "b:X=1", "--tokens", "eight"], "tokens"),
         (["--arm", "a", "--arm", "b:X=1", "--min-pairs", "1"], "min-pairs: Input should be"),
+        (["--arm", "a", "--arm", "b:X=1", "--max-pairs", "9"], "max-pairs: must be even"),
         (["--arm", "a", "--arm", "b:X=1", "--launcher", "srun"], "launcher: must hold {command}"),
     ],
 )
@@ -306,3 +350,47 @@ def test_an_arms_file_and_a_resume_with_design_flags_are_checked(tmp_path: Path)
     assert done.returncode == 2 and "unknown key 'algo'" in done.stderr
     done = commbench_here("ab", "--resume", str(tmp_path), "--band", "0.1")
     assert done.returncode == 2 and "resume: band cannot be given" in done.stderr
+
+
+def test_a_launch_that_ended_before_the_signal_is_kept(three_arms, tmp_path: Path) -> None:
+    """An experiment stopped with its last launch marked running (the signal came as the
+    launch ended): a resume keeps the launch whose directory holds a finished run, and
+    marks interrupted one whose run is not whole."""
+    _, out = three_arms
+    copy = tmp_path / "exp"
+    shutil.copytree(out, copy)
+    got = state(copy)
+    got["launches"][-1].update(status="running", reason="")
+    got["launches"][-2].update(status="running", reason="")
+    cut = copy / got["launches"][-2]["dir"] / "meta.json"
+    meta = json.loads(cut.read_text())
+    meta["finished"] = None
+    cut.write_text(json.dumps(meta))
+    (copy / "experiment.json").write_text(json.dumps(got))
+    opened = Experiment.open(copy)
+    assert opened.launches[-1]["status"] == "ok"
+    assert opened.launches[-2]["status"] == "interrupted"
+
+
+def test_a_python_arm_is_checked_from_a_neutral_folder_with_what_a_sweep_imports(
+    tmp_path: Path,
+) -> None:
+    """An interpreter that imports commbench (here, from PYTHONPATH) but not torch or
+    pydantic: refused before anything launches (exit 2), naming what it lacks."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    arm = f"b:python={bare / 'bin' / 'python'},PYTHONPATH={ROOT}"
+    done = commbench_here("ab", "--arm", "a", "--arm", arm, *SWEEP, "--out", str(tmp_path / "x"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot run a sweep" in done.stderr and "No module named" in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_nccl_variable_nccl_does_not_read_is_warned_about(capsys) -> None:
+    check_arms([Arm("a"), Arm("b", {"NCCL_ALOG": "Ring", "NCCL_PROTO": "Simple"})])
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == [
+        "commbench: warning: arm b: NCCL_ALOG is not a variable NCCL reads (did you mean"
+        " NCCL_ALGO?)"
+    ]
+    assert "NCCL_ALGO" in nccl_variables() and "NCCL_HOSTID" in nccl_variables()

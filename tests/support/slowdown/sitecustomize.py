@@ -13,7 +13,8 @@ Put this directory first on PYTHONPATH in an arm's environment. In the ranks of 
 - COMMBENCH_TEST_SLOWDOWN="NAME[:NAME...]=+MS": every such call waits MS milliseconds
   more, the same on every rank (a planted difference far above a busy machine's noise);
 - either way only calls on a tensor of at least MIN_ELEMENTS elements: the sweep's own
-  control calls (a few float64 values each) are left alone. The wait is a sleep for all
+  control calls (a few float64 values each) are left alone; "...=F@N" slows only calls
+  on a tensor of at least N elements (a slowdown of large, prefill-sized messages only). The wait is a sleep for all
   but its last SPIN_S, which is spun (a sleep alone adds the scheduler's latency, a spin
   alone takes the CPU the other ranks need);
 - COMMBENCH_TEST_SETENV="NAME=VALUE": the rank sets NAME itself, an arm that changes
@@ -52,6 +53,8 @@ def _wait(seconds):
 
 def _slowed(call, amount):
     windows = collections.defaultdict(lambda: collections.deque(maxlen=WINDOW))
+    amount, _, smallest = amount.partition("@")
+    smallest = max(int(smallest or 0), MIN_ELEMENTS)
     fixed = amount.startswith("+")
     value = float(amount) / 1000 if fixed else float(amount)
     if not fixed and not 0 < value < 1:
@@ -59,7 +62,7 @@ def _slowed(call, amount):
 
     def slowed(*args, **kwargs):
         tensors = list(_tensors(args))
-        if max((t.numel() for t in tensors), default=0) < MIN_ELEMENTS:
+        if max((t.numel() for t in tensors), default=0) < smallest:
             return call(*args, **kwargs)
         start = time.perf_counter()
         result = call(*args, **kwargs)
