@@ -20,7 +20,7 @@ over draws from each recording (`analyse`):
   10 pairs, the pairs it took, and A/A's equivalence reached for the contrasts; across
   recordings: the mean and the range.
 
-`live` runs whole experiments of each kind with a real slowdown (tests/support/slowdown's
+`live` runs whole experiments of each kind with a real slowdown (tests/support/hooks's
 sitecustomize on the arm's PYTHONPATH makes the arm's ranks wait F times their recent mean
 longer in the planted calls, `@N` for tensors of N elements or more only), and prints their
 exit codes and what they named; their launches read as recordings too.
@@ -51,7 +51,7 @@ from commbench.analysis.scenarios import DECODE_MAX_TOKENS
 from commbench.rundir.reader import read_run
 
 ROOT = Path(__file__).resolve().parent.parent
-SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
+SLOWDOWN = ROOT / "tests" / "support" / "hooks"
 SWEEP = ["--nproc", "4", "--config", str(ROOT / "configs" / "ci.toml")]
 MAX_PAIRS, MIN_PAIRS, BAND = 10, 4, 0.05
 COLLECTIVE = "all_reduce"  # the one collective planted

@@ -69,7 +69,7 @@ HISTORY = 5
 RERUNS = 3  # the current runs judged together in the reruns' case
 SPREAD_S = 3600.0  # a history "spread over time" spans at least this
 ONE_BASELINE_CASES = 2000  # pairs of runs drawn (seeded) where there are more
-SLOWDOWN_VARIABLE = "COMMBENCH_TEST_SLOWDOWN"  # an ab arm slowed by tests/support/slowdown
+SLOWDOWN_VARIABLE = "COMMBENCH_TEST_SLOWDOWN"  # an ab arm slowed by tests/support/hooks
 
 
 def make_runs(root: Path, count: int, gap: float, lock: Path | None, names: list[str]) -> None:

@@ -94,6 +94,8 @@ def main() -> None:
     except ClickException as err:  # the flags' parser: unknown option, wrong type, ...
         print(f"commbench: error: {err.format_message()}", file=sys.stderr)
         sys.exit(err.exit_code)
+    except Exception as err:  # a bug: its traceback, then its own exit code, never 1
+        leave_on_bug(err)
     except KeyboardInterrupt:  # Ctrl-C while starting: a sweep's run stops on its own
         from commbench.sweep.launch import launched_here
 
@@ -101,3 +103,24 @@ def main() -> None:
             said = ": nothing was measured" if running == "sweep" else ""
             print(f"commbench: interrupted{said}", file=sys.stderr)
         sys.exit(ExitCode.INTERRUPTED)
+
+
+def leave_on_bug(err: Exception) -> None:
+    """An unexpected exception: the traceback for a bug report, one line saying what it is,
+    exit INTERNAL (70), not 1, which says a check failed. A rank leaves at once: tearing
+    its world down could wait for peers that are gone."""
+    import traceback
+
+    from commbench.sweep.launch import is_launched
+
+    traceback.print_exc()
+    print(
+        f"commbench: internal error (a bug, please report it with the traceback above):"
+        f" {type(err).__name__}: {err}",
+        file=sys.stderr,
+    )
+    if is_launched():
+        from commbench.sweep.faults import leave_at_once
+
+        leave_at_once(ExitCode.INTERNAL)
+    sys.exit(ExitCode.INTERNAL)

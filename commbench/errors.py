@@ -18,11 +18,12 @@ class ExitCode(IntEnum):
     OK = 0  # sweep: every point measured (or skipped, said in its row); gate: pass
     FAILED = 1  # sweep: a point failed its exact-output check
     REGRESSION = 1  # gate: a row or an aggregate regressed
-    USAGE = 2  # bad input: one line naming the field and the value
+    USAGE = 2  # bad input: one line naming the field and the value; a missing module
     INCOMPLETE = 3  # sweep: a peer died or hung; what finished is kept, --resume the rest
     NOT_COMPARABLE = 3  # gate, ab: the runs differ in what is measured, or rows are missing
     INSUFFICIENT = 4  # gate: it cannot see the shift asked for (more baseline runs would)
     UNDECIDED = 4  # ab: the budget ended before every interval decided
+    INTERNAL = 70  # an unexpected error: a bug in commbench (its traceback is printed), never 1
     INTERRUPTED = 130  # SIGINT/SIGTERM: stopped at a point boundary, resumable
 
 

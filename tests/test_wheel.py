@@ -72,6 +72,7 @@ def test_the_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
     shipped = {Path(n).stem for n in names if n.startswith("commbench/configs/")}
     assert {"default", "ci", *PRESETS} <= shipped
     assert "commbench/analysis/gate/priors.toml" in names  # the gate's measured priors
+    assert "commbench/ab/nccl_variables.txt" in names  # the NCCL_* names ab knows
     assert wheel.name.startswith(f"commbench-{commbench.__version__}-")
 
     python = venv_with(wheel, tmp_path / "venv")
@@ -84,6 +85,8 @@ def test_the_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
 
     priors = "from commbench.analysis.gate.priors import shipped_priors as p; print(*p())"
     assert run(python, "-c", priors, cwd=elsewhere).split() == ["nccl", "gloo"]
+    known = "from commbench.ab.arms import nccl_variables as v; print('NCCL_ALGO' in v())"
+    assert run(python, "-c", known, cwd=elsewhere).strip() == "True"
 
     listed = run(script, "presets", cwd=elsewhere)
     assert all(name in listed for name in PRESETS), listed

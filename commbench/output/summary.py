@@ -124,13 +124,38 @@ def render_run(path: Path, console: Console | None = None) -> Run:
 
 def show_finished_run(path: Path, console: Console) -> None:
     """What a sweep shows on rank 0 when it ends: the summary, where its time went (with
-    --profile-phases), and how many points failed their check."""
+    --profile-phases), and how many points failed their check or were skipped, and why."""
     run = render_run(path, console)
     if run.meta.config.get("profile_phases") and run.meta.phases:
         render_phases(run.meta.phases, console)
-    failed = int((run.results["check"] == "fail").sum())
+    checks = run.results["check"]
+    failed = int((checks == "fail").sum())
     if failed:
         console.print(f"[red]{failed} point(s) failed the exact-output check: see their note[/red]")
+    if skipped := skipped_line(run.results.loc[checks == "skipped", "note"]):
+        console.print(f"[yellow]{skipped}[/yellow]")
+
+
+# Why a point was skipped, from its note (the sweep's words), in the order looked for
+SKIP_REASONS = (
+    ("over --max-bytes", "over --max-bytes"),
+    ("out of memory", "out of memory"),
+    ("can have", "over the memory a rank can have"),
+)
+REFUSED = "refused by the backend"
+
+
+def skip_reason(note: str) -> str:
+    return next((reason for words, reason in SKIP_REASONS if words in note), REFUSED)
+
+
+def skipped_line(notes: pd.Series) -> str | None:
+    """'N point(s) skipped (2 over --max-bytes, 1 out of memory): see their note', or None."""
+    if notes.empty:
+        return None
+    counts = notes.fillna("").map(skip_reason).value_counts()
+    why = ", ".join(f"{count} {reason}" for reason, count in counts.items())
+    return f"{len(notes)} point(s) skipped ({why}), not measured: see their note"
 
 
 def render_phases(phases: dict[str, float], console: Console) -> None:

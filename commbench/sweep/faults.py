@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from commbench.errors import ExitCode
 from commbench.rundir.integrity import resume_command
@@ -29,6 +30,20 @@ WATCHDOG_GRACE = 1.2
 # the measured NCCL groups wait this many --timeout, so commbench's watchdog acts first
 # (groups.group_timeouts).
 NCCL_GRACE = 2.0
+
+
+def leave_at_once(code: int) -> NoReturn:
+    """End this rank now with `code`, what it said flushed and no teardown run.
+
+    After a fault a peer may be dead or stopped, and tearing the world down can wait for
+    it: since torch 2.6 destroy_process_group destroys each NCCL communicator, and
+    ncclCommDestroy synchronises with the communicator's other ranks on the node. What the
+    run wrote is already on disk (each row is one unbuffered write); the operating system
+    frees what the backend held.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class RunInterrupted(Exception):
@@ -79,8 +94,7 @@ class Watchdog:
                 try:
                     self._on_expire(self._where, idle)
                 finally:
-                    sys.stderr.flush()
-                    os._exit(ExitCode.INCOMPLETE)
+                    leave_at_once(ExitCode.INCOMPLETE)
 
 
 class StopRequest:

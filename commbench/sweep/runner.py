@@ -7,8 +7,10 @@ control group, so no rank is ever left waiting in a collective. Only rank 0 prin
 and writes.
 
 Exit codes: 0 done; 1 a point failed its check; 2 bad input; 3 incomplete (a peer
-died or hung); 130 interrupted by a signal. After 3 or 130, every finished point and
-every finished round is on disk and `sweep --resume DIR` measures the rest.
+died or hung); 70 a bug (its traceback); 130 interrupted by a signal. After 3 or 130,
+every finished point and every finished round is on disk and `sweep --resume DIR`
+measures the rest; the rank then leaves at once, without tearing the world down, which
+could wait for a peer that is gone (faults.leave_at_once).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from commbench.analysis.stats import ci_ranks_upto
 from commbench.config.settings import SweepConfig
 from commbench.console import make_console
 from commbench.env.preload import verify_preloaded
-from commbench.errors import ExitCode
+from commbench.errors import ExitCode, UsageError
 from commbench.ops import REGISTRY, Footprint, bind
 from commbench.ops.arena import Arena, return_freed_memory
 from commbench.ops.base import Bound
@@ -42,6 +44,7 @@ from commbench.sweep.faults import (
     backend_message,
     hung_message,
     is_communication_failure,
+    leave_at_once,
 )
 from commbench.sweep.launch import world_size_from_env
 from commbench.sweep.memory import (
@@ -101,13 +104,17 @@ class Sweep:
             except RunInterrupted:
                 self._say_stopped("interrupted by a signal")
                 return ExitCode.INTERRUPTED
-            except RuntimeError as err:
-                if not is_communication_failure(err):
-                    raise
-                reason = f"{self.where}: {backend_message(err)}"
-                print(f"commbench: error: rank {self.world.rank}: {reason}", file=sys.stderr)
-                self._say_stopped(f"a collective failed at {reason}")
-                return ExitCode.INCOMPLETE
+            except UsageError:
+                raise
+            except Exception as err:
+                if isinstance(err, RuntimeError) and is_communication_failure(err):
+                    reason = f"{self.where}: {backend_message(err)}"
+                    print(f"commbench: error: rank {self.world.rank}: {reason}", file=sys.stderr)
+                    self._say_stopped(f"a collective failed at {reason}")
+                    return ExitCode.INCOMPLETE
+                # a bug: the run records where; the command line says the rest (exit 70)
+                self._say_stopped(f"an internal error at {self.where}: {type(err).__name__}")
+                raise
         return self._finish()
 
     def _start(self, progress: RunProgress | None) -> None:
@@ -323,10 +330,12 @@ def run_sweep(
             file=sys.stderr,
         )
         return ExitCode.INCOMPLETE
-    code = None
     try:
-        sweep = Sweep(world, config, plan, console or make_console(), show)
-        code = sweep.run(resume, force)
-        return code
-    finally:  # every rank still there settles its groups first; after a fault, none waits
-        close_world(world if code in (0, ExitCode.FAILED) else None)
+        code = Sweep(world, config, plan, console or make_console(), show).run(resume, force)
+    except UsageError:  # refused on every rank together: the world is whole
+        close_world(world)
+        raise
+    if code not in (ExitCode.OK, ExitCode.FAILED):  # a fault or a signal: a peer may be gone
+        leave_at_once(code)
+    close_world(world)  # every rank is here: the groups settle, then go
+    return code

@@ -1,6 +1,6 @@
 """`commbench ab` end to end: real interleaved launches of a tiny gloo sweep on 2 ranks,
 real run directories, the real CLI. Each launch costs seconds, so few experiments, each
-read for several things. The slowdown is real: tests/support/slowdown's sitecustomize
+read for several things. The slowdown is real: tests/support/hooks's sitecustomize
 makes the ranks' all_reduce calls take a fixed multiple longer."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from scipy import stats
 from support.cli import ROOT, commbench, commbench_here
+from support.paths import HOOKS
 
 import commbench as api
 from commbench.ab.arms import Arm, check_arms, nccl_variables, parse_flag, read_arms_file
@@ -28,14 +29,13 @@ from commbench.analysis.ab import Design, Pair, launch_times, replay
 from commbench.rundir.meta import RunMeta, Versions
 from commbench.rundir.schema import KEY_COLUMNS
 
-SLOWDOWN = ROOT / "tests" / "support" / "slowdown"
 SWEEP = [
     "--nproc", "2", "--backend", "gloo", "--collectives", "all_gather,all_reduce",
     "--variants", "list,tensor", "--tokens", "8", "--hidden", "32", "--dtypes", "float32",
     "--tp", "2", "--warmup", "1", "--min-samples", "3", "--max-samples", "4",
     "--max-iters", "3", "--max-seconds", "0.2", "--min-sample-ms", "1000",
 ]  # fmt: skip
-PLANTED = f"PYTHONPATH={SLOWDOWN}{os.pathsep}{ROOT},COMMBENCH_TEST_SLOWDOWN"
+PLANTED = f"PYTHONPATH={HOOKS}{os.pathsep}{ROOT},COMMBENCH_TEST_SLOWDOWN"
 # Every arm but the plain ones waits a fixed time more in each timed call, so that a
 # busy machine's noise (a tiny row's time varies several-fold between launches) is
 # small beside the planted difference: all_reduce +10 ms in the reference, +60 ms in
@@ -247,7 +247,7 @@ def test_a_budget_end_is_undecided_and_resume_continues_to_max_pairs(tmp_path: P
 
 def test_an_arm_that_changes_more_than_it_says_is_not_comparable(tmp_path: Path) -> None:
     """The arm's ranks set NCCL_DEBUG themselves: the identity check names it."""
-    sneaky = f"sneaky:PYTHONPATH={SLOWDOWN}{os.pathsep}{ROOT},COMMBENCH_TEST_SETENV=NCCL_DEBUG=WARN"
+    sneaky = f"sneaky:PYTHONPATH={HOOKS}{os.pathsep}{ROOT},COMMBENCH_TEST_SETENV=NCCL_DEBUG=WARN"
     out = tmp_path / "exp"
     done = commbench(
         "ab", "--arm", "base", "--arm", sneaky, *SWEEP, "--out", str(out), timeout=TIMEOUT
@@ -260,7 +260,7 @@ def test_an_arm_that_changes_more_than_it_says_is_not_comparable(tmp_path: Path)
 
 
 def test_a_launch_that_hangs_is_recorded_and_retried_once(tmp_path: Path) -> None:
-    hangs = f"hangs:PYTHONPATH={SLOWDOWN}{os.pathsep}{ROOT},COMMBENCH_TEST_HANG=1"
+    hangs = f"hangs:PYTHONPATH={HOOKS}{os.pathsep}{ROOT},COMMBENCH_TEST_HANG=1"
     out = tmp_path / "exp"
     args = ["ab", "--arm", hangs, "--arm", "b:COMMBENCH_AB_NOTHING=1", *SWEEP]
     done = commbench(*args, "--out", str(out), "--launch-timeout", "5", timeout=TIMEOUT)

@@ -99,10 +99,10 @@ def commbench(
 
 def commbench_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`commbench ARGS` run in this process (in `cwd`) by the console script's entry point
-    (`commbench.cli.main`): the same parsing, the same one-line errors and exit codes, its
-    output captured. For what needs no launch; a command that would start workers runs
+    (`commbench.__main__.main`): the same parsing, the same one-line errors and exit codes,
+    its output captured. For what needs no launch; a command that would start workers runs
     them as the subprocess would."""
-    from commbench.cli import main
+    from commbench.__main__ import main
 
     out, err = io.StringIO(), io.StringIO()
     argv, sys.argv = sys.argv, ["commbench", *args]
@@ -173,18 +173,23 @@ def two_nodes(args: list[str], logs: Path) -> list[subprocess.CompletedProcess]:
 
 
 def srun_like(
-    nproc: int, args: list[str], logs: Path, prefix: dict[int, list[str]] | None = None
+    nproc: int,
+    args: list[str],
+    logs: Path,
+    prefix: dict[int, list[str]] | None = None,
+    env: dict[str, str] | None = None,
 ) -> list[subprocess.Popen]:
     """Start `nproc` ranks the way `srun` does: no agent, SLURM_* variables and a
     MASTER_ADDR/PORT, each rank's output in logs/rank<N>.out|err. `prefix[rank]` goes
-    before that rank's command (e.g. prlimit)."""
+    before that rank's command (e.g. prlimit); `env` is added to every rank's."""
     from support.distworld import free_port
 
     port = free_port()
     base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    base.update(env or {})
     procs = []
     for rank in range(nproc):
-        env = {
+        mine = {
             **base,
             "SLURM_PROCID": str(rank),
             "SLURM_NTASKS": str(nproc),
@@ -197,5 +202,5 @@ def srun_like(
             (logs / f"rank{rank}.out").open("w") as out,
             (logs / f"rank{rank}.err").open("w") as err,
         ):
-            procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=err))
+            procs.append(subprocess.Popen(command, env=mine, stdout=out, stderr=err))
     return procs

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from support.cli import TINY_SWEEP, SharedRun, commbench, commbench_here, srun_like, tiny_config
+from support.paths import HOOKS, REPO
 
 from commbench.errors import ExitCode
 from commbench.rundir.schema import KEY_COLUMNS
@@ -160,10 +161,16 @@ def test_ctrl_c_or_sigterm_stops_cleanly_then_resume_measures_only_the_rest(
 
 @pytest.mark.parametrize("fault", ["kill", "hang"])
 def test_a_dead_or_hung_peer_ends_every_other_rank(tmp_path: Path, fault: str) -> None:
-    """No agent to clean up (as under srun): the timeout and watchdog must end the ranks."""
+    """No agent to clean up (as under srun): the timeout and watchdog must end the ranks,
+    and they leave without tearing the world down, which could wait for the peer (on NCCL,
+    destroying a communicator can): a teardown that never returns is planted."""
     run = tmp_path / "run"
     args = ["sweep", "--config", str(fault_config(tmp_path)), "--out", str(run)]
-    procs = srun_like(3, [*args, "--timeout", str(TIMEOUT)], tmp_path)
+    teardown_hangs = {
+        "PYTHONPATH": os.pathsep.join([str(HOOKS), str(REPO)]),
+        "COMMBENCH_TEST_DESTROY_HANGS": "1",
+    }
+    procs = srun_like(3, [*args, "--timeout", str(TIMEOUT)], tmp_path, env=teardown_hangs)
     victim, survivors = procs[1], [procs[0], procs[2]]
     try:
         wait_for_rounds(run, 5, procs)
@@ -267,6 +274,8 @@ def test_max_bytes_skips_what_does_not_fit(tmp_path: Path) -> None:
     assert (results.loc[small, "check"] == "pass").all()
     assert (results.loc[large, "check"] == "skipped").all()
     assert skipped["note"].str.contains("over --max-bytes").all()
+    closing = f"{len(skipped)} point(s) skipped ({len(skipped)} over --max-bytes), not measured"
+    assert closing in done.stdout.replace("\n", " ")
     sampled = pd.read_csv(run / "samples.csv").merge(skipped[KEY_COLUMNS], on=KEY_COLUMNS)
     assert sampled.empty
     report = commbench("report", str(run), timeout=60)
@@ -477,6 +486,8 @@ def test_a_point_over_the_memory_the_ranks_can_have_is_skipped_with_its_reason(
     over = results[results["tokens"] == huge]
     assert len(over) == len(results) // 2 and (over["check"] == "skipped").all()
     assert over["note"].str.contains("rank\\(s\\) sharing host memory can have").all()
+    closing = f"{len(over)} point(s) skipped ({len(over)} over the memory a rank can have)"
+    assert closing in done.stdout.replace("\n", " ")
     assert huge not in set(pd.read_csv(run / "samples.csv")["tokens"])
 
 

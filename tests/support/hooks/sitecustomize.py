@@ -1,7 +1,13 @@
-"""A real, tunable slowdown for A/B tests and benchmarks (never part of commbench).
+"""Real faults planted for tests and benchmarks (never part of commbench): a tunable
+slowdown, a crash, a hang, a module that cannot be imported.
 
-Put this directory first on PYTHONPATH in an arm's environment. In the ranks of a sweep
-(processes with RANK set; the launcher is left alone):
+Put this directory first on PYTHONPATH. In every process:
+
+- COMMBENCH_TEST_WITHOUT="NAME[,NAME...]": importing NAME (or finding it) fails as if it
+  were not installed;
+
+In the ranks of a sweep only (processes with RANK or SLURM_PROCID set; the launcher is
+left alone):
 
 - COMMBENCH_TEST_SLOWDOWN="NAME[:NAME...]=F": every `torch.distributed.NAME` call waits,
   after it returns, F times the mean of the last WINDOW calls on tensors of the same
@@ -14,12 +20,17 @@ Put this directory first on PYTHONPATH in an arm's environment. In the ranks of 
   more, the same on every rank (a planted difference far above a busy machine's noise);
 - either way only calls on a tensor of at least MIN_ELEMENTS elements: the sweep's own
   control calls (a few float64 values each) are left alone; "...=F@N" slows only calls
-  on a tensor of at least N elements (a slowdown of large, prefill-sized messages only). The wait is a sleep for all
-  but its last SPIN_S, which is spun (a sleep alone adds the scheduler's latency, a spin
-  alone takes the CPU the other ranks need);
+  on a tensor of at least N elements (a slowdown of large, prefill-sized messages only).
+  The wait is a sleep for all but its last SPIN_S, which is spun (a sleep alone adds the
+  scheduler's latency, a spin alone takes the CPU the other ranks need);
 - COMMBENCH_TEST_SETENV="NAME=VALUE": the rank sets NAME itself, an arm that changes
   more than it says;
 - COMMBENCH_TEST_HANG=1: the rank never starts (a launch that hangs);
+- COMMBENCH_TEST_CRASH="NAME@K": the K-th `torch.distributed.NAME` call raises a
+  RuntimeError (a bug); "NAME@K=CODE": it ends the process with exit code CODE instead
+  (a crash whose code could be read as something else); "NAME@K=hang": it never returns;
+- COMMBENCH_TEST_DESTROY_HANGS=1: `torch.distributed.destroy_process_group()` of the
+  whole world never returns, as tearing down NCCL's communicators can with a peer gone;
 - COMMBENCH_TEST_HOLD=PATH: the first launch to start writes its identity (its ranks'
   parent) to PATH and runs; the ranks of every later launch wait while PATH names
   another launch, until PATH says "go" or is removed (a launch that is surely running
@@ -77,6 +88,32 @@ def _slowed(call, amount):
     return slowed
 
 
+def _crashing(call, when):
+    count, _, code = when.partition("=")
+    calls = [0]
+
+    def crashing(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == int(count):
+            while code == "hang":
+                time.sleep(60)
+            if code:
+                os._exit(int(code))
+            raise RuntimeError("a planted crash (COMMBENCH_TEST_CRASH)")
+        return call(*args, **kwargs)
+
+    return crashing
+
+
+def _world_never_destroyed(call):
+    def destroy(group=None):
+        while group is None:
+            time.sleep(60)
+        return call(group)
+
+    return destroy
+
+
 def _hold(path):
     me = str(os.getppid())
     try:
@@ -95,8 +132,25 @@ def _hold(path):
         time.sleep(0.2)  # another launch holds it, or its first rank is still writing
 
 
+class _Without:
+    """A finder first on sys.meta_path that refuses the modules it names."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
 def _install():
-    if "RANK" not in os.environ:
+    without = os.environ.get("COMMBENCH_TEST_WITHOUT")
+    if without:
+        import sys
+
+        sys.meta_path.insert(0, _Without(set(without.split(","))))
+    if "RANK" not in os.environ and "SLURM_PROCID" not in os.environ:
         return
     while os.environ.get("COMMBENCH_TEST_HANG"):
         time.sleep(60)
@@ -106,12 +160,21 @@ def _install():
     if sep:
         os.environ[name] = value
     spec = os.environ.get("COMMBENCH_TEST_SLOWDOWN")
-    if spec:
-        import torch.distributed as dist
+    crash = os.environ.get("COMMBENCH_TEST_CRASH")
+    hangs = os.environ.get("COMMBENCH_TEST_DESTROY_HANGS")
+    if not (spec or crash or hangs):
+        return
+    import torch.distributed as dist
 
+    if spec:
         calls, _, amount = spec.partition("=")
         for call in calls.split(":"):
             setattr(dist, call, _slowed(getattr(dist, call), amount))
+    if crash:
+        call, _, when = crash.partition("@")
+        setattr(dist, call, _crashing(getattr(dist, call), when))
+    if hangs:
+        dist.destroy_process_group = _world_never_destroyed(dist.destroy_process_group)
 
 
 _install()
