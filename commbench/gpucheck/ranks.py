@@ -13,15 +13,6 @@ from pathlib import Path
 
 from commbench.sweep.backend import SHARED_GPU_VAR
 
-SHARED_GPU = {  # every rank on GPU 0, each its own NCCL host: the socket transport
-    SHARED_GPU_VAR: "1",
-    "NCCL_P2P_DISABLE": "1",
-    "NCCL_SHM_DISABLE": "1",
-    "NCCL_IB_DISABLE": "1",
-    "NCCL_NET": "Socket",
-    "NCCL_MULTI_RANK_GPU_ENABLE": "1",  # NCCL 2.30 and later refuse ranks sharing a GPU without it
-}
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -42,16 +33,11 @@ def rank_env(base: dict[str, str], rank: int, ranks: int, port: int) -> dict[str
     }
 
 
-def shared_env(env: dict[str, str], rank: int) -> dict[str, str]:
-    """A rank's environment when every rank shares the first visible GPU: its own
-    NCCL_HOSTID, so that NCCL treats the ranks as separate hosts."""
+def shared_env(env: dict[str, str]) -> dict[str, str]:
+    """A rank's environment when every rank shares the first visible GPU: the sweep's
+    world then makes each rank its own NCCL host (commbench.sweep.backend.shared_gpu_env)."""
     first = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
-    return {
-        **env,
-        **SHARED_GPU,
-        "CUDA_VISIBLE_DEVICES": first,
-        "NCCL_HOSTID": f"commbench-gpucheck-{rank}",
-    }
+    return {**env, SHARED_GPU_VAR: "1", "CUDA_VISIBLE_DEVICES": first}
 
 
 @dataclass
@@ -121,7 +107,7 @@ class Runner:
         for rank in range(ranks):
             mine = rank_env({**self.env, **(env or {})}, rank, ranks, port)
             if shared:
-                mine = shared_env(mine, rank)
+                mine = shared_env(mine)
             with (
                 (logs / f"rank{rank}.out").open("w") as out,
                 (logs / f"rank{rank}.err").open("w") as err,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 import torch
 import torch.distributed as dist
@@ -50,8 +51,35 @@ def check_backend(config: SweepConfig, backend: str, torch_version: str | None =
 SHARED_GPU_VAR = "COMMBENCH_SHARE_GPU"  # "1": ranks may share a GPU, for correctness only
 
 
+# What lets NCCL ranks share a GPU: each rank its own NCCL host. NCCL refuses two ranks of
+# one host on one GPU ("Duplicate GPU detected" up to 2.29; 2.30 asks for its experimental
+# NCCL_MULTI_RANK_GPU_ENABLE), and compares hosts by a hash of NCCL_HOSTID where it is set.
+# Ranks of different hosts talk over the network: NCCL's socket transport, P2P, shared
+# memory and InfiniBand off, as between machines.
+SHARED_GPU_NCCL = {
+    "NCCL_P2P_DISABLE": "1",
+    "NCCL_SHM_DISABLE": "1",
+    "NCCL_IB_DISABLE": "1",
+    "NCCL_NET": "Socket",
+}
+SHARED_GPU_SAID = (
+    f"commbench: {SHARED_GPU_VAR}=1: ranks may share a GPU, each its own NCCL host"
+    " (NCCL_HOSTID per rank; P2P, SHM and IB off; NCCL_NET=Socket): for correctness checks"
+    " only, never for timings"
+)
+
+
 def sharing_allowed(environ: dict[str, str] | None = None) -> bool:
     return (os.environ if environ is None else environ).get(SHARED_GPU_VAR) == "1"
+
+
+def shared_gpu_env(environ: dict[str, str], rank: int) -> dict[str, str]:
+    """What rank `rank` sets before NCCL starts when ranks may share a GPU: its own
+    NCCL_HOSTID (the one given, else the host's name, with the rank), and SHARED_GPU_NCCL
+    where the environment does not say otherwise."""
+    host = environ.get("NCCL_HOSTID") or socket.gethostname()
+    transport = {name: environ.get(name, value) for name, value in SHARED_GPU_NCCL.items()}
+    return {**transport, "NCCL_HOSTID": f"{host}-rank{rank}"}
 
 
 def cuda_index(local_rank: int, visible: int, shared: bool = False) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,14 @@ import torch.distributed as dist
 
 from commbench.errors import UsageError
 from commbench.ops.base import GroupContext, tensor_api
-from commbench.sweep.backend import SHARED_GPU_VAR, choose_backend, cuda_index, sharing_allowed
+from commbench.sweep.backend import (
+    SHARED_GPU_SAID,
+    SHARED_GPU_VAR,
+    choose_backend,
+    cuda_index,
+    shared_gpu_env,
+    sharing_allowed,
+)
 from commbench.sweep.faults import NCCL_GRACE
 from commbench.sweep.launch import SLURM_TO_TORCH, check_rendezvous, launcher_env
 
@@ -143,6 +151,8 @@ def init_world(
     backend = choose_backend(requested_backend)
     local_rank = int(env.get("LOCAL_RANK", "0"))
     if backend == "nccl":
+        if sharing_allowed():
+            _share_gpus(int(env["RANK"]))
         index = cuda_index(local_rank, torch.cuda.device_count(), sharing_allowed())
         device = torch.device("cuda", index)
         torch.cuda.set_device(device)
@@ -182,6 +192,14 @@ def warm_group(group: dist.ProcessGroup, device: torch.device) -> None:
     dist.all_reduce(torch.zeros(1, device=device), group=group)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _share_gpus(rank: int) -> None:
+    """Ranks that may share a GPU become separate NCCL hosts (shared_gpu_env), before NCCL
+    reads its environment at the world's first communicator; rank 0 says so."""
+    os.environ.update(shared_gpu_env(dict(os.environ), rank))
+    if rank == 0:
+        print(SHARED_GPU_SAID, file=sys.stderr)
 
 
 def _refuse_shared_gpus(world: World) -> None:

@@ -10,7 +10,13 @@ import torch
 from support.distworld import run_world
 
 from commbench.errors import UsageError
-from commbench.sweep.backend import SHARED_GPU_VAR, check_gpu_count, cuda_index, sharing_allowed
+from commbench.sweep.backend import (
+    SHARED_GPU_VAR,
+    check_gpu_count,
+    cuda_index,
+    shared_gpu_env,
+    sharing_allowed,
+)
 from commbench.sweep.faults import WATCHDOG_GRACE
 from commbench.sweep.launch import is_launched, launcher_env
 from commbench.sweep.world import eager_init, group_ranks, group_timeouts
@@ -60,6 +66,18 @@ def test_more_ranks_than_gpus_is_refused_unless_sharing_is_asked_for() -> None:
     check_gpu_count(2, 2)
     check_gpu_count(2, 1, shared=sharing_allowed({SHARED_GPU_VAR: "1"}))
     assert not sharing_allowed({})
+
+
+def test_ranks_sharing_a_gpu_are_each_its_own_nccl_host_on_sockets() -> None:
+    """NCCL refuses two ranks of one host on one GPU, and takes a host's identity from
+    NCCL_HOSTID: every rank's differs, derived from the one given where there is one."""
+    envs = [shared_gpu_env({}, rank) for rank in range(2)]
+    assert envs[0]["NCCL_HOSTID"] != envs[1]["NCCL_HOSTID"]
+    for env in envs:
+        assert env["NCCL_P2P_DISABLE"] == env["NCCL_SHM_DISABLE"] == env["NCCL_IB_DISABLE"] == "1"
+        assert env["NCCL_NET"] == "Socket"
+    given = shared_gpu_env({"NCCL_HOSTID": "node7", "NCCL_NET": "IB"}, 1)
+    assert given["NCCL_HOSTID"] == "node7-rank1" and given["NCCL_NET"] == "IB"  # theirs kept
 
 
 def test_commbench_watchdog_acts_before_the_nccl_watchdog() -> None:
