@@ -6,6 +6,7 @@ import sys
 
 from commbench.gpucheck.preflight import carry_line, missing_modules
 from commbench.gpucheck.verdict import EXIT_CANNOT_RUN, NO_TORCH
+from commbench.preflight import broken_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,8 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(carry_line(missing), file=sys.stderr)
         return EXIT_CANNOT_RUN
-    from commbench.gpucheck.run import main as run
-
+    try:
+        from commbench.gpucheck.run import main as run
+    except ImportError as err:
+        print(broken_line(err, "gpu-check"), file=sys.stderr)
+        return EXIT_CANNOT_RUN
     return run(argv)
 
 

@@ -37,7 +37,7 @@ ABOUT = {
     "exact rows": About(
         "exact",
         "every collective and variant (all_to_all and all_to_all_combine included), dtype,"
-        " T in {1,5,8,13}, tp and even/odd vocab is exact on NCCL, or fails where predicted",
+        " T in {1,5,8}, tp and even/odd vocab is exact on NCCL, or fails where predicted",
         "traffic between GPUs: two ranks share one GPU over NCCL's socket transport",
         "other GPUs' topologies and NCCL's algorithms at sizes above a few KiB",
     ),

@@ -29,14 +29,30 @@ SHARED_TIMING = "two ranks on one GPU time each other: a timing verdict would ju
 
 
 def finished(started: Ranks, out: Path, limit: float, codes_ok: set[int]) -> Run | str:
-    """The run in `out` once its ranks have ended with codes in `codes_ok`, or why not."""
+    """The run in `out`, whole, once its ranks have ended with codes in `codes_ok`; else
+    why not. A run must be whole even when its exit code is allowed: exit 1 is a failed
+    check's, and a process that dies some other way can end with it too."""
     codes = started.wait(limit)
-    if None in codes or set(codes) - codes_ok:
+    if None in codes:
+        return f"{started.why(codes)}; {how_far(out)}"
+    if set(codes) - codes_ok:
         return started.why(codes)
     try:
-        return read_run(out)
+        run = read_run(out)
     except UsageError as err:
         return f"{err}; log {started.log(0)}"
+    if run.incomplete or len(run.results) != run.meta.points:
+        return f"{how_far(out)}, exit codes {codes}: not a whole run; log {started.log(0)}"
+    return run
+
+
+def how_far(out: Path) -> str:
+    """How many of its points a run wrote before it ended or was killed."""
+    try:
+        run = read_run(out)
+    except UsageError as err:
+        return f"no rows to read ({err})"
+    return f"{len(run.results)} of {run.meta.points} rows written"
 
 
 def where(ranks: int, shared: bool) -> str:

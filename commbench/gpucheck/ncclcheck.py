@@ -1,9 +1,10 @@
 """gpu-check's --nccl-lib check: a sweep told to run on a given libnccl must run on it.
 
-Without a second NCCL build on the machine (NCCL_LIB), the library torch binds is copied to
-another path and that copy is given: NCCL must then report itself from the copy's path. That
-proves the binding (`sweep --nccl-lib` preloads the file given, and commbench's identity
-check and NCCL_DEBUG=VERSION agree it is the one running), not that another version runs.
+The library is the one given (NCCL_LIB), else a second libnccl the system's loader cache
+lists (`ldconfig -p`) that has every symbol torch needs, else a copy of the library torch
+binds at another path: NCCL must then report itself from that path. A copy proves the
+binding (`sweep --nccl-lib` preloads the file given, and commbench's identity check and
+NCCL_DEBUG=VERSION agree it is the one running), not that another version runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from commbench.env.nccl import bound_nccl
+from commbench.env.preload import missing_symbols
 from commbench.errors import UsageError
 from commbench.gpucheck import sweeps
 from commbench.gpucheck.ranks import Runner
@@ -33,6 +35,34 @@ def copy_library(source: str, into: Path) -> Path:
     return copy
 
 
+def cached_libraries(listing: str) -> list[str]:
+    """The libnccl.so* paths in `ldconfig -p`'s listing."""
+    return [
+        line.rpartition("=>")[2].strip()
+        for line in listing.splitlines()
+        if line.strip().startswith("libnccl.so") and "=>" in line
+    ]
+
+
+def system_nccl(bound: str) -> str | None:
+    """A libnccl the loader's cache lists, other than `bound`, that defines every NCCL
+    symbol torch needs (read from the files: loading a second libnccl.so.2 into this
+    process would get the one already loaded)."""
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    try:
+        listing = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for path in cached_libraries(listing.stdout):
+        try:
+            other = not os.path.samefile(path, bound)
+        except OSError:  # listed, but gone since the cache was made
+            continue
+        if other and not missing_symbols(Path(path)):
+            return path
+    return None
+
+
 def check_nccl_lib(run: Runner, lib: str | None, limit: float) -> Check:
     what = "the given library"
     if lib is None:
@@ -40,7 +70,10 @@ def check_nccl_lib(run: Runner, lib: str | None, limit: float) -> Check:
         if bound is None:
             why = "this torch binds no libnccl to copy (static NCCL?): give NCCL_LIB=..."
             return Check(NAME, NOT_RUN, why)
-        lib, what = str(copy_library(bound.path, run.next("nccl-copy"))), "a copy of the bound one"
+        lib, what = system_nccl(bound.path), "the system's (ldconfig -p)"
+        if lib is None:
+            copy = copy_library(bound.path, run.next("nccl-copy"))
+            lib, what = str(copy), "a copy of the bound one (no second libnccl in ldconfig -p)"
     version = subprocess.run(
         [sys.executable, "-c", VERSION, lib], env=run.env, capture_output=True, text=True
     )

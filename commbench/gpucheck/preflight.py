@@ -8,12 +8,13 @@ the commands that carry it (docs/gpu.md, "Carrying what is missing").
 
 from __future__ import annotations
 
-import importlib
 import platform
 import sys
 
-# Every module a sweep or gpu-check imports that the standard library lacks.
-NEEDED = ("torch", "numpy", "scipy", "pandas", "pydantic", "typer", "click", "rich")
+from commbench import preflight
+
+# What a sweep imports (torch, and what every command does); typer brings its own click.
+NEEDED = ("torch", *preflight.NEEDED)
 # The distributions that carry a module, its dependencies the image may lack included:
 # pydantic's are its compiled core and three small pure-Python packages (about 2.8 MB in
 # all for CPython 3.12 on x86_64). The others bring their own through pip's resolver.
@@ -28,15 +29,9 @@ CARRY = {
 }
 
 
-def missing_modules(names: tuple[str, ...] = NEEDED) -> list[str]:
-    """The modules in `names` that fail to import (absent, or broken)."""
-    missing = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception:  # an ImportError, or a module that breaks while importing
-            missing.append(name)
-    return missing
+def missing_modules() -> list[str]:
+    """The modules gpu-check needs that Python cannot find."""
+    return preflight.missing_modules(NEEDED)
 
 
 def distributions(missing: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.paths import REPO
+from support.paths import HOOKS, REPO
 
 from commbench.config.settings import load_config
 from commbench.errors import UsageError
@@ -63,25 +63,43 @@ def test_the_makefile_target_does_not_depend_on_setup_and_passes_keep() -> None:
     assert "--keep evidence" in plan and "--nccl-lib lib.so" in plan
 
 
-def test_a_module_that_fails_to_import_is_named_in_one_line_with_how_to_carry_it(
-    tmp_path: Path,
-) -> None:
-    """A python whose pydantic breaks on import (a module first on its path that raises
-    ImportError), as on a GPU image without pydantic: one line, exit 2, no traceback."""
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / "pydantic.py").write_text('raise ImportError("not installed here")\n')
-    done = subprocess.run(
+def gpu_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "commbench.gpucheck"], cwd=REPO, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{shim}:{REPO}"},
+        env={"PATH": "/usr/bin:/bin", **env},
     )  # fmt: skip
+
+
+def test_a_missing_module_is_named_in_one_line_with_how_to_carry_it() -> None:
+    """As on a GPU image without pydantic (its import blocked): one line, exit 2."""
+    done = gpu_check(
+        {"PYTHONPATH": f"{HOOKS}:{REPO}", "COMMBENCH_TEST_WITHOUT": "pydantic,scipy,click"}
+    )
     assert done.returncode == EXIT_CANNOT_RUN
     assert done.stdout == "" and "Traceback" not in done.stderr
     (line,) = done.stderr.splitlines()
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    assert line.startswith("gpu-check: missing module(s) pydantic for Python")
+    assert line.startswith("gpu-check: missing module(s) pydantic for Python")  # scipy: not needed
     assert f"--python-version {version}" in line and f"-d wheels/ {PYDANTIC_WHEELS}`" in line
     assert f"pip install --no-index --find-links wheels/ {PYDANTIC_WHEELS}`" in line
+
+
+def test_without_scipy_or_click_it_goes_on_to_look_for_a_gpu() -> None:
+    """Its sweeps do not import scipy, and typer brings its own click."""
+    done = gpu_check({"PYTHONPATH": f"{HOOKS}:{REPO}", "COMMBENCH_TEST_WITHOUT": "scipy,click"})
+    assert (done.returncode, done.stderr.strip()) == (EXIT_CANNOT_RUN, NO_GPU)
+
+
+def test_a_module_there_but_broken_is_one_line(tmp_path: Path) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "pydantic.py").write_text('raise ImportError("its compiled core is missing")\n')
+    done = gpu_check({"PYTHONPATH": f"{shim}:{REPO}"})
+    assert done.returncode == EXIT_CANNOT_RUN and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "gpu-check: a Python module is installed but does not import: its compiled core is"
+        f" missing (Python {sys.version_info.major}.{sys.version_info.minor}, {sys.executable})"
+    ]
 
 
 def test_the_carry_commands_are_for_the_devices_python() -> None:
@@ -198,16 +216,16 @@ def test_every_step_with_a_limit_is_run_in_the_tables_order(gpus: int) -> None:
     assert [step for step, _ in steps(gpus, None)] == list(LIMITS)
 
 
-def test_ranks_sharing_one_gpu_are_separate_nccl_hosts_on_sockets(tmp_path: Path) -> None:
+def test_ranks_sharing_one_gpu_all_see_the_first_and_ask_the_world_to_share(
+    tmp_path: Path,
+) -> None:
     run = Runner(tmp_path, REPO)
     assert run.env["PYTHONUNBUFFERED"] == "1"
     base = {**run.env, "CUDA_VISIBLE_DEVICES": "2,3"}
-    envs = [shared_env(rank_env(base, rank, 2, 29500), rank) for rank in range(2)]
-    for rank, env in enumerate(envs):
+    for rank in range(2):
+        env = shared_env(rank_env(base, rank, 2, 29500))
         assert (env["RANK"], env["CUDA_VISIBLE_DEVICES"]) == (str(rank), "2")  # the first
-        assert env[SHARED_GPU_VAR] == "1" and env["NCCL_MULTI_RANK_GPU_ENABLE"] == "1"
-        assert env["NCCL_P2P_DISABLE"] == env["NCCL_SHM_DISABLE"] == "1"
-    assert envs[0]["NCCL_HOSTID"] != envs[1]["NCCL_HOSTID"]
+        assert env[SHARED_GPU_VAR] == "1" and "NCCL_HOSTID" not in env
 
 
 def test_a_failed_check_names_where_its_evidence_is(tmp_path: Path) -> None:
