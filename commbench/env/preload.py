@@ -115,11 +115,17 @@ def torch_libraries() -> list[Path]:
     return sorted([*root.glob("lib/*.so*"), *root.glob("_C*.so")])
 
 
-def missing_symbols(path: Path) -> list[str]:
-    """The `nccl*` symbols torch's libraries require that `path` does not define."""
+def required_symbols() -> set[str]:
+    """The `nccl*` symbols torch's libraries take from a shared library."""
     required: set[str] = set()
     for library in torch_libraries():
         required |= dynamic_symbols(library, b"nccl").required
+    return required
+
+
+def missing_symbols(path: Path, required: set[str] | None = None) -> list[str]:
+    """The `nccl*` symbols torch's libraries require (`required`) that `path` lacks."""
+    required = required_symbols() if required is None else required
     return sorted(required - dynamic_symbols(path, b"nccl").defined)
 
 
@@ -127,10 +133,19 @@ def check_preloadable(path: Path) -> str:
     """`path` is an NCCL library that defines what torch needs; returns its version.
 
     Neither imports torch nor needs it importable: a worker started with an unusable
-    library preloaded refuses here, before `import torch` would die.
+    library preloaded refuses here, before `import torch` would die. A torch that takes no
+    NCCL symbol from outside (built without NCCL, or with NCCL linked into it) is refused:
+    it would run on its own NCCL, or none, whatever is preloaded, and every later check
+    would pass.
     """
     version = check_nccl_lib(path)
-    if missing := missing_symbols(path):
+    required = required_symbols()
+    if not required:
+        raise UsageError(
+            f"nccl-lib: {_torch_identity()} takes no NCCL symbol from a shared library (built"
+            " without NCCL, or with NCCL linked into it): a preloaded libnccl would not be used"
+        )
+    if missing := missing_symbols(path, required):
         named = ", ".join(missing[:LISTED])
         more = f" and {len(missing) - LISTED} more" if len(missing) > LISTED else ""
         raise UsageError(

@@ -294,6 +294,31 @@ def test_verify_preloaded_without_the_variable_does_nothing() -> None:
 # --- `sweep --nccl-lib` end to end: the workers run with the library preloaded ----------
 
 
+# Under a CPU build of torch, which takes no NCCL symbol, --nccl-lib is refused (below):
+# these run under the CUDA build (make test-cuda-build), with real libraries.
+TAKES_NCCL = pytest.mark.skipif(BUILT is None, reason="a CPU build of torch refuses --nccl-lib")
+
+
+@pytest.mark.skipif(BUILT is not None, reason="this torch takes NCCL's symbols from a library")
+def test_a_torch_that_takes_no_nccl_symbol_refuses_nccl_lib(
+    libs: dict[str, Path], tmp_path: Path
+) -> None:
+    """It would run on its own NCCL (linked into it), or none, whatever is preloaded, and
+    every later check would pass: refused before any worker, and by every torchrun rank."""
+    said = "takes no NCCL symbol from a shared library (built without NCCL, or with NCCL"
+    config = str(tiny_config(tmp_path))
+    done = commbench("sweep", "--nproc", "2", "--config", config, "--nccl-lib", str(libs["nccl"]))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"commbench: error: nccl-lib: torch {torch.__version__} {said} linked into it): a"
+        " preloaded libnccl would not be used"
+    ]
+    ranks = torchrun(2, "sweep", "--config", config, "--nccl-lib", str(libs["nccl"]))
+    assert ranks.returncode != 0 and ranks.stderr.count(said) == 2  # torchrun's own words too
+    assert not (tmp_path / "run").exists()
+
+
+@TAKES_NCCL
 def test_sweep_with_nccl_lib_records_the_loaded_library(
     usable: dict[str, tuple[Path, str]], tmp_path: Path
 ) -> None:
@@ -317,6 +342,7 @@ def test_sweep_refuses_a_library_that_is_not_nccl(libs: dict[str, Path]) -> None
     assert "Traceback" not in done.stderr
 
 
+@TAKES_NCCL
 def test_torchrun_with_nccl_lib_preloads_it_in_every_worker(
     usable: dict[str, tuple[Path, str]], tmp_path: Path
 ) -> None:
