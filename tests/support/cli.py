@@ -83,18 +83,38 @@ def commbench(
 ) -> subprocess.CompletedProcess:
     """`python -m commbench ARGS` in `cwd` with `env` added to this environment, never
     inheriting a launcher's variables; this tree's commbench whatever the directory."""
-    inherited = {
-        k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-    }
-    python_path = os.pathsep.join(filter(None, [str(ROOT), inherited.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "commbench", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env={**inherited, "PYTHONPATH": python_path, **(env or {})},
+        env=_environment(env),
     )
+
+
+def _environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment less a launcher's variables, this tree first on the path, `env`."""
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+    }
+    python_path = os.pathsep.join(filter(None, [str(ROOT), inherited.get("PYTHONPATH")]))
+    return {**inherited, "PYTHONPATH": python_path, **(env or {})}
+
+
+def commbench_unread(
+    *args: str, timeout: float = 240, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m commbench ARGS` whose standard output is a pipe its reader closed before
+    the first line (as `| head` does once it has read enough): stdout is then ''."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "commbench", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=cwd, env=_environment(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone
+    _, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr)
 
 
 def commbench_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
