@@ -15,6 +15,7 @@ import commbench
 from commbench.commands import (
     ab,
     compare,
+    configs,
     env,
     export,
     gate,
@@ -58,6 +59,7 @@ def build_app(running: str | None = None) -> typer.Typer:
         app.command(name=name)(command.with_settings(running in (None, name)))
     for function in (
         presets.presets,
+        configs.configs,
         report.report,
         gate.gate,
         env.env,

@@ -90,6 +90,10 @@ def test_the_wheel_installs_and_runs_outside_the_tree(tmp_path: Path) -> None:
 
     listed = run(script, "presets", cwd=elsewhere)
     assert all(name in listed for name in PRESETS), listed
+    shipped = run(script, "configs", cwd=elsewhere)
+    assert "ci" in shipped and "default" in shipped
+    planned = run(script, "sweep", "--config", "ci", "--dry-run", "--nproc", "4", cwd=elsewhere)
+    assert "30 points on 4 ranks" in planned  # the shipped CI config, by name
 
     out = elsewhere / "run"
     run(script, "sweep", "--nproc", "2", "--tokens", "8", "--hidden", "64", "--tp", "2",

@@ -119,11 +119,11 @@ def _sweep_args(
     """The launches' sweep flags, validated here as the sweep would (one line, exit 2)."""
     from commbench.config.flags import overrides
     from commbench.config.flags import settings as all_settings
-    from commbench.config.settings import load_config
+    from commbench.config.settings import config_file, load_config
 
     layer = overrides({**settings, "out": None, "seed": None})
     load_config(config, layer, source="command line", preset=preset, max_tokens=max_tokens)
-    args = ["--config", str(config.resolve())] if config else []
+    args = ["--config", str(config_file(config).resolve())] if config else []
     args += ["--preset", preset] if preset else []
     args += ["--max-tokens", str(max_tokens)] if max_tokens is not None else []
     for setting in all_settings():

@@ -49,7 +49,11 @@ class SweepCommand:
 
 
 def sweep(
-    config: Path | None = typer.Option(None, help="TOML file with the same keys as the flags."),
+    config: Path | None = typer.Option(
+        None,
+        help="TOML file with the same keys as the flags, or the name of a shipped one"
+        " (`ci`): `commbench configs` lists them.",
+    ),
     preset: str | None = typer.Option(
         None,
         help="A model's serving shapes: configs/NAME.toml, a complete config, is the base"

@@ -196,6 +196,26 @@ def preset_path(name: str) -> Path:
     return CONFIG_DIR / f"{name}.toml"
 
 
+def shipped_configs() -> list[str]:
+    """Every config shipped with commbench, by name (`--config NAME`)."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
+
+
+def config_file(path: Path) -> Path:
+    """`--config PATH`: the file, else the shipped config of that name (`ci` or `ci.toml`:
+    what a pip install holds where a clone has configs/ci.toml). Refused in one line,
+    naming the shipped ones, when neither exists."""
+    if path.exists() or path.parent != Path("."):
+        return path
+    shipped = CONFIG_DIR / f"{path.name.removesuffix('.toml')}.toml"
+    if shipped.exists():
+        return shipped
+    raise UsageError(
+        f"config: no file {str(path)!r}, nor a shipped config of that name"
+        f" ({', '.join(shipped_configs())}; `commbench configs` lists them)"
+    )
+
+
 def split_list(flag_value: str | None) -> list[str] | None:
     """`"1,128,1024"` -> `["1", "128", "1024"]`; pydantic converts and checks the items."""
     if flag_value is None:
@@ -255,6 +275,7 @@ def load_config(
         path = preset_path(preset)
         data = read_toml(path, "preset")
     else:
+        path = None if path is None else config_file(path)
         data = read_toml(DEFAULT_CONFIG)
         if path is not None:
             data = _layer(data, read_toml(path))

@@ -1,4 +1,5 @@
-"""`commbench presets`: the model presets as a table (configs/NAME.toml with a [model])."""
+"""`commbench presets`: the model presets as a table (configs/NAME.toml with a [model]);
+`commbench configs`: every shipped config, by the name `--config NAME` takes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from commbench.config.presets import Preset, describe_splits, load_preset
-from commbench.config.settings import preset_names
+from commbench.config.settings import CONFIG_DIR, preset_names, shipped_configs
 from commbench.console import make_console
 
 
@@ -45,3 +46,26 @@ def show_presets(console: Console | None = None) -> None:
         "world: the smallest world every swept group size divides (--nproc); in parentheses"
         " the serving tp, whose world runs dp groups at once as serving does."
     )
+
+
+def summary_of(text: str) -> str:
+    """The first sentence of a config file's opening comment."""
+    said = []
+    for line in text.splitlines():
+        if not line.startswith("#") or not line.lstrip("# ").strip():
+            break
+        said.append(line.lstrip("# ").strip())
+    first, stop, _ = " ".join(said).partition(". ")
+    return first + ("." if stop else "")
+
+
+def show_configs(console: Console | None = None) -> None:
+    """Every shipped config: its name and what its opening comment says."""
+    console = console or make_console()
+    table = Table(title="Shipped configs (commbench sweep --config NAME)")
+    table.add_column("name", no_wrap=True)
+    table.add_column("what", overflow="fold")
+    for name in shipped_configs():
+        table.add_row(name, summary_of((CONFIG_DIR / f"{name}.toml").read_text()))
+    console.print(table)
+    console.print(f"The files: {CONFIG_DIR}; a file of your own: --config PATH.")

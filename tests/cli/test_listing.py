@@ -82,3 +82,29 @@ def test_report_json_on_standard_output(tmp_path: Path) -> None:
     assert [row["verdict"] for row in data["comparison"]] == ["win", "win"]
     assert data["summary"][0].endswith("Recommendation: use the tensor form.")
     assert data["meta"]["backend"] == "gloo"
+
+
+def test_shipped_configs_are_listed_and_named_from_anywhere(tmp_path: Path) -> None:
+    """A pip install holds the configs in the package, not in ./configs: `--config NAME`
+    names a shipped one wherever no file of that name is, and `commbench configs` lists
+    them. A file of that name wins."""
+    from commbench.config.settings import shipped_configs
+
+    listed = commbench_here("configs", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert all(f"│ {name} " in listed.stdout for name in shipped_configs())
+    assert {"ci", "default", "odd-vocab"} <= set(shipped_configs())
+    plans = {}
+    for given in ("ci", "ci.toml"):
+        done = commbench_here("sweep", "--dry-run", "--nproc", "4", "--config", given, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        plans[given] = done.stdout
+    assert plans["ci"] == plans["ci.toml"] and "30 points on 4 ranks" in plans["ci"]
+    (tmp_path / "ci").write_text("tokens = [8]\nhidden = [64]\ntp = [2]\n")
+    own = commbench_here("sweep", "--dry-run", "--nproc", "4", "--config", "ci", cwd=tmp_path)
+    assert own.returncode == 0 and "points on 4 ranks" in own.stdout and own.stdout != plans["ci"]
+    missing = commbench_here("sweep", "--dry-run", "--config", "cj", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("commbench: error: config: no file 'cj', nor a shipped")
+    assert "`commbench configs` lists them" in missing.stderr
+    assert commbench_here("sweep", "--dry-run", "--config", "sub/ci", cwd=tmp_path).returncode == 2
