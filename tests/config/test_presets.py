@@ -1,4 +1,5 @@
-"""Model presets: complete, consistent with SCENARIOS.md, plannable, listable without torch."""
+"""Model presets: complete, consistent with the published model shapes, plannable, listable
+without torch."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from commbench.config.settings import SweepConfig, load_config, preset_names, pr
 from commbench.errors import UsageError
 from commbench.sweep.plan import build_plan
 
-# SCENARIOS.md, "Model shapes": hidden, vocab, and the (tp, dp) splits serving uses.
-SCENARIOS = {
+# The published model shapes: hidden, vocab, and the (tp, dp) splits serving uses.
+SHAPES = {
     "deepseek-v3": (7168, 129280, {(8, 1), (8, 2), (8, 4), (8, 8), (16, 2), (16, 4)}),
     "qwen3-235b-a22b": (4096, 151936, {(8, 2), (8, 4), (8, 8)}),
     "llama-3.1-70b": (8192, 128256, {(8, 2), (8, 4)}),
@@ -31,20 +32,20 @@ MOE = {"deepseek-v3": (256, 8), "qwen3-235b-a22b": (128, 8), "gpt-oss-120b": (12
 
 
 def test_the_five_presets_and_nothing_else() -> None:
-    assert preset_names() == sorted(SCENARIOS)  # default.toml and ci.toml have no [model]
+    assert preset_names() == sorted(SHAPES)  # default.toml and ci.toml have no [model]
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("name", sorted(SHAPES))
 def test_shapes_are_the_ones_in_scenarios(name: str) -> None:
     model = load_config(preset=name).model
     assert model is not None
-    hidden, vocab, splits = SCENARIOS[name]
+    hidden, vocab, splits = SHAPES[name]
     assert (model.hidden, model.vocab, model.dtype) == (hidden, vocab, "bfloat16")
     assert {(split.tp, split.dp) for split in model.splits} == splits
     assert model.source and model.note
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("name", sorted(SHAPES))
 def test_preset_is_complete_and_sweeps_its_model(name: str) -> None:
     path = preset_path(name)
     alone = SweepConfig.model_validate(read_toml(path))  # no key left to default.toml
@@ -72,7 +73,7 @@ def test_preset_is_complete_and_sweeps_its_model(name: str) -> None:
     assert {1024, 16384} <= set(prefill) and max(prefill) == 16384
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("name", sorted(SHAPES))
 def test_preset_plans_on_the_world_it_needs(name: str) -> None:
     config = load_config(preset=name)
     preset = load_preset(name)
@@ -94,7 +95,7 @@ def test_odd_vocab_is_uneven_for_its_groups() -> None:
     config = load_config(preset="odd-vocab")
     assert config.model is not None and config.tp == [2]
     assert config.model.vocab % 2 == 1
-    assert all(load_config(preset=n).model.vocab % 8 == 0 for n in SCENARIOS if n != "odd-vocab")
+    assert all(load_config(preset=n).model.vocab % 8 == 0 for n in SHAPES if n != "odd-vocab")
     # the comment's recipe: the logits gather as [V, T] gathered along V, uneven at tp 2
     logits = load_config(
         None, {"tokens": ["128257"], "hidden": ["1", "160"], "collectives": ["all_gather"]},
@@ -167,7 +168,7 @@ def test_presets_command_lists_all_without_torch(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("torch imported: False"), done.stdout + done.stderr
     rows = {line.split()[1]: line for line in done.stdout.splitlines() if line.startswith("│")}
-    assert sorted(rows) == sorted(SCENARIOS)  # one line each
+    assert sorted(rows) == sorted(SHAPES)  # one line each
     deepseek = rows["deepseek-v3"]
     for cell in ("DeepSeek-V3", "7168", "129280", "tp 8: dp 1/2/4/8; tp 16: dp 2/4",
                  "8 (8, 16)", "config_671B.json"):  # fmt: skip
