@@ -219,12 +219,15 @@ def verdicts(judged: list[Case], prior: Prior | str, plant: Callable[[Run], Run]
     return codes
 
 
-def line(codes: Counter, total: int, confirmed: bool) -> str:
-    """Each exit code's share; a count beside a share that rounds to 0% (a rare alarm)."""
+def line(codes: Counter, total: int, confirmed: bool, runs: int) -> str:
+    """Each exit code's share; a count beside a share that rounds to 0% (a rare alarm).
+    `runs`: the distinct runs the cases were drawn from, the sample's real size (pairs of
+    runs share their runs' drift)."""
     shares = ", ".join(f"exit {c} {_share(codes[c], total)}" for c in (0, 1, 3, 4) if codes[c])
+    of = f"(of {total} cases from {runs} runs)"
     if not confirmed:
-        return f"{shares} (of {total})"
-    return f"{shares}; confirmed exit 1 {_share(codes['confirmed'], total)} (of {total})"
+        return f"{shares} {of}"
+    return f"{shares}; confirmed exit 1 {_share(codes['confirmed'], total)} {of}"
 
 
 def _share(count: int, total: int) -> str:
@@ -261,9 +264,11 @@ def analyse_setting(name: str, runs: list[Run], fit: int | None, shipped: bool) 
             print(f"  {kind}: no such case among these runs")
             continue
         confirmed = chosen[0][2] is not None
+        runs_in = len({id(run) for base, now, _ in chosen for run in base + now})
         for plant_name, plant in plants.items():
             codes = verdicts(chosen, prior, plant)
-            print(f"  {kind:34} {plant_name:22} {line(codes, len(chosen), confirmed)}")
+            said = line(codes, len(chosen), confirmed, runs_in)
+            print(f"  {kind:34} {plant_name:22} {said}")
 
 
 def gather(out: Path, experiments: list[Path]) -> None:
