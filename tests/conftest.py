@@ -1,4 +1,7 @@
+import json
 import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from support.cli import (
     tiny_config,
     two_nodes,
 )
+
+from commbench.rundir.lock import LOCK
 
 # What the user who runs the shared sweeps has in the environment: an NCCL setting, and
 # secrets the runs must not record.
@@ -52,15 +57,21 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
 
 @pytest.fixture(scope="session")
 def forced_run(tmp_path_factory: pytest.TempPathFactory) -> SharedRun:
-    """The same sweep again, with --force, into a directory holding an earlier run and a
-    file of the user's: what --force replaces and keeps (test_faults); run B of the gate's
-    real pair (test_cli_sweep)."""
+    """The same sweep again, with --force, into a directory holding an earlier run, its
+    plots, the stale lock of a sweep that died (its pid gone) and a file of the user's:
+    what --force replaces and keeps (test_faults); run B of the gate's real pair
+    (test_cli_sweep)."""
     root = tmp_path_factory.mktemp("forced-run")
     out = root / "b"
     out.mkdir()
     (out / "meta.json").write_text("{}")
     (out / "results.csv").write_text("old\n")
+    (out / "plot-all_gather-tp2-dp1-float32-H32-time_us.png").write_bytes(b"old plot")
     (out / "notes.txt").write_text("mine\n")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = {"pid": int(gone.stdout), "host": socket.gethostname(), "since": "2026-12-01T00:00:00"}
+    (out / LOCK).write_text(json.dumps(dead))
     config = str(tiny_config(root))
     done = commbench(
         "sweep", "--nproc", "2", "--config", config, "--out", str(out), *SHARED_FLAGS, "--force",

@@ -25,6 +25,7 @@ from commbench.analysis.summary import side_by_side
 from commbench.errors import UsageError
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured, read_run
+from commbench.rundir.schema import PLOT_PREFIX
 from commbench.units import scale_bytes
 
 FORMATS = ("png", "svg")
@@ -67,13 +68,14 @@ def figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
         LINE_GROUP, sort=True
     ):
         width = f"V{vocab}" if vocab else f"H{hidden}"
-        stem = _name("plot", collective, f"tp{tp}", f"dp{dp}", dtype, width, *_routing(group))
+        stem = _name(PLOT_PREFIX, collective, f"tp{tp}", f"dp{dp}", dtype, width, *_routing(group))
         for metric in METRICS:
             yield f"{stem}-{metric}", line_figure(group, metric, labels)
     for run, label in zip(runs, labels, strict=True):
         comparison = side_by_side(run.results)
         for (collective, tp, dp, dtype, *_), group in comparison.groupby(HEAT_GROUP, sort=True):
-            parts = ["plot", collective, f"tp{tp}", f"dp{dp}", dtype, *_routing(group), "speedup"]
+            parts = [PLOT_PREFIX, collective, f"tp{tp}", f"dp{dp}", dtype, *_routing(group)]
+            parts.append("speedup")
             title = f"{collective}  tp={tp} dp={dp}  {dtype}{routing_label(group.iloc[0])}"
             if len(runs) > 1:
                 parts.append(label)

@@ -65,3 +65,7 @@ RANK_SAMPLES_CSV = "rank_samples.csv"
 ROUNDS_CSV = "rounds.csv"
 META_JSON = "meta.json"
 RUN_FILES = (RESULTS_CSV, SAMPLES_CSV, RANK_SAMPLES_CSV, ROUNDS_CSV, META_JSON)
+# What commands write into a run directory from its files (`commbench plot`'s images):
+# replacing the run (`sweep --force`) removes them with it.
+PLOT_PREFIX = "plot"
+DERIVED = (f"{PLOT_PREFIX}-*.png", f"{PLOT_PREFIX}-*.svg")

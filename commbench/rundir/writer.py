@@ -20,7 +20,9 @@ from typing import Any
 
 from commbench.errors import UsageError
 from commbench.paths import check_directory
+from commbench.rundir.lock import check_unlocked, release, take
 from commbench.rundir.schema import (
+    DERIVED,
     META_JSON,
     RANK_SAMPLE_COLUMNS,
     RANK_SAMPLES_CSV,
@@ -99,6 +101,7 @@ def check_new_run_dir(path: Path, force: bool = False) -> None:
             raise UsageError(
                 f"out: {str(path)!r} is not a commbench run directory; --force only replaces runs"
             )
+        check_unlocked(path)
     check_directory("out", path)
 
 
@@ -114,16 +117,27 @@ class RunWriter:
 
     @classmethod
     def create(cls, path: Path, force: bool = False) -> RunWriter:
-        """Create a new run directory; an existing run is replaced only with `force`, and
-        then only commbench's own files are removed."""
+        """Create a new run directory and hold its lock; an existing run is replaced only
+        with `force`, and then only commbench's own files go (the run's, and what was
+        derived from it: DERIVED)."""
         check_new_run_dir(path, force)
         try:
             path.mkdir(parents=True, exist_ok=True)
+            take(path)
             for name in RUN_FILES:
                 (path / name).unlink(missing_ok=True)
+            for pattern in DERIVED:
+                for derived in path.glob(pattern):
+                    derived.unlink()
             return cls(path)
         except OSError as err:
             raise UsageError(f"out: {str(path)!r} cannot be written: {err.strerror}") from None
+
+    @classmethod
+    def resume(cls, path: Path) -> RunWriter:
+        """The interrupted run's directory, its lock held."""
+        take(path, "resume")
+        return cls(path)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         write_json_atomic(self.path / META_JSON, {"schema_version": SCHEMA_VERSION, **meta})
@@ -131,3 +145,4 @@ class RunWriter:
     def close(self) -> None:
         for appender in (self.results, self.samples, self.rank_samples, self.rounds):
             appender.close()
+        release(self.path)

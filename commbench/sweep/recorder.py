@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from commbench.config.settings import SweepConfig
 from commbench.errors import UsageError
+from commbench.rundir.lock import release
 from commbench.rundir.resume import RunProgress, read_meta, recover, resume_mismatch
 from commbench.rundir.schema import KEY_COLUMNS
 from commbench.rundir.writer import RunWriter, default_run_dir
@@ -79,8 +80,8 @@ class RunRecorder(Recorder):
         if not resume:
             return cls(RunWriter.create(path, force), nproc), None
         check_resumable(path, config, world_size, backend)
-        progress = recover(path)
-        return cls(RunWriter(path), nproc), progress
+        writer = RunWriter.resume(path)  # before the repair: no other sweep writes it
+        return cls(writer, nproc), recover(path)
 
     @property
     def path(self) -> Path:
@@ -120,6 +121,7 @@ class RunRecorder(Recorder):
     ) -> None:
         if meta:
             self.writer.write_meta({**meta, "stopped": stop})
+        release(self.writer.path)
         print(stopped_message(points, rounds, self.writer.path, self.nproc), file=sys.stderr)
 
 

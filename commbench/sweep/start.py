@@ -119,8 +119,10 @@ def _launch_workers(
         gpus = torch.cuda.device_count()
         check_gpu_count(world, gpus, sharing_allowed())
     if resume is not None:
+        from commbench.rundir.lock import check_unlocked
         from commbench.sweep.recorder import check_resumable
 
+        check_unlocked(resume, "resume")
         check_resumable(resume, config, world, backend, versions)
     from commbench.sweep.memory import crowding
 

@@ -18,6 +18,7 @@ from support.cli import TINY_SWEEP, SharedRun, commbench, commbench_here, srun_l
 from support.paths import HOOKS, REPO
 
 from commbench.errors import ExitCode
+from commbench.rundir.lock import LOCK
 from commbench.rundir.schema import KEY_COLUMNS
 from commbench.sweep.faults import WATCHDOG_GRACE
 
@@ -28,13 +29,13 @@ TIMEOUT = 10  # seconds: --timeout of the peer-fault runs
 MARGIN = 60  # seconds beyond the timeout for start-up and a loaded machine
 
 
-def fault_config(directory: Path) -> Path:
+def fault_config(directory: Path, rounds: int = ROUNDS) -> Path:
     """The tiny sweep in bfloat16 over three rounds, so a run is cut while points are half
     measured."""
     one_dtype = TINY_SWEEP.replace('dtypes = ["bfloat16", "float32"]', 'dtypes = ["bfloat16"]')
     assert one_dtype != TINY_SWEEP
     path = directory / "faults.toml"
-    path.write_text(f"rounds = {ROUNDS}\n{one_dtype}")
+    path.write_text(f"rounds = {rounds}\n{one_dtype}")
     return path
 
 
@@ -77,7 +78,7 @@ def assert_complete(run: Path, resumes: int = 1) -> dict[str, pd.DataFrame]:
     merged = results.merge(per_point, on=KEY_COLUMNS)
     assert (merged["samples"] == merged["total"]).all()
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["finished"] and len(meta["resumed"]) == resumes
+    assert meta["finished"] and len(meta.get("resumed", [])) == resumes
     return tables
 
 
@@ -298,6 +299,8 @@ def test_force_replaces_only_a_previous_run(forced_run: SharedRun, tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(forced / "results.csv")) == POINTS
     assert (forced / "notes.txt").read_text() == "mine\n"
+    assert not list(forced.glob("plot-*"))  # the old run's plots went with it
+    assert not (forced / LOCK).exists()  # the dead sweep's lock taken over, then let go
 
     other = tmp_path / "not-a-run"
     other.mkdir()
@@ -307,6 +310,36 @@ def test_force_replaces_only_a_previous_run(forced_run: SharedRun, tmp_path: Pat
     )
     assert refused.returncode == 2 and "not a commbench run directory" in refused.stderr
     assert (other / "thesis.tex").read_text() == "precious\n"
+
+
+def test_a_second_sweep_into_a_directory_being_written_is_refused(tmp_path: Path) -> None:
+    """Sweep A writes the directory (held still while B tries, so it surely is); B with
+    --force, and a --resume, are refused in one line naming A, before anything is
+    touched; A then runs to its end."""
+    run = tmp_path / "run"
+    config = str(fault_config(tmp_path))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "commbench", "sweep", "--nproc", "2", "--config", config,
+         "--out", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_rounds(run, 2, [first])
+        held = json.loads((run / LOCK).read_text())
+        os.kill(held["pid"], signal.SIGSTOP)  # rank 0, the writer; rank 1 waits for it
+        before = (run / "rounds.csv").read_text()
+        for extra in (["--force", "--out", str(run)], ["--resume", str(run)]):
+            second = commbench("sweep", "--nproc", "2", "--config", config, *extra)
+            assert second.returncode == 2, second.stderr
+            (line,) = second.stderr.splitlines()
+            assert f"is being written by another sweep (pid {held['pid']} on" in line
+        assert (run / "rounds.csv").read_text() == before
+        os.kill(held["pid"], signal.SIGCONT)
+        _, said = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0, said
+    assert_complete(run, resumes=0)
+    assert not (run / LOCK).exists()
 
 
 WATCHED = """
