@@ -101,6 +101,20 @@ def verdict_lines(comparison: pd.DataFrame) -> list[str]:
     return lines
 
 
+def failed_line(results: pd.DataFrame, shown: int = 2) -> str | None:
+    """The closing line of a run with failed checks: how many, which, and why."""
+    failed = results[results["check"] == "fail"]
+    if failed.empty:
+        return None
+    named = "; ".join(
+        f"{row['collective']}/{row['variant']} {_where(row)}"
+        + (f" ({row['note']})" if row["note"] else "")
+        for _, row in failed.head(shown).iterrows()
+    )
+    more = f"; and {len(failed) - shown} more" if len(failed) > shown else ""
+    return f"{len(failed)} point(s) failed the exact-output check: {named}{more}"
+
+
 def problem_lines(results: pd.DataFrame) -> list[str]:
     """Failed checks, skipped points and unstable rows: reported, never hidden."""
     lines = []

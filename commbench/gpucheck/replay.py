@@ -41,6 +41,7 @@ def main(argv: list[str]) -> int:
             rows.append(
                 {
                     "collective": point.collective,
+                    "backend": world.backend,
                     "variant": point.variant,
                     "dtype": point.dtype,
                     "tokens": point.tokens,
@@ -48,7 +49,7 @@ def main(argv: list[str]) -> int:
                     "vocab": point.vocab,
                     "tp": point.tp,
                     "check": "pass" if exact else "fail",
-                    "note": bound.defect,
+                    "note": bound.defect or bound.note,
                 }
             )
             del replay, expected, bound

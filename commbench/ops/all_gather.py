@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -27,10 +28,13 @@ GLOO_UNEVEN_NOTE = (
     "gloo refuses an uneven list all_gather: ran ProcessGroupNCCL's fallback, "
     "one broadcast per rank"
 )
-RAW_BYTES_DEFECT = (
-    "wrong output on NCCL for T > 1: its uneven all_gather (_broadcast_oop per rank) writes"
-    " raw bytes at each output view's data_ptr, and these views are not contiguous;"
-    " measured all the same, as that path's cost"
+RAW_BYTES = (
+    "its uneven all_gather (_broadcast_oop per rank) writes raw bytes at each output view's"
+    " data_ptr, and these views are not contiguous"
+)
+RAW_BYTES_DEFECT = f"wrong output on NCCL for T > 1: {RAW_BYTES}; measured all the same"
+RAW_BYTES_PREDICTED = (
+    f"on NCCL this path is expected to write wrong output ({RAW_BYTES}): gpu-check verifies it"
 )
 
 
@@ -58,38 +62,53 @@ def _gather_parts(point: Point, ctx: GroupContext, sizes: list[int]):
     return part, expected
 
 
-def list_gather(
-    chunks: list[torch.Tensor], inp: torch.Tensor, ctx: GroupContext
-) -> tuple[Callable[[], None], str, str, str]:
-    """The list all_gather into `chunks` (views of one buffer): (run, api, note, defect).
+class ListGather(NamedTuple):
+    run: Callable[[], None]
+    api: str  # the call measured
+    note: str
+    defect: str  # the known defect the check will show (Bound.defect)
+    staged: tuple[torch.Tensor, ...] = ()  # buffers of its own (Bound.scratch)
+
+
+def list_gather(chunks: list[torch.Tensor], inp: torch.Tensor, ctx: GroupContext) -> ListGather:
+    """The list all_gather into `chunks` (views of one buffer).
 
     Uneven chunks: ProcessGroupNCCL::allgather serves them with one `_broadcast_oop(output,
     input)` per rank (ProcessGroupNCCL.cpp, allgather's `else` branch after
     `check_same_size`), and `_broadcast_oop` checks only that the element counts match
     before handing NCCL `output.data_ptr()` and `numel()`: raw bytes, whatever the view's
-    strides. gloo refuses uneven chunks, so on gloo those same broadcasts run explicitly,
-    over contiguous views of the very bytes NCCL would write, and the row says so. Where a
-    chunk is not contiguous, that path scrambles the output: `defect` says how.
+    strides. Where a chunk is not contiguous that scrambles the output on NCCL: the row
+    fails its check there (`defect`), measured all the same. gloo refuses uneven chunks,
+    so on gloo the same broadcasts run explicitly, each into a contiguous buffer copied
+    into its view: what gloo did is checked as it is, and the row carries NCCL's expected
+    defect as a note, a prediction gpu-check verifies on a GPU.
     """
     uneven = len({chunk.shape for chunk in chunks}) > 1
-    defect = ""
-    if uneven and not all(chunk.is_contiguous() for chunk in chunks):
-        defect = RAW_BYTES_DEFECT
+    scrambles = uneven and not all(chunk.is_contiguous() for chunk in chunks)
     if uneven and ctx.backend == "gloo":
-        raw = [chunk.as_strided((chunk.numel(),), (1,)) for chunk in chunks]
-        mine = inp.view(-1)
+        staged = [
+            chunk
+            if chunk.is_contiguous()
+            else torch.empty(chunk.shape, dtype=chunk.dtype, device=chunk.device)
+            for chunk in chunks
+        ]
 
         def broadcasts() -> None:
-            raw[ctx.rank].copy_(mine)
-            for src, flat in zip(ctx.ranks, raw, strict=True):
-                dist.broadcast(flat, src=src, group=ctx.group)
+            staged[ctx.rank].copy_(inp)
+            for src, buffer in zip(ctx.ranks, staged, strict=True):
+                dist.broadcast(buffer, src=src, group=ctx.group)
+            for chunk, buffer in zip(chunks, staged, strict=True):
+                if buffer is not chunk:
+                    chunk.copy_(buffer)
 
-        return broadcasts, "broadcast", GLOO_UNEVEN_NOTE, defect
+        note = f"{GLOO_UNEVEN_NOTE}; {RAW_BYTES_PREDICTED}" if scrambles else GLOO_UNEVEN_NOTE
+        own = tuple(b for b, c in zip(staged, chunks, strict=True) if b is not c)
+        return ListGather(broadcasts, "broadcast", note, "", own)
 
     def gather() -> None:
         dist.all_gather(chunks, inp, group=ctx.group)
 
-    return gather, "all_gather", "", defect
+    return ListGather(gather, "all_gather", "", RAW_BYTES_DEFECT if scrambles else "")
 
 
 def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
@@ -99,17 +118,18 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     chunks = list(output.tensor_split(ctx.size))
     inp = arena.empty((sizes[ctx.rank], point.hidden), dtype)
     part, expected = _gather_parts(point, ctx, sizes)
-    run, api, note, defect = list_gather(chunks, inp, ctx)
+    gather = list_gather(chunks, inp, ctx)
     return Bound(
-        run=run,
+        run=gather.run,
         inputs=(inp,),
         output=output,
         fill=lambda: part(ctx.rank, inp),
         expected=expected,
         padded_tokens=point.tokens,
-        api=api,
-        note=note,
-        defect=defect,
+        api=gather.api,
+        note=gather.note,
+        defect=gather.defect,
+        scratch=gather.staged,
         hidden_bytes=flat_bytes(chunks),
     )
 

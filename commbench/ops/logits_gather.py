@@ -51,18 +51,19 @@ def list_variant(point: Point, ctx: GroupContext, arena: Arena) -> Bound:
     chunks = list(gathered.tensor_split(ctx.size, dim=-1))
     logits = arena.empty((point.tokens, widths[ctx.rank]), dtype)
     part, expected = _expected(point, ctx, widths)
-    run, api, note, defect = list_gather(chunks, logits, ctx)
+    gather = list_gather(chunks, logits, ctx)
     return Bound(
-        run=run,
+        run=gather.run,
         inputs=(logits,),
         output=gathered,
         fill=lambda: logits.copy_(part(ctx.rank)),
         expected=expected,
         padded_tokens=point.tokens,
         padded_vocab=point.vocab,
-        api=api,
-        note=note,
-        defect=defect,
+        api=gather.api,
+        note=gather.note,
+        defect=gather.defect,
+        scratch=gather.staged,
         hidden_bytes=flat_bytes(chunks),
     )
 

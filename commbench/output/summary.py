@@ -20,7 +20,7 @@ from commbench.analysis.scenarios import (
     round_trip_lines,
     scenario_lines,
 )
-from commbench.analysis.summary import problem_lines, side_by_side, verdict_lines
+from commbench.analysis.summary import failed_line, problem_lines, side_by_side, verdict_lines
 from commbench.console import make_console
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured, read_run
@@ -128,10 +128,9 @@ def show_finished_run(path: Path, console: Console) -> None:
     run = render_run(path, console)
     if run.meta.config.get("profile_phases") and run.meta.phases:
         render_phases(run.meta.phases, console)
+    if failed := failed_line(run.results):
+        console.print(f"[red]{failed}[/red]")
     checks = run.results["check"]
-    failed = int((checks == "fail").sum())
-    if failed:
-        console.print(f"[red]{failed} point(s) failed the exact-output check: see their note[/red]")
     if skipped := skipped_line(run.results.loc[checks == "skipped", "note"]):
         console.print(f"[yellow]{skipped}[/yellow]")
 

@@ -148,7 +148,8 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
         except ChildFailedError as err:
             speakers = relay_worker_stderr(Path(log_dir), sys.stderr)
             rank, first = err.get_first_failure()  # one node: the global rank is the local one
-            if rank not in speakers:
+            # a failed check (1) is the run's outcome, said in rank 0's summary, not a crash
+            if rank not in speakers and first.exitcode != ExitCode.FAILED:
                 how = first.signal_name() if first.exitcode < 0 else f"exit code {first.exitcode}"
                 print(f"commbench: error: rank {rank} ended with {how}", file=sys.stderr)
             failures = sorted(err.failures.items())  # by global rank

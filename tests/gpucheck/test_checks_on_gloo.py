@@ -83,10 +83,12 @@ def test_the_exact_sweep_covers_every_collective_and_passes_as_predicted(exact) 
     assert set(results["collective"]) == set(sweeps.EVERY_COLLECTIVE)
     routed = results[results["collective"] == "all_to_all_combine"]
     assert set(routed["variant"]) == set(sweeps.EVERY_VARIANT)
-    scrambled = results.apply(nccl_scrambles, axis=1)
-    assert (results[scrambled]["check"] == "fail").all()
-    assert scrambled.sum() == 6  # T=5 and 8 x 3 dtypes
-    assert set(results[scrambled]["vocab"]) == {25} and set(results[scrambled]["tp"]) == {2}
+    assert not results.apply(nccl_scrambles, axis=1).any()  # on gloo: predicted for NCCL only
+    on_nccl = results.assign(backend="nccl").apply(nccl_scrambles, axis=1)
+    assert on_nccl.sum() == 6  # T=5 and 8 x 3 dtypes
+    assert (results[on_nccl]["check"] == "pass").all()  # what gloo really did
+    assert results[on_nccl]["note"].str.contains("on NCCL this path is expected").all()
+    assert set(results[on_nccl]["vocab"]) == {25} and set(results[on_nccl]["tp"]) == {2}
 
 
 def test_every_run_and_rank_log_is_kept(exact) -> None:
@@ -102,10 +104,13 @@ def test_every_run_and_rank_log_is_kept(exact) -> None:
 def test_a_failure_not_predicted_fails_the_rows_and_names_them(exact) -> None:
     run, _ = exact
     results = read_run(run.work / "run-1").results
-    text, ok = judge_rows(results, lambda row: "pass")
+    logits = results["collective"] == "logits_gather"
+    text, ok = judge_rows(
+        results, lambda row: "fail" if row["collective"] == "logits_gather" else "pass"
+    )
     assert not ok
-    assert "unexpected: logits_gather/list" in text and ": fail, expected pass" in text
-    assert "and 3 more" in text  # six, three of them named
+    assert "unexpected: logits_gather/" in text and ": pass, expected fail" in text
+    assert f"and {logits.sum() - 3} more" in text  # three named, the rest counted
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +164,7 @@ def test_the_graph_replay_check_runs_every_point_on_gloo_eagerly(exact) -> None:
     run, _ = exact
     (check,) = check_graph_replay(run, 2, False, 240, True, backend="gloo")
     assert check.status == PASS, check.measured
-    assert check.measured.startswith("2 rank(s): 60 rows: 58 pass, 2 fail")  # V=25, T=5 and 8
+    assert check.measured.startswith("2 rank(s): 60 rows: 60 pass")  # NCCL's defect: a note
 
 
 def test_a_stopped_rank_on_gloo_is_ended_by_the_control_timeout(exact) -> None:
