@@ -1,5 +1,5 @@
-"""`commbench runs`: the run directories under a folder, one line each, from their
-meta.json (read by rundir.reader) and the rows their results.csv holds."""
+"""`commbench runs`: the run directories under a folder, one line each, in the state
+every reader finds them in (rundir.state)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,16 @@ from commbench.errors import UsageError
 from commbench.output.tables import Cells
 from commbench.rundir.reader import read_meta
 from commbench.rundir.schema import META_JSON, RESULTS_CSV
+from commbench.rundir.state import COMPLETE, run_state
 
 
 def _rows_written(path: Path) -> int:
-    """Points recorded so far: results.csv's rows (measured, skipped or failed)."""
+    """Lines results.csv holds, for a run readers refuse (its rows cannot be trusted)."""
     try:
         with (path / RESULTS_CSV).open(newline="") as handle:
             return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
     except OSError:
         return 0
-
-
-def _state(path: Path, done: int, planned: int | None, finished: str | None) -> str:
-    if finished and (planned is None or done >= planned):
-        return "complete"
-    return f"unfinished: commbench sweep --resume {path} measures the rest"
 
 
 def run_list(root: Path) -> Cells:
@@ -41,9 +36,10 @@ def run_list(root: Path) -> Cells:
         except UsageError as err:
             rows.append(("", [name, f"unreadable: {err}", "", "", "", "", ""]))
             continue
-        done = _rows_written(path)
+        found = run_state(path)
+        done = len(found.run.results) if found.run is not None else _rows_written(path)
         planned = "?" if meta.points is None else str(meta.points)
-        state = _state(path, done, meta.points, meta.finished)
+        state = found.state if found.state == COMPLETE else f"{found.state}: {found.detail}"
         if meta.stopped:
             state = f"stopped: {meta.stopped.reason}; {state}"
         started = (meta.started or "").replace("T", " ").split("+")[0]

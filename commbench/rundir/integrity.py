@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from commbench.rundir.meta import RunMeta
 
 
+class Unfinished(UsageError):
+    """A run with no rows yet that has not finished: refused by readers, resumable."""
+
+
 def resume_command(path: Path, nproc: int | None = None) -> str:
     """The command that finishes (or repairs) the run in `path`, ready to paste."""
     ranks = f" --nproc {nproc}" if nproc is not None else ""
@@ -59,7 +63,10 @@ def check_rows(path: Path, meta: RunMeta, results: Any, samples: Any) -> None:
                 f"{path / RESULTS_CSV}: no rows, though meta.json says the run finished;"
                 f" {_repair(path)}"
             )
-        raise UsageError(incomplete(meta, path, 0) or f"{path / RESULTS_CSV}: no rows")
+        unfinished = incomplete(meta, path, 0)
+        if unfinished:
+            raise Unfinished(unfinished)
+        raise UsageError(f"{path / RESULTS_CSV}: no rows")
     if meta.finished and meta.points and len(results) < meta.points:
         raise UsageError(
             f"{path / RESULTS_CSV}: holds {len(results)} of the {meta.points} points meta.json"

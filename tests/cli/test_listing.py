@@ -4,10 +4,14 @@ run that says what would be measured, and a list of the runs in a results folder
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 from support.cli import commbench_here
 from support.runfixtures import key, samples_around, write_run
+
+from commbench.rundir.lock import LOCK
 
 
 def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path: Path) -> None:
@@ -41,10 +45,19 @@ def test_dry_run_refuses_what_the_sweep_would(tmp_path: Path) -> None:
 
 
 def test_runs_lists_each_run_and_whether_it_is_complete(tmp_path: Path) -> None:
+    """In the state every reader finds it in: a finished run that lacks its last row is
+    damaged (the gate refuses it), not complete."""
     rows = [(key(variant=v), samples_around(100, 8)) for v in ("list", "tensor")]
     started = "2026-01-02T03:04:05+00:00"
     write_run(tmp_path / "a-done", rows, label="done", points=2, started=started,
               finished="2026-01-02T03:05:00+00:00")  # fmt: skip
+    short = write_run(tmp_path / "e-short", rows, label="short", points=2, started=started,
+                      finished="2026-01-02T03:05:00+00:00")  # fmt: skip
+    lines = (short / "results.csv").read_text().splitlines(keepends=True)
+    (short / "results.csv").write_text("".join(lines[:-1]))  # the last row lost, lines whole
+    writing = write_run(tmp_path / "f-writing", rows[:1], points=2, started=started)
+    lock = {"pid": os.getpid(), "host": socket.gethostname(), "since": started}
+    (writing / LOCK).write_text(json.dumps(lock))
     write_run(tmp_path / "nested" / "b-cut", rows[:1], label="cut", points=2,
               started="2026-01-03T00:00:00+00:00")  # fmt: skip
     write_run(tmp_path / "c-stopped", rows[:1], label="stopped", points=2, started=started,
@@ -56,14 +69,20 @@ def test_runs_lists_each_run_and_whether_it_is_complete(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = {line.split("│")[1].strip(): line for line in done.stdout.splitlines()
              if line.startswith("│ ")}  # fmt: skip
-    assert set(lines) == {"a-done", "nested/b-cut", "c-stopped", "d-broken"}
+    assert set(lines) == {
+        "a-done", "nested/b-cut", "c-stopped", "d-broken", "e-short", "f-writing"
+    }  # fmt: skip
     cells = [cell.strip() for cell in lines["a-done"].split("│")[1:-1]]
     assert cells == ["a-done", "complete", "done", "2026-01-02 03:04:05", "gloo", "4", "2/2"]
     cut = lines["nested/b-cut"]
-    assert f"unfinished: commbench sweep --resume {tmp_path / 'nested' / 'b-cut'}" in cut
+    assert f"unfinished: `commbench sweep --resume {tmp_path / 'nested' / 'b-cut'}`" in cut
     assert "1/2" in cut
     assert "stopped: interrupted (SIGINT); unfinished" in lines["c-stopped"]
     assert "unreadable:" in lines["d-broken"]
+    assert "damaged: " in lines["e-short"] and "holds 1 of the 2 points" in lines["e-short"]
+    gate = commbench_here("gate", str(tmp_path / "a-done"), str(short))
+    assert gate.returncode == 2 and "holds 1 of the 2 points" in gate.stderr  # the same word
+    assert f"being written: by pid {os.getpid()} on" in lines["f-writing"]
 
 
 def test_runs_of_a_folder_that_is_not_there(tmp_path: Path) -> None:
