@@ -147,7 +147,7 @@ docs: setup
 # quarantined in HISTORY, never judged against), a real regression shows in both. The
 # reports of the verdict that counts are in CURRENT.
 # Exit codes: 0 pass, 1 regression (confirmed), 2 bad input, 3 not comparable, 4 cannot
-# see the asked shift.
+# see the asked shift, 70 a bug in commbench.
 CONFIRM_DELAY ?= 0
 CI_SWEEP = $(VENV)/bin/commbench sweep --nproc 4 --config $(CI_CONFIG)
 GATE_REPORTS = --markdown $(CURRENT)/gate.md --junit $(CURRENT)/gate.xml --json $(CURRENT)/gate.json
