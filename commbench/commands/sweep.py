@@ -81,8 +81,8 @@ def sweep(
     ),
     dry_run: bool = typer.Option(
         False,
-        help="Print the points, their bytes per rank and an estimated time for --nproc"
-        " ranks (4 if not given); launch and write nothing.",
+        help="Print the points, their message size and memory per rank and an estimated"
+        " time for --nproc ranks (4 if not given); launch and write nothing.",
     ),
     **settings: Any,
 ) -> None:
@@ -117,15 +117,13 @@ def sweep(
         from commbench.sweep.dry_run import plan_dry_run
 
         world = recorded.world_size if recorded and nproc is None else nproc
+        if resume is not None:  # refused as the resume itself would refuse it
+            from commbench.sweep.backend import choose_backend
+            from commbench.sweep.recorder import check_resumable
+
+            check_resumable(resume, sweep_config, world, choose_backend(sweep_config.backend))
         if planned := plan_dry_run(sweep_config, world):
-            guess = planned.estimate
-            show_dry_run(
-                sweep_config,
-                planned.plan,
-                planned.world,
-                planned.world_note,
-                (guess.low, guess.high),
-            )
+            show_dry_run(planned)
         raise typer.Exit(0)
     from commbench.sweep.start import launch_workers, run_as_worker
 

@@ -1,14 +1,15 @@
-"""`sweep --dry-run`: the points a sweep would measure, their bytes per rank, and about
-how long it would sample (commbench.sweep.dry_run plans it: nothing launched or written)."""
+"""`sweep --dry-run`: the points a sweep would measure, their message size and memory per
+rank, and about how long it would sample (commbench.sweep.dry_run plans it: nothing
+launched or written)."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
 from commbench.catalogue import row_bytes
-from commbench.config.settings import SweepConfig
 from commbench.console import make_console
-from commbench.point import Point, width_label
+from commbench.point import width_label
+from commbench.sweep.dry_run import DryRun
 from commbench.units import format_size
 
 
@@ -20,19 +21,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def show_dry_run(
-    config: SweepConfig,
-    plan: list[Point],
-    world: int,
-    world_note: str,
-    seconds: tuple[float, float],
-) -> None:
-    """Print the plan on `world` ranks (`world_note`: where that number came from), each
-    point's bytes per rank, and the sampling time it would take (`seconds`: at least, at
-    most; commbench.sweep.dry_run.estimate)."""
+def show_dry_run(dry: DryRun) -> None:
+    """Print the plan on its world, each point's message size (the row's `bytes`) and the
+    memory it needs per rank (what the memory guard judges), and the sampling time it
+    would take (sweep.dry_run.estimate)."""
+    config, plan, memory = dry.config, dry.plan, dry.memory()
     console = make_console(highlight=False)
-    table = Table(title=f"commbench sweep --dry-run: {len(plan)} points on {world} ranks")
-    for name in ("collective", "variant", "dtype", "T", "width", "tp", "dp", "bytes per rank"):
+    table = Table(title=f"commbench sweep --dry-run: {len(plan)} points on {dry.world} ranks")
+    columns = ("collective", "variant", "dtype", "T", "width", "tp", "dp", "message", "memory")
+    for name in columns:
         table.add_column(name, justify="left" if name in ("collective", "variant") else "right")
     for point in plan:
         table.add_row(
@@ -44,16 +41,19 @@ def show_dry_run(
             str(point.tp),
             str(point.dp),
             format_size(row_bytes(point)),
+            format_size(memory[point]),
         )
     console.print(table)
-    largest = max(plan, key=row_bytes)
-    low, high = seconds
+    largest = max(plan, key=memory.__getitem__)
+    guess = dry.estimate
     console.print(
-        f"world: {world} ({world_note}); rounds: {config.rounds}; largest point:"
-        f" {format_size(row_bytes(largest))} per rank ({largest.describe()})."
+        f"world: {dry.world} ({dry.world_note}); rounds: {config.rounds}; largest point:"
+        f" {format_size(memory[largest])} of memory per rank ({largest.describe()}), as the"
+        " sweep's memory guard counts it (buffers, the backend's copy, the check's expected"
+        " values); message: the row's bytes."
     )
     console.print(
-        f"estimated sampling time: {_duration(low)} to {_duration(high)}"
+        f"estimated sampling time: {_duration(guess.low)} to {_duration(guess.high)}"
         f" ({len(plan)} points x {config.rounds} round(s), each {config.timing.min_samples} to"
         f" {config.timing.max_samples} samples of about {config.timing.min_sample_ms:g} ms,"
         f" at most {config.timing.max_seconds:g} s once it has {config.timing.min_samples};"

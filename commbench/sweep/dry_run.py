@@ -1,5 +1,6 @@
 """`sweep --dry-run`: what a sweep would measure and about how long it would take, from
-the config alone: nothing is launched or written, torch is not imported."""
+the config alone: nothing is launched or written (torch is imported for the memory each
+point needs, bound on its meta device: the memory guard's own figure)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,23 @@ class DryRun:
     @property
     def estimate(self) -> Estimate:
         return estimate(self.config, len(self.plan))
+
+    def memory(self) -> dict[Point, int]:
+        """Each point's memory on its group's first rank: the very figure the sweep's memory
+        guard judges (sweep.memory.point_bytes of ops.footprint), bound on torch's meta
+        device (nothing allocated)."""
+        from commbench.ops import footprint
+        from commbench.ops.arena import META
+        from commbench.ops.base import GroupContext
+        from commbench.sweep.backend import choose_backend
+        from commbench.sweep.memory import point_bytes
+
+        backend = choose_backend(self.config.backend)
+        needed = {}
+        for point in self.plan:
+            ctx = GroupContext(None, tuple(range(point.tp)), 0, META, backend)  # type: ignore[arg-type]
+            needed[point] = point_bytes(point, footprint(point, ctx))
+        return needed
 
 
 DRY_RUN_WORLD = 4  # without --nproc: what a sweep starts on a machine without GPUs

@@ -25,6 +25,7 @@ from commbench.point import Point
 from commbench.sweep.agreement import agree_or_skip
 from commbench.sweep.launch import launched_here
 from commbench.sweep.world import World
+from commbench.units import format_size
 
 
 class AllocatorStats(Protocol):
@@ -154,8 +155,9 @@ class MemoryBudget:
         if nbytes <= self.per_rank:
             return None
         return (
-            f"skipped: needs {nbytes} bytes per rank, over the {self.per_rank:.0f} each of"
-            f" the {self.sharing} rank(s) sharing {self.where} can have ({self.free:.0f} free)"
+            f"skipped: needs {format_size(nbytes)} per rank, over the"
+            f" {format_size(self.per_rank)} each of the {self.sharing} rank(s) sharing"
+            f" {self.where} can have ({format_size(self.free)} free)"
         )
 
 
@@ -233,8 +235,8 @@ def size_points(
     sizes = [fp.total for fp in footprints.values()]
     if not world.all_true(min(sizes) <= limit):
         raise UsageError(
-            f"max-bytes: {limit} is below every point (the smallest needs {min(sizes)}"
-            " bytes per rank)"
+            f"max-bytes: {format_size(limit)} is below every point (the smallest needs"
+            f" {format_size(min(sizes))} per rank)"
         )
     smallest = min(point_bytes(p, fp) for p, fp in footprints.items())
     every = world.gather_floats([smallest, budget.per_rank, budget.free, budget.sharing])
@@ -243,8 +245,8 @@ def size_points(
         rank = int(over.int().argmax())
         needs, per_rank, free, sharing = every[rank].tolist()
         raise UsageError(
-            f"memory: no point fits: the smallest needs {needs:.0f} bytes on rank {rank},"
-            f" over the {per_rank:.0f} each of the {sharing:.0f} rank(s) sharing its memory"
-            f" can have ({free:.0f} free); fewer --tokens, --hidden or ranks"
+            f"memory: no point fits: the smallest needs {format_size(needs)} on rank {rank},"
+            f" over the {format_size(per_rank)} each of the {sharing:.0f} rank(s) sharing its"
+            f" memory can have ({format_size(free)} free); fewer --tokens, --hidden or ranks"
         )
     return footprints, budget

@@ -61,6 +61,7 @@ from commbench.sweep.point_state import PointState, bound_row, fixed_row, record
 from commbench.sweep.recorder import Recorder, ShowRun, open_recorder
 from commbench.sweep.timing import EAGER, cuda_graphs, measure
 from commbench.sweep.world import World, close_world, init_world
+from commbench.units import format_size
 
 
 class Sweep:
@@ -186,8 +187,13 @@ class Sweep:
         """The bound point, or why it cannot run on this rank (too big, out of memory)."""
         need = self.footprints[point]
         if self.config.max_bytes and need.total > self.config.max_bytes:
-            hidden = f" ({need.hidden} of them the backend's flat copy)" if need.hidden else ""
-            return None, f"skipped: needs {need.total} bytes per rank{hidden}, over --max-bytes"
+            copy = f" ({format_size(need.hidden)} of it the backend's flat copy)" * bool(
+                need.hidden
+            )
+            return (
+                None,
+                f"skipped: needs {format_size(need.total)} per rank{copy}, over --max-bytes",
+            )
         if problem := self.budget.refuses(point, need):
             return None, problem
         try:
@@ -198,7 +204,7 @@ class Sweep:
             if self.world.device.type == "cuda":
                 torch.cuda.empty_cache()
             return None, (
-                f"skipped: out of memory on rank {self.world.rank} for {need.buffers} bytes"
+                f"skipped: out of memory on rank {self.world.rank} for {format_size(need.buffers)}"
             )
 
     def _step(self, point: Point, round_: int) -> None:

@@ -46,7 +46,7 @@ print('imported:', sorted(name for name in {HEAVY!r} if name in sys.modules))
         (["runs", "{a}"], []),
         (["report", "{a}", "--json"], []),
         (["compare", "{a}", "{b}", "--json"], ["scipy"]),
-        (["sweep", "--dry-run", "--nproc", "2"], ["commbench.config.flags"]),
+        (["sweep", "--dry-run", "--nproc", "2"], ["commbench.config.flags", "torch"]),
         (["--version"], []),
     ],
 )

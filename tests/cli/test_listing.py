@@ -8,7 +8,7 @@ import os
 import socket
 from pathlib import Path
 
-from support.cli import commbench_here
+from support.cli import SharedRun, commbench_here
 from support.runfixtures import key, samples_around, write_run
 
 from commbench.rundir.lock import LOCK
@@ -36,6 +36,16 @@ def test_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path: Pa
     assert "estimated sampling time: 3 s to 18 s (20 points x 3 round(s)" in out
     assert "Nothing was launched or written." in out
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_dry_run_of_a_resume_refuses_what_the_resume_would(local_run: SharedRun) -> None:
+    """A resume refuses flags that contradict the run; its dry run must too."""
+    same = commbench_here("sweep", "--resume", str(local_run.path), "--dry-run")
+    assert same.returncode == 0, same.stderr
+    other = commbench_here("sweep", "--resume", str(local_run.path), "--tokens", "99", "--dry-run")
+    assert other.returncode == 2
+    assert other.stderr.startswith(f"commbench: error: resume: '{local_run.path}': the run was")
+    assert "tokens" in other.stderr
 
 
 def test_dry_run_refuses_what_the_sweep_would(tmp_path: Path) -> None:

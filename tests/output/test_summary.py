@@ -11,11 +11,11 @@ from commbench.output.summary import skipped_line
 def test_skipped_points_are_counted_by_reason() -> None:
     notes = pd.Series(
         [
-            "skipped: needs 2048 bytes per rank, over --max-bytes",
-            "skipped: needs 4096 bytes per rank, over --max-bytes",
-            "skipped: out of memory on rank 1 for 4294967296 bytes",
-            "skipped: needs 9e12 bytes per rank, over the 1e11 each of the 2 rank(s) sharing"
-            " host memory can have (2e11 free)",
+            "skipped: needs 2.0 KiB per rank, over --max-bytes",
+            "skipped: needs 4.0 KiB per rank, over --max-bytes",
+            "skipped: out of memory on rank 1 for 4.0 GiB",
+            "skipped: needs 8381.9 GiB per rank, over the 93.1 GiB each of the 2 rank(s)"
+            " sharing host memory can have (186.3 GiB free)",
             "skipped: ProcessGroupGloo does not support reduce_scatter (torch 2.7.1)",
         ]
     )

@@ -522,6 +522,20 @@ def test_a_point_over_the_memory_the_ranks_can_have_is_skipped_with_its_reason(
     closing = f"{len(over)} point(s) skipped ({len(over)} over the memory a rank can have)"
     assert closing in done.stdout.replace("\n", " ")
     assert huge not in set(pd.read_csv(run / "samples.csv")["tokens"])
+    # the dry run shows the memory guard's own figure for each point, in the same units
+    dry = commbench(
+        "sweep", "--nproc", "2", "--config", str(tiny_config(tmp_path)), "--dry-run",
+        "--tokens", f"1,{huge}",
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    shown = {}
+    for line in dry.stdout.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 9 and cells[3] == str(huge):
+            shown[(cells[0], cells[1], cells[2])] = cells[8]
+    assert len(shown) == len(over)
+    for row in over.itertuples():
+        assert f"needs {shown[(row.collective, row.variant, row.dtype)]} per rank" in row.note
 
 
 def test_a_refused_sweep_writes_nothing_and_crowded_ranks_are_warned_of(tmp_path: Path) -> None:
@@ -538,7 +552,6 @@ def test_a_refused_sweep_writes_nothing_and_crowded_ranks_are_warned_of(tmp_path
     assert done.stderr.splitlines() == [
         "commbench: warning: 2 ranks share 1 CPU core(s) on this host: they wait for each"
         " other, and the times measure that wait",
-        "commbench: error: max-bytes: 1 is below every point (the smallest needs 64 bytes"
-        " per rank)",
+        "commbench: error: max-bytes: 1 B is below every point (the smallest needs 64 B per rank)",
     ]
     assert not run.exists()

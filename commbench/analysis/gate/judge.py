@@ -185,6 +185,7 @@ def judge_runs(
     aggregate_tolerance, detect = asked.tolerance, asked.detect
     keys = sorted(set(base.check) | set(current.check), key=str)
     records = {key: _record(key, rules, byte_sizes, row_tolerance) for key in keys}
+    rules.check_used(list(records.values()))
     compared = []
     for key, record in records.items():
         record["status"] = row_status(key, base, current)

@@ -68,6 +68,16 @@ class Rules(BaseModel):
         matching = [rule.tolerance for rule in self.rules if rule.applies(row)]
         return max(matching) if matching else default
 
+    def check_used(self, rows: list[dict[str, Any]]) -> None:
+        """Refuse a rule that applies to none of `rows`: it changes nothing, most often
+        because of a typo (`all-gather`, `tp = "> 4"` on a 4-rank run)."""
+        for number, rule in enumerate(self.rules, 1):
+            if not any(rule.applies(row) for row in rows):
+                raise UsageError(
+                    f"rules: rule {number} (match {rule.match}) matches no row of these runs:"
+                    " it would change nothing; fix its patterns or remove it"
+                )
+
 
 def load_rules(path: Path | None) -> Rules:
     if path is None:

@@ -403,6 +403,16 @@ def test_rules_file_sets_per_row_tolerance(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
     rows = json.loads((tmp_path / "g.json").read_text())["rows"]
     assert {r["tokens"]: r["tolerance"] for r in rows} == {1: 0.5, 4096: 0.05}
+    # a rule no row matches would change nothing (a typo, most often): refused
+    (tmp_path / "typo.toml").write_text(
+        "[[rules]]\ntolerance = 0.5\nmatch = { collective = 'all-gather' }\n"
+    )
+    typo = _gate(str(history), str(current), "--rules", str(tmp_path / "typo.toml"))
+    assert typo.returncode == 2
+    assert typo.stderr.strip() == (
+        "commbench: error: rules: rule 1 (match {'collective': 'all-gather'}) matches no row"
+        " of these runs: it would change nothing; fix its patterns or remove it"
+    )
 
 
 @pytest.mark.parametrize(
