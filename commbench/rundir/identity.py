@@ -33,9 +33,15 @@ def identity(meta: RunMeta) -> dict[str, Any]:
 
 
 def identity_diff(reference: RunMeta, other: RunMeta) -> dict[str, tuple]:
-    """Fields whose values differ: name -> (reference value, other value)."""
+    """Fields whose values differ: name -> (reference value, other value). A differing
+    config_hash is said as the settings behind it (`tokens`, `timing.target_ci`) where the
+    runs recorded their configs."""
     mine, theirs = identity(reference), identity(other)
-    return {name: (mine[name], theirs[name]) for name in mine if mine[name] != theirs[name]}
+    differs = {name: (mine[name], theirs[name]) for name in mine if mine[name] != theirs[name]}
+    if "config_hash" in differs and (settings := config_diff([reference, other])):
+        del differs["config_hash"]
+        differs.update({name: (first, second) for name, (first, second) in settings.items()})
+    return differs
 
 
 def _flat(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

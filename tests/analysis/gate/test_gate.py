@@ -575,3 +575,15 @@ def test_a_favourable_drift_does_not_mask_a_row_or_collective_regression(tmp_pat
     gather = aggregates.loc[("collective", "all_gather")]
     assert gather["geomean"] < 1.05 < gather["contrast"]
     assert gather["status"] == "regression" and result.exit_code == 1
+
+
+def test_runs_of_other_settings_are_refused_naming_the_settings(tmp_path: Path) -> None:
+    """Not `config_hash differs`: the settings behind it, with both values."""
+    rows = [(key(tokens=t), samples_around(100, 8)) for t in (1, 8)]
+    base = write_run(tmp_path / "a", rows, config={"rounds": 1, "tokens": [1, 8]})
+    other = write_run(tmp_path / "b", rows, config={"rounds": 1, "tokens": [1, 8, 128]},
+                      config_hash="def")  # fmt: skip
+    done = _gate(str(base), str(other))
+    assert done.returncode == 3
+    assert "tokens differs: baseline [1, 8], current [1, 8, 128]" in done.stdout
+    assert "config_hash" not in done.stdout
