@@ -133,12 +133,6 @@ class RunWriter:
         except OSError as err:
             raise UsageError(f"out: {str(path)!r} cannot be written: {err.strerror}") from None
 
-    @classmethod
-    def resume(cls, path: Path) -> RunWriter:
-        """The interrupted run's directory, its lock held."""
-        take(path, "resume")
-        return cls(path)
-
     def write_meta(self, meta: dict[str, Any]) -> None:
         write_json_atomic(self.path / META_JSON, {"schema_version": SCHEMA_VERSION, **meta})
 

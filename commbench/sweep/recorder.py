@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from commbench.config.settings import SweepConfig
 from commbench.errors import UsageError
-from commbench.rundir.lock import release
+from commbench.rundir.lock import release, take
 from commbench.rundir.resume import RunProgress, read_meta, recover, resume_mismatch
 from commbench.rundir.schema import KEY_COLUMNS
 from commbench.rundir.writer import RunWriter, default_run_dir
@@ -80,8 +80,9 @@ class RunRecorder(Recorder):
         if not resume:
             return cls(RunWriter.create(path, force), nproc), None
         check_resumable(path, config, world_size, backend)
-        writer = RunWriter.resume(path)  # before the repair: no other sweep writes it
-        return cls(writer, nproc), recover(path)
+        take(path, "resume")  # before the repair: no other sweep writes it
+        progress = recover(path)  # it may replace files: the writer opens them after
+        return cls(RunWriter(path), nproc), progress
 
     @property
     def path(self) -> Path:
