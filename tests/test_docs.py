@@ -46,14 +46,18 @@ COMMENT = re.compile(r"(?:^|\s)#.*")
 
 
 def subcommands() -> dict[str, set[str]]:
-    """Every subcommand of the real CLI and the options it accepts (--help included: click
-    adds it to every command, not as one of its params)."""
-    group = typer.main.get_command(app)
-    return {
-        name: {"--help"}
-        | {opt for param in command.params for opt in param.opts if opt.startswith("-")}
-        for name, command in group.commands.items()
-    }
+    """Every subcommand of the real CLI (a group's as `history pin`) and the options it
+    accepts (--help included: click adds it to every command, not as one of its params)."""
+
+    def options(command: typer.core.TyperCommand) -> set[str]:
+        return {"--help"} | {o for p in command.params for o in p.opts if o.startswith("-")}
+
+    found = {}
+    for name, command in typer.main.get_command(app).commands.items():
+        found[name] = options(command)
+        for sub, inner in getattr(command, "commands", {}).items():
+            found[f"{name} {sub}"] = options(inner)
+    return found
 
 
 SUBCOMMANDS = subcommands()
@@ -114,7 +118,10 @@ def command_problems(code: list[str]) -> list[str]:
             if name not in SUBCOMMANDS:
                 problems.append(f"commbench {name}: no such subcommand")
                 continue
-            for word in words(rest):
+            said = words(rest)
+            if said and f"{name} {said[0]}" in SUBCOMMANDS:  # a group's: `history pin`
+                name, said = f"{name} {said[0]}", said[1:]
+            for word in said:
                 flag = word.split("=", 1)[0]
                 if flag.startswith("--") and flag not in SUBCOMMANDS[name]:
                     problems.append(f"commbench {name} {flag}: no such option")

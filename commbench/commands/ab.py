@@ -76,7 +76,7 @@ def ab(
 ) -> None:
     """Interleaved A/B launches of one sweep until each arm's ratio to the first decides."""
     from commbench.ab.experiment import Experiment, run_experiment
-    from commbench.output.ab import print_progress, write_outputs
+    from commbench.output.ab import print_progress
     from commbench.paths import check_files
 
     check_files({"markdown": markdown})  # before the launches, not after them
@@ -111,6 +111,20 @@ def ab(
     code = run_experiment(experiment, max_minutes, print_progress)
     write_outputs(experiment.root, experiment.state, markdown)
     raise typer.Exit(code)
+
+
+def write_outputs(root: Path, state: dict[str, Any], markdown: Path | None) -> None:
+    """The terminal summary, the plot beside experiment.json, and --markdown."""
+    from commbench.output.ab import markdown_text, summary_lines
+
+    print("\n".join(summary_lines(root, state)))
+    if state["result"] and state["result"]["estimates"]:
+        from commbench.output.ab_plot import save_plot
+
+        print(f"Plot: {save_plot(state, root / 'ab.png')}")
+    if markdown is not None:
+        markdown.write_text(markdown_text(root, state))
+        print(f"Markdown: {markdown}")
 
 
 def _sweep_args(

@@ -123,7 +123,14 @@ def sweep(
 
             check_resumable(resume, sweep_config, world, choose_backend(sweep_config.backend))
         if planned := plan_dry_run(sweep_config, world):
-            show_dry_run(planned)
+            guess = planned.estimate
+            show_dry_run(
+                sweep_config,
+                planned.plan,
+                (planned.world, planned.world_note),
+                (guess.low, guess.high),
+                planned.memory(),
+            )
         raise typer.Exit(0)
     from commbench.sweep.start import launch_workers, run_as_worker
 

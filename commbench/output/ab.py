@@ -215,15 +215,3 @@ def markdown_text(root: Path, state: dict[str, Any]) -> str:
         ]
     out += ["", f"Verdict: {VERDICTS[state['status']]}.", ""]
     return "\n".join(out)
-
-
-def write_outputs(root: Path, state: dict[str, Any], markdown: Path | None) -> None:
-    """The terminal summary, the plot beside experiment.json, and --markdown."""
-    print("\n".join(summary_lines(root, state)))
-    if state["result"] and state["result"]["estimates"]:
-        from commbench.output.ab_plot import save_plot
-
-        print(f"Plot: {save_plot(state, root / 'ab.png')}")
-    if markdown is not None:
-        markdown.write_text(markdown_text(root, state))
-        print(f"Markdown: {markdown}")

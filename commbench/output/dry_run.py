@@ -7,9 +7,9 @@ from __future__ import annotations
 from rich.table import Table
 
 from commbench.catalogue import row_bytes
+from commbench.config.settings import SweepConfig
 from commbench.console import make_console
-from commbench.point import width_label
-from commbench.sweep.dry_run import DryRun
+from commbench.point import Point, width_label
 from commbench.units import format_size
 
 
@@ -21,13 +21,20 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def show_dry_run(dry: DryRun) -> None:
-    """Print the plan on its world, each point's message size (the row's `bytes`) and the
-    memory it needs per rank (what the memory guard judges), and the sampling time it
-    would take (sweep.dry_run.estimate)."""
-    config, plan, memory = dry.config, dry.plan, dry.memory()
+def show_dry_run(
+    config: SweepConfig,
+    plan: list[Point],
+    world: tuple[int, str],
+    seconds: tuple[float, float],
+    memory: dict[Point, int],
+) -> None:
+    """Print the plan on `world` ranks (with where that number came from), each point's
+    message size (the row's `bytes`) and the memory it needs per rank (`memory`: what
+    the memory guard judges), and the sampling time it would take (`seconds`: at least,
+    at most; commbench.sweep.dry_run.estimate)."""
+    size, where = world
     console = make_console(highlight=False)
-    table = Table(title=f"commbench sweep --dry-run: {len(plan)} points on {dry.world} ranks")
+    table = Table(title=f"commbench sweep --dry-run: {len(plan)} points on {size} ranks")
     columns = ("collective", "variant", "dtype", "T", "width", "tp", "dp", "message", "memory")
     for name in columns:
         table.add_column(name, justify="left" if name in ("collective", "variant") else "right")
@@ -45,15 +52,15 @@ def show_dry_run(dry: DryRun) -> None:
         )
     console.print(table)
     largest = max(plan, key=memory.__getitem__)
-    guess = dry.estimate
+    low, high = seconds
     console.print(
-        f"world: {dry.world} ({dry.world_note}); rounds: {config.rounds}; largest point:"
+        f"world: {size} ({where}); rounds: {config.rounds}; largest point:"
         f" {format_size(memory[largest])} of memory per rank ({largest.describe()}), as the"
         " sweep's memory guard counts it (buffers, the backend's copy, the check's expected"
         " values); message: the row's bytes."
     )
     console.print(
-        f"estimated sampling time: {_duration(guess.low)} to {_duration(guess.high)}"
+        f"estimated sampling time: {_duration(low)} to {_duration(high)}"
         f" ({len(plan)} points x {config.rounds} round(s), each {config.timing.min_samples} to"
         f" {config.timing.max_samples} samples of about {config.timing.min_sample_ms:g} ms,"
         f" at most {config.timing.max_seconds:g} s once it has {config.timing.min_samples};"
