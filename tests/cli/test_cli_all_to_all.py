@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from support.cli import EXPERTS, HIDDEN_MOE, TOPK, commbench, commbench_here, tiny_config
+from support.runfixtures import slowed_copy
 
 from commbench.routing import route
 from commbench.rundir.schema import RESULT_COLUMNS
@@ -61,7 +62,8 @@ def test_the_done_when_sweep_and_its_consumers(
     assert compared.returncode == 0, compared.stderr
     assert len(pd.read_csv(tmp_path / "c.csv")) == 24  # the skews are rows of their own
     # one baseline: the gate cannot see the asked shift and says so (exit 4), never a pass
-    gated = commbench_here("gate", str(out), str(out), "--json", str(tmp_path / "g.json"))
+    again = slowed_copy(out, tmp_path / "again", 1.001)  # another run, not the same twice
+    gated = commbench_here("gate", str(out), str(again), "--json", str(tmp_path / "g.json"))
     assert gated.returncode == 4, gated.stdout
     verdict = json.loads((tmp_path / "g.json").read_text())
     assert verdict["counts"]["missing"] == 0 and verdict["counts"]["unchanged"] == 24

@@ -276,14 +276,19 @@ def test_two_real_runs_gated_against_each_other(
         assert row["current_us"] == pytest.approx(medians[1][key])
         assert row["ratio"] == pytest.approx(medians[1][key] / medians[0][key])
 
+    # A run is never judged against itself, under any name
+    itself = commbench_here("gate", str(runs[0]), str(runs[0]))
+    assert itself.returncode == 2 and "a run judged against itself" in itself.stderr
     # One gloo baseline run cannot see 2x (the prior's spread, 4 df): exit 4, not a pass
-    same = commbench_here("gate", str(runs[0]), str(runs[0]), "--json", str(tmp_path / "s.json"))
+    again = slowed_copy(runs[0], tmp_path / "again", 1.001)
+    same = commbench_here("gate", str(runs[0]), str(again), "--json", str(tmp_path / "s.json"))
     assert same.returncode == 4, same.stdout
     assert "INSUFFICIENT: 20 unchanged, cannot see the asked shift (2.00x)" in same.stdout
-    assert all(row["ratio"] == 1 for row in json.loads((tmp_path / "s.json").read_text())["rows"])
-    allowed = commbench_here("gate", str(runs[0]), str(runs[0]), "--allow-insufficient")
+    ratios = [row["ratio"] for row in json.loads((tmp_path / "s.json").read_text())["rows"]]
+    assert ratios == pytest.approx([1.001] * 20)
+    allowed = commbench_here("gate", str(runs[0]), str(again), "--allow-insufficient")
     assert allowed.returncode == 0, allowed.stdout
-    seen = commbench_here("gate", str(runs[0]), str(runs[0]), "--detect", "50x")
+    seen = commbench_here("gate", str(runs[0]), str(again), "--detect", "50x")
     assert seen.returncode == 0 and seen.stdout.splitlines()[-1].startswith("PASS"), seen.stdout
     other = tmp_path / "other-config"
     shutil.copytree(runs[1], other)
