@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.paths import REPO
+from support.paths import REPO, SCHEMA_1_RUNS
 from support.runfixtures import key, samples_around, write_run
 
 import commbench
 from commbench.errors import UsageError
 from commbench.rundir.schema import RESULT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
 
-BASELINES = REPO / "results" / "baselines" / "ci-gloo-4"
+BASELINES = SCHEMA_1_RUNS
 
 
 def test_a_schema_1_run_reads_in_the_current_columns() -> None:
@@ -84,5 +84,5 @@ def test_documented_example_runs() -> None:
     usage = (REPO / "docs" / "usage.md").read_text()
     example = usage.split("<!-- load_run example -->")[1].split("```python")[1].split("```")[0]
     namespace: dict = {}
-    exec(example.replace("results/baselines", str(BASELINES.parent)), namespace)
+    exec(example.replace("results/baselines", str(REPO / "results" / "baselines")), namespace)
     assert isinstance(namespace["table"], pd.DataFrame) and len(namespace["table"])

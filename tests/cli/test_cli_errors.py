@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import ROOT, commbench, commbench_here, tiny_config, torchrun
+from support.paths import SCHEMA_1_RUNS
 
 from commbench.config.settings import CONFIG_DIR
 
@@ -60,7 +61,7 @@ CONFIG_FILES = [
     ("[timing]\nwarmup = -1\n", "timing.warmup: Input should be greater than or equal to 0"),
     ("[timing]\nspeed = 1\n", "unknown key 'timing.speed'"),
     ("tp = [5]\n", "tp: 5 does not divide the world size 2"),
-    ("max_bytes = 1\n", "max-bytes: 1 is below every point"),
+    ("max_bytes = 1\n", "max-bytes: 1 B is below every point"),
 ]
 
 
@@ -222,7 +223,7 @@ def test_the_launcher_relays_each_line_once_and_names_a_silent_death(
     assert (done.returncode, done.stderr) == expected
 
 
-BASELINE_RUN = ROOT / "results" / "baselines" / "ci-gloo-4" / "run-1"
+BASELINE_RUN = SCHEMA_1_RUNS / "run-1"
 
 
 @pytest.mark.parametrize(
@@ -250,7 +251,7 @@ def test_every_command_refuses_bad_input_in_one_line_end_to_end(
 
 # --- every output path, checked before any work, by one rule ------------------------------
 
-OTHER_RUN = ROOT / "results" / "baselines" / "ci-gloo-4" / "run-2"
+OTHER_RUN = SCHEMA_1_RUNS / "run-2"
 VERDICTS = (0, 1, 3, 4)  # what a command that read its runs may answer: never 2
 RUNS = [str(BASELINE_RUN), str(OTHER_RUN)]
 # (command line up to the output flag, the flag, what the output is: "file" or "dir")

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.paths import REPO
+from support.paths import SCHEMA_1_RUNS
 from support.runfixtures import key, samples_around, write_run
 
-BASELINE = Path("results/baselines/ci-gloo-4/run-1")  # a real run of schema 1
+BASELINE = SCHEMA_1_RUNS / "run-1"  # a real run of schema 1
 
 # commbench.config.flags builds the config model's flags: only the sweep needs them
 HEAVY = ("torch", "scipy", "matplotlib", "commbench.config.flags")
@@ -70,7 +70,7 @@ def test_reading_commands_import_only_what_they_use(
 def test_the_python_api_reads_runs_without_torch(tmp_path: Path) -> None:
     """`commbench.load_run` in a notebook: pandas only, whatever schema wrote the run."""
     rows = [(key(variant=v), samples_around(100, 8)) for v in ("list", "tensor")]
-    paths = [write_run(tmp_path / "a", rows), REPO / BASELINE]
+    paths = [write_run(tmp_path / "a", rows), BASELINE]
     probe = f"""
 import sys
 import commbench

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from support.cli import ROOT, commbench_here
+from support.cli import commbench_here
+from support.paths import SCHEMA_1_RUNS
 from support.runfixtures import key, samples_around, write_run
 from support.trackerschemas import (
     BMF_MEASURE_MAX,
@@ -22,7 +23,7 @@ from support.trackerschemas import (
 
 from commbench.rundir.reader import read_run
 
-BASELINE = ROOT / "results" / "baselines" / "ci-gloo-4" / "run-1"  # a real run, schema 1
+BASELINE = SCHEMA_1_RUNS / "run-1"  # a real run, schema 1
 
 
 def _strict_json(text: str):

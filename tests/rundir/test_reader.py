@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.paths import REPO
+from support.paths import SCHEMA_1_RUNS
 from support.runfixtures import key, samples_around, write_run
 
 from commbench.errors import UsageError
@@ -27,7 +27,7 @@ from commbench.rundir.schema import (
 # Also run under the oldest dependencies pyproject.toml declares (`make floor`).
 pytestmark = pytest.mark.floor
 
-BASELINE = REPO / "results" / "baselines" / "ci-gloo-4" / "run-1"
+BASELINE = SCHEMA_1_RUNS / "run-1"
 NAN = float("nan")
 # What an older schema meant by each later column, written out here rather than read from
 # the reader's own table: a wrong fill there must fail a test.
