@@ -110,7 +110,7 @@ def sweep(
         source="command line",
         preset=preset,
         max_tokens=max_tokens,
-        recorded=recorded.config if recorded else None,
+        recorded=recorded.config.model_dump() if recorded else None,
     )
     if dry_run:
         from commbench.output.dry_run import show_dry_run

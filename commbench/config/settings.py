@@ -7,6 +7,7 @@ instead of leaving one rank waiting in a collective for another.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -288,6 +289,19 @@ def load_config(
     check_model(data, source)
     config = _validate(_layer(data, overrides or {}), source, overrides or {})
     return config if max_tokens is None else _reduce_tokens(config, max_tokens)
+
+
+def recorded_config(recorded: dict[str, Any]) -> SweepConfig:
+    """A run's recorded settings as the typed model: what it recorded over default.toml
+    (a run recorded before a setting existed measured with its default). The `rounds` a
+    run that recorded none took is 1, the only one there was."""
+    return _validate(_layer(_defaults(), recorded), "meta.json config")
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """default.toml, with the 1 round every run made before `rounds` existed."""
+    return {**read_toml(DEFAULT_CONFIG), "rounds": 1}
 
 
 def _validate(

@@ -126,7 +126,7 @@ def show_finished_run(path: Path, console: Console) -> None:
     """What a sweep shows on rank 0 when it ends: the summary, where its time went (with
     --profile-phases), and how many points failed their check or were skipped, and why."""
     run = render_run(path, console)
-    if run.meta.config.get("profile_phases") and run.meta.phases:
+    if run.meta.config.profile_phases and run.meta.phases:
         render_phases(run.meta.phases, console)
     if failed := failed_line(run.results):
         console.print(f"[red]{failed}[/red]")

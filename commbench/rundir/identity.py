@@ -61,7 +61,8 @@ def config_diff(metas: Sequence[RunMeta]) -> dict[str, list[Any]]:
     one run lacks and another leaves empty is not a difference."""
     from commbench.config.settings import UNHASHED
 
-    configs = [_flat({k: v for k, v in m.config.items() if k not in UNHASHED}) for m in metas]
+    dumped = [m.config.model_dump(mode="json") for m in metas]
+    configs = [_flat({k: v for k, v in d.items() if k not in UNHASHED}) for d in dumped]
     names = sorted(set().union(*configs))
     values = {name: [config.get(name) for config in configs] for name in names}
     return {

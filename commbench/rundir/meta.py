@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from commbench.config.settings import SweepConfig, recorded_config
 from commbench.rundir.schema import SCHEMA_VERSION
 
 
@@ -78,7 +79,9 @@ class RunMeta(BaseModel):
     ranks_disagree: dict[str, list[Any]] = {}  # version name -> every rank's value
     layout: str  # the group layout (update_to_3: every earlier run was contiguous)
     groups: dict[str, list[list[int]]] = {}  # tp -> its groups' ranks (schema 3 on)
-    config: dict[str, Any] = {}  # the SweepConfig as dumped when the run started
+    # the settings the run measured with (recorded_config: what it recorded, over the
+    # defaults for what it did not record)
+    config: SweepConfig = Field(default_factory=lambda: recorded_config({}))
     config_hash: str | None = None
     points: int | None = None
     env: dict[str, str] = {}
@@ -92,10 +95,14 @@ class RunMeta(BaseModel):
     phases: dict[str, float] | None = None  # rank 0's seconds per phase
     memory: dict[str, list[float | None]] | None = Field(default=None)  # figure -> per rank
 
+    @field_validator("config", mode="before")
+    @classmethod
+    def _settings(cls, value: Any) -> Any:
+        return recorded_config(value) if isinstance(value, dict) else value
+
     @property
     def rounds(self) -> int:
-        """How many rounds the sweep took (1 before `rounds` existed)."""
-        return int(self.config.get("rounds", 1))
+        return self.config.rounds
 
     @property
     def device_names(self) -> list[str | None]:

@@ -164,7 +164,7 @@ def resume_mismatch(meta: RunMeta, current: dict[str, Any]) -> str | None:
     stacks in one row would make the row mean nothing, so any difference is refused.
     """
     if meta.config_hash != current["config_hash"]:
-        recorded = meta.config
+        recorded = meta.config.model_dump()
         differ = sorted(
             name
             for name in current["config"]

@@ -12,6 +12,7 @@ from support.paths import REPO, SCHEMA_1_RUNS
 from support.runfixtures import key, samples_around, write_run
 
 import commbench
+from commbench.config.settings import SweepConfig
 from commbench.errors import UsageError
 from commbench.rundir.schema import RESULT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
 
@@ -27,6 +28,16 @@ def test_a_schema_1_run_reads_in_the_current_columns() -> None:
     assert (run.results["vocab"] == 0).all() and (run.samples["vocab"] == 0).all()
     assert (run.results["layout"] == "contiguous").all() and not run.results["cuda_graph"].any()
     assert run.results["temp_mem_bytes"].isna().all()
+
+
+def test_the_recorded_settings_are_the_typed_model() -> None:
+    """In a notebook, `run.meta.config.timing.min_samples`, not a dict's `.get` chain;
+    the first schema's runs read the same way."""
+    for path in (REPO / "results" / "baselines" / "ci-gloo-4" / "run-1", BASELINES / "run-1"):
+        config = commbench.load_run(path).meta.config
+        assert isinstance(config, SweepConfig)
+        assert config.config_hash() == "a743708c1a1eb49d"  # what the run recorded
+        assert config.tokens == [7, 64, 1024] and config.timing.min_samples >= 1
 
 
 def test_a_current_run_reads_as_written(tmp_path: Path) -> None:
