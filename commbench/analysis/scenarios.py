@@ -122,13 +122,17 @@ def scenario_lines(comparison: pd.DataFrame) -> list[str]:
     """
     lines = []
     for (collective, tp, dp, dtype, *_), rows in comparison.groupby(SPLIT, sort=False):
-        shape = crossover(_faster_by_tokens(rows))
-        text = (
-            f"{collective} tp={tp} dp={dp} {dtype}{routing_label(rows.iloc[0])}:"
-            f" decode (T<={DECODE_MAX_TOKENS})"
-            f" {_phase(rows['speedup'], rows['tokens'], True)}, prefill"
-            f" {_phase(rows['speedup'], rows['tokens'], False)}; {shape}"
+        faster = _faster_by_tokens(rows)
+        shape = crossover(faster)
+        phases = (
+            f"decode (T<={DECODE_MAX_TOKENS}) {_phase(rows['speedup'], rows['tokens'], True)},"
+            f" prefill {_phase(rows['speedup'], rows['tokens'], False)}"
         )
+        where = f"{collective} tp={tp} dp={dp} {dtype}{routing_label(rows.iloc[0])}"
+        if faster.dropna().empty:  # nothing beyond noise: no figure leads
+            text = f"{where}: {shape} (medians' ratios, within the noise: {phases})"
+        else:
+            text = f"{where}: {phases}; {shape}"
         # where the tensor form padded (the logits along the vocabulary, the others along
         # the tokens; the routed forms never pad the tokens)
         padded_vocab = rows["padded_vocab_tensor"] != rows["vocab"]

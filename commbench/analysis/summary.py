@@ -36,6 +36,16 @@ def median_interval(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return low, high
 
 
+# How every table of a run orders its rows (a run's files hold them in the shuffled order
+# of its rounds): by split, dtype, width, then tokens
+ROW_ORDER = ["tp", "dp", "dtype", "hidden", "vocab", "tokens"]
+
+
+def in_order(rows: pd.DataFrame, first: list[str] | None = None) -> pd.DataFrame:
+    """`rows` by `first` (the collective, say), then ROW_ORDER."""
+    return rows.sort_values([*(first or []), *ROW_ORDER], kind="stable")
+
+
 def side_by_side(results: pd.DataFrame) -> pd.DataFrame:
     """One row per shape and split with the list and tensor forms next to each other.
 
@@ -81,11 +91,17 @@ def verdict_lines(comparison: pd.DataFrame) -> list[str]:
         wins = rows[rows["verdict"] == "win"]
         losses = rows[rows["verdict"] == "loss"]
         mean = geomean(rows["speedup"])
+        unstable = f" ({counts.unstable} unstable, not counted)" if counts.unstable else ""
+        if not counts.wins and not counts.losses:  # no figure leads where none is beyond noise
+            text = (
+                f"{collective}: no difference beyond noise at any of its {len(rows)}"
+                f" points{unstable} (their medians' ratio, {mean:.2f}x, is within it)."
+            )
+            lines.append(f"{text} {recommendation(counts, mean)}")
+            continue
         text = (
             f"{collective}: the tensor form is faster beyond noise in {counts.wins} of"
-            f" {len(rows)} points"
-            + (f" ({counts.unstable} unstable, not counted)" if counts.unstable else "")
-            + f"; geometric-mean speedup {mean:.2f}x"
+            f" {len(rows)} points{unstable}; geometric-mean speedup {mean:.2f}x"
         )
         if len(wins):
             best = wins.loc[wins["speedup"].idxmax()]

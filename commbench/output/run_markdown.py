@@ -14,7 +14,13 @@ import pandas as pd
 from rich.text import Text
 
 from commbench.analysis.scenarios import round_trip, round_trip_lines, scenario_lines
-from commbench.analysis.summary import median_interval, problem_lines, side_by_side, verdict_lines
+from commbench.analysis.summary import (
+    in_order,
+    median_interval,
+    problem_lines,
+    side_by_side,
+    verdict_lines,
+)
 from commbench.output.cells import number
 from commbench.output.tables import markdown_table
 from commbench.point import width_label
@@ -93,12 +99,9 @@ def _row_table(rows: pd.DataFrame) -> list[str]:
     return markdown_table(["collective", "variant", *SHAPE_HEADER, *ROW_HEADER], cells)
 
 
-ORDER = ["tp", "dp", "dtype", "hidden", "vocab", "tokens"]
-
-
 def run_markdown(run: Run) -> str:
-    results = run.results.sort_values(["collective", "variant", *ORDER], kind="stable")
-    comparison = side_by_side(results).sort_values(["collective", *ORDER], kind="stable")
+    results = in_order(run.results, ["collective", "variant"])
+    comparison = in_order(side_by_side(results), ["collective"])
     lines = [f"## commbench run `{run.label}`", ""]
     if stopped := run.meta.stopped:
         lines += [f"> **Stopped early** at {stopped.at}: {stopped.reason}", ""]

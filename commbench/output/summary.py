@@ -20,7 +20,13 @@ from commbench.analysis.scenarios import (
     round_trip_lines,
     scenario_lines,
 )
-from commbench.analysis.summary import failed_line, problem_lines, side_by_side, verdict_lines
+from commbench.analysis.summary import (
+    failed_line,
+    in_order,
+    problem_lines,
+    side_by_side,
+    verdict_lines,
+)
 from commbench.console import make_console
 from commbench.point import width_label
 from commbench.rundir.reader import Run, measured, read_run
@@ -82,8 +88,8 @@ def single_variant_table(results: pd.DataFrame, collective: str) -> Table | None
 
 
 def render(run: Run, console: Console) -> None:
-    results = run.results
-    comparison = side_by_side(results)
+    results = in_order(run.results, ["collective", "variant"])
+    comparison = in_order(side_by_side(results), ["collective"])
     compared = set(comparison["collective"])
     for table in comparison_tables(comparison):
         console.print(table)

@@ -121,13 +121,15 @@ def test_all_unstable_rows_recommend_nothing(tmp_path: Path) -> None:
     recommendation and no crossover; and the report says so through the real CLI."""
     run = _run(tmp_path / "run", {t: (200.0, 0.5, 100.0, 0.5) for t in (1, 64, 4096)})
     (verdict,), (scenario,) = _summary(run)
-    assert "faster beyond noise in 0 of 3 points (3 unstable, not counted)" in verdict
+    # no speedup figure leads a verdict nothing supports
+    assert verdict.startswith("all_gather: no difference beyond noise at any of its 3 points")
+    assert "(3 unstable, not counted)" in verdict and "geometric-mean speedup" not in verdict
     assert "largest win" not in verdict and "Never slower" not in verdict
     assert verdict.endswith(
         "No recommendation: 3 of 3 points are unstable (cv >= 0.10), none"
         " faster beyond noise; measure on a quieter machine."
     )
-    assert "no difference beyond noise at any T" in scenario
+    assert ": no difference beyond noise at any T (medians' ratios, within the noise:" in scenario
     assert scenario.endswith(
         "No recommendation: 3 of 3 points are unstable (cv >= 0.10), none"
         " faster beyond noise; measure on a quieter machine."
@@ -205,3 +207,21 @@ def test_report_markdown_names_collectives_counts_unstable_rows_and_heads_tables
     assert table[0].startswith("| collective | variant | tp |")
     assert len(table) == 1 + 8 and all(line.startswith("| all_gather | ") for line in table[1:])
     assert "| unstable |" in text  # the list vs tensor table's verdict
+
+
+def test_tables_list_tokens_in_order_whatever_the_rounds_wrote(tmp_path: Path) -> None:
+    """A run's files hold its rows in the shuffled order of its rounds; every table sorts."""
+    rows = [
+        (key(variant=variant, tokens=tokens), samples_around(100, 8))
+        for tokens in (1024, 7, 64)
+        for variant in ("list", "tensor")
+    ]
+    run = write_run(tmp_path / "run", rows)
+    report = commbench_here("report", str(run))
+    firsts = [line.split("│")[1].strip() for line in report.stdout.splitlines()
+              if line.startswith("│") and line.split("│")[1].strip().isdigit()]  # fmt: skip
+    assert firsts == ["7", "64", "1024"]
+    markdown = commbench_here("report", str(run), "--markdown", str(tmp_path / "r.md"))
+    assert markdown.returncode == 0
+    text = (tmp_path / "r.md").read_text()
+    assert text.index("| 7 |") < text.index("| 64 |") < text.index("| 1024 |")
