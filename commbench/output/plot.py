@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from commbench.analysis.scenarios import ROUTING, routing_label
 from commbench.analysis.summary import side_by_side
@@ -36,6 +37,7 @@ METRICS = {  # name in the file: (column, what, unit)
     "time": ("time_us", "time per operation", "us"),
 }
 VARIANT_COLOURS = {"list": "tab:orange", "tensor": "tab:blue", "padded": "tab:green"}
+UNSTABLE_GREY = "#d0d0d0"  # a heatmap cell whose point carries no verdict
 RUN_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v")]
 DPI = 120
 
@@ -105,9 +107,9 @@ def line_figure(rows: pd.DataFrame, metric: str, labels: Sequence[str]) -> Figur
     """One collective, split, dtype and hidden size: METRIC against bytes, log-log.
 
     One line per variant and (when several runs are plotted) per run label: the colour is the
-    variant, the line style and marker the run. With one run, time lines are shaded over the
-    95% CI of the median (p10..p90 where there were too few samples for one); with several,
-    the overlapping bands would hide the lines.
+    variant, the line style and marker the run. Every point carries its interval as an
+    error bar: the 95% CI of its median (p10..p90 where there were too few samples for
+    one), for a bandwidth the same interval turned into bandwidths.
     """
     column, what, unit = METRICS[metric]
     several = len(labels) > 1
@@ -122,10 +124,10 @@ def line_figure(rows: pd.DataFrame, metric: str, labels: Sequence[str]) -> Figur
         ax.plot(
             line["bytes"], line[column], linestyle=style, marker=marker, color=colour, label=name
         )
-        if column == "time_us" and not several:
-            low = line["ci_low_us"].fillna(line["time_us_p10"])
-            high = line["ci_high_us"].fillna(line["time_us_p90"])
-            ax.fill_between(line["bytes"], low, high, color=colour, alpha=0.15, linewidth=0)
+        low, high = _interval(line, column)
+        errors = [line[column] - low, high - line[column]]
+        ax.errorbar(line["bytes"], line[column], yerr=errors, fmt="none", ecolor=colour,
+                    elinewidth=1, capsize=3, alpha=0.7)  # fmt: skip
     _log_axes(ax)
     ax.set_title(
         f"{first['collective']}  tp={first['tp']} dp={first['dp']}  {first['dtype']}"
@@ -137,15 +139,32 @@ def line_figure(rows: pd.DataFrame, metric: str, labels: Sequence[str]) -> Figur
     return figure
 
 
+def _interval(line: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """Each point's interval in `column`'s terms: the median's, or for a bandwidth the
+    bandwidths at the interval's ends (a longer time is a lower bandwidth)."""
+    low = line["ci_low_us"].fillna(line["time_us_p10"])
+    high = line["ci_high_us"].fillna(line["time_us_p90"])
+    if column == "time_us":
+        return low, high
+    return line[column] * line["time_us"] / high, line[column] * line["time_us"] / low
+
+
+def _plain(value: float, _position: object = None) -> str:
+    """A tick label as a plain number, three significant digits at most, never 6e-01."""
+    return np.format_float_positional(value, precision=3, unique=True, fractional=False, trim="-")
+
+
 def _log_axes(ax: Axes) -> None:
-    """Powers of two in B/KiB/MiB on x (sizes are), plain numbers on y."""
+    """Powers of two in B/KiB/MiB on x (sizes are), plain numbers on y, major and minor
+    ticks alike (the minor ones at 2 and 5 of each decade)."""
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(LogLocator(base=2, numticks=9))
     ax.xaxis.set_major_formatter(FuncFormatter(_bytes_tick))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(_plain))
     ax.grid(True, which="major", alpha=0.4)
     ax.grid(True, which="minor", alpha=0.12)
 
@@ -160,7 +179,9 @@ def speedup_figure(rows: pd.DataFrame, title: str) -> Figure:
 
     The colour scale is logarithmic and symmetric about 1.0, so 2x and 0.5x are equally
     strong (blue: the tensor form is faster, red: slower). Bold values differ beyond noise
-    (the two confidence intervals do not overlap, the report's win/loss).
+    (the two confidence intervals do not overlap, the report's win/loss). An unstable
+    point (its samples scatter too much for a verdict) is grey whatever its ratio: a
+    colour would claim what its interval cannot.
     """
     logits = bool(rows["vocab"].any())  # logits rows are as wide as the vocabulary
     table = rows.set_index(["tokens", "vocab" if logits else "hidden"]).sort_index()
@@ -168,7 +189,10 @@ def speedup_figure(rows: pd.DataFrame, title: str) -> Figure:
     verdict = table["verdict"].unstack()
     values = speedup.to_numpy(dtype=float)
     values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
-    reach = max(float(np.abs(np.log(values[~np.isnan(values)])).max(initial=0)), math.log(1.1))
+    unstable = verdict.to_numpy() == "unstable"
+    coloured = np.where(unstable, np.nan, values)
+    shown = coloured[~np.isnan(coloured)]
+    reach = max(float(np.abs(np.log(shown)).max(initial=0)), math.log(1.1))
     norm = LogNorm(vmin=math.exp(-reach), vmax=math.exp(reach))
     height, width = values.shape
     figure = Figure(
@@ -177,13 +201,14 @@ def speedup_figure(rows: pd.DataFrame, title: str) -> Figure:
         layout="constrained",
     )
     ax = figure.add_subplot()
+    cmap = colormaps["RdBu"].with_extremes(bad=UNSTABLE_GREY)
     image = ax.imshow(
-        np.ma.masked_invalid(values), cmap="RdBu", norm=norm, aspect="auto", origin="lower"
+        np.ma.masked_invalid(coloured), cmap=cmap, norm=norm, aspect="auto", origin="lower"
     )
     for (i, j), value in np.ndenumerate(values):
         if np.isnan(value):
             continue
-        strong = abs(math.log(value)) > 0.6 * reach
+        strong = not unstable[i, j] and abs(math.log(value)) > 0.6 * reach
         beyond = verdict.iat[i, j] in ("win", "loss")
         ax.text(
             j,
@@ -193,13 +218,15 @@ def speedup_figure(rows: pd.DataFrame, title: str) -> Figure:
             va="center",
             color="white" if strong else "black",
             fontweight="bold" if beyond else "normal",
+            fontstyle="italic" if unstable[i, j] else "normal",
         )
     ax.set_xticks(range(width), labels=[str(h) for h in speedup.columns])
     ax.set_yticks(range(height), labels=[str(t) for t in speedup.index])
     ax.set_xlabel("vocab size V (elements)" if logits else "hidden size H (elements)")
     ax.set_ylabel("tokens T per attention group")
     figure.suptitle(  # on the figure, not the axes: a long title must not be clipped
-        f"{title}\nlist time / tensor time; >1 (blue): tensor faster; bold: beyond noise"
+        f"{title}\nlist time / tensor time; >1 (blue): tensor faster; bold: beyond noise;"
+        " grey: unstable, no verdict"
     )
     bar = figure.colorbar(image, ax=ax, label="speedup of the tensor form (log scale)")
     ticks = _speedup_ticks(reach)

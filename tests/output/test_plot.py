@@ -5,13 +5,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import matplotlib.colors as mcolors
 import matplotlib.image as mpimg
 import pytest
 from support.cli import commbench, commbench_here
 from support.runfixtures import key, samples_around, write_run
 
 from commbench.errors import UsageError
-from commbench.output.plot import figures, plot_runs
+from commbench.output.plot import UNSTABLE_GREY, figures, plot_runs
 from commbench.rundir.reader import read_run
 
 # list time / tensor time per (tokens, hidden): a win, a smaller win, a tie and a loss
@@ -158,3 +159,51 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"commbench: error: {message}")
     assert not list(run.glob("plot-*")) and not done.stdout
+
+
+def test_every_point_carries_its_interval_and_plain_tick_labels(tmp_path: Path) -> None:
+    """An error bar per point, time and bandwidth alike (one run or several); the
+    bandwidth axis's labels all plain numbers (not `6e-01` beside `0.1`)."""
+    small = {"collectives": ("all_gather",), "hiddens": (1024,)}
+    a = read_run(write_run(tmp_path / "a", sweep_rows(**small), label="a"))
+    b = read_run(write_run(tmp_path / "b", sweep_rows(**small, scale=0.01), label="b"))
+    for runs in ([a], [a, b]):
+        named = dict(figures(runs))
+        for metric in ("time", "busbw"):
+            figure = named[f"{AG}-H1024-{metric}"]
+            ax = figure.axes[0]
+            bars = [c for c in ax.collections if c.get_segments()]
+            assert len(bars) == 2 * len(runs)  # list and tensor of each run
+            assert all(len(bar.get_segments()) == 2 for bar in bars)  # T=8 and 64
+            figure.canvas.draw()
+            labels = [t.get_text() for t in [*ax.yaxis.get_ticklabels(),
+                                              *ax.yaxis.get_ticklabels(minor=True)]]  # fmt: skip
+            shown = [text for text in labels if text]
+            assert shown and not any("e" in text for text in shown), shown
+    first = dict(figures([a]))[f"{AG}-H1024-time"].axes[0].collections[0]  # the list form's
+    listed = a.results[(a.results["variant"] == "list") & (a.results["hidden"] == 1024)]
+    ends = sorted(tuple(sorted(seg[:, 1])) for seg in first.get_segments())
+    expected = sorted(zip(listed["ci_low_us"], listed["ci_high_us"], strict=True))
+    assert ends == pytest.approx(expected)
+
+
+def test_an_unstable_point_is_grey_in_the_heatmap(tmp_path: Path) -> None:
+    """Its ratio is shown, in italics, on a neutral cell: no colour claims a verdict."""
+    rows = []
+    for (tokens, hidden), speedup in SPEEDUPS.items():
+        if hidden != 1024:
+            continue
+        for variant in ("list", "tensor"):
+            median = tokens * hidden / 50 * (speedup if variant == "list" else 1.0)
+            spread = 0.5 if tokens == 8 else 0.01  # T=8 scatters: unstable
+            rows.append(({**key("all_gather", variant, tokens), "hidden": hidden},
+                         samples_around(median, spread=spread, seed=3)))  # fmt: skip
+    run = read_run(write_run(tmp_path / "run", rows))
+    ax = dict(figures([run]))[f"{AG}-speedup"].axes[0]
+    image = ax.images[0]
+    rgba = image.to_rgba(image.get_array())
+    grey = mcolors.to_rgba(UNSTABLE_GREY)
+    assert tuple(rgba[0, 0]) == pytest.approx(grey, abs=0.01)  # T=8: unstable
+    assert tuple(rgba[1, 0]) != pytest.approx(grey, abs=0.01)  # T=64: a tie, coloured
+    styles = {t.get_text(): t.get_fontstyle() for t in ax.texts}
+    assert list(styles.values()).count("italic") == 1
