@@ -232,3 +232,14 @@ def test_contributings_layout_names_every_package_folder() -> None:
     } - {"commbench/"}
     assert folders - named == set()  # every package folder is described
     assert named - folders - {"commbench/configs/"} == set()  # and no folder that is gone
+
+
+def test_the_readme_exit_code_table_has_every_code_there_is() -> None:
+    """One table for every command: each code commbench exits with, and no other."""
+    from commbench.errors import ExitCode
+
+    readme = (REPO / "README.md").read_text()
+    blocks = readme.split("## Exit codes", 1)[1].split("\n\n")
+    table = next(block for block in blocks if block.startswith("|"))
+    codes = {int(line.split("|")[1]) for line in table.splitlines()[2:]}
+    assert codes == {int(code) for code in ExitCode}
