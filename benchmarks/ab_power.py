@@ -227,7 +227,7 @@ def live(root: Path, experiments: int, sweep: list[str], kinds: list[str],
             where = [
                 f"{e['kind']} {e['name']} {e['ratio']:.3f}x {e['decision']}"
                 for e in state["result"]["estimates"]
-                if e["kind"] in ("contrast", "size", "overall") and e["decision"] != "undecided"
+                if e["kind"] != "row" and e["decision"] != "undecided"
             ]
             said.append(f"exit {done.returncode} at {state['result']['pairs']} pairs:"
                         f" {'; '.join(where) or '-'}")  # fmt: skip
