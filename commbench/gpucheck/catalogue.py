@@ -1,7 +1,7 @@
 """gpu-check's steps, each with its own time limit, and what each of its checks proves and
 what it cannot on this many GPUs (the table printed at the end).
 
-A session with a lent GPU has minutes, not hours: every step is killed at its limit (its
+A GPU machine lent for a short while has minutes, not hours: every step is killed at its limit (its
 checks then FAIL, their logs kept), the limits add up to under WHOLE_RUN_S, and the whole
 run stops starting steps once WHOLE_RUN_S is spent (those are NOT RUN). One hang cannot use
 up the time a GPU machine is lent for.
