@@ -187,13 +187,9 @@ class Sweep:
         """The bound point, or why it cannot run on this rank (too big, out of memory)."""
         need = self.footprints[point]
         if self.config.max_bytes and need.total > self.config.max_bytes:
-            copy = f" ({format_size(need.hidden)} of it the backend's flat copy)" * bool(
-                need.hidden
-            )
-            return (
-                None,
-                f"skipped: needs {format_size(need.total)} per rank{copy}, over --max-bytes",
-            )
+            copy = f" ({format_size(need.hidden)} of it the backend's flat copy)"
+            needs = f"{format_size(need.total)} per rank{copy if need.hidden else ''}"
+            return None, f"skipped: needs {needs}, over --max-bytes"
         if problem := self.budget.refuses(point, need):
             return None, problem
         try:
