@@ -145,7 +145,9 @@ def test_sweep_with_nproc_writes_consistent_files(local_run: SharedRun, tmp_path
     assert "Time per phase (rank 0)" in done.stdout
     assert "all_gather  tp=2 dp=1" in done.stdout
     assert "Summary (local, gloo, world 2)" in done.stdout
-    assert "geometric-mean speedup" in done.stdout
+    # a speedup figure leads only where some point differs beyond noise
+    speedup, none = "geometric-mean speedup", "no difference beyond noise at any of its"
+    assert speedup in done.stdout or none in done.stdout
     assert "Recommendation:" in done.stdout or "No recommendation:" in done.stdout
     assert done.stdout.count("Summary (") == 1  # only rank 0 prints
 
