@@ -9,7 +9,8 @@ over draws from each recording (`analyse`):
 - draws: blocks of two consecutive pairs (an ABBA unit, as the design pairs them),
   drawn WITH replacement, so the replays' spread is the recording's, not shrunk by drawing
   it out; the A/A pairs are the design's own (the reference's launch and the other arm's,
-  within a block);
+  within a block); the recording is centred first (row by row, the arm's launches scaled so
+  that its own A/A ratio is exactly 1), so that a planted factor is the truth of the draws;
 - planted: the arm's launch times scaled on chosen rows by an exact factor, every launch's
   recorded noise kept: a uniform 1.10x; one collective (all_reduce) 1.10x and 1.25x; the
   same collective at prefill sizes only (T > 512) 1.25x; and at the band's very edge, every
@@ -27,6 +28,7 @@ exit codes and what they named; their launches read as recordings too.
 
     python benchmarks/ab_power.py record results/ab-rec-1 --pairs 40 --seed 1
     python benchmarks/ab_power.py analyse results/ab-rec-1 results/ab-rec-2 results/ab-rec-3
+    python benchmarks/ab_power.py analyse results/ab-rec-1 --pairs 30  # extended to 30 pairs
     python benchmarks/ab_power.py live results/ab-live --experiments 5
 """
 
@@ -121,6 +123,17 @@ def load(root: Path) -> tuple[dict[int, pd.Series], list[tuple[int, int]], float
     return times, complete, float(np.mean(seconds)) if seconds else math.nan
 
 
+def centred(times: dict[int, pd.Series], blocks: list[tuple[int, int]]) -> dict[int, pd.Series]:
+    """The arm's launches scaled, row by row, so that the recording's geometric-mean ratio
+    is exactly 1: the population the draws come from then holds no difference, and a
+    planted factor is the truth. A recording's own A/A ratio is chance (or the machine),
+    and left in it would count as a planted change."""
+    ratios = pd.concat([np.log(times[arm] / times[ref]) for ref, arm in blocks], axis=1)
+    shift = np.exp(ratios.mean(axis=1))
+    arms = {arm for _, arm in blocks}
+    return {index: t / shift if index in arms else t for index, t in times.items()}
+
+
 def planted(times: pd.Series, rows: tuple[str, bool] | None, factor: float) -> pd.Series:
     if rows is None:
         return times * factor
@@ -130,10 +143,12 @@ def planted(times: pd.Series, rows: tuple[str, bool] | None, factor: float) -> p
     return times.where(~collective, times * factor)
 
 
-def draw(blocks: list[tuple[int, int]], rng: np.random.Generator) -> list[tuple[int, int]]:
-    """MAX_PAIRS blocks: units of two consecutive recorded blocks (ABBA), with replacement."""
+def draw(
+    blocks: list[tuple[int, int]], rng: np.random.Generator, pairs: int
+) -> list[tuple[int, int]]:
+    """`pairs` blocks: units of two consecutive recorded blocks (ABBA), with replacement."""
     units = [blocks[i : i + 2] for i in range(0, len(blocks) - 1, 2)]
-    chosen = rng.integers(0, len(units), MAX_PAIRS // 2)
+    chosen = rng.integers(0, len(units), pairs // 2)
     return [block for u in chosen for block in units[u]]
 
 
@@ -146,7 +161,7 @@ def one(
         replayed[2 * number] = times[reference]
         replayed[2 * number + 1] = planted(times[launch], rows, factor)
         blocks.append([Pair("b", number, 2 * number, 2 * number + 1)])
-    return replay(replayed, blocks, Design(["a", "b"], BAND, MIN_PAIRS, MAX_PAIRS))
+    return replay(replayed, blocks, Design(["a", "b"], BAND, MIN_PAIRS, len(drawn)))
 
 
 def named(last: object, rows: tuple[str, bool] | None, decision: str) -> bool:
@@ -163,22 +178,32 @@ def named(last: object, rows: tuple[str, bool] | None, decision: str) -> bool:
 def wrong_decision(last: object, name: str, rows: tuple[str, bool] | None, factor: float) -> bool:
     """At the band's edge: the planted aggregate decided beyond the band on the planted
     side (the truth is at the edge, not beyond it). Else: any aggregate decided against
-    the planted direction (for A/A, any decision other than equivalent)."""
+    the planted direction (for A/A, any decision other than equivalent). A planted change
+    truly moves the other collectives' and size classes' contrasts the other way (the
+    launch's mean moved), so then only the absolute family can be wrong."""
     if name.startswith("edge"):
         return named(last, rows, "slower" if factor > 1 else "faster")
-    against = {"slower", "faster"} if factor == 1 else {"faster" if factor > 1 else "slower"}
-    return any(e.decision in against for e in last.deciding())
+    if factor == 1:
+        return any(e.decision in ("slower", "faster") for e in last.deciding())
+    against = "faster" if factor > 1 else "slower"
+    absolute = [e for e in last.deciding() if e.kind in ("overall", "collective")]
+    return any(e.decision == against for e in absolute)
 
 
-def analyse_one(root: Path, draws: int, seed: int) -> dict[str, dict[str, float]]:
+def analyse_one(root: Path, draws: int, seed: int, pairs: int) -> dict[str, dict[str, float]]:
     times, blocks, seconds = load(root)
-    print(f"{root}: {len(blocks)} blocks, {seconds:.1f} s a launch")
+    own = np.exp(np.mean([np.log(times[arm] / times[ref]).mean() for ref, arm in blocks]))
+    print(
+        f"{root}: {len(blocks)} blocks, {seconds:.1f} s a launch, its own A/A ratio "
+        f"{own:.3f}x (centred away)"
+    )
+    times = centred(times, blocks)
     found: dict[str, dict[str, float]] = {}
     for name, (rows, factor) in PLANTED.items():
         rng = np.random.default_rng(seed)
         codes, pairs, hits, equivalent, wrong = Counter(), [], 0, 0, 0
         for _ in range(draws):
-            last, said = one(times, draw(blocks, rng), rows, factor)
+            last, said = one(times, draw(blocks, rng, pairs), rows, factor)
             codes[said] += 1
             if said == "regression":
                 pairs.append(last.pairs)
@@ -200,8 +225,8 @@ def analyse_one(root: Path, draws: int, seed: int) -> dict[str, dict[str, float]
     return found
 
 
-def analyse(roots: list[Path], draws: int, seed: int) -> None:
-    every = [analyse_one(root, draws, seed) for root in roots]
+def analyse(roots: list[Path], draws: int, seed: int, pairs: int) -> None:
+    every = [analyse_one(root, draws, seed, pairs) for root in roots]
     print(f"across {len(roots)} recordings: mean [min, max]")
     for name in PLANTED:
         cells = []
@@ -264,6 +289,9 @@ def main() -> None:
     judged.add_argument("roots", type=Path, nargs="+", help="recordings, each on its own")
     judged.add_argument("--draws", type=int, default=1000)
     judged.add_argument("--seed", type=int, default=0)
+    judged.add_argument(
+        "--pairs", type=int, default=MAX_PAIRS, help="the budget (--max-pairs) of each replay"
+    )
     run = commands.add_parser("live", help="whole experiments of each kind")
     run.add_argument("root", type=Path)
     run.add_argument("--experiments", type=int, default=5)
@@ -274,7 +302,7 @@ def main() -> None:
     if args.command == "record":
         record(args.root, args.pairs, args.sweep.split(), args.seed)
     elif args.command == "analyse":
-        analyse(args.roots, args.draws, args.seed)
+        analyse(args.roots, args.draws, args.seed, args.pairs)
     else:
         kinds = args.kinds.split(",")
         live(args.root, args.experiments, args.sweep.split(), kinds, locked(args.lock))
