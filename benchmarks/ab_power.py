@@ -190,7 +190,7 @@ def wrong_decision(last: object, name: str, rows: tuple[str, bool] | None, facto
     return any(e.decision == against for e in absolute)
 
 
-def analyse_one(root: Path, draws: int, seed: int, pairs: int) -> dict[str, dict[str, float]]:
+def analyse_one(root: Path, draws: int, seed: int, budget: int) -> dict[str, dict[str, float]]:
     times, blocks, seconds = load(root)
     own = np.exp(np.mean([np.log(times[arm] / times[ref]).mean() for ref, arm in blocks]))
     print(
@@ -203,7 +203,7 @@ def analyse_one(root: Path, draws: int, seed: int, pairs: int) -> dict[str, dict
         rng = np.random.default_rng(seed)
         codes, pairs, hits, equivalent, wrong = Counter(), [], 0, 0, 0
         for _ in range(draws):
-            last, said = one(times, draw(blocks, rng, pairs), rows, factor)
+            last, said = one(times, draw(blocks, rng, budget), rows, factor)
             codes[said] += 1
             if said == "regression":
                 pairs.append(last.pairs)
@@ -225,8 +225,8 @@ def analyse_one(root: Path, draws: int, seed: int, pairs: int) -> dict[str, dict
     return found
 
 
-def analyse(roots: list[Path], draws: int, seed: int, pairs: int) -> None:
-    every = [analyse_one(root, draws, seed, pairs) for root in roots]
+def analyse(roots: list[Path], draws: int, seed: int, budget: int) -> None:
+    every = [analyse_one(root, draws, seed, budget) for root in roots]
     print(f"across {len(roots)} recordings: mean [min, max]")
     for name in PLANTED:
         cells = []

@@ -3,8 +3,8 @@
 Each command runs in a fresh interpreter, best of REPEAT wall-clock times, beside the
 reference the goal is stated in: `python -c "import pandas"`. `--help`, `presets` and
 `report` should stay within 1.5x of it; `gate`, `compare` and `plot` may add the
-statistics and plotting libraries they need (scipy.stats about 1 s here, matplotlib
-about 0.5 s). `import torch` is shown for scale: none of these commands may pay it.
+statistics and plotting libraries they need (scipy.stats about 1 s on a 2-core x86_64 VM,
+matplotlib about 0.5 s). `import torch` is shown for scale: none of these commands may pay it.
 
     python benchmarks/startup.py [--repeat 5] [--runs RUN_A RUN_B]
 """
