@@ -230,15 +230,18 @@ def test_a_budget_end_is_undecided_and_resume_continues_to_max_pairs(tmp_path: P
     done = commbench(*args, "--max-minutes", "0.01", timeout=TIMEOUT)  # the warm-up ends it
     assert done.returncode == 4, done.stdout + done.stderr
     assert [x["block"] for x in state(out)["launches"]] == [-1]
+    # A 0.1% band is never equivalent in 2 pairs, so the experiment cannot end decided; it
+    # is undecided, or slower where the suite's load truly made one arm's launches slower
+    # (the data's verdict, not the mechanics under test).
     done = commbench("ab", "--resume", str(out), timeout=TIMEOUT)
-    assert done.returncode == 4, done.stdout + done.stderr  # a 0.1% band in 2 pairs: never
     got = state(out)
-    assert got["status"] == "undecided" and got["result"]["pairs"] == 2
-    assert "undecided" in done.stdout and "larger --max-pairs extends it" in done.stdout
+    assert {done.returncode: got["status"]} in ({4: "undecided"}, {1: "regression"}), done.stdout
+    assert got["result"]["pairs"] == 2
+    assert done.returncode == 1 or "larger --max-pairs extends it" in done.stdout
     lower = commbench_here("ab", "--resume", str(out), "--max-pairs", "0")
     assert lower.returncode == 2 and "max-pairs: a resume may raise the budget" in lower.stderr
     done = commbench("ab", "--resume", str(out), "--max-pairs", "4", timeout=TIMEOUT)
-    assert done.returncode == 4, done.stdout + done.stderr
+    assert done.returncode in (1, 4), done.stdout + done.stderr
     got = state(out)
     assert got["design"]["max_pairs"] == 4 and got["design"]["planned_pairs"] == 2
     assert [made["pairs"] for made in got["looks"]] == [2, 4]
