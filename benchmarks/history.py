@@ -11,6 +11,8 @@ slower by c per run) and without (A/A).
     # experiments' unslowed launches gathered by gate_power.py gather), replayed in
     # blocks of consecutive runs so their drift keeps its time structure
     python benchmarks/history.py replay RUNS_DIR --histories 100
+    # the rerun of an alarm from another stretch of the recording (a later CI slot)
+    python benchmarks/history.py replay RUNS_DIR --histories 100 --rerun later
 
 Per history: 5 pinned seed runs, then `--stable` clean runs, then the creep (or 100 A/A
 runs). Reported per planted creep: how often it was caught (a confirmed exit 1) before the
@@ -234,14 +236,16 @@ def blocks(runs: list[Run], rng: np.random.Generator, block: int = 10) -> Iterat
 def replay(args: argparse.Namespace) -> None:
     for setting, runs in recorded(args.root).items():
         detect = DETECT.get(runs[0].meta.backend, DETECT["nccl"])
-        print(f"{setting}: {len(runs)} recorded runs, --detect {detect}x")
+        print(f"{setting}: {len(runs)} recorded runs, --detect {detect}x, rerun {args.rerun}")
         for creep in (None, *CREEPS):
             rng = np.random.default_rng(args.seed)
             caught, counts, when = 0, Counter(), []
             length = 100 if creep is None else int(math.log(2 * detect) / math.log1p(creep))
+            later = blocks(runs, np.random.default_rng(args.seed + 1))
             for _ in range(args.histories):
                 stream = blocks(runs, rng)
-                found, seen = play(stream, args.stable, creep, detect, stream.__next__, length)
+                rerun = stream.__next__ if args.rerun == "next" else later.__next__
+                found, seen = play(stream, args.stable, creep, detect, rerun, length)
                 counts += seen
                 counts["trend histories"] += seen["trend"] > 0
                 caught += found is not None and found <= MARGIN * detect
@@ -283,6 +287,13 @@ def main() -> None:
     sim.add_argument("--rerun-correlation", type=float, default=0.0)
     rep = commands.add_parser("replay", help="histories from real recorded runs")
     rep.add_argument("root", type=Path)
+    rep.add_argument(
+        "--rerun",
+        choices=("next", "later"),
+        default="next",
+        help="an alarm's rerun: the next recorded run (made right after it), or one from"
+        " another block (a later slot, its drift its own)",
+    )
     for command in (sim, rep):
         command.add_argument("--histories", type=int, default=100)
         command.add_argument("--stable", type=int, default=20, help="clean runs before it")

@@ -42,12 +42,15 @@ from commbench.rundir.schema import KEY_COLUMNS, RESULTS_CSV
 # at all. Whether a move is more than the noise is the between-run spread's job
 # (priors.toml and a history), not the tolerance's. NCCL on a dedicated GPU node: 5% and
 # 3% (chosen, not yet measured on a GPU). gloo, measured on a shared 2-core x86_64 VM:
-# 50% for a row,
-# below what its between-run spread lets a row's test see anyway; 10% for an aggregate,
-# which a history of five and three current runs can see (docs/gate.md, "Measured
-# power": at 20% the tolerance, not the test, hid a collective 1.25x slower).
+# 50% for a row, below what its between-run spread lets a row's test see anyway, and 50%
+# for an aggregate: that VM's whole level moves 1.4 to 1.8 times for tens of minutes at a
+# stretch, which neither a window nor a rerun made in the stretch can tell from a
+# regression; at 10%, 5% of A/A runs of a replayed history raised a confirmed alarm, at
+# 50% 1% (docs/gate.md, "A history that cannot be boiled, measured"). The price: a
+# collective 1.25x slower, which a history of five and three current runs saw about half
+# the time at 10%, is below it. The asked shift on gloo is 2x.
 ROW_TOLERANCE = {"nccl": 0.05, "gloo": 0.50}
-AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.10}
+AGGREGATE_TOLERANCE = {"nccl": 0.03, "gloo": 0.50}
 # The shift the gate must be able to see (`--detect`), per backend (docs/gate.md,
 # "The asked shift (`--detect`)"): an NCCL regression worth a CI failure is about 10% at
 # every size; gloo on a shared 2-core x86_64 VM drifts by 10-25% between runs, where one

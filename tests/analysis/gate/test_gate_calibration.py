@@ -122,10 +122,12 @@ def test_a_collective_contrasts_interval_and_detectable_shift(tmp_path: Path) ->
     )
     # diluted by the others' half: the contrast moves by the square root of the shift, so
     # the collective's own detectable shift is the contrast's squared
+    from commbench.analysis.gate.judge import AGGREGATE_TOLERANCE
     from commbench.analysis.gate.power import detectable_shift
     from commbench.analysis.stats import Spread, one_sided
 
-    contrast = detectable_shift(Spread(sd, PRIOR_DF, ""), 1, 0.10, one_sided(0.01, 2))
+    tolerance = AGGREGATE_TOLERANCE["gloo"]
+    contrast = detectable_shift(Spread(sd, PRIOR_DF, ""), 1, tolerance, one_sided(0.01, 2))
     assert collective["detectable"] == pytest.approx(contrast**2, rel=1e-6)
     assert collective["detectable"] ** 0.5 > math.exp(half)
 
