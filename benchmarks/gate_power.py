@@ -12,8 +12,7 @@ fitted on (out of sample). On the second half:
       at least 95%; with one baseline, caught in at least 75% at 4 ranks, and where not
       caught the gate exits 4 (cannot see it), never 0;
   (c) one collective made 1.25x slower, history of 5: caught once, and confirmed (the
-      next run, slowed alike, gated together with the first exits 1 too: what `make gate`
-      does);
+      next run, slowed alike and judged on its own, exits 1 too: what `make gate` does);
   (d) one collective made 1.25x slower, history of 5 and three current runs judged
       together (reruns, `gate --current-runs 3`): caught in at least 80%;
   (e) the exit codes in full, so a reader sees how often each verdict was given.
@@ -169,7 +168,7 @@ def prior_entry(runs: list[Run], prior: Prior) -> str:
 
 
 # baselines, the current runs judged together, and the next run, which confirms an exit 1
-# gated together with them (None: not confirmed)
+# when it exits 1 on its own (None: not confirmed)
 Case = tuple[list[Run], list[Run], Run | None]
 
 
@@ -206,7 +205,7 @@ def span_s(runs: list[Run]) -> float:
 
 def verdicts(judged: list[Case], prior: Prior | str, plant: Callable[[Run], Run]) -> Counter:
     """Exit codes of the gate on each case's current runs together, planted; and
-    `confirmed`: an exit 1 that the next run, planted alike and gated together with them,
+    `confirmed`: an exit 1 that the next run, planted alike and judged on its own,
     repeats (`make gate`'s confirmation)."""
     codes: Counter = Counter()
     for baselines, currents, confirm in judged:
@@ -214,7 +213,7 @@ def verdicts(judged: list[Case], prior: Prior | str, plant: Callable[[Run], Run]
         code = gate_runs(baselines, planted, prior=prior).exit_code
         codes[int(code)] += 1
         if code == ExitCode.REGRESSION and confirm is not None:
-            again = gate_runs(baselines, [*planted, plant(confirm)], prior=prior).exit_code
+            again = gate_runs(baselines, plant(confirm), prior=prior).exit_code
             codes["confirmed"] += again == ExitCode.REGRESSION
     return codes
 

@@ -1,6 +1,6 @@
 """Can a CI history be boiled? Histories fed run by run through the gate's whole procedure,
 as `make gate` runs it on main: gate the run against the window, the pin and the trend;
-confirm an exit 1 with a rerun gated together with it (`--confirm`); record the clean
+confirm an exit 1 with a rerun judged on its own (`--confirm`); record the clean
 runs (`--record`, exit 4 only while the history is young, `--allow-young`), quarantine the
 runs of an alarm the rerun did not confirm. With a creep planted from a run on (every row
 slower by c per run) and without (A/A).
@@ -97,11 +97,9 @@ def step(history: History, current: Run, rerun: Callable[[], Run], detect: float
     trend = bool(
         ((first.aggregates["test"] == "trend") & (first.aggregates["status"] == "regression")).any()
     )
-    if code == ExitCode.REGRESSION:
-        reference = history.reference()
-        again = gate_runs(history.window, [current, rerun()], detect=detect, reference=reference)
-        confirmed = again.judged_code
-        return Outcome(confirmed if confirmed != ExitCode.OK else ExitCode.OK, True, trend)
+    if code == ExitCode.REGRESSION:  # confirmed only when the rerun alarms on its own
+        again = gate_runs(history.window, rerun(), detect=detect, reference=history.reference())
+        return Outcome(again.judged_code, True, trend)
     if code == ExitCode.OK:
         history.can_see = True
     young = code == ExitCode.INSUFFICIENT and first.young and not history.can_see

@@ -72,8 +72,9 @@ def gate(
     ),
     confirm: bool = typer.Option(
         False,
-        help="The first current run alarmed alone (exit 1) and the others are reruns: when"
-        " this verdict does not confirm the alarm, --record quarantines them all.",
+        help="The first current run alarmed alone (exit 1) and the others are its reruns:"
+        " the reruns are judged without it (an alarm is confirmed when it repeats); when"
+        " they do not confirm it, --record quarantines them all.",
     ),
     keep: int = KEEP_OPTION,
     max_age_days: float | None = AGE_OPTION,
@@ -100,7 +101,7 @@ def gate(
             raise UsageError(f"{name}: must be a positive fraction such as 0.05 (got {value})")
     result = run_gate(
         baselines,
-        currents,
+        currents[1:] if confirm else currents,
         tolerance=tolerance,
         aggregate_tolerance=aggregate_tolerance,
         rules=load_rules(rules),
@@ -111,6 +112,9 @@ def gate(
         allow_insufficient=allow_insufficient,
         priors=load_priors(priors),
     )
+    if confirm:
+        note = f"--confirm: the alarm's run {currents[0].name} is left out; its reruns are judged"
+        result = replace(result, notes=[*result.notes, note])
     if allow_young and young_history(baselines, result):
         note = "exit 4 allowed: the history is too young to see the asked shift (--allow-young)"
         result = replace(result, allow_insufficient=True, notes=[*result.notes, note])

@@ -269,6 +269,22 @@ def test_an_alarm_the_rerun_does_not_confirm_is_quarantined(tmp_path: Path) -> N
     assert lone.returncode == 2 and "confirm:" in lone.stderr
 
 
+def test_an_alarm_is_confirmed_only_when_its_rerun_repeats_it(tmp_path: Path) -> None:
+    """--confirm judges the reruns without the alarm's run: one far-off run would carry
+    the mean of the two (a machine's slow stretch, not a regression)."""
+    history = _seeded(tmp_path, [1.0] * 5)
+    first, clean, slow = (_nccl(tmp_path, n, f, h) for n, f, h in (("a", 3.0, 40),
+                          ("b", 1.0, 41), ("c", 1.2, 42)))  # fmt: skip
+    together = commbench_here("gate", str(history), str(first), str(clean), "--current-runs", "2")
+    assert together.returncode == 1, together.stdout  # the mean of the two still alarms
+    args = ["--current-runs", "2", "--confirm"]
+    unconfirmed = commbench_here("gate", str(history), str(first), str(clean), *args)
+    assert unconfirmed.returncode == 0, unconfirmed.stdout
+    assert "the alarm's run a is left out" in unconfirmed.stdout
+    repeated = commbench_here("gate", str(history), str(first), str(slow), *args)
+    assert repeated.returncode == 1, repeated.stdout
+
+
 def test_a_blind_run_joins_only_while_the_history_is_young(tmp_path: Path) -> None:
     """One NCCL run has no spread: a run gated against it exits 4 and joins (more runs
     would see). Once a gate on the history passed, an exit 4 (here: an asked shift of
