@@ -37,9 +37,8 @@ from commbench.analysis.gate.priors import Prior, weigh
 from commbench.analysis.stats import Spread, history_spread, one_sided
 
 # One-sided false-alarm levels per gate run, each family's split over its tests. Together
-# at most 3% of clean gate runs exit 1; `make gate` reruns once on exit 1 and gates both
-# runs together before it believes it, which leaves at most about 1.5% (docs/gate.md,
-# "Confirming an alarm").
+# at most 3% of clean gate runs exit 1; `make gate` reruns once on exit 1 and believes it
+# only when the rerun, judged alone, exits 1 too (docs/gate.md, "Confirming an alarm").
 OVERALL_LEVEL = 0.01
 COLLECTIVE_LEVEL = 0.01
 ROW_LEVEL = 0.01
