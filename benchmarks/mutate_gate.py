@@ -253,6 +253,13 @@ MUTANTS = [
         HISTORY_TESTS,
     ),
     Mutant(
+        "confirmed-together",  # the alarm's run in the mean with its rerun: it carries both
+        "commbench/commands/gate.py",
+        "currents[1:] if confirm else currents,",
+        "currents,",
+        HISTORY_TESTS,
+    ),
+    Mutant(
         "a-run-held-twice",  # a copy of a held run joins again
         "commbench/analysis/gate/history.py",
         "    if held is not None:\n        raise UsageError(",
