@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from commbench.analysis.ab import Design, Pair, launch_times, replay
+from commbench.analysis.ab import FAMILY, Design, Pair, launch_times, replay
 from commbench.analysis.ab.look import PREFILL
 from commbench.analysis.scenarios import DECODE_MAX_TOKENS
 from commbench.rundir.reader import read_run
@@ -165,13 +165,16 @@ def one(
 
 
 def named(last: object, rows: tuple[str, bool] | None, decision: str) -> bool:
-    """Whether the change was named where it is: the collective's contrast, or the prefill
-    size class, decided `decision`; for a uniform change, the overall ratio."""
+    """Whether the change was named where it is, decided `decision`: for a uniform change
+    the overall ratio; for one collective its contrast; for its prefill sizes only, its
+    prefill-sized rows against its decode-sized ones, or the prefill size class."""
     if rows is None:
-        kind, name = "overall", "overall"
+        places = {("overall", "overall")}
+    elif rows[1]:
+        places = {("collective size", rows[0]), ("size", PREFILL)}
     else:
-        kind, name = ("size", PREFILL) if rows[1] else ("contrast", rows[0])
-    return any(e.kind == kind and e.name == name and e.decision == decision
+        places = {("contrast", rows[0])}
+    return any((e.kind, e.name) in places and e.decision == decision
                for e in last.estimates)  # fmt: skip
 
 
@@ -208,7 +211,7 @@ def analyse_one(root: Path, draws: int, seed: int, budget: int) -> dict[str, dic
             if said == "regression":
                 pairs.append(last.pairs)
             hits += said == "regression" and named(last, rows, "slower")
-            contrasts = [e for e in last.estimates if e.kind in ("contrast", "size")]
+            contrasts = [e for e in last.estimates if FAMILY.get(e.kind) == "contrast"]
             equivalent += bool(contrasts) and all(e.decision == "equivalent" for e in contrasts)
             wrong += wrong_decision(last, name, rows, factor)
         found[name] = {

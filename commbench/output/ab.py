@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from commbench.analysis.ab import OVERALL, Look
+from commbench.analysis.ab import FAMILY, OVERALL, Look
+from commbench.analysis.ab.look import DECODE, PREFILL
 
 SHOWN_ROWS = 5
 VERDICTS = {
@@ -26,6 +27,7 @@ KINDS = {
     "collective": "{name}",
     "contrast": "{name} against the rest",
     "size": "{name} rows against the rest",
+    "collective size": f"{{name}} {PREFILL} rows against its {DECODE} ones",
 }
 
 
@@ -49,7 +51,7 @@ def decision(e: dict[str, Any]) -> str:
 
 def aggregates(estimates: list[dict[str, Any]], arm: str) -> list[dict[str, Any]]:
     """The arm's deciding aggregates: absolute ones first (overall, then collectives),
-    then the contrasts (collectives, then size classes)."""
+    then the contrasts (collectives, size classes, a collective's sizes)."""
     order = list(KINDS)
     mine = [e for e in estimates if e["arm"] == arm and e["kind"] != "row"]
     return sorted(mine, key=lambda e: (order.index(e["kind"]), e["name"] != OVERALL, e["name"]))
@@ -120,7 +122,7 @@ def where_lines(estimates: list[dict[str, Any]], arm: str, reference: str) -> li
     class against the rest of its launch), and each row whose adjusted interval decided."""
     lines = []
     for e in aggregates(estimates, arm):
-        if e["kind"] in ("contrast", "size") and e["decision"] in ("slower", "faster"):
+        if FAMILY[e["kind"]] == "contrast" and e["decision"] in ("slower", "faster"):
             lines.append(
                 f"{label(e)}: {e['decision']} under {arm} than under {reference}, {interval(e)}"
             )

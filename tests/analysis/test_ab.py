@@ -146,12 +146,17 @@ def test_both_families_are_computed_within_each_pair_as_numpy_says() -> None:
         ("contrast", "all_reduce"): reduce - gather,
         ("size", DECODE): decode - prefill,
         ("size", PREFILL): prefill - decode,
+        # each collective's prefill-sized rows against its decode-sized ones
+        ("collective size", "all_gather"): logs[:, 2] - logs[:, [0, 1]].mean(axis=1),
+        ("collective size", "all_reduce"): logs[:, 5] - logs[:, [3, 4]].mean(axis=1),
     }
     share = design.share(4, 0)
-    alphas = {"overall": share / 3, "collective": share / 3, "contrast": share / 4,
-              "size": share / 4}  # fmt: skip
+    alphas = {"overall": share / 3, "collective": share / 3, "contrast": share / 6,
+              "size": share / 6, "collective size": share / 6}  # fmt: skip
     assert got.alphas["absolute"] == pytest.approx(share / 3)
-    assert got.alphas["contrast"] == pytest.approx(share / 4)
+    assert got.alphas["contrast"] == pytest.approx(share / 6)
+    deciding = {(e.kind, e.name) for e in got.estimates if e.kind != "row"}
+    assert deciding == set(expected)
     for (kind, name), per_pair in expected.items():
         (e,) = [e for e in got.estimates if (e.kind, e.name) == (kind, name)]
         assert e.ratios == pytest.approx(np.exp(per_pair).tolist())

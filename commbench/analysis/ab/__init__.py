@@ -4,6 +4,7 @@ confidence sequence an extension past the planned pairs is judged by."""
 
 from commbench.analysis.ab.look import (
     EQUIVALENT,
+    FAMILY,
     FASTER,
     OVERALL,
     SLOWER,
@@ -23,6 +24,7 @@ from commbench.analysis.ab.plan import ALPHA, PLANNED_PAIRS, Design, Pair
 __all__ = [
     "ALPHA",
     "EQUIVALENT",
+    "FAMILY",
     "FASTER",
     "OVERALL",
     "PLANNED_PAIRS",

@@ -42,7 +42,7 @@ OVERALL = "overall"
 EQUIVALENT, SLOWER, FASTER, UNDECIDED = "equivalent", "slower", "faster", "undecided"
 # kind -> family: the absolute ratios and the contrasts decide, each with its own alpha
 FAMILY = {"overall": "absolute", "collective": "absolute", "contrast": "contrast",
-          "size": "contrast", "row": "rows"}  # fmt: skip
+          "size": "contrast", "collective size": "contrast", "row": "rows"}  # fmt: skip
 ROWS_ALPHA = 0.05  # the rows' confidence sequences, over every row and arm
 DECODE = f"decode-sized (T<={DECODE_MAX_TOKENS})"
 PREFILL = f"prefill-sized (T>{DECODE_MAX_TOKENS})"
@@ -54,7 +54,10 @@ class Estimate:
     """One arm's ratio to the reference for one row or aggregate, over its pairs."""
 
     arm: str
-    kind: str  # "overall", "collective" (absolute); "contrast", "size" (against the launch); "row"
+    # "overall", "collective" (absolute); "contrast", "size" (against the rest of the
+    # launch), "collective size" (a collective's prefill-sized rows against its decode-sized
+    # ones); "row"
+    kind: str
     name: str
     ratios: list[float]  # per pair, in launch order
     ratio: float  # exp(mean log ratio)
@@ -178,7 +181,10 @@ def aggregates(logs: np.ndarray, keys: list[tuple]) -> list[tuple[str, str, np.n
     overall and each collective (absolute); then each collective and each size class
     against the rest of the pair's rows (contrasts, where there is a rest: the drift the
     whole launch shares cancels, and a change of the group alone shows whole, not diluted
-    by the group's own share of a mean over every row)."""
+    by the group's own share of a mean over every row); then each collective's
+    prefill-sized rows against its decode-sized ones (a change at one size range of one
+    collective, which the size classes would dilute over every collective; the
+    collective's own drift cancels too)."""
     found = [("overall", OVERALL, logs.mean(axis=1))]
     collective = np.array([k[KEY_COLUMNS.index("collective")] for k in keys])
     names = sorted(set(collective))
@@ -187,6 +193,11 @@ def aggregates(logs: np.ndarray, keys: list[tuple]) -> list[tuple[str, str, np.n
     for kind, labels, chosen in (("contrast", collective, names), ("size", sizes, SIZES)):
         if len(set(labels)) > 1:
             found += [(kind, name, _against_the_rest(logs, labels == name)) for name in chosen]
+    for name in names:
+        prefill = logs[:, (collective == name) & (sizes == PREFILL)]
+        decode = logs[:, (collective == name) & (sizes == DECODE)]
+        if prefill.size and decode.size:
+            found.append(("collective size", name, prefill.mean(axis=1) - decode.mean(axis=1)))
     return found
 
 
