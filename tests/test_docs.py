@@ -243,3 +243,13 @@ def test_the_readme_exit_code_table_has_every_code_there_is() -> None:
     table = next(block for block in blocks if block.startswith("|"))
     codes = {int(line.split("|")[1]) for line in table.splitlines()[2:]}
     assert codes == {int(code) for code in ExitCode}
+
+
+def test_the_gates_options_table_states_its_default_tolerances() -> None:
+    from commbench.analysis.gate.judge import AGGREGATE_TOLERANCE, ROW_TOLERANCE
+
+    said = ", ".join(
+        f"{backend} {ROW_TOLERANCE[backend]:.0%} and {AGGREGATE_TOLERANCE[backend]:.0%}"
+        for backend in ("nccl", "gloo")
+    )
+    assert f"default per backend: {said} |" in (REPO / "docs" / "gate.md").read_text()

@@ -247,3 +247,11 @@ def test_two_collectives_far_apart_leave_their_contrasts_blind_not_broken(tmp_pa
     assert result.exit_code == 4, result.verdict()
     collectives = result.aggregates[result.aggregates["test"] == "collective"]
     assert np.isinf(collectives["detectable"]).all() and np.isinf(result.rows["detectable"]).all()
+
+
+def test_gloos_default_tolerances_are_50_percent(tmp_path: Path) -> None:
+    """50% for a row and for every aggregate on gloo: its VM's whole level moves 1.4 to
+    1.8 times for stretches, which no history of it can tell from a regression."""
+    result = run_gate(*_gloo_pair(tmp_path, 8, groups=2), detect=10)
+    assert set(result.aggregates["tolerance"]) == {0.5}
+    assert set(result.rows["tolerance"]) == {0.5}
