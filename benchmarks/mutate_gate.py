@@ -239,6 +239,13 @@ MUTANTS = [
         TREND_TESTS,
     ),
     Mutant(
+        "trend-judges-a-level-only-today-holds",  # the current runs count as the history's
+        "commbench/analysis/gate/trend.py",
+        "if latest[1] - latest[0] - current < MIN_SEGMENT:",
+        "if latest[1] - latest[0] < MIN_SEGMENT:",
+        TREND_TESTS,
+    ),
+    Mutant(
         "blind-run-admitted",  # exit 4 joins a history that can see
         "commbench/analysis/gate/history.py",
         "code == ExitCode.INSUFFICIENT and young and not ledger.can_see",

@@ -153,7 +153,7 @@ def judge_trend(
             continue
         found, said = step_records(levels, names, group, level)
         steps += said
-        latest = latest_vs_best(levels, found, level)
+        latest = latest_vs_best(levels, found, level, current.runs)
         if latest is None:
             continue
         judged = Judged(

@@ -10,7 +10,12 @@ each side is searched again. A creep shows as a staircase of steps once it has g
 enough for the noise between runs to carry it.
 
 The latest segment (which holds the newest runs) is then compared with the fastest
-segment before it: the ratio of their geometric means, a Student-t interval on the
+segment before it, once the history's own runs hold it: at least MIN_SEGMENT of them
+besides the current runs. A level that only today's runs (and a couple before them) show
+is a stretch the machine may leave again: the window's test judges it, on the spread
+between runs. Judged here, on a shared virtual machine whose level moves 1.5x for a few
+runs at a time, it fired in one A/A history in eight (docs/gate.md, "Measured power").
+The comparison is the ratio of their geometric means, a Student-t interval on the
 difference of their means (the spread pooled within every segment), one-sided at `level`
 split over the segments it could have been compared with. The false-alarm rate of this
 procedure, over every run of 100-run A/A histories, is measured in benchmarks/history.py
@@ -164,14 +169,20 @@ def step_records(
     return found, said
 
 
-def latest_vs_best(levels: np.ndarray, steps: list[int], level: float) -> Latest | None:
+def latest_vs_best(
+    levels: np.ndarray, steps: list[int], level: float, current: int
+) -> Latest | None:
     """The latest segment against the fastest earlier one, one-sided at `level` split over
-    the earlier segments (any of them could have been the best); None without a step."""
+    the earlier segments (any of them could have been the best). None without a step, or
+    while fewer than MIN_SEGMENT of the history's runs hold the latest level (the last
+    `current` levels are the runs being gated)."""
     parts = segments(levels.size, steps)
     spread = pooled_spread(levels, parts)
     if len(parts) < 2 or spread is None:
         return None
     latest = parts[-1]
+    if latest[1] - latest[0] - current < MIN_SEGMENT:
+        return None
     means = [float(levels[a:b].mean()) for a, b in parts[:-1]]
     best = parts[int(np.argmin(means))]
     shift = float(levels[latest[0] : latest[1]].mean()) - min(means)

@@ -68,11 +68,26 @@ def test_the_latest_level_against_the_best_before_it() -> None:
     levels = _series(rng, 70, {20: 1.08, 35: 1 / 1.08, 50: 1.06})
     found = find_steps(levels, 0.01)
     assert found == [20, 35, 50]
-    latest = latest_vs_best(levels, found, 0.01)
+    latest = latest_vs_best(levels, found, 0.01, current=1)
     assert latest is not None and latest.slower
     assert latest.best in ((0, 20), (35, 50)) and latest.latest == (50, 70)
     assert 1.04 < latest.ratio < 1.08 and latest.low > 1
     assert segments(70, found) == [(0, 20), (20, 35), (35, 50), (50, 70)]
-    assert latest_vs_best(levels, [], 0.01) is None  # no step: nothing to judge
-    faster = latest_vs_best(_series(rng, 40, {20: 0.9}), [20], 0.01)
+    assert latest_vs_best(levels, [], 0.01, current=1) is None  # no step: nothing to judge
+    faster = latest_vs_best(_series(rng, 40, {20: 0.9}), [20], 0.01, current=1)
     assert faster is not None and not faster.slower and faster.high < 1
+
+
+def test_the_latest_level_is_judged_once_the_historys_own_runs_hold_it() -> None:
+    """A 1.5x level that only the current run and two recorded runs show is a stretch the
+    window judges; with a third recorded run in it, the trend judges it (and finds it
+    slower). Two current runs need the same three recorded runs besides them."""
+    rng = np.random.default_rng(5)
+    held = _series(rng, 33, {30: 1.5})  # 30 runs at the best level, 3 slower
+    assert find_steps(held, 0.01) == [30]
+    assert latest_vs_best(held, [30], 0.01, current=1) is None
+    assert latest_vs_best(held, [30], 0.01, current=0) is not None  # three recorded runs
+    longer = _series(rng, 34, {30: 1.5})
+    latest = latest_vs_best(longer, [30], 0.01, current=1)
+    assert latest is not None and latest.slower and latest.latest == (30, 34)
+    assert latest_vs_best(longer, [30], 0.01, current=2) is None
