@@ -26,7 +26,7 @@ KINDS = {
     "overall": "overall",
     "collective": "{name}",
     "contrast": "{name} against the rest",
-    "size": "{name} rows against the rest",
+    "size": f"{{name}} rows against the {DECODE} ones",
     "collective size": f"{{name}} {PREFILL} rows against its {DECODE} ones",
 }
 

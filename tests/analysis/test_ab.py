@@ -24,7 +24,7 @@ from commbench.analysis.ab import (
     replay,
     verdict,
 )
-from commbench.analysis.ab.look import DECODE, PREFILL, ROWS_ALPHA, one_sided_bounds
+from commbench.analysis.ab.look import PREFILL, ROWS_ALPHA, one_sided_bounds
 from commbench.analysis.ab.plan import SEQUENCE_SHARE, SPENDING_POWER
 from commbench.analysis.ab.sequence import MIXTURE_G, half_width
 from commbench.rundir.schema import KEY_COLUMNS
@@ -144,17 +144,16 @@ def test_both_families_are_computed_within_each_pair_as_numpy_says() -> None:
         ("collective", "all_reduce"): reduce,
         ("contrast", "all_gather"): gather - reduce,
         ("contrast", "all_reduce"): reduce - gather,
-        ("size", DECODE): decode - prefill,
-        ("size", PREFILL): prefill - decode,
+        ("size", PREFILL): prefill - decode,  # one contrast: decode's is its mirror
         # each collective's prefill-sized rows against its decode-sized ones
         ("collective size", "all_gather"): logs[:, 2] - logs[:, [0, 1]].mean(axis=1),
         ("collective size", "all_reduce"): logs[:, 5] - logs[:, [3, 4]].mean(axis=1),
     }
     share = design.share(4, 0)
-    alphas = {"overall": share / 3, "collective": share / 3, "contrast": share / 6,
-              "size": share / 6, "collective size": share / 6}  # fmt: skip
+    alphas = {"overall": share / 3, "collective": share / 3, "contrast": share / 5,
+              "size": share / 5, "collective size": share / 5}  # fmt: skip
     assert got.alphas["absolute"] == pytest.approx(share / 3)
-    assert got.alphas["contrast"] == pytest.approx(share / 6)
+    assert got.alphas["contrast"] == pytest.approx(share / 5)
     deciding = {(e.kind, e.name) for e in got.estimates if e.kind != "row"}
     assert deciding == set(expected)
     for (kind, name), per_pair in expected.items():
@@ -180,7 +179,7 @@ def test_rows_a_launch_lacks_are_left_out_and_counted() -> None:
     got = look(times, pairs, Design(["a", "b"], 0.05, 2, 2))
     assert got.missing_rows == 1
     assert {e.name for e in got.estimates if e.kind != "row"} == {"overall", "all_gather",
-                                                                  DECODE, PREFILL}  # fmt: skip
+                                                                  PREFILL}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ def test_every_decided_contrast_is_named_and_no_absolute_ratio() -> None:
         _estimate("collective size", "all_gather", "equivalent"),
     ]
     assert where_lines(estimates, "b", "a") == [
-        f"{PREFILL} rows against the rest: slower under b than under a, 1.3x [1.1, 1.5]",
+        f"{PREFILL} rows against the {DECODE} ones: slower under b than under a, 1.3x [1.1, 1.5]",
         f"all_reduce {PREFILL} rows against its {DECODE} ones: slower under b than under a,"
         " 1.3x [1.1, 1.5]",
     ]

@@ -7,11 +7,12 @@ by all its rows) and e the launch's own noise. A pair is an arm's launch next to
 reference launch, so its log ratio holds the arm's effect and the difference of two
 neighbouring launches' states. Every aggregate is computed within each pair: the
 absolute ones (overall, each collective) carry what the pair's two launches drifted
-apart by; the contrasts (a collective, or a size class, against the rest of the pair's
-rows) cancel it. Over the pairs, each aggregate's mean gets one-sided Student-t bounds at
-its look's share (plan.py) and, at every look, its confidence sequence's (sequence.py):
-slower where the lower bound is beyond the band, faster where the upper one is below
-it, equivalent where both are inside it (two one-sided tests); a decision made is kept.
+apart by; the contrasts (a collective against the rest of the pair's rows, the
+prefill-sized rows against the decode-sized ones, a collective's sizes) cancel it. Over
+the pairs, each aggregate's mean gets one-sided Student-t bounds at its look's share
+(plan.py) and, at every look, its confidence sequence's (sequence.py): slower where the
+lower bound is beyond the band, faster where the upper one is below it, equivalent where
+both are inside it (two one-sided tests); a decision made is kept.
 Rows do not decide: each is shown with its confidence sequence adjusted for every row
 and arm (which also covers picking the rows that differ most), and a row's decision is
 that sequence's.
@@ -46,7 +47,6 @@ FAMILY = {"overall": "absolute", "collective": "absolute", "contrast": "contrast
 ROWS_ALPHA = 0.05  # the rows' confidence sequences, over every row and arm
 DECODE = f"decode-sized (T<={DECODE_MAX_TOKENS})"
 PREFILL = f"prefill-sized (T>{DECODE_MAX_TOKENS})"
-SIZES = (DECODE, PREFILL)
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,10 @@ class Estimate:
     """One arm's ratio to the reference for one row or aggregate, over its pairs."""
 
     arm: str
-    # "overall", "collective" (absolute); "contrast", "size" (against the rest of the
-    # launch), "collective size" (a collective's prefill-sized rows against its decode-sized
-    # ones); "row"
+    # "overall", "collective" (absolute); "contrast" (a collective against the rest of
+    # the launch), "size" (the prefill-sized rows against the decode-sized ones),
+    # "collective size" (a collective's prefill-sized rows against its decode-sized ones);
+    # "row"
     kind: str
     name: str
     ratios: list[float]  # per pair, in launch order
@@ -178,21 +179,23 @@ def size_class(tokens: int) -> str:
 
 def aggregates(logs: np.ndarray, keys: list[tuple]) -> list[tuple[str, str, np.ndarray]]:
     """(kind, name, per-pair values) of every aggregate, each computed within each pair:
-    overall and each collective (absolute); then each collective and each size class
-    against the rest of the pair's rows (contrasts, where there is a rest: the drift the
-    whole launch shares cancels, and a change of the group alone shows whole, not diluted
-    by the group's own share of a mean over every row); then each collective's
-    prefill-sized rows against its decode-sized ones (a change at one size range of one
-    collective, which the size classes would dilute over every collective; the
-    collective's own drift cancels too)."""
+    overall and each collective (absolute); then each collective against the rest of the
+    pair's rows, and the prefill-sized rows against the decode-sized ones (contrasts,
+    where there is a rest: the drift the whole launch shares cancels, and a change of the
+    group alone shows whole, not diluted by the group's own share of a mean over every
+    row; of two size classes one contrast says it all, the other is its mirror); then
+    each collective's prefill-sized rows against its decode-sized ones (a change at one
+    size range of one collective, which the size classes would dilute over every
+    collective; the collective's own drift cancels too)."""
     found = [("overall", OVERALL, logs.mean(axis=1))]
     collective = np.array([k[KEY_COLUMNS.index("collective")] for k in keys])
     names = sorted(set(collective))
     found += [("collective", c, logs[:, collective == c].mean(axis=1)) for c in names]
+    if len(names) > 1:
+        found += [("contrast", c, _against_the_rest(logs, collective == c)) for c in names]
     sizes = np.array([size_class(int(k[KEY_COLUMNS.index("tokens")])) for k in keys])
-    for kind, labels, chosen in (("contrast", collective, names), ("size", sizes, SIZES)):
-        if len(set(labels)) > 1:
-            found += [(kind, name, _against_the_rest(logs, labels == name)) for name in chosen]
+    if len(set(sizes)) > 1:
+        found.append(("size", PREFILL, _against_the_rest(logs, sizes == PREFILL)))
     for name in names:
         prefill = logs[:, (collective == name) & (sizes == PREFILL)]
         decode = logs[:, (collective == name) & (sizes == DECODE)]

@@ -5,9 +5,10 @@ Alpha (5% for the experiment) is shared by two families that decide, each with i
 
 - absolute: each arm's ratio to the reference overall and per collective (what a job
   feels);
-- contrasts: each collective, and each size class (decode-sized, prefill-sized rows),
-  against the rest of its launch: the drift every row of a launch shares cancels, so a
-  change of one collective or one size range shows where the absolute ratios drown it.
+- contrasts: each collective against the rest of its launch, the prefill-sized rows
+  against the decode-sized ones, and each collective's prefill-sized rows against its
+  decode-sized ones: the drift every row of a launch shares cancels, so a change of one
+  collective or one size range shows where the absolute ratios drown it.
 
 Within a family, four fifths go to the planned looks, spent as the pairs come in,
 alpha * (pairs / horizon) ** SPENDING_POWER by a look at `pairs`, each look's new share
