@@ -13,8 +13,9 @@ The latest segment (which holds the newest runs) is then compared with the faste
 segment before it, once the history's own runs hold it: at least MIN_SEGMENT of them
 besides the current runs. A level that only today's runs (and a couple before them) show
 is a stretch the machine may leave again: the window's test judges it, on the spread
-between runs. Judged here, on a shared virtual machine whose level moves 1.5x for a few
-runs at a time, it fired in one A/A history in eight (docs/gate.md, "Measured power").
+between runs. When the trend judged such levels too, on a shared virtual machine whose
+level moves 1.5x for a few runs at a time, it fired in one A/A history in eight
+(docs/gate.md, "Measured power").
 The comparison is the ratio of their geometric means, a Student-t interval on the
 difference of their means (the spread pooled within every segment), one-sided at `level`
 split over the segments it could have been compared with. The false-alarm rate of this
