@@ -241,8 +241,8 @@ MUTANTS = [
     Mutant(
         "trend-judges-a-level-only-today-holds",  # the current runs count as the history's
         "commbench/analysis/gate/trend.py",
-        "if latest[1] - latest[0] - current < MIN_SEGMENT:",
-        "if latest[1] - latest[0] < MIN_SEGMENT:",
+        "if len(parts) < 2 or latest[1] - latest[0] - current < MIN_SEGMENT:",
+        "if len(parts) < 2 or latest[1] - latest[0] < MIN_SEGMENT:",
         TREND_TESTS,
     ),
     Mutant(

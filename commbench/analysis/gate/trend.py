@@ -15,12 +15,11 @@ besides the current runs. A level that only today's runs (and a couple before th
 is a stretch the machine may leave again: the window's test judges it, on the spread
 between runs. When the trend judged such levels too, on a shared virtual machine whose
 level moves 1.5x for a few runs at a time, it fired in one A/A history in eight
-(docs/gate.md, "Measured power").
-The comparison is the ratio of their geometric means, a Student-t interval on the
-difference of their means (the spread pooled within every segment), one-sided at `level`
-split over the segments it could have been compared with. The false-alarm rate of this
-procedure, over every run of 100-run A/A histories, is measured in benchmarks/history.py
-(docs/gate.md, "Measured power").
+(docs/gate.md, "Measured power"). The comparison is the ratio of their geometric means,
+a Student-t interval on the difference of their means (the spread pooled within every
+segment), one-sided at `level` split over the segments it could have been compared with.
+The false-alarm rate of this procedure, over every run of 100-run A/A histories, is
+measured in benchmarks/history.py (docs/gate.md, "Measured power").
 
 Pure numpy and scipy on a runs x 1 series of log levels.
 """
@@ -178,11 +177,11 @@ def latest_vs_best(
     while fewer than MIN_SEGMENT of the history's runs hold the latest level (the last
     `current` levels are the runs being gated)."""
     parts = segments(levels.size, steps)
-    spread = pooled_spread(levels, parts)
-    if len(parts) < 2 or spread is None:
-        return None
     latest = parts[-1]
-    if latest[1] - latest[0] - current < MIN_SEGMENT:
+    if len(parts) < 2 or latest[1] - latest[0] - current < MIN_SEGMENT:
+        return None
+    spread = pooled_spread(levels, parts)
+    if spread is None:
         return None
     means = [float(levels[a:b].mean()) for a, b in parts[:-1]]
     best = parts[int(np.argmin(means))]
