@@ -24,7 +24,8 @@ over draws from each recording (`analyse`):
 `live` runs whole experiments of each kind with a real slowdown (tests/support/hooks's
 sitecustomize on the arm's PYTHONPATH makes the arm's ranks wait F times their recent mean
 longer in the planted calls, `@N` for tensors of N elements or more only), and prints their
-exit codes and what they named; their launches read as recordings too.
+exit codes and what they named; their launches read as recordings too. The kinds take
+turns, and the same command run again continues a campaign under the same folder.
 
     python benchmarks/ab_power.py record results/ab-rec-1 --pairs 40 --seed 1
     python benchmarks/ab_power.py analyse results/ab-rec-1 results/ab-rec-2 results/ab-rec-3
@@ -47,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from commbench.ab.experiment import VERDICT_CODES
 from commbench.analysis.ab import FAMILY, Design, Pair, launch_times, replay
 from commbench.analysis.ab.look import PREFILL
 from commbench.analysis.scenarios import DECODE_MAX_TOKENS
@@ -242,24 +244,33 @@ def analyse(roots: list[Path], draws: int, seed: int, budget: int) -> None:
 
 def live(root: Path, experiments: int, sweep: list[str], kinds: list[str],
          lock: Callable[[], object]) -> None:  # fmt: skip
-    """Whole experiments of each kind, each alone on the machine (under `lock`)."""
-    for kind in kinds:
-        said = []
-        for i in range(experiments):
+    """Whole experiments of each kind, each alone on the machine (under `lock`).
+
+    The kinds take turns (each kind's first experiment, then each one's second), so a
+    campaign cut short still covers every kind; an experiment already finished under
+    `root` is reported, not run again, so the same command continues the campaign.
+    """
+    for i in range(experiments):
+        for kind in kinds:
             out = root / f"{kind}-{i}"
-            args = ["--arm", "base", "--arm", arm(kind, LIVE[kind]), *sweep, "--out", str(out)]
-            args += ["--seed", str(i), "--min-pairs", str(MIN_PAIRS), "--max-pairs", str(MAX_PAIRS)]
-            with lock():
-                done = ab([*args, "--band", str(BAND)])
-            state = json.loads((out / "experiment.json").read_text())
+            state = out / "experiment.json"
+            if not state.exists():
+                args = ["--arm", "base", "--arm", arm(kind, LIVE[kind]), *sweep, "--out", str(out)]
+                args += ["--seed", str(i), "--min-pairs", str(MIN_PAIRS)]
+                with lock():
+                    ab([*args, "--max-pairs", str(MAX_PAIRS), "--band", str(BAND)])
+            elif json.loads(state.read_text())["status"] in ("sampling", "interrupted"):
+                with lock():
+                    ab(["--resume", str(out)])
+            finished = json.loads(state.read_text())
             where = [
                 f"{e['kind']} {e['name']} {e['ratio']:.3f}x {e['decision']}"
-                for e in state["result"]["estimates"]
+                for e in finished["result"]["estimates"]
                 if e["kind"] != "row" and e["decision"] != "undecided"
             ]
-            said.append(f"exit {done.returncode} at {state['result']['pairs']} pairs:"
-                        f" {'; '.join(where) or '-'}")  # fmt: skip
-            print(f"  live {kind} {i}: {said[-1]}", flush=True)
+            code = int(VERDICT_CODES[finished["status"]])
+            print(f"  live {kind} {i}: exit {code} at {finished['result']['pairs']} pairs:"
+                  f" {'; '.join(where) or '-'}", flush=True)  # fmt: skip
 
 
 def locked(path: Path | None) -> Callable[[], object]:
