@@ -161,9 +161,9 @@ def summary_lines(root: Path, state: dict[str, Any]) -> list[str]:
         if not estimates:
             continue
         lines.append(f"{arm} / {names[0]}:")
-        lines += [
-            f"  {label(e):<40} {interval(e):<32} {decision(e)}" for e in aggregates(estimates, arm)
-        ]
+        shown = aggregates(estimates, arm)
+        width = max((len(label(e)) for e in shown), default=0)
+        lines += [f"  {label(e):<{width}} {interval(e):<32} {decision(e)}" for e in shown]
         where = where_lines(estimates, arm, names[0])
         nowhere = "no collective, size class or row differs from the rest beyond the band"
         lines.append("  where: " + ("; ".join(where) if where else nowhere))
