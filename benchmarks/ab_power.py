@@ -146,12 +146,18 @@ def planted(times: pd.Series, rows: tuple[str, bool] | None, factor: float) -> p
 
 
 def draw(
-    blocks: list[tuple[int, int]], rng: np.random.Generator, pairs: int
+    blocks: list[tuple[int, int]], rng: np.random.Generator, pairs: int, swap: bool = False
 ) -> list[tuple[int, int]]:
-    """`pairs` blocks: units of two consecutive recorded blocks (ABBA), with replacement."""
+    """`pairs` blocks: units of two consecutive recorded blocks (ABBA), with replacement.
+
+    With `swap`, each drawn unit's two arms trade roles half the time: in an A/A recording
+    they are the same, so which one was called the reference is chance, and a recording
+    whose slow launches happened to fall on one side is not replayed as a skew that
+    side always has."""
     units = [blocks[i : i + 2] for i in range(0, len(blocks) - 1, 2)]
     chosen = rng.integers(0, len(units), pairs // 2)
-    return [block for u in chosen for block in units[u]]
+    flips = rng.integers(0, 2, len(chosen)) if swap else np.zeros(len(chosen), dtype=int)
+    return [b[::-1] if flip else b for u, flip in zip(chosen, flips, strict=True) for b in units[u]]
 
 
 def one(
@@ -195,7 +201,9 @@ def wrong_decision(last: object, name: str, rows: tuple[str, bool] | None, facto
     return any(e.decision == against for e in absolute)
 
 
-def analyse_one(root: Path, draws: int, seed: int, budget: int) -> dict[str, dict[str, float]]:
+def analyse_one(
+    root: Path, draws: int, seed: int, budget: int, swap: bool
+) -> dict[str, dict[str, float]]:
     times, blocks, seconds = load(root)
     own = np.exp(np.mean([np.log(times[arm] / times[ref]).mean() for ref, arm in blocks]))
     print(
@@ -208,7 +216,7 @@ def analyse_one(root: Path, draws: int, seed: int, budget: int) -> dict[str, dic
         rng = np.random.default_rng(seed)
         codes, pairs, hits, equivalent, wrong = Counter(), [], 0, 0, 0
         for _ in range(draws):
-            last, said = one(times, draw(blocks, rng, budget), rows, factor)
+            last, said = one(times, draw(blocks, rng, budget, swap), rows, factor)
             codes[said] += 1
             if said == "regression":
                 pairs.append(last.pairs)
@@ -230,8 +238,8 @@ def analyse_one(root: Path, draws: int, seed: int, budget: int) -> dict[str, dic
     return found
 
 
-def analyse(roots: list[Path], draws: int, seed: int, budget: int) -> None:
-    every = [analyse_one(root, draws, seed, budget) for root in roots]
+def analyse(roots: list[Path], draws: int, seed: int, budget: int, swap: bool) -> None:
+    every = [analyse_one(root, draws, seed, budget, swap) for root in roots]
     print(f"across {len(roots)} recordings: mean [min, max]")
     for name in PLANTED:
         cells = []
@@ -306,6 +314,9 @@ def main() -> None:
     judged.add_argument(
         "--pairs", type=int, default=MAX_PAIRS, help="the budget (--max-pairs) of each replay"
     )
+    judged.add_argument(
+        "--swap", action="store_true", help="each drawn unit's arms trade roles half the time"
+    )
     run = commands.add_parser("live", help="whole experiments of each kind")
     run.add_argument("root", type=Path)
     run.add_argument("--experiments", type=int, default=5)
@@ -316,7 +327,7 @@ def main() -> None:
     if args.command == "record":
         record(args.root, args.pairs, args.sweep.split(), args.seed)
     elif args.command == "analyse":
-        analyse(args.roots, args.draws, args.seed, args.pairs)
+        analyse(args.roots, args.draws, args.seed, args.pairs, args.swap)
     else:
         kinds = args.kinds.split(",")
         live(args.root, args.experiments, args.sweep.split(), kinds, locked(args.lock))
