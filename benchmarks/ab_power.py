@@ -146,16 +146,24 @@ def planted(times: pd.Series, rows: tuple[str, bool] | None, factor: float) -> p
 
 
 def draw(
-    blocks: list[tuple[int, int]], rng: np.random.Generator, pairs: int, swap: bool = False
+    blocks: list[tuple[int, int]],
+    rng: np.random.Generator,
+    pairs: int,
+    swap: bool = False,
+    apart: bool = False,
 ) -> list[tuple[int, int]]:
     """`pairs` blocks: units of two consecutive recorded blocks (ABBA), with replacement.
 
     With `swap`, each drawn unit's two arms trade roles half the time: in an A/A recording
     they are the same, so which one was called the reference is chance, and a recording
     whose slow launches happened to fall on one side is not replayed as a skew that
-    side always has."""
+    side always has. With `apart`, single blocks are drawn instead of units: pairs
+    independent of each other, as the Student-t intervals take them (a diagnosis: how
+    much of an error rate comes from the two pairs of a unit moving together)."""
     units = [blocks[i : i + 2] for i in range(0, len(blocks) - 1, 2)]
-    chosen = rng.integers(0, len(units), pairs // 2)
+    if apart:
+        units = [[block] for block in blocks]
+    chosen = rng.integers(0, len(units), pairs // len(units[0]))
     flips = rng.integers(0, 2, len(chosen)) if swap else np.zeros(len(chosen), dtype=int)
     return [b[::-1] if flip else b for u, flip in zip(chosen, flips, strict=True) for b in units[u]]
 
@@ -202,7 +210,7 @@ def wrong_decision(last: object, name: str, rows: tuple[str, bool] | None, facto
 
 
 def analyse_one(
-    root: Path, draws: int, seed: int, budget: int, swap: bool
+    root: Path, draws: int, seed: int, budget: int, swap: bool, apart: bool
 ) -> dict[str, dict[str, float]]:
     times, blocks, seconds = load(root)
     own = np.exp(np.mean([np.log(times[arm] / times[ref]).mean() for ref, arm in blocks]))
@@ -216,7 +224,7 @@ def analyse_one(
         rng = np.random.default_rng(seed)
         codes, pairs, hits, equivalent, wrong = Counter(), [], 0, 0, 0
         for _ in range(draws):
-            last, said = one(times, draw(blocks, rng, budget, swap), rows, factor)
+            last, said = one(times, draw(blocks, rng, budget, swap, apart), rows, factor)
             codes[said] += 1
             if said == "regression":
                 pairs.append(last.pairs)
@@ -238,8 +246,8 @@ def analyse_one(
     return found
 
 
-def analyse(roots: list[Path], draws: int, seed: int, budget: int, swap: bool) -> None:
-    every = [analyse_one(root, draws, seed, budget, swap) for root in roots]
+def analyse(roots: list[Path], draws: int, seed: int, budget: int, swap: bool, apart: bool) -> None:
+    every = [analyse_one(root, draws, seed, budget, swap, apart) for root in roots]
     print(f"across {len(roots)} recordings: mean [min, max]")
     for name in PLANTED:
         cells = []
@@ -317,6 +325,9 @@ def main() -> None:
     judged.add_argument(
         "--swap", action="store_true", help="each drawn unit's arms trade roles half the time"
     )
+    judged.add_argument(
+        "--apart", action="store_true", help="draw single blocks, not ABBA units (a diagnosis)"
+    )
     run = commands.add_parser("live", help="whole experiments of each kind")
     run.add_argument("root", type=Path)
     run.add_argument("--experiments", type=int, default=5)
@@ -327,7 +338,7 @@ def main() -> None:
     if args.command == "record":
         record(args.root, args.pairs, args.sweep.split(), args.seed)
     elif args.command == "analyse":
-        analyse(args.roots, args.draws, args.seed, args.pairs, args.swap)
+        analyse(args.roots, args.draws, args.seed, args.pairs, args.swap, args.apart)
     else:
         kinds = args.kinds.split(",")
         live(args.root, args.experiments, args.sweep.split(), kinds, locked(args.lock))
