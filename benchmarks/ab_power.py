@@ -11,6 +11,9 @@ over draws from each recording (`analyse`):
   it out; the A/A pairs are the design's own (the reference's launch and the other arm's,
   within a block); the recording is centred first (row by row, the arm's launches scaled so
   that its own A/A ratio is exactly 1), so that a planted factor is the truth of the draws;
+  `--swap`: each drawn unit's arms trade roles half the time (an A/A recording's arms are
+  the same); `--apart`: single blocks drawn, not units, as if no two pairs moved together
+  (a diagnosis of the intervals' error rates);
 - planted: the arm's launch times scaled on chosen rows by an exact factor, every launch's
   recorded noise kept: a uniform 1.10x; one collective (all_reduce) 1.10x and 1.25x; the
   same collective at prefill sizes only (T > 512) 1.25x; and at the band's very edge, every
