@@ -53,7 +53,7 @@ import pandas as pd
 
 from commbench.ab.experiment import VERDICT_CODES
 from commbench.analysis.ab import FAMILY, Design, Pair, launch_times, replay
-from commbench.analysis.ab.look import PREFILL
+from commbench.analysis.ab.look import PREFILL, aggregates
 from commbench.analysis.scenarios import DECODE_MAX_TOKENS
 from commbench.rundir.reader import read_run
 
@@ -139,6 +139,22 @@ def centred(times: dict[int, pd.Series], blocks: list[tuple[int, int]]) -> dict[
     return {index: t / shift if index in arms else t for index, t in times.items()}
 
 
+def unit_correlations(
+    times: dict[int, pd.Series], blocks: list[tuple[int, int]]
+) -> list[tuple[str, str, float]]:
+    """How an ABBA unit's two pairs move together, per aggregate: the correlation of the
+    first pair's log ratio with the second's, about the recording's mean. The intervals
+    take every pair as independent; positive values make them too short."""
+    common = sorted(set.intersection(*(set(t.index) for t in times.values())))
+    logs = np.array([np.log(times[a][common] / times[r][common]).to_numpy() for r, a in blocks])
+    found = []
+    for kind, name, per_pair in aggregates(logs, common):
+        x = per_pair[: len(per_pair) // 2 * 2] - per_pair.mean()
+        first, second = x[0::2], x[1::2]
+        found.append((kind, name, float((first * second).mean() / (x**2).mean())))
+    return found
+
+
 def planted(times: pd.Series, rows: tuple[str, bool] | None, factor: float) -> pd.Series:
     if rows is None:
         return times * factor
@@ -221,6 +237,9 @@ def analyse_one(
         f"{root}: {len(blocks)} blocks, {seconds:.1f} s a launch, its own A/A ratio "
         f"{own:.3f}x (centred away)"
     )
+    print("  a unit's two pairs correlate: " + ", ".join(
+        f"{kind} {name} {rho:+.2f}" for kind, name, rho in unit_correlations(times, blocks)
+    ))  # fmt: skip
     times = centred(times, blocks)
     found: dict[str, dict[str, float]] = {}
     for name, (rows, factor) in PLANTED.items():
