@@ -21,11 +21,15 @@ from pathlib import Path
 import commbench
 from commbench.ab.arms import MAY_CHANGE, Arm
 from commbench.ab.design import PLACEHOLDER
+from commbench.ab.orphans import adopt_orphans, children, end_orphans
 from commbench.errors import ExitCode
 from commbench.rundir.identity import identity_diff
 from commbench.rundir.meta import RunMeta
 
-STOP_GRACE_S = 30.0  # after SIGINT, before the launch's processes are killed
+# After SIGINT, before the launch's processes are killed: more than the 30 s that PyTorch's
+# elastic launcher gives its ranks before it kills them, so that it ends first.
+STOP_GRACE_S = 60.0
+ORPHAN_GRACE_S = 10.0  # for ranks left behind by their launcher, already told to stop
 
 
 def block_order(arms: list[str], seed: int, block: int) -> list[str]:
@@ -68,14 +72,30 @@ def run_launch(
     timeout_s: float,
 ) -> Outcome:
     """Run one launch to its end, its output in `log`. A launch past `timeout_s` is
-    stopped (a hang); Ctrl-C stops it cleanly and is raised again once it has."""
+    stopped (a hang); Ctrl-C stops it cleanly and is raised again once it has. No process
+    of it is left when this returns (see `orphans`)."""
     line = command(arm, sweep_args, out.resolve(), nproc, launcher)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     if arm.python is None:  # this interpreter runs this commbench, wherever it came from
         here = str(Path(commbench.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
     env.update(arm.env)
-    started = time.monotonic()
+    adopt_orphans()
+    started, known = time.monotonic(), children()
+    try:
+        return _run(line, env, out, log, timeout_s, started)
+    finally:
+        end_orphans(known, ORPHAN_GRACE_S)
+
+
+def _run(
+    line: list[str] | str,
+    env: dict[str, str],
+    out: Path,
+    log: Path,
+    timeout_s: float,
+    started: float,
+) -> Outcome:
     with log.open("w") as sink:
         proc = subprocess.Popen(
             line,

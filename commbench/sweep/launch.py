@@ -70,6 +70,11 @@ def launched_here(environ: dict[str, str] | None = None) -> bool:
     return launcher_env(environ).get("TORCHELASTIC_RUN_ID", "").startswith(RUN_ID_PREFIX)
 
 
+# The launcher's pid, for its workers: an orphan's parent is init or a subreaper (`ab`
+# is one), so only a comparison with this pid tells a worker that its launcher is gone.
+LAUNCHER_PID = "COMMBENCH_LAUNCHER_PID"
+
+
 def die_with_launcher() -> None:
     """In a worker of `sweep --nproc`: end (SIGTERM) when the launcher does. The launcher
     starts each worker in a session of its own, so a Ctrl-C reaches the workers only
@@ -82,7 +87,7 @@ def die_with_launcher() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the launcher ended before the request was made
+    if str(os.getppid()) != os.environ.get(LAUNCHER_PID):  # it ended before the request
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -130,6 +135,7 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as torchrun does for several workers
+    os.environ[LAUNCHER_PID] = str(os.getpid())
     with tempfile.TemporaryDirectory(prefix="commbench-logs-") as log_dir:
         config = LaunchConfig(
             min_nodes=1,

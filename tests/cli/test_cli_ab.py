@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -262,11 +263,20 @@ def test_an_arm_that_changes_more_than_it_says_is_not_comparable(tmp_path: Path)
     assert "not comparable" in done.stdout
 
 
-def test_a_launch_that_hangs_is_recorded_and_retried_once(tmp_path: Path) -> None:
+def test_a_launch_that_hangs_is_recorded_retried_once_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """Each launch also leaves a process of its own behind, outside its process group as
+    ranks are when their launcher dies first: the experiment ends them both."""
     hangs = f"hangs:PYTHONPATH={HOOKS}{os.pathsep}{ROOT},COMMBENCH_TEST_HANG=1"
-    out = tmp_path / "exp"
-    args = ["ab", "--arm", hangs, "--arm", "b:COMMBENCH_AB_NOTHING=1", *SWEEP]
+    out, straggler = tmp_path / "exp", f"import time; time.sleep(600)  # {tmp_path}"
+    assert SWEEP[:2] == ["--nproc", "2"]  # said by the launcher template instead
+    args = ["ab", "--arm", hangs, "--arm", "b:COMMBENCH_AB_NOTHING=1", *SWEEP[2:]]
+    python = shlex.quote(sys.executable)
+    args += ["--launcher", f"(setsid {python} -c '{straggler}' &); {{command}} --nproc 2"]
     done = commbench(*args, "--out", str(out), "--launch-timeout", "5", timeout=TIMEOUT)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout.split() == []
     assert done.returncode == 3, done.stdout + done.stderr
     got = state(out)
     assert got["status"] == "launch failed"

@@ -3,6 +3,10 @@ group layouts."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -18,7 +22,7 @@ from commbench.sweep.backend import (
     sharing_allowed,
 )
 from commbench.sweep.faults import WATCHDOG_GRACE
-from commbench.sweep.launch import is_launched, launcher_env
+from commbench.sweep.launch import LAUNCHER_PID, is_launched, launcher_env
 from commbench.sweep.world import eager_init, group_ranks, group_timeouts
 
 
@@ -29,6 +33,16 @@ def test_srun_launches_are_translated_to_torch_names() -> None:
     assert is_launched(slurm) and not is_launched({})
     torchrun = {**slurm, "RANK": "0", "WORLD_SIZE": "2"}  # torchrun inside an allocation wins
     assert launcher_env(torchrun)["RANK"] == "0"
+
+
+@pytest.mark.parametrize(("launcher", "code"), [("parent", 0), ("gone", -signal.SIGTERM)])
+def test_a_worker_whose_launcher_is_gone_ends_itself(launcher: str, code: int) -> None:
+    """A worker's parent is not init once its launcher has died under a subreaper (an
+    `ab` experiment is one): only the launcher's own pid tells the worker it is gone."""
+    worker = "from commbench.sweep.launch import die_with_launcher as d; d()"
+    pid = str(os.getpid()) if launcher == "parent" else "1"  # 1: not this worker's parent
+    env = {**os.environ, LAUNCHER_PID: pid}
+    assert subprocess.run([sys.executable, "-c", worker], env=env).returncode == code
 
 
 @pytest.mark.parametrize(
