@@ -60,19 +60,15 @@ def check_rendezvous(environ: dict[str, str] | None = None) -> None:
             )
 
 
-# The run id `sweep --nproc` gives its workers (TORCHELASTIC_RUN_ID): how a worker knows
-# that commbench itself launched it, and that `--nproc N` relaunches its world.
-RUN_ID_PREFIX = "commbench-"
+# The launcher's pid, which `sweep --nproc` gives its workers: how a worker knows that
+# commbench itself launched it (that `--nproc N` relaunches its world), and that its
+# launcher is gone (an orphan's parent is init or a subreaper, `ab` is one).
+LAUNCHER_PID = "COMMBENCH_LAUNCHER_PID"
 
 
 def launched_here(environ: dict[str, str] | None = None) -> bool:
     """True in a worker that `sweep --nproc` started (not torchrun, not srun)."""
-    return launcher_env(environ).get("TORCHELASTIC_RUN_ID", "").startswith(RUN_ID_PREFIX)
-
-
-# The launcher's pid, for its workers: an orphan's parent is init or a subreaper (`ab`
-# is one), so only a comparison with this pid tells a worker that its launcher is gone.
-LAUNCHER_PID = "COMMBENCH_LAUNCHER_PID"
+    return LAUNCHER_PID in (os.environ if environ is None else environ)
 
 
 def die_with_launcher() -> None:
@@ -135,13 +131,12 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as torchrun does for several workers
-    os.environ[LAUNCHER_PID] = str(os.getpid())
     with tempfile.TemporaryDirectory(prefix="commbench-logs-") as log_dir:
         config = LaunchConfig(
             min_nodes=1,
             max_nodes=1,
             nproc_per_node=nproc,
-            run_id=f"{RUN_ID_PREFIX}{uuid.uuid4().hex[:8]}",
+            run_id=f"commbench-{uuid.uuid4().hex[:8]}",
             rdzv_backend="c10d",
             rdzv_endpoint="localhost:0",
             max_restarts=0,
@@ -149,6 +144,7 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
             logs_specs=DefaultLogsSpecs(log_dir=log_dir, redirects=Std.ERR),
         )
         logging.disable(logging.ERROR)
+        os.environ[LAUNCHER_PID] = str(os.getpid())  # for the workers alone
         try:
             elastic_launch(config, sys.executable)(*python_args)
         except ChildFailedError as err:
@@ -168,5 +164,6 @@ def launch_local(nproc: int, python_args: list[str]) -> int:
             return ExitCode.INTERRUPTED
         finally:
             logging.disable(logging.NOTSET)
+            del os.environ[LAUNCHER_PID]
         relay_worker_stderr(Path(log_dir), sys.stderr)
     return 0

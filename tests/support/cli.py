@@ -126,7 +126,7 @@ def commbench_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedP
 
     out, err = io.StringIO(), io.StringIO()
     argv, sys.argv = sys.argv, ["commbench", *args]
-    here = Path.cwd()
+    here, environment = Path.cwd(), dict(os.environ)
     try:
         if cwd is not None:
             os.chdir(cwd)
@@ -138,6 +138,9 @@ def commbench_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedP
     finally:
         sys.argv = argv
         os.chdir(here)
+    # what commbench tells its workers stays theirs: a later world would inherit it
+    leaked = {k: v for k, v in os.environ.items() if k.startswith("COMMBENCH_")}
+    assert leaked == {k: v for k, v in environment.items() if k.startswith("COMMBENCH_")}
     return subprocess.CompletedProcess(["commbench", *args], code, out.getvalue(), err.getvalue())
 
 
