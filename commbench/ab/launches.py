@@ -81,9 +81,9 @@ def run_launch(
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
     env.update(arm.env)
     adopt_orphans()
-    started, known = time.monotonic(), children()
+    known = children()
     try:
-        return _run(line, env, out, log, timeout_s, started)
+        return _run(line, env, out, log, timeout_s)
     finally:
         end_orphans(known, ORPHAN_GRACE_S)
 
@@ -94,8 +94,8 @@ def _run(
     out: Path,
     log: Path,
     timeout_s: float,
-    started: float,
 ) -> Outcome:
+    started = time.monotonic()
     with log.open("w") as sink:
         proc = subprocess.Popen(
             line,

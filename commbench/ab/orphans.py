@@ -23,13 +23,10 @@ POLL_S = 0.1
 KILL_WAIT_S = 30.0  # after SIGKILL: a process stuck in the kernel (a GPU driver's teardown)
 
 
-def adopt_orphans() -> bool:
-    """Make this process the subreaper of its descendants; False where it cannot be."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+def adopt_orphans() -> None:
+    """Make this process the subreaper of its descendants, where the system allows it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def children() -> set[int]:
@@ -43,11 +40,11 @@ def children() -> set[int]:
     return found
 
 
-def end_orphans(known: set[int], grace_s: float) -> int:
+def end_orphans(known: set[int], grace_s: float) -> None:
     """End every child of this process not in `known` (those it started itself):
     SIGTERM (a rank stops as on Ctrl-C), SIGKILL to any left after `grace_s`, each one
     reaped, their own orphans too; one that outlives SIGKILL by `KILL_WAIT_S` is left
-    as it is. Returns how many were ended."""
+    as it is."""
     ended: set[int] = set()
     deadline = time.monotonic() + grace_s
     while (left := children() - known) and time.monotonic() < deadline + KILL_WAIT_S:
@@ -60,4 +57,3 @@ def end_orphans(known: set[int], grace_s: float) -> int:
                 os.waitpid(pid, os.WNOHANG)
         ended |= left
         time.sleep(POLL_S)
-    return len(ended)
